@@ -1,0 +1,37 @@
+package incidents
+
+import (
+	"context"
+	"time"
+)
+
+// GroupRef identifies the stream of incidents one grouping key produces for
+// one service.
+type GroupRef struct {
+	GroupKey string
+	Service  string
+}
+
+// Store knows how to keep incidents durably. Write returns only once the
+// changes are stored (or with an error wrapping ErrUnavailable when the
+// store cannot be reached); implementations may batch concurrent writes.
+type Store interface {
+	// Latest returns, for each ref, its most recently opened incident with
+	// its alerts. Refs with no incident are absent from the map.
+	Latest(ctx context.Context, refs []GroupRef) (map[GroupRef]*Incident, error)
+	// Get returns one incident with its alerts, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Incident, error)
+	// Write stores new incident versions, their changed alerts and their
+	// new timeline events.
+	Write(ctx context.Context, changes []Change) error
+}
+
+// Reader knows how to list incidents and read timelines, for the API.
+type Reader interface {
+	List(ctx context.Context, f Filter) (incs []*Incident, next string, err error)
+	Get(ctx context.Context, id string) (*Incident, error)
+	Timeline(ctx context.Context, id string) ([]Event, error)
+}
+
+// Clock returns the current time; tests pass a fixed one.
+type Clock func() time.Time

@@ -1,0 +1,350 @@
+// Package alerts is nines' webhook intake. It owns Alertmanager's webhook
+// payload types: it reads a notification from a request, checks it, converts
+// it to incidents.Notification at the edge and hands it to an Ingester. No
+// other package sees Alertmanager's types.
+package alerts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/alertmanager/template"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+// DefaultMaxBodyBytes bounds a notification's body when no other limit is
+// set: 10 MiB, about 15,000 alerts of typical size.
+const DefaultMaxBodyBytes int64 = 10 << 20
+
+// Webhook protocol version and statuses Alertmanager sends.
+const (
+	webhookVersion = "4"
+	statusFiring   = string(incidents.AlertFiring)
+	statusResolved = string(incidents.AlertResolved)
+)
+
+// Timestamps outside the years minYear..maxYear are refused: they come from
+// broken clocks or broken senders, and the stores downstream index by time.
+const (
+	minYear = 2000
+	maxYear = 2199
+)
+
+// message mirrors Alertmanager's notify/webhook.Message (protocol version 4).
+// It embeds template.Data by value instead of importing notify/webhook, which
+// would pull in Alertmanager's whole notification pipeline.
+type message struct {
+	template.Data
+
+	Version         string `json:"version"`
+	GroupKey        string `json:"groupKey"`
+	TruncatedAlerts uint64 `json:"truncatedAlerts"`
+}
+
+// DecodeError is why a notification body was refused: malformed JSON, a
+// failed check or a body over the size limit. It unwraps to
+// incidents.ErrInvalid and, for an oversized body, to *http.MaxBytesError.
+type DecodeError struct {
+	// Field is the offending field as a JSON path, such as
+	// "alerts[3].fingerprint", or empty when no single field is to blame.
+	Field string
+	// Reason says what is wrong, in lowercase.
+	Reason string
+
+	err error
+}
+
+// Error implements error.
+func (e *DecodeError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return e.Field + ": " + e.Reason
+}
+
+// Unwrap returns incidents.ErrInvalid and the cause, if any.
+func (e *DecodeError) Unwrap() []error {
+	if e.err == nil {
+		return []error{incidents.ErrInvalid}
+	}
+	return []error{incidents.ErrInvalid, e.err}
+}
+
+func fieldError(field, format string, args ...any) *DecodeError {
+	return &DecodeError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Decode reads one Alertmanager webhook notification (protocol version 4)
+// from r, checks it and converts it to nines' types. It reads at most
+// maxBytes (DefaultMaxBodyBytes when maxBytes <= 0). ReceivedAt is left zero
+// for the caller to set.
+//
+// Every error is a *DecodeError and so matches incidents.ErrInvalid; an
+// oversized body also matches *http.MaxBytesError.
+//
+// Unknown fields are ignored, so that newer Alertmanagers (which add fields
+// such as routeLabels) keep working. Invalid UTF-8 in strings is replaced by
+// U+FFFD, as encoding/json does, rather than refused: a label value with a
+// stray byte is still worth an incident.
+func Decode(r io.Reader, maxBytes int64) (incidents.Notification, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBodyBytes
+	}
+	return decode(&bodyReader{r: r, limit: maxBytes})
+}
+
+func decode(body *bodyReader) (incidents.Notification, error) {
+	m, err := readMessage(body)
+	if err != nil {
+		return incidents.Notification{}, err
+	}
+	if err := validate(&m); err != nil {
+		return incidents.Notification{}, err
+	}
+	return convert(&m), nil
+}
+
+// readMessage decodes exactly one JSON object from body and refuses
+// anything but whitespace after it.
+func readMessage(body *bodyReader) (message, error) {
+	var m message
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(&m); err != nil {
+		return message{}, jsonError(err, body, dec)
+	}
+	// Token reads past trailing whitespace; anything else is an error, as is
+	// a body that goes over the limit after the object.
+	if _, err := dec.Token(); err != io.EOF {
+		if readErr := body.failure(); readErr != nil {
+			return message{}, readFailure(readErr)
+		}
+		return message{}, &DecodeError{
+			Reason: fmt.Sprintf("invalid JSON at offset %d: data after the top-level object", dec.InputOffset()),
+		}
+	}
+	return m, nil
+}
+
+// jsonError turns an error from json.Decoder into a *DecodeError that says
+// where the problem is.
+func jsonError(err error, body *bodyReader, dec *json.Decoder) *DecodeError {
+	// A failed read surfaces as whatever error the decoder makes of it; the
+	// body knows what really happened.
+	if readErr := body.failure(); readErr != nil {
+		return readFailure(readErr)
+	}
+	var (
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		return &DecodeError{Reason: "empty body", err: err}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &DecodeError{
+			Reason: fmt.Sprintf("invalid JSON at offset %d: unexpected end of input", body.n),
+			err:    err,
+		}
+	case errors.As(err, &syntax):
+		return &DecodeError{
+			Reason: fmt.Sprintf("invalid JSON at offset %d: %s", syntax.Offset, syntax.Error()),
+			err:    err,
+		}
+	case errors.As(err, &typ):
+		// Field is the path of JSON names from the root, prefixed with the
+		// embedded struct's Go name for the fields of template.Data.
+		field := strings.TrimPrefix(typ.Field, "Data.")
+		if field == "" {
+			field = "notification"
+		}
+		return &DecodeError{
+			Reason: fmt.Sprintf("invalid JSON at offset %d: %s: cannot use %s as %s", typ.Offset, field, typ.Value, typ.Type),
+			err:    err,
+		}
+	default:
+		// An UnmarshalJSON method failed, in practice time.Time's on a
+		// malformed timestamp. The decoder does not say which field.
+		return &DecodeError{
+			Reason: fmt.Sprintf("invalid JSON before offset %d: %v", dec.InputOffset(), err),
+			err:    err,
+		}
+	}
+}
+
+// readFailure describes a body that could not be read to its end.
+func readFailure(err error) *DecodeError {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return &DecodeError{
+			Reason: fmt.Sprintf("request body exceeds %d bytes", tooLarge.Limit),
+			err:    err,
+		}
+	}
+	return &DecodeError{Reason: fmt.Sprintf("read body: %v", err), err: err}
+}
+
+// validate checks what nines relies on. It reports the first problem found,
+// naming the field.
+func validate(m *message) error {
+	switch m.Version {
+	case webhookVersion:
+	case "":
+		return fieldError("version", "missing")
+	default:
+		return fieldError("version", "unsupported version %s, want %q", quote(m.Version), webhookVersion)
+	}
+	if err := checkStatus("status", m.Status); err != nil {
+		return err
+	}
+	// The incidents package groups by groupKey: a notification without one
+	// cannot be placed. Alertmanager always sends it.
+	if m.GroupKey == "" {
+		return fieldError("groupKey", "missing")
+	}
+	if len(m.Alerts) == 0 {
+		return fieldError("alerts", "missing or empty")
+	}
+	for i := range m.Alerts {
+		if err := validateAlert("alerts["+strconv.Itoa(i)+"]", &m.Alerts[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateAlert(path string, a *template.Alert) error {
+	// Alertmanager always sends the fingerprint. Computing it here from the
+	// labels would hide a sender that is not Alertmanager-compatible.
+	if a.Fingerprint == "" {
+		return fieldError(path+".fingerprint", "missing")
+	}
+	if err := checkStatus(path+".status", a.Status); err != nil {
+		return err
+	}
+	if len(a.Labels) == 0 {
+		return fieldError(path+".labels", "missing or empty")
+	}
+	if err := checkTime(path+".startsAt", a.StartsAt); err != nil {
+		return err
+	}
+	// A firing alert's endsAt is 0001-01-01 from Alertmanager; whatever it
+	// is, convert drops it, so it is not checked.
+	if a.Status != statusResolved {
+		return nil
+	}
+	if err := checkTime(path+".endsAt", a.EndsAt); err != nil {
+		return err
+	}
+	if a.EndsAt.Before(a.StartsAt) {
+		return fieldError(path+".endsAt", "%s is before startsAt %s",
+			a.EndsAt.UTC().Format(time.RFC3339Nano), a.StartsAt.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+func checkStatus(field, s string) error {
+	switch s {
+	case statusFiring, statusResolved:
+		return nil
+	case "":
+		return fieldError(field, "missing")
+	}
+	return fieldError(field, "invalid status %s, want %q or %q", quote(s), statusFiring, statusResolved)
+}
+
+func checkTime(field string, t time.Time) error {
+	if t.IsZero() {
+		return fieldError(field, "missing")
+	}
+	if y := t.UTC().Year(); y < minYear || y > maxYear {
+		return fieldError(field, "%s is outside the years %d..%d", t.UTC().Format(time.RFC3339Nano), minYear, maxYear)
+	}
+	return nil
+}
+
+// quote quotes a value for an error message, cut short so that a hostile
+// body is not echoed back in full.
+func quote(s string) string {
+	const limit = 64
+	if len(s) > limit {
+		return strconv.Quote(s[:limit]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// convert turns a checked message into nines' notification. Label and
+// annotation maps are handed over, not copied: the message is discarded.
+func convert(m *message) incidents.Notification {
+	n := incidents.Notification{
+		Receiver:          m.Receiver,
+		Status:            incidents.AlertStatus(m.Status),
+		GroupKey:          m.GroupKey,
+		GroupLabels:       m.GroupLabels,
+		CommonLabels:      m.CommonLabels,
+		CommonAnnotations: m.CommonAnnotations,
+		ExternalURL:       m.ExternalURL,
+		TruncatedAlerts:   int(min(m.TruncatedAlerts, math.MaxInt)),
+		Alerts:            make([]incidents.Alert, len(m.Alerts)),
+	}
+	for i := range m.Alerts {
+		a := &m.Alerts[i]
+		out := incidents.Alert{
+			Fingerprint:  a.Fingerprint,
+			Status:       incidents.AlertStatus(a.Status),
+			Labels:       a.Labels,
+			Annotations:  a.Annotations,
+			StartsAt:     a.StartsAt.UTC(),
+			GeneratorURL: a.GeneratorURL,
+		}
+		if a.Status == statusResolved {
+			out.EndsAt = a.EndsAt.UTC()
+		}
+		n.Alerts[i] = out
+	}
+	return n
+}
+
+// bodyReader counts the bytes read, stops at limit (when positive) with an
+// *http.MaxBytesError, and remembers the first read failure so that it is
+// not mistaken for malformed JSON.
+type bodyReader struct {
+	r     io.Reader
+	limit int64
+	n     int64
+	err   error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.limit > 0 {
+		// Read one byte past the limit to tell "exactly at" from "over".
+		if left := b.limit + 1 - b.n; int64(len(p)) > left {
+			p = p[:left]
+		}
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.limit > 0 && b.n > b.limit {
+		n -= int(b.n - b.limit)
+		b.n = b.limit
+		b.err = &http.MaxBytesError{Limit: b.limit}
+		return n, b.err
+	}
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// failure returns the read failure, if any.
+func (b *bodyReader) failure() error { return b.err }

@@ -1,0 +1,423 @@
+package incidents
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// This file holds the lifecycle as pure functions of (incident, input,
+// now): no I/O, so every rule is table-tested.
+//
+// Rules:
+//   - An alert occurrence is (fingerprint, startsAt). Its status only moves
+//     firing → resolved; a firing seen after its resolve is stale and ignored.
+//   - A notification's alerts for one GroupRef join the latest incident of
+//     that ref while it is open. Once it is resolved, a new firing
+//     occurrence that started within ReopenWindow of the resolve reopens it
+//     (a flap); later ones start a new incident.
+//   - An incident resolves when all its alerts have resolved, at the latest
+//     alert endsAt (not when the notification arrived).
+//   - A resolved occurrence never seen firing is recorded, not dropped: it
+//     joins the incident it overlaps, or becomes a short resolved incident.
+
+// step folds the alerts of one ref from one notification into cur, the
+// ref's latest incident (nil if none). closed holds occurrence keys of
+// earlier, closed incidents of the ref, which are ignored. It returns the
+// changes to store, oldest incident first; none when nothing changed.
+func (c *Config) step(cur *Incident, ref GroupRef, n *Notification, alerts []Alert, closed map[string]bool, now time.Time) []Change {
+	known := map[string]bool{}
+	if cur != nil {
+		for _, a := range cur.Alerts {
+			known[a.Key()] = true
+		}
+	}
+	var forCur, forNew []Alert
+	for _, a := range alerts {
+		k := a.Key()
+		switch {
+		case known[k]:
+			forCur = append(forCur, a)
+		case closed[k]:
+			// A late copy of an alert of an earlier incident.
+		case cur == nil:
+			forNew = append(forNew, a)
+		case cur.State.Open():
+			forCur = append(forCur, a)
+		case !a.StartsAt.After(cur.ResolvedAt.Add(c.ReopenWindow)):
+			forCur = append(forCur, a)
+		default:
+			forNew = append(forNew, a)
+		}
+	}
+	var out []Change
+	if len(forCur) > 0 {
+		if ch, ok := c.merge(cur.Clone(), false, forCur, n, now); ok {
+			out = append(out, ch)
+		}
+	} else if cur != nil && n.TruncatedAlerts > cur.TruncatedAlerts && cur.State.Open() {
+		if ch, ok := c.merge(cur.Clone(), false, nil, n, now); ok {
+			out = append(out, ch)
+		}
+	}
+	if len(forNew) > 0 {
+		start := forNew[0].StartsAt
+		for _, a := range forNew {
+			if a.StartsAt.Before(start) {
+				start = a.StartsAt
+			}
+		}
+		inc := &Incident{
+			ID:        IncidentID(ref.GroupKey, ref.Service, start),
+			Service:   ref.Service,
+			GroupKey:  ref.GroupKey,
+			Source:    SourceAlertmanager,
+			StartedAt: start,
+			Labels:    cloneMap(n.CommonLabels),
+		}
+		if ch, ok := c.merge(inc, true, forNew, n, now); ok {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// merge adds alerts to inc and recomputes its state. isNew marks an
+// incident that is being opened by these alerts.
+func (c *Config) merge(inc *Incident, isNew bool, alerts []Alert, n *Notification, now time.Time) (Change, bool) {
+	ch := Change{Incident: inc}
+	wasResolved := !isNew && inc.State == StateResolved
+	index := make(map[string]int, len(inc.Alerts))
+	for i, a := range inc.Alerts {
+		index[a.Key()] = i
+	}
+	sorted := append([]Alert(nil), alerts...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if !sorted[i].StartsAt.Equal(sorted[j].StartsAt) {
+			return sorted[i].StartsAt.Before(sorted[j].StartsAt)
+		}
+		return sorted[i].Fingerprint < sorted[j].Fingerprint
+	})
+	var newFiring []Alert
+	for _, a := range sorted {
+		if i, ok := index[a.Key()]; ok {
+			old := &inc.Alerts[i]
+			if old.Status == AlertFiring && a.Status == AlertResolved {
+				old.Status = AlertResolved
+				old.EndsAt = a.EndsAt
+				inc.Facts++
+				ch.Alerts = append(ch.Alerts, *old)
+				ch.Events = append(ch.Events, alertEvent(inc.ID, EventAlertResolved, *old))
+				// Its interval is already in the periods, open; the
+				// incident's resolve closes it.
+			}
+			continue
+		}
+		index[a.Key()] = len(inc.Alerts)
+		inc.Alerts = append(inc.Alerts, a)
+		ch.Alerts = append(ch.Alerts, a)
+		ch.Events = append(ch.Events, alertEvent(inc.ID, EventAlertFired, a))
+		inc.Facts++
+		if a.Status == AlertResolved {
+			inc.Facts++
+			ch.Events = append(ch.Events, alertEvent(inc.ID, EventAlertResolved, a))
+			inc.Periods = addPeriod(inc.Periods, Period{Start: a.StartsAt, End: a.EndsAt})
+		} else {
+			newFiring = append(newFiring, a)
+		}
+	}
+	if n.TruncatedAlerts > inc.TruncatedAlerts {
+		inc.TruncatedAlerts = n.TruncatedAlerts
+		inc.Facts++
+		ch.Events = append(ch.Events, Event{
+			ID: EventID(inc.ID, string(EventTruncated), fmt.Sprint(n.TruncatedAlerts)), IncidentID: inc.ID,
+			At: n.ReceivedAt, Kind: EventTruncated, Actor: ActorAlertmanager,
+			Text: fmt.Sprintf("Alertmanager left out %d alerts of this group (max_alerts): the alert list is incomplete", n.TruncatedAlerts),
+		})
+	}
+	if !isNew && len(ch.Alerts) == 0 && len(ch.Events) == 0 {
+		return Change{}, false
+	}
+
+	// Reopen: a resolved incident with new firing alerts flaps back open.
+	if wasResolved && len(newFiring) > 0 {
+		at := newFiring[0].StartsAt
+		inc.Flaps++
+		inc.State = StateFiring
+		inc.ResolvedAt, inc.ResolvedBy = time.Time{}, ""
+		ch.Events = append(ch.Events, Event{
+			ID: EventID(inc.ID, string(EventReopened), fmt.Sprint(inc.Flaps)), IncidentID: inc.ID,
+			At: at, Kind: EventReopened, Actor: ActorAlertmanager,
+			Text: fmt.Sprintf("Reopened: %s fired again (flap %d)", alertName(newFiring[0]), inc.Flaps),
+		})
+	}
+	for _, a := range newFiring {
+		// Open intervals only count while the incident is open: after a
+		// resolve by hand, still-firing alerts no longer add downtime.
+		if inc.State != StateResolved || isNew {
+			inc.Periods = addPeriod(inc.Periods, Period{Start: a.StartsAt})
+		}
+	}
+
+	firing, worstFiring, worstAll := 0, ImpactNone, ImpactNone
+	var lastEnd time.Time
+	for _, a := range inc.Alerts {
+		worstAll = max(worstAll, a.Impact)
+		if a.Status == AlertFiring {
+			firing++
+			worstFiring = max(worstFiring, a.Impact)
+		} else if a.EndsAt.After(lastEnd) {
+			lastEnd = a.EndsAt
+		}
+	}
+	oldImpact := inc.Impact
+	switch {
+	case firing > 0:
+		inc.Impact = worstFiring
+	case isNew:
+		inc.Impact = worstAll
+	}
+	if isNew {
+		inc.State = StateFiring
+		if firing == 0 {
+			inc.State = StateResolved
+		}
+		ch.Events = append([]Event{{
+			ID: EventID(inc.ID, string(EventOpened)), IncidentID: inc.ID, At: inc.StartedAt,
+			Kind: EventOpened, Actor: ActorAlertmanager,
+			Text: fmt.Sprintf("Opened with impact %s", inc.Impact),
+		}}, ch.Events...)
+	} else if inc.Impact != oldImpact && inc.State.Open() {
+		ch.Events = append(ch.Events, Event{
+			ID: EventID(inc.ID, string(EventImpactChanged), fmt.Sprint(inc.Facts)), IncidentID: inc.ID, At: n.ReceivedAt,
+			Kind: EventImpactChanged, Actor: ActorAlertmanager,
+			Text: fmt.Sprintf("Impact changed from %s to %s", oldImpact, inc.Impact),
+		})
+	}
+	if firing == 0 && (inc.State.Open() || isNew) {
+		end := lastEnd
+		inc.State = StateResolved
+		inc.ResolvedAt = end
+		inc.ResolvedBy = ActorAlertmanager
+		inc.Periods = closePeriods(inc.Periods, end)
+		ch.Events = append(ch.Events, Event{
+			ID: EventID(inc.ID, string(EventResolved), fmt.Sprint(inc.Flaps)), IncidentID: inc.ID, At: end,
+			Kind: EventResolved, Actor: ActorAlertmanager, Text: "All alerts resolved",
+		})
+	} else if inc.State == StateResolved && inc.ResolvedBy == ActorAlertmanager && lastEnd.After(inc.ResolvedAt) {
+		// A late resolve of an occurrence that overlapped the incident.
+		inc.ResolvedAt = lastEnd
+	}
+	if len(inc.Periods) > 0 {
+		inc.StartedAt = inc.Periods[0].Start
+	}
+	c.describe(inc, n)
+	inc.UpdatedAt = now
+	return ch, true
+}
+
+// describe fills the incident's title and links from the notification.
+func (c *Config) describe(inc *Incident, n *Notification) {
+	if n.ExternalURL != "" {
+		inc.ExternalURL = n.ExternalURL
+	}
+	if inc.Annotations == nil && len(n.CommonAnnotations) > 0 {
+		inc.Annotations = cloneMap(n.CommonAnnotations)
+	}
+	if inc.Labels == nil && len(n.CommonLabels) > 0 {
+		inc.Labels = cloneMap(n.CommonLabels)
+	}
+	first := Alert{}
+	if len(inc.Alerts) > 0 {
+		first = inc.Alerts[0]
+	}
+	if inc.Title == "" {
+		switch {
+		case n.CommonAnnotations["summary"] != "":
+			inc.Title = n.CommonAnnotations["summary"]
+		case first.Annotations["summary"] != "":
+			inc.Title = first.Annotations["summary"]
+		case first.Labels["alertname"] != "":
+			inc.Title = first.Labels["alertname"]
+		default:
+			inc.Title = "Alerts on " + inc.Service
+		}
+	}
+	if inc.RunbookURL == "" {
+		inc.RunbookURL = firstNonEmpty(n.CommonAnnotations["runbook_url"], first.Annotations["runbook_url"])
+	}
+	if inc.GeneratorURL == "" {
+		inc.GeneratorURL = first.GeneratorURL
+	}
+}
+
+// Acknowledge records that actor is working on the incident.
+func Acknowledge(inc *Incident, actor string, at time.Time) (Change, error) {
+	if inc.State == StateResolved {
+		return Change{}, fmt.Errorf("%w: incident %s is resolved", ErrConflict, inc.ID)
+	}
+	if inc.State == StateAcknowledged {
+		return Change{}, fmt.Errorf("%w: incident %s is already acknowledged by %s", ErrConflict, inc.ID, inc.AcknowledgedBy)
+	}
+	inc = inc.Clone()
+	inc.State = StateAcknowledged
+	if inc.AcknowledgedAt.IsZero() {
+		inc.AcknowledgedAt = at
+	}
+	inc.AcknowledgedBy = actor
+	return manualEvent(inc, EventAcknowledged, actor, at, "Acknowledged by "+actor), nil
+}
+
+// Resolve closes the incident by hand. Alerts still firing stay attached
+// but stop counting as downtime; a new alert in the group reopens it.
+func Resolve(inc *Incident, actor string, at time.Time) (Change, error) {
+	if inc.State == StateResolved {
+		return Change{}, fmt.Errorf("%w: incident %s is already resolved", ErrConflict, inc.ID)
+	}
+	inc = inc.Clone()
+	if at.Before(inc.StartedAt) {
+		at = inc.StartedAt
+	}
+	inc.State = StateResolved
+	inc.ResolvedAt = at
+	inc.ResolvedBy = actor
+	inc.Periods = closePeriods(inc.Periods, at)
+	return manualEvent(inc, EventResolved, actor, at, "Resolved by "+actor), nil
+}
+
+// Note adds a note to the incident's timeline.
+func Note(inc *Incident, actor, text string, at time.Time) (Change, error) {
+	if strings.TrimSpace(text) == "" {
+		return Change{}, fmt.Errorf("%w: note text is empty", ErrInvalid)
+	}
+	return manualEvent(inc.Clone(), EventNote, actor, at, text), nil
+}
+
+// OpenRequest is an incident opened by hand.
+type OpenRequest struct {
+	Service   string
+	Title     string
+	Impact    Impact
+	StartedAt time.Time // default: now
+	Actor     string
+	Labels    map[string]string
+	Key       string // idempotency key; default: derived from the fields
+}
+
+// Open builds a new incident opened by hand.
+func Open(req OpenRequest, now time.Time) (Change, error) {
+	if strings.TrimSpace(req.Service) == "" {
+		return Change{}, fmt.Errorf("%w: service: required", ErrInvalid)
+	}
+	if strings.TrimSpace(req.Title) == "" {
+		return Change{}, fmt.Errorf("%w: title: required", ErrInvalid)
+	}
+	start := req.StartedAt
+	if start.IsZero() {
+		start = now
+	}
+	if start.After(now.Add(time.Minute)) {
+		return Change{}, fmt.Errorf("%w: started_at: in the future", ErrInvalid)
+	}
+	key := req.Key
+	if key == "" {
+		key = req.Title
+	}
+	groupKey := "manual:" + key
+	inc := &Incident{
+		ID:        IncidentID(groupKey, req.Service, start),
+		Service:   req.Service,
+		GroupKey:  groupKey,
+		Title:     req.Title,
+		Impact:    req.Impact,
+		State:     StateFiring,
+		Source:    SourceManual,
+		StartedAt: start.UTC(),
+		Labels:    cloneMap(req.Labels),
+		Periods:   []Period{{Start: start.UTC()}},
+	}
+	return manualEvent(inc, EventOpened, req.Actor, start, fmt.Sprintf("Opened by %s with impact %s", req.Actor, req.Impact)), nil
+}
+
+func manualEvent(inc *Incident, kind EventKind, actor string, at time.Time, text string) Change {
+	inc.Facts++
+	inc.UpdatedAt = at
+	ev := Event{
+		ID:         EventID(inc.ID, string(kind), actor, fmt.Sprint(at.UnixNano()), text),
+		IncidentID: inc.ID, At: at.UTC(), Kind: kind, Actor: actor, Text: text,
+	}
+	return Change{Incident: inc, Events: []Event{ev}}
+}
+
+func alertEvent(id string, kind EventKind, a Alert) Event {
+	at, verb := a.StartsAt, "fired"
+	if kind == EventAlertResolved {
+		at, verb = a.EndsAt, "resolved"
+	}
+	return Event{
+		ID:         EventID(id, string(kind), a.Key()),
+		IncidentID: id, At: at, Kind: kind, Actor: ActorAlertmanager, Fingerprint: a.Fingerprint,
+		Text: fmt.Sprintf("%s %s (%s)", alertName(a), verb, a.Impact),
+	}
+}
+
+func alertName(a Alert) string {
+	name := a.Labels["alertname"]
+	if name == "" {
+		name = a.Fingerprint
+	}
+	if inst := a.Labels["instance"]; inst != "" {
+		name += " on " + inst
+	}
+	return name
+}
+
+// addPeriod merges p into the sorted union ps. A zero End is open-ended.
+func addPeriod(ps []Period, p Period) []Period {
+	end := func(x Period) time.Time {
+		if x.End.IsZero() {
+			return time.Unix(1<<62, 0)
+		}
+		return x.End
+	}
+	out := make([]Period, 0, len(ps)+1)
+	for _, q := range ps {
+		if end(q).Before(p.Start) || end(p).Before(q.Start) {
+			out = append(out, q)
+			continue
+		}
+		if q.Start.Before(p.Start) {
+			p.Start = q.Start
+		}
+		if q.End.IsZero() || (!p.End.IsZero() && q.End.After(p.End)) {
+			p.End = q.End
+		}
+	}
+	out = append(out, p)
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out
+}
+
+// closePeriods ends every open period at at (or at its start, if later).
+func closePeriods(ps []Period, at time.Time) []Period {
+	out := append([]Period(nil), ps...)
+	for i := range out {
+		if out[i].End.IsZero() {
+			out[i].End = at
+			if at.Before(out[i].Start) {
+				out[i].End = out[i].Start
+			}
+		}
+	}
+	return out
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -340,6 +340,31 @@ func Open(req OpenRequest, now time.Time) (Change, error) {
 	return manualEvent(inc, EventOpened, req.Actor, start, fmt.Sprintf("Opened by %s with impact %s", req.Actor, req.Impact)), nil
 }
 
+// Link records that inc was caused by the upstream incident up.
+func Link(inc *Incident, up *Incident, actor string, at time.Time) (Change, error) {
+	if up.ID == inc.ID {
+		return Change{}, fmt.Errorf("%w: caused_by: an incident cannot cause itself", ErrInvalid)
+	}
+	if inc.CausedBy == up.ID {
+		return Change{}, fmt.Errorf("%w: incident %s is already linked to %s", ErrConflict, inc.ID, up.ID)
+	}
+	inc = inc.Clone()
+	inc.CausedBy = up.ID
+	return manualEvent(inc, EventLinked, actor, at,
+		fmt.Sprintf("Caused by %s: %s on %s", up.ID, up.Title, up.Service)), nil
+}
+
+// Unlink removes the incident's upstream cause.
+func Unlink(inc *Incident, actor string, at time.Time) (Change, error) {
+	if inc.CausedBy == "" {
+		return Change{}, fmt.Errorf("%w: incident %s is not linked to an upstream incident", ErrConflict, inc.ID)
+	}
+	inc = inc.Clone()
+	was := inc.CausedBy
+	inc.CausedBy = ""
+	return manualEvent(inc, EventUnlinked, actor, at, "No longer caused by "+was), nil
+}
+
 func manualEvent(inc *Incident, kind EventKind, actor string, at time.Time, text string) Change {
 	inc.Facts++
 	inc.UpdatedAt = at

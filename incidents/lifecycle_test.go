@@ -3,6 +3,7 @@ package incidents
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"testing"
@@ -441,5 +442,114 @@ func TestAddPeriod(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func (m *memStore) OpenOutages(_ context.Context, services []string) ([]*Incident, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	want := map[string]bool{}
+	for _, s := range services {
+		want[s] = true
+	}
+	var out []*Incident
+	for _, inc := range m.incs {
+		if want[inc.Service] && inc.State.Open() && inc.Impact == ImpactOutage {
+			out = append(out, inc.Clone())
+		}
+	}
+	return out, nil
+}
+
+func TestCascadeLinking(t *testing.T) {
+	ctx := context.Background()
+	deps := map[string][]string{"frontend": {"checkout", "payments"}, "checkout": {"payments"}}
+	tests := []struct {
+		name      string
+		upstream  []Alert // fired first, each its own group
+		alert     Alert   // then this one, on frontend
+		wantCause string  // service of the upstream incident, "" for none
+	}{
+		{"open upstream outage links", []Alert{alert("p", "Down", "payments", "critical", t0, time.Time{})},
+			alert("f", "Down", "frontend", "critical", t0.Add(time.Minute), time.Time{}), "payments"},
+		{"nearest upstream wins", []Alert{
+			alert("p", "Down", "payments", "critical", t0, time.Time{}),
+			alert("c", "Down", "checkout", "critical", t0.Add(time.Second), time.Time{})},
+			alert("f", "Down", "frontend", "warning", t0.Add(time.Minute), time.Time{}), "checkout"},
+		{"degraded upstream does not link", []Alert{alert("p", "Slow", "payments", "warning", t0, time.Time{})},
+			alert("f", "Down", "frontend", "critical", t0.Add(time.Minute), time.Time{}), ""},
+		{"resolved upstream does not link", []Alert{alert("p", "Down", "payments", "critical", t0, t0.Add(time.Second))},
+			alert("f", "Down", "frontend", "critical", t0.Add(time.Minute), time.Time{}), ""},
+		{"unrelated service does not link", []Alert{alert("s", "Down", "search", "critical", t0, time.Time{})},
+			alert("f", "Down", "frontend", "critical", t0.Add(time.Minute), time.Time{}), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newMemStore()
+			svc, err := NewService(Options{Store: store, Upstream: func(s string) []string { return deps[s] }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, a := range tc.upstream {
+				if err := svc.Ingest(ctx, note(fmt.Sprint("up", i), a)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := svc.Ingest(ctx, note("front", tc.alert)); err != nil {
+				t.Fatal(err)
+			}
+			var front *Incident
+			for _, inc := range store.all() {
+				if inc.Service == "frontend" {
+					front = inc
+				}
+			}
+			cause := ""
+			if front.CausedBy != "" {
+				up, err := store.Get(ctx, front.CausedBy)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cause = up.Service
+			}
+			if cause != tc.wantCause {
+				t.Errorf("caused by %q, want %q", cause, tc.wantCause)
+			}
+		})
+	}
+}
+
+func TestManualLink(t *testing.T) {
+	ctx := context.Background()
+	svc, store := run(t,
+		step{n: note("a", alert("1", "Down", "payments", "critical", t0, time.Time{}))},
+		step{n: note("b", alert("2", "Down", "checkout", "critical", t0, time.Time{}))})
+	var pay, chk string
+	for _, inc := range store.all() {
+		if inc.Service == "payments" {
+			pay = inc.ID
+		} else {
+			chk = inc.ID
+		}
+	}
+	if _, err := svc.Link(ctx, chk, chk, "bob"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("self link: %v, want ErrInvalid", err)
+	}
+	if _, err := svc.Link(ctx, chk, "inc-00000000000000000000", "bob"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown upstream: %v, want ErrInvalid", err)
+	}
+	inc, err := svc.Link(ctx, chk, pay, "bob")
+	if err != nil || inc.CausedBy != pay {
+		t.Fatalf("link: %v, caused_by %q", err, inc.CausedBy)
+	}
+	if _, err := svc.Link(ctx, chk, pay, "bob"); !errors.Is(err, ErrConflict) {
+		t.Errorf("second link: %v, want ErrConflict", err)
+	}
+	inc, err = svc.Unlink(ctx, chk, "bob")
+	if err != nil || inc.CausedBy != "" {
+		t.Fatalf("unlink: %v, caused_by %q", err, inc.CausedBy)
+	}
+	if _, err := svc.Unlink(ctx, chk, "bob"); !errors.Is(err, ErrConflict) {
+		t.Errorf("second unlink: %v, want ErrConflict", err)
 	}
 }

@@ -20,13 +20,24 @@ type Options struct {
 	// Resolver maps labels to a service when no service label is set; it
 	// is called on every alert, so it may follow catalog reloads.
 	Resolver ServiceResolver
-	// Observer, if set, is told about every stored change (for chat).
+	// Upstream lists the services a service depends on, directly or
+	// transitively, nearest first (the catalog's dependencies). When set
+	// and the store can find open outages, a new incident on a service is
+	// linked to an open outage upstream (caused_by).
+	Upstream func(service string) []string
+	// Observer, if set, is told about every stored change.
 	Observer   Observer
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        Clock
 	// CacheSize bounds how many groups' latest incidents stay in memory.
 	CacheSize int
+}
+
+// OutageFinder knows how to find the open outages of services. Stores
+// that implement it enable cascade linking.
+type OutageFinder interface {
+	OpenOutages(ctx context.Context, services []string) ([]*Incident, error)
 }
 
 // Observer knows how to react to stored incident changes.
@@ -42,6 +53,7 @@ type Service struct {
 	cfg      Config
 	store    Store
 	resolver ServiceResolver
+	upstream func(string) []string
 	observer Observer
 	log      *slog.Logger
 	now      Clock
@@ -94,7 +106,7 @@ func NewService(o Options) (*Service, error) {
 	}
 	f := promauto.With(reg)
 	return &Service{
-		cfg: o.Config, store: o.Store, resolver: o.Resolver, observer: o.Observer,
+		cfg: o.Config, store: o.Store, resolver: o.Resolver, upstream: o.Upstream, observer: o.Observer,
 		log: o.Logger, now: o.Now, maxCache: o.CacheSize,
 		metrics: &serviceMetrics{
 			transitions: f.NewCounterVec(prometheus.CounterOpts{
@@ -161,6 +173,7 @@ func (s *Service) Ingest(ctx context.Context, n Notification) error {
 		s.metrics.unchanged.Inc()
 		return nil
 	}
+	s.linkUpstream(ctx, changes)
 	if err := s.store.Write(ctx, changes); err != nil {
 		return fmt.Errorf("store notification %s: %w", n.GroupKey, err)
 	}
@@ -217,6 +230,80 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (*Incident, error) 
 		s.observer.Observe(ctx, []Change{ch})
 	}
 	return ch.Incident, nil
+}
+
+// Link records by hand that the incident was caused by upstreamID.
+func (s *Service) Link(ctx context.Context, id, upstreamID, actor string) (*Incident, error) {
+	up, err := s.store.Get(ctx, upstreamID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: caused_by: no incident %q", ErrInvalid, upstreamID)
+	} else if err != nil {
+		return nil, err
+	}
+	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
+		return Link(inc, up, actor, now)
+	})
+}
+
+// Unlink removes the incident's upstream cause by hand.
+func (s *Service) Unlink(ctx context.Context, id, actor string) (*Incident, error) {
+	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
+		return Unlink(inc, actor, now)
+	})
+}
+
+// linkUpstream links incidents that these changes open to an outage open
+// upstream at that moment: the nearest dependency first, then the
+// earliest outage. A failed lookup only costs the link, never the write.
+func (s *Service) linkUpstream(ctx context.Context, changes []Change) {
+	finder, ok := s.store.(OutageFinder)
+	if !ok || s.upstream == nil {
+		return
+	}
+	for i := range changes {
+		inc := changes[i].Incident
+		if inc.CausedBy != "" || len(changes[i].Events) == 0 || changes[i].Events[0].Kind != EventOpened {
+			continue
+		}
+		ups := s.upstream(inc.Service)
+		if len(ups) == 0 {
+			continue
+		}
+		open, err := finder.OpenOutages(ctx, ups)
+		if err != nil {
+			s.log.Warn("cascade lookup failed", "incident", inc.ID, "err", err)
+			continue
+		}
+		if up := nearestOutage(open, ups, inc.StartedAt); up != nil {
+			inc.CausedBy = up.ID
+			inc.Facts++
+			changes[i].Events = append(changes[i].Events, Event{
+				ID: EventID(inc.ID, string(EventLinked), up.ID), IncidentID: inc.ID, At: inc.StartedAt,
+				Kind: EventLinked, Actor: "nines",
+				Text: fmt.Sprintf("Caused by %s: %s on %s (open upstream outage)", up.ID, up.Title, up.Service),
+			})
+		}
+	}
+}
+
+// nearestOutage picks, among open outages that started no later than at,
+// the one on the nearest upstream service (order of ups), earliest first.
+func nearestOutage(open []*Incident, ups []string, at time.Time) *Incident {
+	rank := make(map[string]int, len(ups))
+	for i, u := range ups {
+		rank[u] = i
+	}
+	var best *Incident
+	for _, o := range open {
+		r, ok := rank[o.Service]
+		if !ok || o.Impact != ImpactOutage || !o.State.Open() || o.StartedAt.After(at) {
+			continue
+		}
+		if best == nil || r < rank[best.Service] || (r == rank[best.Service] && o.StartedAt.Before(best.StartedAt)) {
+			best = o
+		}
+	}
+	return best
 }
 
 // modify applies a person's action to an incident under its group's lock.

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+// fileConfig is nines' YAML configuration file. Every section belongs to
+// the package it configures; unknown fields are errors.
+type fileConfig struct {
+	Incidents incidents.Config `yaml:"incidents"`
+}
+
+// loadConfig reads the config file; an empty path gives the defaults.
+func loadConfig(path string) (fileConfig, error) {
+	cfg := fileConfig{}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("--config.file: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := cfg.Incidents.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", orDash(path), err)
+	}
+	return cfg, nil
+}
+
+func goVersion() string { return runtime.Version() }

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+// routeDeps is everything the HTTP surface serves.
+type routeDeps struct {
+	log      *slog.Logger
+	webhook  http.Handler
+	api      *incidents.API
+	apiToken string // required by mutating API calls; empty refuses them
+	ready    func(context.Context) error
+	gatherer prometheus.Gatherer
+}
+
+// routes declares nines' whole HTTP surface, in one place.
+func routes(d routeDeps) http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		incidents.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint: " + r.URL.Path})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		incidents.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method " + r.Method + " not allowed on " + r.URL.Path})
+	})
+	r.Use(pathValues)
+
+	// Alertmanager's webhook: authenticated by the webhook's own secrets.
+	r.Handle("/api/v1/alerts", d.webhook)
+
+	// Incidents. Reads are open; changes need the API token.
+	auth := tokenAuth(d.apiToken)
+	r.HandleFunc("/api/v1/incidents", d.api.List).Methods(http.MethodGet)
+	r.Handle("/api/v1/incidents", auth(d.api.Open)).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/incidents/{id}", d.api.Get).Methods(http.MethodGet)
+	r.Handle("/api/v1/incidents/{id}/ack", auth(d.api.Acknowledge)).Methods(http.MethodPost)
+	r.Handle("/api/v1/incidents/{id}/resolve", auth(d.api.Resolve)).Methods(http.MethodPost)
+	r.Handle("/api/v1/incidents/{id}/notes", auth(d.api.AddNote)).Methods(http.MethodPost)
+	r.Handle("/api/v1/incidents/{id}/link", auth(d.api.Link)).Methods(http.MethodPost)
+	r.Handle("/api/v1/incidents/{id}/unlink", auth(d.api.Unlink)).Methods(http.MethodPost)
+
+	// Operations.
+	r.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		incidents.WriteJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.ready(ctx); err != nil {
+			incidents.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": "clickhouse: " + err.Error()})
+			return
+		}
+		incidents.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelError),
+		EnableOpenMetrics: true,
+	}))
+	return r
+}
+
+// pathValues exposes mux's route variables through the standard
+// r.PathValue, so handlers outside this file do not import mux.
+func pathValues(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range mux.Vars(r) {
+			r.SetPathValue(k, v)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// tokenAuth requires "Authorization: Bearer <token>", compared in
+// constant time. With no token configured every call is refused.
+func tokenAuth(token string) func(http.HandlerFunc) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return func(next http.HandlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := checkBearer(r, token, want); err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="nines"`)
+				incidents.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
+				return
+			}
+			next(w, r)
+		})
+	}
+}
+
+func checkBearer(r *http.Request, token string, want [32]byte) error {
+	if token == "" {
+		return errors.New("mutating API calls are disabled: nines was started without --api.token-file")
+	}
+	h := r.Header.Get("Authorization")
+	got, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return errors.New("missing API token: send Authorization: Bearer <token>")
+	}
+	sum := sha256.Sum256([]byte(got))
+	if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+		return errors.New("invalid API token")
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/ninesops/nines/alerts"
+	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/incidents/chstore"
+)
+
+// storeFlags are the ClickHouse flags shared by every command that needs
+// the store.
+type storeFlags struct {
+	dsn           string
+	cluster       string
+	flushInterval time.Duration
+	maxBatchRows  int
+	dialTimeout   time.Duration
+}
+
+func (f *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.dsn, "clickhouse.dsn", "", "ClickHouse DSN, clickhouse://[user[:password]@]host:port/database (native protocol); the database is created if missing.")
+	fs.StringVar(&f.cluster, "clickhouse.cluster", "", "ClickHouse cluster name for ON CLUSTER schema changes (empty: single server).")
+	fs.DurationVar(&f.flushInterval, "clickhouse.flush-interval", 100*time.Millisecond, "Longest a write waits to be batched with others before it is inserted.")
+	fs.IntVar(&f.maxBatchRows, "clickhouse.max-batch-rows", 20000, "Rows that make a batch flush at once.")
+	fs.DurationVar(&f.dialTimeout, "clickhouse.dial-timeout", 5*time.Second, "Timeout for connecting to ClickHouse.")
+}
+
+func (f *storeFlags) open(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) (*chstore.Store, error) {
+	if f.dsn == "" {
+		return nil, usageError{errors.New("--clickhouse.dsn (or NINES_CLICKHOUSE_DSN) is required; `make run` starts a local ClickHouse and sets it for you")}
+	}
+	s, err := chstore.Open(ctx, chstore.Options{
+		DSN: f.dsn, Cluster: f.cluster, Logger: log, Registerer: reg,
+		FlushInterval: f.flushInterval, MaxBatchRows: f.maxBatchRows, DialTimeout: f.dialTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse: %w", err)
+	}
+	return s, nil
+}
+
+// logFlags configure the logger.
+type logFlags struct{ level, format string }
+
+func (f *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.level, "log.level", "info", "Log level: debug, info, warn, error.")
+	fs.StringVar(&f.format, "log.format", "logfmt", "Log format: logfmt or json.")
+}
+
+func (f *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log.level: %w", err)}
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch f.format {
+	case "logfmt":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log.format: want logfmt or json, got %q", f.format)}
+}
+
+// closers runs cleanup functions in reverse order of registration.
+type closers []func() error
+
+func (c *closers) push(f func() error) { *c = append(*c, f) }
+
+func (c *closers) closeAll(log *slog.Logger) {
+	for i := len(*c) - 1; i >= 0; i-- {
+		if err := (*c)[i](); err != nil {
+			log.Error("shutdown", "err", err)
+		}
+	}
+}
+
+// serveOptions are the flags of `nines serve`.
+type serveOptions struct {
+	store           storeFlags
+	log             logFlags
+	listen          string
+	webConfig       string
+	shutdownTimeout time.Duration
+	configFile      string
+	bearerFile      string
+	basicFile       string
+	noAuth          bool
+	maxBody         int64
+	apiTokenFile    string
+}
+
+// serveFlags declares the flags of `nines serve`. Tests use it to check
+// that deployment files agree with nines' flags and defaults.
+func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
+	fs := newFlagSet("serve", stderr)
+	o := &serveOptions{}
+	fs.StringVar(&o.listen, "web.listen-address", ":9095", "Address to listen on for the webhook, the API and /metrics.")
+	fs.StringVar(&o.webConfig, "web.config.file", "", "Prometheus web configuration file for TLS and basic auth of the whole server (exporter-toolkit format).")
+	fs.DurationVar(&o.shutdownTimeout, "web.shutdown-timeout", 30*time.Second, "How long shutdown waits for in-flight requests and batches.")
+	fs.StringVar(&o.configFile, "config.file", "", "YAML configuration file (grouping, label and severity mapping).")
+	fs.StringVar(&o.bearerFile, "webhook.bearer-token-file", "", "File holding the bearer token Alertmanager sends (http_config.authorization).")
+	fs.StringVar(&o.basicFile, "webhook.basic-auth-file", "", "File holding user:password that Alertmanager sends (http_config.basic_auth).")
+	fs.BoolVar(&o.noAuth, "webhook.allow-unauthenticated", false, "Accept webhooks without credentials (development only).")
+	fs.Int64Var(&o.maxBody, "webhook.max-body-bytes", 10<<20, "Largest webhook body accepted; larger ones get 413.")
+	fs.StringVar(&o.apiTokenFile, "api.token-file", "", "File holding the bearer token required by mutating API calls. Without it they are refused.")
+	o.store.register(fs)
+	o.log.register(fs)
+	return fs, o
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan os.Signal, getenv func(string) string) error {
+	fs, o := serveFlags(stderr)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	log, err := o.log.logger(stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(o.configFile)
+	if err != nil {
+		return err
+	}
+	auth, err := alerts.NewAuth(o.bearerFile, o.basicFile)
+	if err != nil {
+		return err
+	}
+	if auth == nil && !o.noAuth {
+		return usageError{errors.New("the webhook needs credentials: set --webhook.bearer-token-file or --webhook.basic-auth-file (or --webhook.allow-unauthenticated for development)")}
+	}
+	apiToken, err := readSecretFile("api.token-file", o.apiTokenFile)
+	if err != nil {
+		return err
+	}
+	if apiToken == "" {
+		log.Warn("no --api.token-file: mutating API calls will be refused")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(),
+	)
+
+	var cl closers
+	defer cl.closeAll(log)
+
+	store, err := o.store.open(ctx, log, reg)
+	if err != nil {
+		return err
+	}
+	cl.push(store.Close)
+	if err := store.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	svc, err := incidents.NewService(incidents.Options{
+		Config: cfg.Incidents, Store: store, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	hook, err := alerts.NewHandler(alerts.Options{
+		Ingester: svc, Auth: auth, MaxBodyBytes: o.maxBody, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	handler := routes(routeDeps{
+		log:      log,
+		webhook:  hook,
+		api:      incidents.NewAPI(svc, store, log),
+		apiToken: apiToken,
+		ready:    store.Ping,
+		gatherer: reg,
+	})
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	noSystemd := false
+	addrs := []string{ln.Addr().String()}
+	serveErr := make(chan error, 1)
+	go func() {
+		serveErr <- web.Serve(ln, srv, &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &noSystemd, WebConfigFile: &o.webConfig}, log)
+	}()
+	log.Info("nines started", "version", version, "address", ln.Addr().String())
+
+	for {
+		select {
+		case err := <-serveErr:
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("serve: %w", err)
+		case <-reload:
+			log.Info("SIGHUP: nothing to reload yet")
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	log.Info("shutting down", "timeout", o.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("migrate", stderr)
+	var (
+		sf storeFlags
+		lf logFlags
+	)
+	sf.register(fs)
+	lf.register(fs)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	store, err := sf.open(ctx, log, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	log.Info("schema is up to date")
+	return nil
+}
+
+func buildInfo() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "nines_build_info",
+		Help: "A metric with a constant '1' value labeled by nines' version and revision.",
+		ConstLabels: prometheus.Labels{
+			"version": version, "revision": orDash(revision),
+			"goversion": strings.TrimPrefix(goVersion(), "go"),
+		},
+	}, func() float64 { return 1 })
+}

@@ -1,0 +1,427 @@
+package chstore
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+// Reading never trusts that merges have happened: every query collapses
+// the versions of a row itself.
+//
+// collapsedIncidents is one row per incident holding the columns of its
+// highest version. id, service and group_key are immutable (the ID is
+// derived from them), so they are grouped by rather than aggregated; that
+// keeps them plain columns that the inner WHERE (%s) may filter on. Never
+// filter a mutable column (state, impact, started_at, …) there: it would
+// select among versions before they collapse (and an aggregate alias in
+// WHERE is an error). Filter them in an outer query instead. opened_at is
+// the first version's, min() in case two writers disagreed.
+const collapsedIncidents = `SELECT
+    id,
+    service,
+    group_key,
+    argMax(title, version) AS title,
+    argMax(impact, version) AS impact,
+    argMax(state, version) AS state,
+    argMax(source, version) AS source,
+    min(opened_at) AS opened_at,
+    argMax(started_at, version) AS started_at,
+    argMax(acknowledged_at, version) AS acknowledged_at,
+    argMax(acknowledged_by, version) AS acknowledged_by,
+    argMax(resolved_at, version) AS resolved_at,
+    argMax(resolved_by, version) AS resolved_by,
+    argMax(flaps, version) AS flaps,
+    argMax(truncated_alerts, version) AS truncated_alerts,
+    argMax(labels, version) AS labels,
+    argMax(annotations, version) AS annotations,
+    argMax(runbook_url, version) AS runbook_url,
+    argMax(generator_url, version) AS generator_url,
+    argMax(external_url, version) AS external_url,
+    argMax(caused_by, version) AS caused_by,
+    argMax(period_starts, version) AS period_starts,
+    argMax(period_ends, version) AS period_ends,
+    argMax(facts, version) AS facts,
+    argMax(updated_at, version) AS updated_at,
+    max(version) AS max_version
+FROM incidents
+WHERE %s
+GROUP BY id, service, group_key`
+
+// incidentColumns are the columns of collapsedIncidents in scanIncident's
+// order.
+const incidentColumns = `id, service, group_key, title, impact, state, source, opened_at, started_at,
+acknowledged_at, acknowledged_by, resolved_at, resolved_by, flaps, truncated_alerts, labels, annotations,
+runbook_url, generator_url, external_url, caused_by, period_starts, period_ends, facts, updated_at, max_version`
+
+// selectIncidents builds: collapse with inner (on immutable columns), then
+// filter with outer, then tail (ORDER BY, LIMIT).
+func selectIncidents(inner string, outer []string, tail string) string {
+	q := "SELECT " + incidentColumns + "\nFROM (\n" + fmt.Sprintf(collapsedIncidents, inner) + "\n)"
+	if len(outer) > 0 {
+		q += "\nWHERE " + strings.Join(outer, " AND ")
+	}
+	return q + "\n" + tail
+}
+
+// scanIncident reads one row of incidentColumns.
+func scanIncident(rows chdriver.Rows) (*incidents.Incident, time.Time, error) {
+	var (
+		inc                                    incidents.Incident
+		impact                                 int8
+		state                                  string
+		openedAt, startedAt, ackAt, resolvedAt time.Time
+		updatedAt                              time.Time
+		flaps, truncated, facts                uint32
+		labels, annotations                    string
+		periodStarts, periodEnds               []time.Time
+		version                                uint64
+	)
+	err := rows.Scan(&inc.ID, &inc.Service, &inc.GroupKey, &inc.Title, &impact, &state, &inc.Source,
+		&openedAt, &startedAt, &ackAt, &inc.AcknowledgedBy, &resolvedAt, &inc.ResolvedBy, &flaps, &truncated,
+		&labels, &annotations, &inc.RunbookURL, &inc.GeneratorURL, &inc.ExternalURL, &inc.CausedBy,
+		&periodStarts, &periodEnds, &facts, &updatedAt, &version)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	inc.Impact = incidents.Impact(impact)
+	inc.State = incidents.State(state)
+	inc.StartedAt = fromDateTime(startedAt)
+	inc.AcknowledgedAt = fromDateTime(ackAt)
+	inc.ResolvedAt = fromDateTime(resolvedAt)
+	inc.Flaps = int(flaps)
+	inc.TruncatedAlerts = int(truncated)
+	inc.Facts = facts
+	inc.UpdatedAt = updatedAtFromVersion(updatedAt, version)
+	if inc.Labels, err = decodeMap(labels); err != nil {
+		return nil, time.Time{}, fmt.Errorf("incident %s: %w", inc.ID, err)
+	}
+	if inc.Annotations, err = decodeMap(annotations); err != nil {
+		return nil, time.Time{}, fmt.Errorf("incident %s: %w", inc.ID, err)
+	}
+	for i, start := range periodStarts {
+		p := incidents.Period{Start: fromDateTime(start)}
+		if i < len(periodEnds) {
+			p.End = fromDateTime(periodEnds[i])
+		}
+		inc.Periods = append(inc.Periods, p)
+	}
+	return &inc, openedAt.UTC(), nil
+}
+
+// updatedAtFromVersion restores UpdatedAt to the millisecond: updated_at
+// holds whole seconds, and the version's low 40 bits hold the milliseconds
+// modulo 2^40 (incidents.Incident.Version). That keeps Version() of a read
+// incident equal to the stored version.
+func updatedAtFromVersion(updatedAt time.Time, version uint64) time.Time {
+	const bits = 40
+	sec := fromDateTime(updatedAt)
+	if sec.IsZero() {
+		return time.Time{}
+	}
+	base := sec.UnixMilli()
+	low := int64(version & (1<<bits - 1))
+	ms := base&^(1<<bits-1) | low
+	switch {
+	case ms < base-1<<(bits-1):
+		ms += 1 << bits
+	case ms > base+1<<(bits-1):
+		ms -= 1 << bits
+	}
+	if ms < base || ms >= base+1000 {
+		return sec // not from Version(): keep the seconds
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// queryIncidents runs q, reads incidents and their alerts, and remembers
+// their opened_at for later writes.
+func (s *Store) queryIncidents(ctx context.Context, op, q string, args ...any) ([]*incidents.Incident, error) {
+	s.metrics.op(op)
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, s.fail(ctx, op, err, "query incidents")
+	}
+	defer rows.Close()
+	var incs []*incidents.Incident
+	for rows.Next() {
+		inc, openedAt, err := scanIncident(rows)
+		if err != nil {
+			return nil, s.fail(ctx, op, err, "read incidents")
+		}
+		s.opened.put(inc.ID, openedAt)
+		incs = append(incs, inc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, op, err, "read incidents")
+	}
+	if err := s.loadAlerts(ctx, incs); err != nil {
+		return nil, err
+	}
+	return incs, nil
+}
+
+// maxInList bounds the values bound into one IN list.
+const maxInList = 1000
+
+// loadAlerts sets the Alerts of incs: every occurrence collapsed to its
+// highest version, ordered by start then fingerprint.
+func (s *Store) loadAlerts(ctx context.Context, incs []*incidents.Incident) error {
+	const op = "query_alerts"
+	byID := make(map[string]*incidents.Incident, len(incs))
+	ids := make([]string, 0, len(incs))
+	for _, inc := range incs {
+		byID[inc.ID] = inc
+		ids = append(ids, inc.ID)
+	}
+	const q = `SELECT
+    incident_id,
+    fingerprint,
+    starts_at_ms,
+    argMax(ends_at_ms, version),
+    argMax(status, version),
+    argMax(impact, version),
+    argMax(labels, version),
+    argMax(annotations, version),
+    argMax(generator_url, version)
+FROM incident_alerts
+WHERE incident_id IN ?
+GROUP BY incident_id, fingerprint, starts_at_ms
+ORDER BY incident_id, starts_at_ms, fingerprint`
+	for chunk := range slices.Chunk(ids, maxInList) {
+		s.metrics.op(op)
+		rows, err := s.conn.Query(ctx, q, inList(chunk))
+		if err != nil {
+			return s.fail(ctx, op, err, "query alerts")
+		}
+		err = func() error {
+			defer rows.Close()
+			for rows.Next() {
+				var (
+					id, status, labels, annotations string
+					a                               incidents.Alert
+					startsMS, endsMS                int64
+					impact                          int8
+				)
+				if err := rows.Scan(&id, &a.Fingerprint, &startsMS, &endsMS, &status, &impact,
+					&labels, &annotations, &a.GeneratorURL); err != nil {
+					return err
+				}
+				a.StartsAt, a.EndsAt = fromMS(startsMS), fromMS(endsMS)
+				a.Status = incidents.AlertStatus(status)
+				a.Impact = incidents.Impact(impact)
+				if a.Labels, err = decodeMap(labels); err != nil {
+					return fmt.Errorf("incident %s alert %s: %w", id, a.Fingerprint, err)
+				}
+				if a.Annotations, err = decodeMap(annotations); err != nil {
+					return fmt.Errorf("incident %s alert %s: %w", id, a.Fingerprint, err)
+				}
+				if inc := byID[id]; inc != nil {
+					inc.Alerts = append(inc.Alerts, a)
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return s.fail(ctx, op, err, "read alerts")
+		}
+	}
+	return nil
+}
+
+// Get returns one incident with its alerts, or an error wrapping
+// incidents.ErrNotFound (incidents.Store, incidents.Reader).
+func (s *Store) Get(ctx context.Context, id string) (*incidents.Incident, error) {
+	incs, err := s.queryIncidents(ctx, "query_get", selectIncidents("id = ?", nil, ""), id)
+	if err != nil {
+		return nil, fmt.Errorf("get incident %s: %w", id, err)
+	}
+	if len(incs) == 0 {
+		return nil, fmt.Errorf("get incident %s: %w", id, incidents.ErrNotFound)
+	}
+	return incs[0], nil
+}
+
+// Latest returns, for each ref, its most recently opened incident with its
+// alerts; refs without incidents are absent (incidents.Store).
+func (s *Store) Latest(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef]*incidents.Incident, error) {
+	out := make(map[incidents.GroupRef]*incidents.Incident, len(refs))
+	// The inner filter selects the cross product of keys and services, a
+	// superset of refs; LIMIT 1 BY keeps the latest of each pair, and pairs
+	// nobody asked for are dropped here.
+	q := selectIncidents("group_key IN ? AND service IN ?", nil,
+		"ORDER BY opened_at DESC, id DESC\nLIMIT 1 BY group_key, service")
+	for chunk := range slices.Chunk(refs, maxInList) {
+		want := make(map[incidents.GroupRef]bool, len(chunk))
+		keySet, serviceSet := map[string]bool{}, map[string]bool{}
+		for _, r := range chunk {
+			want[r] = true
+			keySet[r.GroupKey] = true
+			serviceSet[r.Service] = true
+		}
+		incs, err := s.queryIncidents(ctx, "query_latest", q, inList(keys(keySet)), inList(keys(serviceSet)))
+		if err != nil {
+			return nil, fmt.Errorf("latest incidents: %w", err)
+		}
+		for _, inc := range incs {
+			if ref := (incidents.GroupRef{GroupKey: inc.GroupKey, Service: inc.Service}); want[ref] {
+				out[ref] = inc
+			}
+		}
+	}
+	return out, nil
+}
+
+// Listing limits.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 1000
+)
+
+// cursor is the position after the last incident of a page, in List's
+// order (started_at DESC, id DESC).
+type cursor struct {
+	StartedAt int64  `json:"t"`
+	ID        string `json:"id"`
+}
+
+func encodeCursor(c cursor) string {
+	b, _ := json.Marshal(c) // cannot fail
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (cursor, error) {
+	var c cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.ID == "" {
+		return cursor{}, fmt.Errorf("%w: cursor %q", incidents.ErrInvalid, s)
+	}
+	return c, nil
+}
+
+// List returns incidents matching f, newest first (started_at DESC, id
+// DESC), and the cursor of the next page, empty on the last page
+// (incidents.Reader). Limit defaults to DefaultListLimit and is capped at
+// MaxListLimit.
+func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, string, error) {
+	limit := f.Limit
+	switch {
+	case limit <= 0:
+		limit = DefaultListLimit
+	case limit > MaxListLimit:
+		limit = MaxListLimit
+	}
+	inner, outer := "1", []string(nil)
+	var innerArgs, outerArgs []any
+	if f.Service != "" {
+		inner = "service = ?"
+		innerArgs = append(innerArgs, f.Service)
+	}
+	if f.State != "" {
+		st, err := incidents.ParseState(string(f.State))
+		if err != nil {
+			return nil, "", fmt.Errorf("list incidents: %w", err)
+		}
+		outer = append(outer, "state = ?")
+		outerArgs = append(outerArgs, string(st))
+	}
+	if f.Impact != nil {
+		outer = append(outer, "impact = ?")
+		outerArgs = append(outerArgs, int8(*f.Impact))
+	}
+	if !f.Since.IsZero() {
+		outer = append(outer, "started_at >= toDateTime(?)")
+		outerArgs = append(outerArgs, f.Since.Unix())
+	}
+	if !f.Until.IsZero() {
+		// started_at holds whole seconds: round Until up so that an incident
+		// stored as …:07 counts as before Until …:07.5.
+		until := f.Until.Truncate(time.Second)
+		if until.Before(f.Until) {
+			until = until.Add(time.Second)
+		}
+		outer = append(outer, "started_at < toDateTime(?)")
+		outerArgs = append(outerArgs, until.Unix())
+	}
+	if f.Cursor != "" {
+		c, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("list incidents: %w", err)
+		}
+		outer = append(outer, "(started_at < toDateTime(?) OR (started_at = toDateTime(?) AND id < ?))")
+		outerArgs = append(outerArgs, c.StartedAt, c.StartedAt, c.ID)
+	}
+	q := selectIncidents(inner, outer, fmt.Sprintf("ORDER BY started_at DESC, id DESC\nLIMIT %d", limit+1))
+	incs, err := s.queryIncidents(ctx, "query_list", q, append(innerArgs, outerArgs...)...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list incidents: %w", err)
+	}
+	var next string
+	if len(incs) > limit {
+		incs = incs[:limit]
+		last := incs[limit-1]
+		next = encodeCursor(cursor{StartedAt: last.StartedAt.Unix(), ID: last.ID})
+	}
+	return incs, next, nil
+}
+
+// Timeline returns an incident's events ordered by time (then id), each
+// once however often it was written, or an error wrapping
+// incidents.ErrNotFound for an unknown incident (incidents.Reader).
+func (s *Store) Timeline(ctx context.Context, id string) ([]incidents.Event, error) {
+	const op = "query_timeline"
+	s.metrics.op(op)
+	const q = `SELECT id, at_ms, kind, actor, text, fingerprint
+FROM incident_events
+WHERE incident_id = ?
+ORDER BY at_ms, id
+LIMIT 1 BY id`
+	rows, err := s.conn.Query(ctx, q, id)
+	if err != nil {
+		return nil, s.fail(ctx, op, err, "timeline of %s", id)
+	}
+	defer rows.Close()
+	var events []incidents.Event
+	for rows.Next() {
+		var (
+			e    = incidents.Event{IncidentID: id}
+			atMS int64
+			kind string
+		)
+		if err := rows.Scan(&e.ID, &atMS, &kind, &e.Actor, &e.Text, &e.Fingerprint); err != nil {
+			return nil, s.fail(ctx, op, err, "timeline of %s", id)
+		}
+		e.At, e.Kind = fromMS(atMS), incidents.EventKind(kind)
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, op, err, "timeline of %s", id)
+	}
+	if len(events) == 0 {
+		if _, err := s.Get(ctx, id); err != nil {
+			return nil, fmt.Errorf("timeline: %w", err)
+		}
+	}
+	return events, nil
+}
+
+// inList binds values as a parenthesised list for `x IN ?`.
+func inList(values []string) clickhouse.GroupSet {
+	set := clickhouse.GroupSet{Value: make([]any, len(values))}
+	for i, v := range values {
+		set.Value[i] = v
+	}
+	return set
+}

@@ -1,0 +1,331 @@
+// Package chstore keeps incidents in ClickHouse. It owns the ClickHouse
+// schema (versioned migrations embedded in the binary), batches concurrent
+// writes into few large INSERTs, and reads mutable rows without trusting
+// that ReplacingMergeTree merges have happened. It is the only package that
+// imports clickhouse-go.
+//
+// Every statement is valid on ClickHouse 18.16 (Debian's package, used for
+// development and tests) and on current releases: INSERTs name their
+// columns and go through batches, tables use the modern MergeTree syntax,
+// and only the native protocol is used.
+package chstore
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+// Defaults for Options.
+const (
+	DefaultDatabase      = "nines"
+	DefaultFlushInterval = 100 * time.Millisecond
+	DefaultMaxBatchRows  = 20000
+	DefaultDialTimeout   = 5 * time.Second
+	// DefaultFlushTimeout bounds one flush (all of its INSERTs).
+	DefaultFlushTimeout = 30 * time.Second
+)
+
+// Options configure a Store.
+type Options struct {
+	// DSN is clickhouse://[user[:password]@]host:port[/database][?params],
+	// with the native protocol's port (9000 by default). The database
+	// defaults to DefaultDatabase and is created if missing. Parameters are
+	// those of clickhouse-go (dial_timeout, compress, secure, …).
+	DSN string
+	// Cluster, if set, adds ON CLUSTER to every DDL statement.
+	Cluster string
+	// Logger receives the store's logs; nil discards them.
+	Logger *slog.Logger
+	// Registerer registers the store's metrics; nil leaves them
+	// unregistered.
+	Registerer prometheus.Registerer
+	// FlushInterval is the longest a write waits for others to join its
+	// batch before the batch is flushed (DefaultFlushInterval).
+	FlushInterval time.Duration
+	// MaxBatchRows flushes a batch as soon as it holds this many rows, all
+	// tables together (DefaultMaxBatchRows).
+	MaxBatchRows int
+	// FlushTimeout bounds one flush (DefaultFlushTimeout).
+	FlushTimeout time.Duration
+	// DialTimeout bounds connecting to ClickHouse (DefaultDialTimeout; a
+	// dial_timeout in the DSN is used when this is zero).
+	DialTimeout time.Duration
+	// Now is the clock (time.Now). Batching timers use real time.
+	Now func() time.Time
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.MaxBatchRows <= 0 {
+		o.MaxBatchRows = DefaultMaxBatchRows
+	}
+	if o.FlushTimeout <= 0 {
+		o.FlushTimeout = DefaultFlushTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// chOptions parses the DSN into clickhouse-go options.
+func (o *Options) chOptions() (*clickhouse.Options, error) {
+	if o.DSN == "" {
+		return nil, fmt.Errorf("%w: clickhouse dsn is required", incidents.ErrInvalid)
+	}
+	co, err := clickhouse.ParseDSN(o.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("%w: clickhouse dsn: %w", incidents.ErrInvalid, err)
+	}
+	if co.Protocol != clickhouse.Native {
+		// The HTTP protocol of the driver fails against older servers.
+		return nil, fmt.Errorf("%w: clickhouse dsn: only the native protocol (clickhouse://) is supported", incidents.ErrInvalid)
+	}
+	if co.Auth.Database == "" {
+		co.Auth.Database = DefaultDatabase
+	}
+	if !identRe.MatchString(co.Auth.Database) {
+		return nil, fmt.Errorf("%w: clickhouse database %q: want letters, digits and underscores", incidents.ErrInvalid, co.Auth.Database)
+	}
+	if o.Cluster != "" && !identRe.MatchString(o.Cluster) {
+		return nil, fmt.Errorf("%w: clickhouse cluster %q: want letters, digits and underscores", incidents.ErrInvalid, o.Cluster)
+	}
+	switch {
+	case o.DialTimeout > 0:
+		co.DialTimeout = o.DialTimeout
+	case co.DialTimeout == 0:
+		co.DialTimeout = DefaultDialTimeout
+	}
+	co.Logger = o.Logger.With("component", "clickhouse-go")
+	return co, nil
+}
+
+// Store implements incidents.Store and incidents.Reader on ClickHouse.
+//
+// Other files of this package may query the same tables through conn, whose
+// default database is db, wrapping errors with s.fail so that unreachable
+// servers are reported as incidents.ErrUnavailable.
+type Store struct {
+	conn    chdriver.Conn // pool of native connections; default database db
+	db      string        // database holding the tables
+	cluster string        // ON CLUSTER name for DDL, or empty
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+	batcher *batcher
+	opened  openedCache
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ incidents.Store  = (*Store)(nil)
+	_ incidents.Reader = (*Store)(nil)
+)
+
+// Open connects to ClickHouse, creates the database if it is missing and
+// starts the write batcher. It does not migrate: call Migrate. An
+// unreachable server is reported as an error wrapping
+// incidents.ErrUnavailable.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	opts.defaults()
+	co, err := opts.chOptions()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		db:      co.Auth.Database,
+		cluster: opts.Cluster,
+		log:     opts.Logger.With("component", "chstore", "database", co.Auth.Database),
+		now:     opts.Now,
+		metrics: newMetrics(opts.Registerer),
+	}
+	if err := s.ensureDatabase(ctx, *co); err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(co)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse: %w", err)
+	}
+	s.conn = conn
+	s.batcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flush)
+	go s.batcher.run()
+	return s, nil
+}
+
+// ensureDatabase creates the database through a connection without a
+// default database: connecting to a missing one fails at the handshake.
+func (s *Store) ensureDatabase(ctx context.Context, co clickhouse.Options) error {
+	co.Auth.Database = ""
+	conn, err := clickhouse.Open(&co)
+	if err != nil {
+		return fmt.Errorf("open clickhouse: %w", err)
+	}
+	defer conn.Close()
+
+	var n uint64
+	s.metrics.op("check_database")
+	err = conn.QueryRow(ctx, "SELECT count() FROM system.databases WHERE name = ?", s.db).Scan(&n)
+	if err != nil {
+		return s.fail(ctx, "check_database", err, "check database %s", s.db)
+	}
+	if n > 0 {
+		// Exists: do not require the right to create databases.
+		return nil
+	}
+	s.metrics.op("create_database")
+	q := "CREATE DATABASE IF NOT EXISTS " + quoteIdent(s.db) + s.onCluster()
+	if err := execDDL(ctx, conn, q); err != nil {
+		return s.fail(ctx, "create_database", err, "create database %s", s.db)
+	}
+	s.log.Info("created database")
+	return nil
+}
+
+// Ping checks that ClickHouse answers, for readiness probes.
+func (s *Store) Ping(ctx context.Context) error {
+	s.metrics.op("ping")
+	if err := s.conn.Ping(ctx); err != nil {
+		return s.fail(ctx, "ping", err, "ping clickhouse")
+	}
+	return nil
+}
+
+// Close flushes pending writes, stops the batcher and closes the
+// connections. Writes after Close fail with incidents.ErrUnavailable.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.batcher.close()
+		if err := s.conn.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close clickhouse: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Store) onCluster() string {
+	if s.cluster == "" {
+		return ""
+	}
+	return " ON CLUSTER " + quoteIdent(s.cluster)
+}
+
+func quoteIdent(name string) string { return "`" + name + "`" }
+
+// fail counts an error of op and wraps err with context. Errors that mean
+// ClickHouse cannot be reached (network, dial and connection errors,
+// overload) also wrap incidents.ErrUnavailable; an error caused by the
+// caller's own context ending wraps that context's error instead.
+func (s *Store) fail(ctx context.Context, op string, err error, format string, args ...any) error {
+	s.metrics.fail(op)
+	what := fmt.Sprintf(format, args...)
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", what, incidents.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Server error codes that mean "try again later" rather than "your query is
+// wrong": timeouts, overload, too many parts, read-only replicas, network
+// trouble between servers.
+var transientCodes = map[int32]bool{
+	159: true, // TIMEOUT_EXCEEDED
+	164: true, // READONLY
+	202: true, // TOO_MANY_SIMULTANEOUS_QUERIES
+	203: true, // NO_FREE_CONNECTION
+	209: true, // SOCKET_TIMEOUT
+	210: true, // NETWORK_ERROR
+	241: true, // MEMORY_LIMIT_EXCEEDED
+	242: true, // TABLE_IS_READ_ONLY
+	252: true, // TOO_MANY_PARTS
+	285: true, // TOO_FEW_LIVE_REPLICAS
+	319: true, // UNKNOWN_STATUS_OF_INSERT
+	425: true, // SYSTEM_ERROR
+	999: true, // KEEPER_EXCEPTION
+}
+
+// unavailable reports whether err means ClickHouse cannot be reached or
+// cannot serve right now.
+func unavailable(err error) bool {
+	var (
+		netErr net.Error
+		exc    *clickhouse.Exception
+	)
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &exc):
+		return transientCodes[exc.Code]
+	case errors.As(err, &netErr),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE),
+		errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, clickhouse.ErrAcquireConnTimeout),
+		errors.Is(err, clickhouse.ErrConnectionClosed),
+		errors.Is(err, errClosed),
+		errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	// The driver reports some broken connections with plain errors.
+	return strings.Contains(err.Error(), "closed connection")
+}
+
+// Server error codes of a concurrent CREATE … IF NOT EXISTS: older servers
+// report a table or database being created by another query instead of
+// waiting for it.
+const (
+	codeTableAlreadyExists    = 57
+	codeDatabaseAlreadyExists = 82
+)
+
+// execDDL runs an idempotent DDL statement, retrying briefly when another
+// process is running the same statement at the same moment.
+func execDDL(ctx context.Context, conn chdriver.Conn, q string) error {
+	var err error
+	for attempt := range 10 {
+		if err = conn.Exec(ctx, q); err == nil {
+			return nil
+		}
+		var exc *clickhouse.Exception
+		if !errors.As(err, &exc) || (exc.Code != codeTableAlreadyExists && exc.Code != codeDatabaseAlreadyExists) {
+			return err
+		}
+		t := time.NewTimer(time.Duration(attempt+1) * 50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return err
+}

@@ -1,0 +1,498 @@
+package chstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+// Write stores new incident versions, their changed alerts and their new
+// timeline events (incidents.Store). Concurrent calls are merged into few
+// INSERTs (see batcher); Write returns once the flush holding its rows has
+// succeeded, or with that flush's error, which every write of the flush
+// shares. If ctx ends first, Write returns ctx's error: its rows are
+// dropped if their flush has not started yet and stored otherwise.
+//
+// A flush inserts alerts, then events, then incidents, one INSERT per
+// table. If a later INSERT fails the earlier ones stay: that is harmless
+// because every row is an idempotent version (ReplacingMergeTree keys and
+// versions), so the caller's retry writes the same rows again, and a reader
+// that sees an incident version also sees the alerts written with it.
+func (s *Store) Write(ctx context.Context, changes []incidents.Change) error {
+	rows, err := toRows(changes)
+	if err != nil {
+		return err
+	}
+	if rows.len() == 0 {
+		return nil
+	}
+	if err := s.batcher.write(ctx, &request{rows: rows}); err != nil {
+		return fmt.Errorf("write %d changes: %w", len(changes), err)
+	}
+	return nil
+}
+
+// rowSet is what one Write inserts, by table.
+type rowSet struct {
+	incidents []incidentRow
+	alerts    []alertRow
+	events    []eventRow
+}
+
+func (r rowSet) len() int { return len(r.incidents) + len(r.alerts) + len(r.events) }
+
+type incidentRow struct {
+	id, service, groupKey, title string
+	impact                       int8
+	state, source                string
+	startedAt                    time.Time // opened_at comes from the first version
+	acknowledgedAt               time.Time
+	acknowledgedBy               string
+	resolvedAt                   time.Time
+	resolvedBy                   string
+	flaps, truncatedAlerts       uint32
+	labels, annotations          string
+	runbookURL, generatorURL     string
+	externalURL, causedBy        string
+	periodStarts, periodEnds     []time.Time
+	alertCount, alertsFiring     uint32
+	facts                        uint32
+	updatedAt                    time.Time
+	version                      uint64
+	openedAt                     time.Time // set at flush time
+}
+
+type alertRow struct {
+	incidentID, service, fingerprint string
+	startsAt                         time.Time
+	startsAtMS                       int64
+	endsAt                           time.Time
+	endsAtMS                         int64
+	status                           string
+	impact                           int8
+	labels, annotations              string
+	generatorURL                     string
+	version                          uint64
+}
+
+type eventRow struct {
+	id, incidentID    string
+	at                time.Time
+	atMS              int64
+	kind, actor, text string
+	fingerprint       string
+}
+
+// Columns of each INSERT, in Append order.
+const (
+	insertIncidents = `INSERT INTO incidents (id, service, group_key, title, impact, state, source, opened_at,
+started_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, flaps, truncated_alerts, labels,
+annotations, runbook_url, generator_url, external_url, caused_by, period_starts, period_ends, alert_count,
+alerts_firing, facts, updated_at, version)`
+	insertAlerts = `INSERT INTO incident_alerts (incident_id, service, fingerprint, starts_at, starts_at_ms,
+ends_at, ends_at_ms, status, impact, labels, annotations, generator_url, version)`
+	insertEvents = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint)`
+)
+
+// toRows converts changes to rows, checking what the schema cannot hold.
+func toRows(changes []incidents.Change) (rowSet, error) {
+	var rs rowSet
+	for _, c := range changes {
+		inc := c.Incident
+		if inc == nil {
+			if len(c.Alerts) > 0 {
+				return rowSet{}, fmt.Errorf("%w: change with alerts but no incident", incidents.ErrInvalid)
+			}
+		} else {
+			row, err := toIncidentRow(inc)
+			if err != nil {
+				return rowSet{}, err
+			}
+			rs.incidents = append(rs.incidents, row)
+			for _, a := range c.Alerts {
+				row, err := toAlertRow(inc, a)
+				if err != nil {
+					return rowSet{}, err
+				}
+				rs.alerts = append(rs.alerts, row)
+			}
+		}
+		for _, e := range c.Events {
+			row, err := toEventRow(e)
+			if err != nil {
+				return rowSet{}, err
+			}
+			rs.events = append(rs.events, row)
+		}
+	}
+	return rs, nil
+}
+
+func toIncidentRow(inc *incidents.Incident) (incidentRow, error) {
+	if inc.ID == "" {
+		return incidentRow{}, fmt.Errorf("%w: incident without id", incidents.ErrInvalid)
+	}
+	r := incidentRow{
+		id:              inc.ID,
+		service:         inc.Service,
+		groupKey:        inc.GroupKey,
+		title:           inc.Title,
+		impact:          int8(inc.Impact),
+		state:           string(inc.State),
+		source:          inc.Source,
+		acknowledgedBy:  inc.AcknowledgedBy,
+		resolvedBy:      inc.ResolvedBy,
+		flaps:           clampUint32(inc.Flaps),
+		truncatedAlerts: clampUint32(inc.TruncatedAlerts),
+		labels:          encodeMap(inc.Labels),
+		annotations:     encodeMap(inc.Annotations),
+		runbookURL:      inc.RunbookURL,
+		generatorURL:    inc.GeneratorURL,
+		externalURL:     inc.ExternalURL,
+		causedBy:        inc.CausedBy,
+		alertCount:      clampUint32(len(inc.Alerts)),
+		facts:           inc.Facts,
+		version:         inc.Version(),
+	}
+	for _, a := range inc.Alerts {
+		if a.Status == incidents.AlertFiring {
+			r.alertsFiring++
+		}
+	}
+	var err error
+	set := func(dst *time.Time, t time.Time, field string) {
+		if err == nil {
+			*dst, err = toDateTime(t)
+			if err != nil {
+				err = fmt.Errorf("%w: incident %s %s: %w", incidents.ErrInvalid, inc.ID, field, err)
+			}
+		}
+	}
+	set(&r.startedAt, inc.StartedAt, "started_at")
+	set(&r.acknowledgedAt, inc.AcknowledgedAt, "acknowledged_at")
+	set(&r.resolvedAt, inc.ResolvedAt, "resolved_at")
+	set(&r.updatedAt, inc.UpdatedAt, "updated_at")
+	r.periodStarts = make([]time.Time, len(inc.Periods))
+	r.periodEnds = make([]time.Time, len(inc.Periods))
+	for i, p := range inc.Periods {
+		set(&r.periodStarts[i], p.Start, "period start")
+		set(&r.periodEnds[i], p.End, "period end")
+	}
+	return r, err
+}
+
+// Alert versions: a resolved row outranks every firing row of the same
+// occurrence, whatever order they arrive in; among rows of one status the
+// later one wins (the incident's update time for firing rows, the alert's
+// end for resolved ones). 44 bits of milliseconds last until year 2527.
+const (
+	alertRankFiring   = 1
+	alertRankResolved = 2
+	alertMSBits       = 44
+)
+
+func alertVersion(status incidents.AlertStatus, ms int64) uint64 {
+	rank := uint64(alertRankFiring)
+	if status == incidents.AlertResolved {
+		rank = alertRankResolved
+	}
+	ms = max(ms, 0)
+	ms = min(ms, 1<<alertMSBits-1)
+	return rank<<alertMSBits | uint64(ms)
+}
+
+func toAlertRow(inc *incidents.Incident, a incidents.Alert) (alertRow, error) {
+	if a.Fingerprint == "" {
+		return alertRow{}, fmt.Errorf("%w: incident %s: alert without fingerprint", incidents.ErrInvalid, inc.ID)
+	}
+	startsAt, err := toDateTime(a.StartsAt)
+	if err != nil {
+		return alertRow{}, fmt.Errorf("%w: incident %s alert %s starts_at: %w", incidents.ErrInvalid, inc.ID, a.Fingerprint, err)
+	}
+	endsAt, err := toDateTime(a.EndsAt)
+	if err != nil {
+		return alertRow{}, fmt.Errorf("%w: incident %s alert %s ends_at: %w", incidents.ErrInvalid, inc.ID, a.Fingerprint, err)
+	}
+	r := alertRow{
+		incidentID:   inc.ID,
+		service:      inc.Service,
+		fingerprint:  a.Fingerprint,
+		startsAt:     startsAt,
+		startsAtMS:   toMS(a.StartsAt),
+		endsAt:       endsAt,
+		endsAtMS:     toMS(a.EndsAt),
+		status:       string(a.Status),
+		impact:       int8(a.Impact),
+		labels:       encodeMap(a.Labels),
+		annotations:  encodeMap(a.Annotations),
+		generatorURL: a.GeneratorURL,
+	}
+	if a.Status == incidents.AlertResolved {
+		r.version = alertVersion(a.Status, r.endsAtMS)
+	} else {
+		r.version = alertVersion(a.Status, toMS(inc.UpdatedAt))
+	}
+	return r, nil
+}
+
+func toEventRow(e incidents.Event) (eventRow, error) {
+	if e.ID == "" || e.IncidentID == "" {
+		return eventRow{}, fmt.Errorf("%w: event without id or incident id", incidents.ErrInvalid)
+	}
+	at, err := toDateTime(e.At)
+	if err != nil {
+		return eventRow{}, fmt.Errorf("%w: event %s at: %w", incidents.ErrInvalid, e.ID, err)
+	}
+	return eventRow{
+		id:          e.ID,
+		incidentID:  e.IncidentID,
+		at:          at,
+		atMS:        toMS(e.At),
+		kind:        string(e.Kind),
+		actor:       e.Actor,
+		text:        e.Text,
+		fingerprint: e.Fingerprint,
+	}, nil
+}
+
+// toDateTime maps t to what a DateTime column holds: the zero time is the
+// Unix epoch (0 means "not set"); other times must fit in 1970–2106.
+func toDateTime(t time.Time) (time.Time, error) {
+	if t.IsZero() {
+		return time.Unix(0, 0).UTC(), nil
+	}
+	if u := t.Unix(); u < 0 || u > math.MaxUint32 {
+		return time.Time{}, fmt.Errorf("%s is outside 1970–2106", t.UTC().Format(time.RFC3339))
+	}
+	return t.UTC(), nil
+}
+
+// fromDateTime is the inverse of toDateTime, to the second.
+func fromDateTime(t time.Time) time.Time {
+	if t.Unix() <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(t.Unix(), 0).UTC()
+}
+
+// toMS is t in Unix milliseconds, 0 for the zero time.
+func toMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMS is the inverse of toMS.
+func fromMS(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func clampUint32(n int) uint32 {
+	return uint32(min(max(n, 0), math.MaxUint32))
+}
+
+// encodeMap stores a label map as a JSON object; nil and empty maps are {}.
+func encodeMap(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(m)
+	if err != nil { // cannot happen for map[string]string
+		return "{}"
+	}
+	return string(b)
+}
+
+// decodeMap reads what encodeMap wrote; {} reads as nil.
+func decodeMap(s string) (map[string]string, error) {
+	if s == "" || s == "{}" {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("decode labels: %w", err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// flush inserts the rows of reqs, one INSERT per table.
+func (s *Store) flush(ctx context.Context, reqs []*request) error {
+	start := time.Now()
+	defer func() { s.metrics.flushTime.Observe(time.Since(start).Seconds()) }()
+	s.metrics.flushWrites.Observe(float64(len(reqs)))
+
+	var all rowSet
+	for _, r := range reqs {
+		all.incidents = append(all.incidents, r.rows.incidents...)
+		all.alerts = append(all.alerts, r.rows.alerts...)
+		all.events = append(all.events, r.rows.events...)
+	}
+	if err := s.setOpenedAt(ctx, all.incidents); err != nil {
+		return err
+	}
+	err := s.insert(ctx, "incident_alerts", insertAlerts, len(all.alerts), func(appendRow func(...any) error) error {
+		for _, r := range all.alerts {
+			if err := appendRow(r.incidentID, r.service, r.fingerprint, r.startsAt, r.startsAtMS,
+				r.endsAt, r.endsAtMS, r.status, r.impact, r.labels, r.annotations, r.generatorURL, r.version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = s.insert(ctx, "incident_events", insertEvents, len(all.events), func(appendRow func(...any) error) error {
+		for _, r := range all.events {
+			if err := appendRow(r.id, r.incidentID, r.at, r.atMS, r.kind, r.actor, r.text, r.fingerprint); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = s.insert(ctx, "incidents", insertIncidents, len(all.incidents), func(appendRow func(...any) error) error {
+		for _, r := range all.incidents {
+			if err := appendRow(r.id, r.service, r.groupKey, r.title, r.impact, r.state, r.source, r.openedAt,
+				r.startedAt, r.acknowledgedAt, r.acknowledgedBy, r.resolvedAt, r.resolvedBy, r.flaps,
+				r.truncatedAlerts, r.labels, r.annotations, r.runbookURL, r.generatorURL, r.externalURL,
+				r.causedBy, r.periodStarts, r.periodEnds, r.alertCount, r.alertsFiring, r.facts,
+				r.updatedAt, r.version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range all.incidents {
+		s.opened.put(r.id, r.openedAt)
+	}
+	return nil
+}
+
+// insert sends n rows to table in one INSERT, fill appending them.
+func (s *Store) insert(ctx context.Context, table, query string, n int, fill func(appendRow func(...any) error) error) error {
+	if n == 0 {
+		return nil
+	}
+	op := "insert_" + table
+	s.metrics.op(op)
+	b, err := s.conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return s.fail(ctx, op, err, "insert %d rows into %s", n, table)
+	}
+	defer b.Close()
+	if err := fill(b.Append); err != nil {
+		return s.fail(ctx, op, err, "insert %d rows into %s", n, table)
+	}
+	if err := b.Send(); err != nil {
+		return s.fail(ctx, op, err, "insert %d rows into %s", n, table)
+	}
+	s.metrics.insertRows.WithLabelValues(table).Observe(float64(n))
+	return nil
+}
+
+// setOpenedAt gives each incident row its opened_at: the started_at of the
+// first version written, so that all versions share one sort key and
+// partition. It is known from earlier reads and writes (openedCache), else
+// looked up in one query for the whole flush, else it is this version's
+// started_at (the first version of the incident written; within one flush
+// the first row of an id wins).
+func (s *Store) setOpenedAt(ctx context.Context, rows []incidentRow) error {
+	var (
+		unknown  = map[string]bool{}
+		services = map[string]bool{}
+	)
+	for _, r := range rows {
+		if _, ok := s.opened.get(r.id); !ok {
+			unknown[r.id] = true
+			services[r.service] = true
+		}
+	}
+	found := map[string]time.Time{}
+	if len(unknown) > 0 {
+		const op = "lookup_opened_at"
+		s.metrics.op(op)
+		q := "SELECT id, min(opened_at) FROM incidents WHERE service IN ? AND id IN ? GROUP BY id"
+		rs, err := s.conn.Query(ctx, q, inList(keys(services)), inList(keys(unknown)))
+		if err != nil {
+			return s.fail(ctx, op, err, "look up opened_at")
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var (
+				id string
+				t  time.Time
+			)
+			if err := rs.Scan(&id, &t); err != nil {
+				return s.fail(ctx, op, err, "look up opened_at")
+			}
+			found[id] = t.UTC()
+		}
+		if err := rs.Err(); err != nil {
+			return s.fail(ctx, op, err, "look up opened_at")
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		if t, ok := s.opened.get(r.id); ok {
+			r.openedAt = t
+		} else if t, ok := found[r.id]; ok {
+			r.openedAt = t
+		} else {
+			r.openedAt = r.startedAt
+			found[r.id] = r.startedAt
+		}
+	}
+	return nil
+}
+
+// openedCache remembers the opened_at of recently seen incidents, so that
+// writes rarely need to look it up. It forgets everything when full, which
+// only costs a lookup.
+type openedCache struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+const openedCacheSize = 100_000
+
+func (c *openedCache) get(id string) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.m[id]
+	return t, ok
+}
+
+func (c *openedCache) put(id string, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= openedCacheSize {
+		c.m = make(map[string]time.Time)
+	}
+	c.m[id] = t
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -17,9 +17,10 @@ import (
 // Secrets are kept only as SHA-256 digests and compared in constant time, so
 // neither their contents nor their lengths leak through timing.
 //
-// The zero Auth, and a nil *Auth, accept nothing: an Auth fails closed. To
-// run without webhook authentication, leave Options.Auth nil; cmd refuses to
-// start that way unless an explicit insecure flag is set.
+// Check on the zero Auth, or on a nil *Auth, accepts nothing: an Auth fails
+// closed. Running without webhook authentication is done by leaving
+// Options.Auth nil (what NewAuth returns when no file is given); cmd refuses
+// to start that way unless an explicit insecure flag is set.
 type Auth struct {
 	hasToken bool
 	token    [sha256.Size]byte
@@ -33,10 +34,16 @@ type Auth struct {
 // token; surrounding whitespace is trimmed, as Alertmanager does for its
 // credentials_file, so both can read the same file. basicAuthFile holds one
 // line "user:password"; only the trailing newline is trimmed, and the
-// password may contain colons. Either file name may be empty, not both.
+// password may contain colons. Either file name may be empty.
+//
+// With both empty, NewAuth returns a nil *Auth and no error: no
+// credentials are configured, and a Handler given a nil Auth accepts
+// unauthenticated webhooks. Whether that is allowed is the caller's
+// decision: cmd refuses to start so unless --webhook.allow-unauthenticated
+// is set.
 func NewAuth(bearerTokenFile, basicAuthFile string) (*Auth, error) {
 	if bearerTokenFile == "" && basicAuthFile == "" {
-		return nil, errors.New("no webhook credentials: set a bearer token file, a basic auth file or both")
+		return nil, nil
 	}
 	var token, user, pass string
 	if bearerTokenFile != "" {
@@ -70,10 +77,13 @@ func NewAuth(bearerTokenFile, basicAuthFile string) (*Auth, error) {
 
 // NewAuthFromValues builds an Auth from the secrets themselves, for tests
 // and for callers that already hold them. An empty token disables bearer
-// authentication; empty user and pass disable basic authentication. At
-// least one must be configured, and basic authentication needs both a user
-// and a password.
+// authentication; empty user and pass disable basic authentication, which
+// otherwise needs both. With all three empty it returns a nil *Auth and no
+// error, as NewAuth does.
 func NewAuthFromValues(token, user, pass string) (*Auth, error) {
+	if token == "" && user == "" && pass == "" {
+		return nil, nil
+	}
 	a := &Auth{}
 	if token != "" {
 		a.hasToken = true
@@ -86,9 +96,6 @@ func NewAuthFromValues(token, user, pass string) (*Auth, error) {
 		a.pass = sha256.Sum256([]byte(pass))
 	case user != "" || pass != "":
 		return nil, errors.New("basic auth needs both a user and a password")
-	}
-	if !a.hasToken && !a.hasBasic {
-		return nil, errors.New("no webhook credentials: set a bearer token, a basic auth user and password, or both")
 	}
 	return a, nil
 }

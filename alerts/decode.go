@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,7 @@ import (
 )
 
 // DefaultMaxBodyBytes bounds a notification's body when no other limit is
-// set: 10 MiB, about 15,000 alerts of typical size.
+// set: 10 MiB, over 10,000 alerts of typical size.
 const DefaultMaxBodyBytes int64 = 10 << 20
 
 // Webhook protocol version and statuses Alertmanager sends.
@@ -118,7 +119,7 @@ func readMessage(body *bodyReader) (message, error) {
 	var m message
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(&m); err != nil {
-		return message{}, jsonError(err, body, dec)
+		return message{}, jsonError(err, body)
 	}
 	// Token reads past trailing whitespace; anything else is an error, as is
 	// a body that goes over the limit after the object.
@@ -135,7 +136,7 @@ func readMessage(body *bodyReader) (message, error) {
 
 // jsonError turns an error from json.Decoder into a *DecodeError that says
 // where the problem is.
-func jsonError(err error, body *bodyReader, dec *json.Decoder) *DecodeError {
+func jsonError(err error, body *bodyReader) *DecodeError {
 	// A failed read surfaces as whatever error the decoder makes of it; the
 	// body knows what really happened.
 	if readErr := body.failure(); readErr != nil {
@@ -161,22 +162,47 @@ func jsonError(err error, body *bodyReader, dec *json.Decoder) *DecodeError {
 	case errors.As(err, &typ):
 		// Field is the path of JSON names from the root, prefixed with the
 		// embedded struct's Go name for the fields of template.Data.
-		field := strings.TrimPrefix(typ.Field, "Data.")
-		if field == "" {
-			field = "notification"
+		where := ""
+		if field := strings.TrimPrefix(typ.Field, "Data."); field != "" {
+			where = field + ": "
 		}
 		return &DecodeError{
-			Reason: fmt.Sprintf("invalid JSON at offset %d: %s: cannot use %s as %s", typ.Offset, field, typ.Value, typ.Type),
+			Reason: fmt.Sprintf("invalid JSON at offset %d: %swant %s, got %s", typ.Offset, where, jsonKind(typ.Type), typ.Value),
 			err:    err,
 		}
 	default:
 		// An UnmarshalJSON method failed, in practice time.Time's on a
-		// malformed timestamp. The decoder does not say which field.
-		return &DecodeError{
-			Reason: fmt.Sprintf("invalid JSON before offset %d: %v", dec.InputOffset(), err),
-			err:    err,
-		}
+		// malformed timestamp. The decoder says neither which field nor
+		// where: the whole object was read before it was unmarshalled.
+		return &DecodeError{Reason: fmt.Sprintf("invalid JSON: %v", err), err: err}
 	}
+}
+
+// jsonKind names the JSON kind a Go type decodes from, for messages that
+// should not mention Go's types.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "a value"
 }
 
 // readFailure describes a body that could not be read to its end.

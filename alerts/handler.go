@@ -1,0 +1,299 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+// Ingester knows how to store a notification. Ingest returns nil only once
+// the notification is stored durably; an error wrapping
+// incidents.ErrUnavailable means "try again later", one wrapping
+// incidents.ErrInvalid means the notification can never be accepted.
+type Ingester interface {
+	Ingest(ctx context.Context, n incidents.Notification) error
+}
+
+// Options configure a Handler.
+type Options struct {
+	// Ingester stores notifications. Required.
+	Ingester Ingester
+	// Auth checks credentials. Nil means no authentication: the caller
+	// decides whether that is allowed (cmd refuses unless told to run
+	// insecurely). A non-nil Auth is always enforced.
+	Auth *Auth
+	// MaxBodyBytes bounds a request's body. Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Logger receives errors. Nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the handler's metrics. Nil means they are not
+	// registered.
+	Registerer prometheus.Registerer
+	// Now stamps ReceivedAt. Nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+func (o *Options) validate() error {
+	if o.Ingester == nil {
+		return errors.New("ingester is required")
+	}
+	if o.MaxBodyBytes < 0 {
+		return fmt.Errorf("max body bytes %d is negative", o.MaxBodyBytes)
+	}
+	return nil
+}
+
+// Handler serves Alertmanager's webhook, POST /api/v1/alerts. It answers
+// 2xx only once the Ingester has stored the notification, 5xx when a retry
+// may help (Alertmanager 0.25 retries only 5xx and transport errors, so it
+// never answers 429) and 4xx when it cannot.
+type Handler struct {
+	ingester Ingester
+	auth     *Auth
+	maxBytes int64
+	logger   *slog.Logger
+	now      func() time.Time
+	metrics  *metrics
+}
+
+// NewHandler builds a Handler and registers its metrics.
+func NewHandler(opts Options) (*Handler, error) {
+	opts.defaults()
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("alerts handler: %w", err)
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("alerts handler: %w", err)
+	}
+	return &Handler{
+		ingester: opts.Ingester,
+		auth:     opts.Auth,
+		maxBytes: opts.MaxBodyBytes,
+		logger:   opts.Logger,
+		now:      opts.Now,
+		metrics:  m,
+	}, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code := h.serve(w, r)
+	h.metrics.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	h.metrics.duration.Observe(time.Since(start).Seconds())
+}
+
+// serve handles one request and returns the status it answered.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
+	receivedAt := h.now()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed, use POST")
+	}
+	if h.auth != nil && !h.auth.Check(r) {
+		for _, c := range h.auth.challenges() {
+			w.Header().Add("WWW-Authenticate", c)
+		}
+		// Never log the Authorization header: it is the secret.
+		h.logger.Warn("webhook refused: missing or invalid credentials", "remote", r.RemoteAddr)
+		return writeError(w, http.StatusUnauthorized, "missing or invalid credentials")
+	}
+	if msg := unsupportedMedia(r.Header); msg != "" {
+		return writeError(w, http.StatusUnsupportedMediaType, msg)
+	}
+	if r.ContentLength > h.maxBytes {
+		return writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", h.maxBytes))
+	}
+
+	// http.MaxBytesReader, unlike the limit Decode applies, also tells the
+	// server to close the connection rather than drain an oversized body.
+	body := &bodyReader{r: http.MaxBytesReader(w, r.Body, h.maxBytes)}
+	n, err := decode(body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		}
+		h.logger.Warn("webhook refused: invalid notification", "remote", r.RemoteAddr, "err", err)
+		return writeError(w, http.StatusBadRequest, err.Error())
+	}
+	n.ReceivedAt = receivedAt
+	h.countReceived(n)
+
+	if err := h.ingester.Ingest(r.Context(), n); err != nil {
+		return h.ingestFailed(w, r, n, err)
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		Status string `json:"status"`
+		Alerts int    `json:"alerts"`
+	}{"ok", len(n.Alerts)})
+}
+
+// ingestFailed maps an Ingester's error to a status. Anything that may
+// succeed on retry is a 5xx, so that Alertmanager retries it.
+func (h *Handler) ingestFailed(w http.ResponseWriter, r *http.Request, n incidents.Notification, err error) int {
+	log := h.logger.With("group_key", n.GroupKey, "alerts", len(n.Alerts), "err", err)
+	switch {
+	case errors.Is(err, incidents.ErrUnavailable):
+		log.Warn("webhook not stored: store unavailable")
+		return writeError(w, http.StatusServiceUnavailable, "store unavailable, retry later")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The sender gave up or the server is stopping: nothing was
+		// stored, and a retry may well succeed.
+		log.Warn("webhook not stored: request ended", "cause", context.Cause(r.Context()))
+		return writeError(w, http.StatusServiceUnavailable, "request ended before the notification was stored, retry later")
+	case errors.Is(err, incidents.ErrInvalid):
+		log.Warn("webhook refused by ingester")
+		return writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		// The error may carry internals (DSNs, hosts): it goes to the log,
+		// not to the client.
+		log.Error("webhook not stored")
+		return writeError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+func (h *Handler) countReceived(n incidents.Notification) {
+	var firing, resolved int
+	for _, a := range n.Alerts {
+		if a.Status == incidents.AlertResolved {
+			resolved++
+		} else {
+			firing++
+		}
+	}
+	h.metrics.alerts.WithLabelValues(statusFiring).Add(float64(firing))
+	h.metrics.alerts.WithLabelValues(statusResolved).Add(float64(resolved))
+	h.metrics.truncated.Add(float64(n.TruncatedAlerts))
+}
+
+// unsupportedMedia returns why the body's media type or coding is refused,
+// or "". A missing Content-Type is accepted; any JSON type is.
+func unsupportedMedia(header http.Header) string {
+	if ct := header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return "unsupported Content-Type " + quote(ct) + ", want application/json"
+		}
+	}
+	// Alertmanager does not compress; a compressed body would only fail
+	// as malformed JSON.
+	if ce := header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return "unsupported Content-Encoding " + quote(ce)
+	}
+	return ""
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) int {
+	return writeJSON(w, code, struct {
+		Error string `json:"error"`
+	}{msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only the fixed response types above are marshalled; they cannot
+		// fail.
+		code = http.StatusInternalServerError
+		b = []byte(`{"error":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+	return code
+}
+
+// metrics are the handler's instruments. Each Handler has its own, so two
+// can live in one process (as in tests).
+type metrics struct {
+	requests  *prometheus.CounterVec
+	alerts    *prometheus.CounterVec
+	duration  prometheus.Histogram
+	truncated prometheus.Counter
+}
+
+// newMetrics builds the instruments and registers them with reg, if any.
+// It registers them itself rather than through promauto, whose
+// MustRegister would panic on a duplicate registration: that is returned
+// as an error instead.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nines_webhook_requests_total",
+			Help: "Webhook requests answered, by HTTP status code.",
+		}, []string{"code"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nines_webhook_alerts_received_total",
+			Help: "Alerts in valid webhook notifications, by alert status, whether or not they were then stored.",
+		}, []string{"status"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:                            "nines_webhook_request_duration_seconds",
+			Help:                            "Time to answer a webhook request.",
+			Buckets:                         []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  100,
+			NativeHistogramMinResetDuration: time.Hour,
+		}),
+		truncated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nines_webhook_notifications_truncated_alerts_total",
+			Help: "Alerts Alertmanager left out of notifications (truncatedAlerts, set by max_alerts).",
+		}),
+	}
+	// Export every code the handler answers, and both statuses, at zero
+	// from the start, so that rates and alerts on them work before the
+	// first failure.
+	for _, code := range []int{
+		http.StatusOK,
+		http.StatusBadRequest,
+		http.StatusUnauthorized,
+		http.StatusMethodNotAllowed,
+		http.StatusRequestEntityTooLarge,
+		http.StatusUnsupportedMediaType,
+		http.StatusInternalServerError,
+		http.StatusServiceUnavailable,
+	} {
+		m.requests.WithLabelValues(strconv.Itoa(code))
+	}
+	m.alerts.WithLabelValues(statusFiring)
+	m.alerts.WithLabelValues(statusResolved)
+	if reg == nil {
+		return m, nil
+	}
+	collectors := []prometheus.Collector{m.requests, m.alerts, m.duration, m.truncated}
+	for i, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			// Leave reg as it was found.
+			for _, done := range collectors[:i] {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}

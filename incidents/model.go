@@ -208,10 +208,17 @@ func (inc *Incident) Clone() *Incident {
 	return &c
 }
 
+// VersionTimeBits is how many low bits of a Version hold the update time
+// in Unix milliseconds (enough until the year 2527); the facts count takes
+// the 20 bits above.
+const VersionTimeBits = 44
+
 // Version orders stored versions of an incident: more facts win, then the
 // later update.
 func (inc *Incident) Version() uint64 {
-	return uint64(inc.Facts)<<40 | uint64(inc.UpdatedAt.UnixMilli())&(1<<40-1)
+	facts := uint64(min(inc.Facts, 1<<(64-VersionTimeBits)-1))
+	ms := uint64(max(inc.UpdatedAt.UnixMilli(), 0)) & (1<<VersionTimeBits - 1)
+	return facts<<VersionTimeBits | ms
 }
 
 func cloneMap(m map[string]string) map[string]string {

@@ -2,6 +2,7 @@ package chstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -151,6 +152,9 @@ func (b *batcher) run() {
 		if len(reqs) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 			g.err = b.flush(ctx, reqs)
+			if g.err != nil && ctx.Err() != nil && !errors.Is(g.err, incidents.ErrUnavailable) {
+				g.err = fmt.Errorf("%w: flush took over %v: %w", incidents.ErrUnavailable, b.timeout, g.err)
+			}
 			cancel()
 		}
 		close(g.done)

@@ -23,45 +23,57 @@ import (
 // derived from them), so they are grouped by rather than aggregated; that
 // keeps them plain columns that the inner WHERE (%s) may filter on. Never
 // filter a mutable column (state, impact, started_at, …) there: it would
-// select among versions before they collapse (and an aggregate alias in
-// WHERE is an error). Filter them in an outer query instead. opened_at is
-// the first version's, min() in case two writers disagreed.
+// select among versions before they collapse. Filter them in an outer
+// query instead (see selectIncidents). opened_at is the first version's;
+// min() in case two writers disagreed.
+//
+// The aggregates' aliases (last_*) differ from every column name on
+// purpose: ClickHouse substitutes aliases everywhere in a query, so
+// argMax(state, version) AS state would turn a WHERE on state into an
+// aggregate in WHERE, and an alias named version would end up inside the
+// other argMax calls.
 const collapsedIncidents = `SELECT
     id,
     service,
     group_key,
-    argMax(title, version) AS title,
-    argMax(impact, version) AS impact,
-    argMax(state, version) AS state,
-    argMax(source, version) AS source,
-    min(opened_at) AS opened_at,
-    argMax(started_at, version) AS started_at,
-    argMax(acknowledged_at, version) AS acknowledged_at,
-    argMax(acknowledged_by, version) AS acknowledged_by,
-    argMax(resolved_at, version) AS resolved_at,
-    argMax(resolved_by, version) AS resolved_by,
-    argMax(flaps, version) AS flaps,
-    argMax(truncated_alerts, version) AS truncated_alerts,
-    argMax(labels, version) AS labels,
-    argMax(annotations, version) AS annotations,
-    argMax(runbook_url, version) AS runbook_url,
-    argMax(generator_url, version) AS generator_url,
-    argMax(external_url, version) AS external_url,
-    argMax(caused_by, version) AS caused_by,
-    argMax(period_starts, version) AS period_starts,
-    argMax(period_ends, version) AS period_ends,
-    argMax(facts, version) AS facts,
-    argMax(updated_at, version) AS updated_at,
-    max(version) AS max_version
+    argMax(title, version) AS last_title,
+    argMax(impact, version) AS last_impact,
+    argMax(state, version) AS last_state,
+    argMax(source, version) AS last_source,
+    min(opened_at) AS first_opened_at,
+    argMax(started_at, version) AS last_started_at,
+    argMax(acknowledged_at, version) AS last_acknowledged_at,
+    argMax(acknowledged_by, version) AS last_acknowledged_by,
+    argMax(resolved_at, version) AS last_resolved_at,
+    argMax(resolved_by, version) AS last_resolved_by,
+    argMax(flaps, version) AS last_flaps,
+    argMax(truncated_alerts, version) AS last_truncated_alerts,
+    argMax(labels, version) AS last_labels,
+    argMax(annotations, version) AS last_annotations,
+    argMax(runbook_url, version) AS last_runbook_url,
+    argMax(generator_url, version) AS last_generator_url,
+    argMax(external_url, version) AS last_external_url,
+    argMax(caused_by, version) AS last_caused_by,
+    argMax(period_starts, version) AS last_period_starts,
+    argMax(period_ends, version) AS last_period_ends,
+    argMax(facts, version) AS last_facts,
+    argMax(updated_at, version) AS last_updated_at,
+    max(version) AS last_version
 FROM incidents
 WHERE %s
 GROUP BY id, service, group_key`
 
-// incidentColumns are the columns of collapsedIncidents in scanIncident's
-// order.
-const incidentColumns = `id, service, group_key, title, impact, state, source, opened_at, started_at,
-acknowledged_at, acknowledged_by, resolved_at, resolved_by, flaps, truncated_alerts, labels, annotations,
-runbook_url, generator_url, external_url, caused_by, period_starts, period_ends, facts, updated_at, max_version`
+// incidentColumns names the collapsed columns back, in scanIncident's
+// order, for the outer query.
+const incidentColumns = `id, service, group_key, last_title AS title, last_impact AS impact, last_state AS state,
+last_source AS source, first_opened_at AS opened_at, last_started_at AS started_at,
+last_acknowledged_at AS acknowledged_at, last_acknowledged_by AS acknowledged_by,
+last_resolved_at AS resolved_at, last_resolved_by AS resolved_by, last_flaps AS flaps,
+last_truncated_alerts AS truncated_alerts, last_labels AS labels, last_annotations AS annotations,
+last_runbook_url AS runbook_url, last_generator_url AS generator_url,
+last_external_url AS external_url, last_caused_by AS caused_by,
+last_period_starts AS period_starts, last_period_ends AS period_ends, last_facts AS facts,
+last_updated_at AS updated_at, last_version AS version`
 
 // selectIncidents builds: collapse with inner (on immutable columns), then
 // filter with outer, then tail (ORDER BY, LIMIT).
@@ -119,24 +131,16 @@ func scanIncident(rows chdriver.Rows) (*incidents.Incident, time.Time, error) {
 }
 
 // updatedAtFromVersion restores UpdatedAt to the millisecond: updated_at
-// holds whole seconds, and the version's low 40 bits hold the milliseconds
-// modulo 2^40 (incidents.Incident.Version). That keeps Version() of a read
-// incident equal to the stored version.
+// holds whole seconds, and the version's low bits hold the milliseconds
+// (incidents.Incident.Version). That keeps Version() of a read incident
+// equal to the stored version.
 func updatedAtFromVersion(updatedAt time.Time, version uint64) time.Time {
-	const bits = 40
 	sec := fromDateTime(updatedAt)
 	if sec.IsZero() {
 		return time.Time{}
 	}
 	base := sec.UnixMilli()
-	low := int64(version & (1<<bits - 1))
-	ms := base&^(1<<bits-1) | low
-	switch {
-	case ms < base-1<<(bits-1):
-		ms += 1 << bits
-	case ms > base+1<<(bits-1):
-		ms -= 1 << bits
-	}
+	ms := int64(version & (1<<incidents.VersionTimeBits - 1))
 	if ms < base || ms >= base+1000 {
 		return sec // not from Version(): keep the seconds
 	}
@@ -151,17 +155,20 @@ func (s *Store) queryIncidents(ctx context.Context, op, q string, args ...any) (
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "query incidents")
 	}
-	defer rows.Close()
 	var incs []*incidents.Incident
-	for rows.Next() {
-		inc, openedAt, err := scanIncident(rows)
-		if err != nil {
-			return nil, s.fail(ctx, op, err, "read incidents")
+	err = func() error {
+		defer rows.Close() // before loadAlerts: give the connection back
+		for rows.Next() {
+			inc, openedAt, err := scanIncident(rows)
+			if err != nil {
+				return err
+			}
+			s.opened.put(inc.ID, openedAt)
+			incs = append(incs, inc)
 		}
-		s.opened.put(inc.ID, openedAt)
-		incs = append(incs, inc)
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Err()
+	}()
+	if err != nil {
 		return nil, s.fail(ctx, op, err, "read incidents")
 	}
 	if err := s.loadAlerts(ctx, incs); err != nil {
@@ -314,7 +321,8 @@ func decodeCursor(s string) (cursor, error) {
 // List returns incidents matching f, newest first (started_at DESC, id
 // DESC), and the cursor of the next page, empty on the last page
 // (incidents.Reader). Limit defaults to DefaultListLimit and is capped at
-// MaxListLimit.
+// MaxListLimit. Since and Until are compared to the second, the precision
+// of started_at: Since and Until are truncated to whole seconds.
 func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, string, error) {
 	limit := f.Limit
 	switch {
@@ -346,14 +354,8 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 		outerArgs = append(outerArgs, f.Since.Unix())
 	}
 	if !f.Until.IsZero() {
-		// started_at holds whole seconds: round Until up so that an incident
-		// stored as …:07 counts as before Until …:07.5.
-		until := f.Until.Truncate(time.Second)
-		if until.Before(f.Until) {
-			until = until.Add(time.Second)
-		}
 		outer = append(outer, "started_at < toDateTime(?)")
-		outerArgs = append(outerArgs, until.Unix())
+		outerArgs = append(outerArgs, f.Until.Unix())
 	}
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor)

@@ -236,16 +236,17 @@ func (s *Store) onCluster() string {
 func quoteIdent(name string) string { return "`" + name + "`" }
 
 // fail counts an error of op and wraps err with context. Errors that mean
-// ClickHouse cannot be reached (network, dial and connection errors,
-// overload) also wrap incidents.ErrUnavailable; an error caused by the
-// caller's own context ending wraps that context's error instead.
+// ClickHouse cannot serve now (network, dial and connection errors,
+// overload, deadlines) also wrap incidents.ErrUnavailable, so that callers
+// answer 503 and get retried; the caller's own context being canceled is
+// reported as that cancellation.
 func (s *Store) fail(ctx context.Context, op string, err error, format string, args ...any) error {
 	s.metrics.fail(op)
 	what := fmt.Sprintf(format, args...)
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled) && errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: %w", what, ctx.Err())
-	}
-	if unavailable(err) {
+	case unavailable(err):
 		return fmt.Errorf("%s: %w: %w", what, incidents.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -15,8 +16,9 @@ import (
 // timeline events (incidents.Store). Concurrent calls are merged into few
 // INSERTs (see batcher); Write returns once the flush holding its rows has
 // succeeded, or with that flush's error, which every write of the flush
-// shares. If ctx ends first, Write returns ctx's error: its rows are
-// dropped if their flush has not started yet and stored otherwise.
+// shares. If ctx ends first, Write returns ctx's error (wrapped with
+// incidents.ErrUnavailable for a deadline): its rows are dropped if their
+// flush has not started yet and stored otherwise.
 //
 // A flush inserts alerts, then events, then incidents, one INSERT per
 // table. If a later INSERT fails the earlier ones stay: that is harmless
@@ -32,6 +34,10 @@ func (s *Store) Write(ctx context.Context, changes []incidents.Change) error {
 		return nil
 	}
 	if err := s.batcher.write(ctx, &request{rows: rows}); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, incidents.ErrUnavailable) {
+			// The store did not keep up with the caller's deadline.
+			return fmt.Errorf("write %d changes: %w: %w", len(changes), incidents.ErrUnavailable, err)
+		}
 		return fmt.Errorf("write %d changes: %w", len(changes), err)
 	}
 	return nil

@@ -5,7 +5,10 @@
 -- opened_at is immutable per id (the StartedAt of the first version written)
 -- so every version of an incident shares one sort key and one partition.
 -- Zero DateTime values mean "not set" (acknowledged_at, resolved_at,
--- period_ends).
+-- period_ends). version is Incident.Version(): more facts win, then the
+-- later update. alert_count and alerts_firing summarise the version's
+-- Incident.Alerts for dashboards; the alerts themselves are in
+-- incident_alerts. labels and annotations are JSON objects.
 CREATE TABLE IF NOT EXISTS ${database}.incidents ${on_cluster}
 (
     id               String,

@@ -34,6 +34,7 @@ run: build $(RUN_DIR)/webhook.token $(RUN_DIR)/api.token
 	$(WITH_CH) $(RUN_DIR)/clickhouse 19000 18123 -- \
 	  $(BIN) serve --web.listen-address=$(RUN_ADDR) \
 	    --config.file=deploy/nines/config.yml \
+	    --catalog.file=deploy/catalog/catalog.yml \
 	    --webhook.bearer-token-file=$(RUN_DIR)/webhook.token \
 	    --api.token-file=$(RUN_DIR)/api.token $(ARGS)
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // time zones for catalogs and reports on hosts without zoneinfo
 )
 
 func main() {

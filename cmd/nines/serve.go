@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/ninesops/nines/alerts"
+	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/incidents"
 	"github.com/ninesops/nines/incidents/chstore"
 )
@@ -98,6 +100,7 @@ type serveOptions struct {
 	webConfig       string
 	shutdownTimeout time.Duration
 	configFile      string
+	catalogFile     string
 	bearerFile      string
 	basicFile       string
 	noAuth          bool
@@ -114,6 +117,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.webConfig, "web.config.file", "", "Prometheus web configuration file for TLS and basic auth of the whole server (exporter-toolkit format).")
 	fs.DurationVar(&o.shutdownTimeout, "web.shutdown-timeout", 30*time.Second, "How long shutdown waits for in-flight requests and batches.")
 	fs.StringVar(&o.configFile, "config.file", "", "YAML configuration file (grouping, label and severity mapping).")
+	fs.StringVar(&o.catalogFile, "catalog.file", "", "Service catalog YAML (owners, SLOs, dependencies, maintenance); reloaded on change and on SIGHUP.")
 	fs.StringVar(&o.bearerFile, "webhook.bearer-token-file", "", "File holding the bearer token Alertmanager sends (http_config.authorization).")
 	fs.StringVar(&o.basicFile, "webhook.basic-auth-file", "", "File holding user:password that Alertmanager sends (http_config.basic_auth).")
 	fs.BoolVar(&o.noAuth, "webhook.allow-unauthenticated", false, "Accept webhooks without credentials (development only).")
@@ -170,8 +174,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	if err := store.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	cat, err := catalog.NewWatcher(catalog.WatcherOptions{Path: o.catalogFile, Logger: log, Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("--catalog.file: %w", err)
+	}
 	svc, err := incidents.NewService(incidents.Options{
 		Config: cfg.Incidents, Store: store, Logger: log, Registerer: reg,
+		Resolver: func(labels map[string]string) (string, bool) { return cat.Current().ServiceFor(labels) },
+		Upstream: func(service string) []string { return upstreamNearestFirst(cat.Current(), service) },
 	})
 	if err != nil {
 		return err
@@ -206,6 +216,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	}
 	noSystemd := false
 	addrs := []string{ln.Addr().String()}
+	// Background parts stop when runCtx ends, after the server has.
+	runCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
+	var parts sync.WaitGroup
+	defer func() { stopParts(); parts.Wait() }()
+	parts.Go(func() {
+		if err := cat.Run(runCtx); err != nil {
+			log.Error("catalog watcher stopped", "err", err)
+		}
+	})
+
 	serveErr := make(chan error, 1)
 	go func() {
 		serveErr <- web.Serve(ln, srv, &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &noSystemd, WebConfigFile: &o.webConfig}, log)
@@ -220,7 +240,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 			}
 			return fmt.Errorf("serve: %w", err)
 		case <-reload:
-			log.Info("SIGHUP: nothing to reload yet")
+			if err := cat.Reload(); err != nil {
+				log.Error("SIGHUP: catalog reload failed, keeping the last good catalog", "err", err)
+			} else {
+				log.Info("SIGHUP: catalog reloaded", "services", cat.Current().Len())
+			}
 			continue
 		case <-ctx.Done():
 		}
@@ -260,6 +284,26 @@ func migrate(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	}
 	log.Info("schema is up to date")
 	return nil
+}
+
+// upstreamNearestFirst lists the services name depends on, directly or
+// transitively, breadth first: nearer dependencies come first.
+func upstreamNearestFirst(c *catalog.Catalog, name string) []string {
+	seen := map[string]bool{name: true}
+	var out []string
+	queue := []string{name}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, d := range c.Dependencies(cur) {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+				queue = append(queue, d)
+			}
+		}
+	}
+	return out
 }
 
 func buildInfo() prometheus.Collector {

@@ -843,3 +843,41 @@ func TestUnavailable(t *testing.T) {
 		}
 	})
 }
+
+func TestOpenOutages(t *testing.T) {
+	s := openStore(t, chtest.Database(t))
+	ctx := context.Background()
+	mk := func(id, service string, impact incidents.Impact, state incidents.State) incidents.Change {
+		return incidents.Change{Incident: &incidents.Incident{
+			ID: id, Service: service, GroupKey: "g-" + id, Title: id, Impact: impact, State: state,
+			StartedAt: t0, UpdatedAt: t0, Facts: 1, Periods: []incidents.Period{{Start: t0}},
+		}}
+	}
+	resolved := mk("inc-00000000000000000004", "payments", incidents.ImpactOutage, incidents.StateFiring)
+	if err := s.Write(ctx, []incidents.Change{
+		mk("inc-00000000000000000001", "payments", incidents.ImpactOutage, incidents.StateFiring),
+		mk("inc-00000000000000000002", "payments", incidents.ImpactDegraded, incidents.StateFiring),
+		mk("inc-00000000000000000003", "search", incidents.ImpactOutage, incidents.StateAcknowledged),
+		resolved,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A later version resolves the fourth: it must not count as open.
+	later := resolved.Incident.Clone()
+	later.State, later.ResolvedAt, later.Facts, later.UpdatedAt = incidents.StateResolved, t0.Add(time.Minute), 2, t0.Add(time.Minute)
+	if err := s.Write(ctx, []incidents.Change{{Incident: later}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.OpenOutages(ctx, []string{"payments", "search", "checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, inc := range got {
+		ids = append(ids, inc.ID)
+	}
+	want := []string{"inc-00000000000000000001", "inc-00000000000000000003"}
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("open outages = %v, want %v", ids, want)
+	}
+}

@@ -102,7 +102,7 @@ annotations, runbook_url, generator_url, external_url, caused_by, period_starts,
 alerts_firing, facts, updated_at, version)`
 	insertAlerts = `INSERT INTO incident_alerts (incident_id, service, fingerprint, starts_at, starts_at_ms,
 ends_at, ends_at_ms, status, impact, labels, annotations, generator_url, version)`
-	insertEvents = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint)`
+	insertEvents = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint, inserted_at_ms)`
 )
 
 // toRows converts changes to rows, checking what the schema cannot hold.
@@ -348,21 +348,13 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 	if err := s.setOpenedAt(ctx, all.incidents); err != nil {
 		return err
 	}
+	// Events go last and carry the flush time: a reader tailing events by
+	// inserted_at_ms (chat) finds the incident rows they belong to stored.
+	insertedMS := s.now().UnixMilli()
 	err := s.insert(ctx, "incident_alerts", insertAlerts, len(all.alerts), func(appendRow func(...any) error) error {
 		for _, r := range all.alerts {
 			if err := appendRow(r.incidentID, r.service, r.fingerprint, r.startsAt, r.startsAtMS,
 				r.endsAt, r.endsAtMS, r.status, r.impact, r.labels, r.annotations, r.generatorURL, r.version); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	err = s.insert(ctx, "incident_events", insertEvents, len(all.events), func(appendRow func(...any) error) error {
-		for _, r := range all.events {
-			if err := appendRow(r.id, r.incidentID, r.at, r.atMS, r.kind, r.actor, r.text, r.fingerprint); err != nil {
 				return err
 			}
 		}
@@ -378,6 +370,17 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 				r.truncatedAlerts, r.labels, r.annotations, r.runbookURL, r.generatorURL, r.externalURL,
 				r.causedBy, r.periodStarts, r.periodEnds, r.alertCount, r.alertsFiring, r.facts,
 				r.updatedAt, r.version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = s.insert(ctx, "incident_events", insertEvents, len(all.events), func(appendRow func(...any) error) error {
+		for _, r := range all.events {
+			if err := appendRow(r.id, r.incidentID, r.at, r.atMS, r.kind, r.actor, r.text, r.fingerprint, insertedMS); err != nil {
 				return err
 			}
 		}

@@ -11,7 +11,10 @@ CREATE TABLE IF NOT EXISTS ${database}.incident_events ${on_cluster}
     kind        String,
     actor       String,
     text        String,
-    fingerprint String
+    fingerprint String,
+    -- When the event was stored (Unix ms, the flush time): lets readers
+    -- such as the chat sender tail new events across replicas.
+    inserted_at_ms Int64
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(at)

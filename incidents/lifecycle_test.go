@@ -184,13 +184,13 @@ func TestLifecycle(t *testing.T) {
 			want{incidents: 1, state: StateResolved, impact: ImpactOutage, resolved: end, periods: 1, alerts: 1, writes: 1}},
 		{"resolve never seen firing records a short incident", []step{{n: note(gk, resolved)}},
 			want{incidents: 1, state: StateResolved, impact: ImpactOutage, resolved: end, periods: 1, alerts: 1, writes: 1}},
-		{"fires again within the reopen window: reopen", []step{{n: note(gk, fire)}, {n: note(gk, resolved)}, {n: note(gk, later(10 * time.Minute))}},
+		{"fires again within the reopen window: reopen", []step{{n: note(gk, fire)}, {n: note(gk, resolved)}, {n: note(gk, later(10*time.Minute))}},
 			want{incidents: 1, state: StateFiring, impact: ImpactOutage, flaps: 1, periods: 2, alerts: 2, writes: 3}},
-		{"flap then resolve again", []step{{n: note(gk, fire)}, {n: note(gk, resolved)}, {n: note(gk, later(10 * time.Minute))}, {n: note(gk, laterResolved(10*time.Minute, 5*time.Minute))}},
+		{"flap then resolve again", []step{{n: note(gk, fire)}, {n: note(gk, resolved)}, {n: note(gk, later(10*time.Minute))}, {n: note(gk, laterResolved(10*time.Minute, 5*time.Minute))}},
 			want{incidents: 1, state: StateResolved, impact: ImpactOutage, flaps: 1, resolved: t0.Add(15 * time.Minute), periods: 2, alerts: 2, writes: 4}},
-		{"fires again after the window: new incident", []step{{n: note(gk, fire)}, {n: note(gk, resolved)}, {n: note(gk, later(2 * time.Hour))}},
+		{"fires again after the window: new incident", []step{{n: note(gk, fire)}, {n: note(gk, resolved)}, {n: note(gk, later(2*time.Hour))}},
 			want{incidents: 2, state: StateFiring, impact: ImpactOutage, periods: 1, alerts: 1, writes: 3}},
-		{"late copy of an old incident's alert stays out of the new one", []step{{n: note(gk, fire)}, {n: note(gk, resolved)}, {n: note(gk, later(2 * time.Hour))}, {n: note(gk, fire)}},
+		{"late copy of an old incident's alert stays out of the new one", []step{{n: note(gk, fire)}, {n: note(gk, resolved)}, {n: note(gk, later(2*time.Hour))}, {n: note(gk, fire)}},
 			want{incidents: 2, state: StateFiring, impact: ImpactOutage, periods: 1, alerts: 1, writes: 3}},
 	}
 	for _, tc := range tests {

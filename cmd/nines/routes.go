@@ -30,6 +30,8 @@ type routeDeps struct {
 // routes declares nines' whole HTTP surface, in one place.
 func routes(d routeDeps) http.Handler {
 	r := mux.NewRouter()
+	// No redirects for unclean paths: a path trick in an ID gets a JSON 404.
+	r.SkipClean(true)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		incidents.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint: " + r.URL.Path})
 	})

@@ -248,6 +248,7 @@ const (
 	EventTruncated     EventKind = "truncated"
 	EventLinked        EventKind = "linked"
 	EventUnlinked      EventKind = "unlinked"
+	EventChange        EventKind = "change"
 )
 
 // Event is one entry of an incident's timeline. IDs are deterministic where

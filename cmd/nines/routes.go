@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ninesops/nines/changes"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -22,6 +23,7 @@ type routeDeps struct {
 	log      *slog.Logger
 	webhook  http.Handler
 	api      *incidents.API
+	changes  *changes.API
 	apiToken string // required by mutating API calls; empty refuses them
 	ready    func(context.Context) error
 	gatherer prometheus.Gatherer
@@ -53,6 +55,13 @@ func routes(d routeDeps) http.Handler {
 	r.Handle("/api/v1/incidents/{id}/notes", auth(d.api.AddNote)).Methods(http.MethodPost)
 	r.Handle("/api/v1/incidents/{id}/link", auth(d.api.Link)).Methods(http.MethodPost)
 	r.Handle("/api/v1/incidents/{id}/unlink", auth(d.api.Unlink)).Methods(http.MethodPost)
+
+	// Changes: what changed, suspects of incidents, delivery figures.
+	r.Handle("/api/v1/changes", auth(d.changes.Record)).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/changes", d.changes.List).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/incidents/{id}/suspects", d.changes.Suspects).Methods(http.MethodGet)
+	r.Handle("/api/v1/incidents/{id}/cause", auth(d.changes.Cause)).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/dora", d.changes.DORA).Methods(http.MethodGet)
 
 	// Operations.
 	r.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {

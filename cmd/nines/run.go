@@ -30,6 +30,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 		return serve(ctx, rest, stderr, reload, os.Getenv)
 	case "migrate":
 		return migrate(ctx, rest, stderr, os.Getenv)
+	case "change":
+		return changeCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -47,6 +49,8 @@ func usage(w io.Writer) {
 Usage:
   nines serve    [flags]   run the server (webhook intake, API, metrics)
   nines migrate  [flags]   apply the ClickHouse schema and exit
+  nines change record [flags]
+                           record a deploy, rollback, config or flag change
   nines version            print the version
   nines help               this text
 

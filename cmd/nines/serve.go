@@ -20,6 +20,7 @@ import (
 
 	"github.com/ninesops/nines/alerts"
 	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/changes"
 	"github.com/ninesops/nines/incidents"
 	"github.com/ninesops/nines/incidents/chstore"
 )
@@ -186,6 +187,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	if err != nil {
 		return err
 	}
+	chg, err := changes.New(changes.Options{
+		Store: store, Incidents: store, Timeline: svc, Logger: log,
+		Upstream:   func(service string) []string { return upstreamNearestFirst(cat.Current(), service) },
+		Downstream: func(service string) []string { return downstreamOf(cat.Current(), service) },
+		Owner: func(service string) string {
+			sv, _ := cat.Current().Service(service)
+			return sv.Owner
+		},
+	})
+	if err != nil {
+		return err
+	}
 	hook, err := alerts.NewHandler(alerts.Options{
 		Ingester: svc, Auth: auth, MaxBodyBytes: o.maxBody, Logger: log, Registerer: reg,
 	})
@@ -196,6 +209,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		log:      log,
 		webhook:  hook,
 		api:      incidents.NewAPI(svc, store, log),
+		changes:  changes.NewAPI(chg, func() *time.Location { return cat.Current().Location() }, log),
 		apiToken: apiToken,
 		ready:    store.Ping,
 		gatherer: reg,
@@ -300,6 +314,21 @@ func upstreamNearestFirst(c *catalog.Catalog, name string) []string {
 				seen[d] = true
 				out = append(out, d)
 				queue = append(queue, d)
+			}
+		}
+	}
+	return out
+}
+
+// downstreamOf lists the catalogued services that depend on name,
+// directly or transitively.
+func downstreamOf(c *catalog.Catalog, name string) []string {
+	var out []string
+	for _, sv := range c.Services() {
+		for _, up := range c.Upstream(sv.Name) {
+			if up == name {
+				out = append(out, sv.Name)
+				break
 			}
 		}
 	}

@@ -1,0 +1,277 @@
+package changes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/incidents"
+)
+
+// Store knows how to keep changes and the causes people marked.
+type Store interface {
+	RecordChange(ctx context.Context, c Change) error
+	Changes(ctx context.Context, q Query) ([]Change, error)
+	SetCause(ctx context.Context, incidentID, changeID, actor string, at time.Time, cause bool) error
+	Causes(ctx context.Context, incidentID string) (map[string]bool, error)
+	DORA(ctx context.Context, from, to time.Time) ([]DORARaw, error)
+}
+
+// Query selects changes, newest first.
+type Query struct {
+	IDs      []string // empty: any
+	Services []string // empty: any
+	From, To time.Time // zero: unbounded
+	Limit    int
+}
+
+// Incidents knows how to find incidents and add to their timelines.
+type Incidents interface {
+	Get(ctx context.Context, id string) (*incidents.Incident, error)
+	OpenIncidentsOf(ctx context.Context, services []string) ([]*incidents.Incident, error)
+}
+
+// Timeline knows how to add an event to an incident's timeline.
+type Timeline interface {
+	AddEvent(ctx context.Context, id string, kind incidents.EventKind, actor, text string) (*incidents.Incident, error)
+}
+
+// Options configure a Service.
+type Options struct {
+	Store     Store
+	Incidents Incidents
+	Timeline  Timeline
+	// Upstream lists the services a service depends on (the catalog).
+	Upstream func(service string) []string
+	// Downstream lists the services that depend on a service.
+	Downstream func(service string) []string
+	// Owner names a service's squad (the catalog).
+	Owner    func(service string) string
+	Lookback time.Duration
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Service records changes, ranks suspects and computes DORA figures.
+type Service struct {
+	o Options
+}
+
+// New builds a Service.
+func New(o Options) (*Service, error) {
+	if o.Store == nil || o.Incidents == nil || o.Timeline == nil {
+		return nil, errors.New("changes: store, incidents and timeline are required")
+	}
+	if o.Lookback <= 0 {
+		o.Lookback = DefaultLookback
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	none := func(string) []string { return nil }
+	if o.Upstream == nil {
+		o.Upstream = none
+	}
+	if o.Downstream == nil {
+		o.Downstream = none
+	}
+	if o.Owner == nil {
+		o.Owner = func(string) string { return "" }
+	}
+	return &Service{o: o}, nil
+}
+
+// Record stores a change. A rollback (or a change marked rolled back)
+// recorded while incidents are open on the service, or on services that
+// depend on it, appears on their timelines.
+func (s *Service) Record(ctx context.Context, c Change) (Change, error) {
+	now := s.o.Now().UTC()
+	if err := c.Normalize(now); err != nil {
+		return c, err
+	}
+	c.RecordedAt = now
+	if err := s.o.Store.RecordChange(ctx, c); err != nil {
+		return c, fmt.Errorf("record change %s: %w", c.ID, err)
+	}
+	if c.Kind != KindRollback && c.Status != StatusRolledBack {
+		return c, nil
+	}
+	affected := append([]string{c.Service}, s.o.Downstream(c.Service)...)
+	open, err := s.o.Incidents.OpenIncidentsOf(ctx, affected)
+	if err != nil {
+		s.o.Logger.Warn("rollback recorded, but open incidents could not be read", "change", c.ID, "err", err)
+		return c, nil
+	}
+	text := "Rollback: " + c.Label()
+	if c.Kind != KindRollback {
+		text = "Rolled back: " + c.Label()
+	}
+	if c.Actor != "" {
+		text += " by " + c.Actor
+	}
+	for _, inc := range open {
+		if _, err := s.o.Timeline.AddEvent(ctx, inc.ID, incidents.EventChange, actorOr(c.Actor), text); err != nil {
+			s.o.Logger.Warn("rollback not added to the timeline", "incident", inc.ID, "change", c.ID, "err", err)
+		}
+	}
+	return c, nil
+}
+
+// Suspects ranks the changes that may have caused the incident.
+func (s *Service) Suspects(ctx context.Context, incidentID string) ([]Suspect, error) {
+	inc, err := s.o.Incidents.Get(ctx, incidentID)
+	if err != nil {
+		return nil, err
+	}
+	end := inc.ResolvedAt
+	if end.IsZero() {
+		end = s.o.Now().UTC()
+	}
+	up := s.o.Upstream(inc.Service)
+	cs, err := s.o.Store.Changes(ctx, Query{
+		Services: append([]string{inc.Service}, up...),
+		From:     inc.StartedAt.Add(-s.o.Lookback), To: end, Limit: 1000,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("changes near incident %s: %w", inc.ID, err)
+	}
+	causes, err := s.o.Store.Causes(ctx, inc.ID)
+	if err != nil {
+		return nil, fmt.Errorf("causes of incident %s: %w", inc.ID, err)
+	}
+	return Rank(inc.Service, inc.StartedAt, end, up, cs, s.o.Lookback, causes), nil
+}
+
+// MarkCause records that a person marked (or unmarked) a change as the
+// cause of an incident; it appears on the incident's timeline.
+func (s *Service) MarkCause(ctx context.Context, incidentID, changeID, actor string, cause bool) error {
+	if _, err := s.o.Incidents.Get(ctx, incidentID); err != nil {
+		return err
+	}
+	c, err := s.change(ctx, changeID)
+	if err != nil {
+		return err
+	}
+	now := s.o.Now().UTC()
+	if err := s.o.Store.SetCause(ctx, incidentID, changeID, actorOr(actor), now, cause); err != nil {
+		return fmt.Errorf("mark cause: %w", err)
+	}
+	text := "Marked as the cause: " + c.Label()
+	if !cause {
+		text = "No longer marked as the cause: " + c.Label()
+	}
+	_, err = s.o.Timeline.AddEvent(ctx, incidentID, incidents.EventChange, actorOr(actor), text)
+	return err
+}
+
+func (s *Service) change(ctx context.Context, id string) (Change, error) {
+	cs, err := s.o.Store.Changes(ctx, Query{IDs: []string{id}, Limit: 1})
+	if err != nil {
+		return Change{}, err
+	}
+	if len(cs) == 0 {
+		return Change{}, fmt.Errorf("%w: change_id: no change %q", incidents.ErrInvalid, id)
+	}
+	return cs[0], nil
+}
+
+// List returns changes, newest first.
+func (s *Service) List(ctx context.Context, q Query) ([]Change, error) {
+	return s.o.Store.Changes(ctx, q)
+}
+
+// DORARaw is what the store counts per service over a window.
+type DORARaw struct {
+	Service           string
+	Deployments       int     // deploys that completed (succeeded, failed or rolled back)
+	Failures          int     // of those: failed, rolled back, marked as a cause, or followed by a rollback within a day
+	Rollbacks         int     // rollback changes
+	Restored          int     // incidents started in the window and resolved
+	RestoreSecondsSum float64 // their summed time to restore
+}
+
+// DORA is the delivery figures of a service or a squad over a window.
+type DORA struct {
+	Service              string    `json:"service,omitempty"`
+	Squad                string    `json:"squad,omitempty"`
+	Window               string    `json:"window"`
+	From                 time.Time `json:"from"`
+	To                   time.Time `json:"to"`
+	Deployments          int       `json:"deployments"`
+	DeploymentsPerDay    float64   `json:"deployment_frequency_per_day"`
+	ChangeFailures       int       `json:"change_failures"`
+	ChangeFailureRate    *float64  `json:"change_failure_rate"`
+	Rollbacks            int       `json:"rollbacks"`
+	RollbackRate         *float64  `json:"rollback_rate"`
+	Restored             int       `json:"incidents_restored"`
+	TimeToRestoreSeconds *float64  `json:"time_to_restore_seconds"`
+}
+
+// DORA computes delivery figures per service and per squad.
+func (s *Service) DORA(ctx context.Context, w availability.Window) (services, squads []DORA, err error) {
+	raws, err := s.o.Store.DORA(ctx, w.From, w.To)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dora: %w", err)
+	}
+	bySquad := map[string]*DORARaw{}
+	for _, r := range raws {
+		d := doraOf(r, w)
+		d.Squad = s.o.Owner(r.Service)
+		services = append(services, d)
+		if d.Squad == "" {
+			continue
+		}
+		agg := bySquad[d.Squad]
+		if agg == nil {
+			agg = &DORARaw{}
+			bySquad[d.Squad] = agg
+		}
+		agg.Deployments += r.Deployments
+		agg.Failures += r.Failures
+		agg.Rollbacks += r.Rollbacks
+		agg.Restored += r.Restored
+		agg.RestoreSecondsSum += r.RestoreSecondsSum
+	}
+	for name, r := range bySquad {
+		d := doraOf(*r, w)
+		d.Squad = name
+		squads = append(squads, d)
+	}
+	sort.Slice(services, func(i, j int) bool { return services[i].Service < services[j].Service })
+	sort.Slice(squads, func(i, j int) bool { return squads[i].Squad < squads[j].Squad })
+	return services, squads, nil
+}
+
+func doraOf(r DORARaw, w availability.Window) DORA {
+	d := DORA{
+		Service: r.Service, Window: w.String(), From: w.From, To: w.To,
+		Deployments: r.Deployments, ChangeFailures: r.Failures, Rollbacks: r.Rollbacks, Restored: r.Restored,
+	}
+	if days := w.Duration().Hours() / 24; days > 0 {
+		d.DeploymentsPerDay = float64(r.Deployments) / days
+	}
+	if r.Deployments > 0 {
+		cfr := float64(r.Failures) / float64(r.Deployments)
+		rr := float64(r.Rollbacks) / float64(r.Deployments)
+		d.ChangeFailureRate, d.RollbackRate = &cfr, &rr
+	}
+	if r.Restored > 0 {
+		ttr := r.RestoreSecondsSum / float64(r.Restored)
+		d.TimeToRestoreSeconds = &ttr
+	}
+	return d
+}
+
+func actorOr(s string) string {
+	if s == "" {
+		return "api"
+	}
+	return s
+}

@@ -43,13 +43,13 @@ const (
 type Change struct {
 	// ID is the client's idempotency key: recording the same ID again
 	// updates the change (e.g. its status) instead of adding one.
-	ID          string    `json:"id"`
-	Service     string    `json:"service"`
-	Kind        Kind      `json:"kind"`
-	Version     string    `json:"version,omitempty"`
-	Commit      string    `json:"commit,omitempty"`
-	Environment string    `json:"environment,omitempty"`
-	Status      Status    `json:"status"`
+	ID          string `json:"id"`
+	Service     string `json:"service"`
+	Kind        Kind   `json:"kind"`
+	Version     string `json:"version,omitempty"`
+	Commit      string `json:"commit,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	Status      Status `json:"status"`
 	// Rollout is the fraction of traffic or instances the change reached,
 	// 0 < Rollout ≤ 1 (a canary at 5% is 0.05).
 	Rollout     float64   `json:"rollout"`

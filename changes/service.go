@@ -23,8 +23,8 @@ type Store interface {
 
 // Query selects changes, newest first.
 type Query struct {
-	IDs      []string // empty: any
-	Services []string // empty: any
+	IDs      []string  // empty: any
+	Services []string  // empty: any
 	From, To time.Time // zero: unbounded
 	Limit    int
 }

@@ -18,7 +18,7 @@ RUN_ADDR     ?= 127.0.0.1:9095
 TEST_DIR     := $(BUILD)/test
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint fmt vet deps clean
+.PHONY: all build run test unit lint fmt vet deps clean check-deploy
 
 all: build
 
@@ -42,7 +42,7 @@ deps:
 	deploy/dev/ensure-deps
 
 # Every test, integration tests included: they must not skip here.
-test: deps lint
+test: deps lint check-deploy
 	rm -rf $(TEST_DIR)/clickhouse
 	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(TEST_DIR)/clickhouse 19100 18223 -- \
 	  env NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
@@ -53,6 +53,10 @@ unit:
 	$(GO) test -count=1 ./...
 
 lint: fmt vet
+
+# promtool/amtool checks of every Prometheus and Alertmanager file, and more.
+check-deploy:
+	deploy/check
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^vendor/')); \

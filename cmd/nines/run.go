@@ -30,6 +30,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 		return serve(ctx, rest, stderr, reload, os.Getenv)
 	case "migrate":
 		return migrate(ctx, rest, stderr, os.Getenv)
+	case "dashboards":
+		return dashboardsCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "change":
 		return changeCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "version":
@@ -49,6 +51,9 @@ func usage(w io.Writer) {
 Usage:
   nines serve    [flags]   run the server (webhook intake, API, metrics)
   nines migrate  [flags]   apply the ClickHouse schema and exit
+  nines dashboards generate --out DIR [--catalog.file F]
+  nines dashboards push --grafana.url U --grafana.token-file F
+                           Grafana dashboards from the service catalog
   nines change record [flags]
                            record a deploy, rollback, config or flag change
   nines version            print the version

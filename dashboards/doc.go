@@ -1,0 +1,17 @@
+// Package dashboards owns nines' Grafana dashboards as code: it generates
+// them from the service catalog (an overview, one dashboard per service and
+// one per squad), writes and reads them as JSON files, and publishes them
+// through Grafana's HTTP API.
+//
+// Panels read incidents straight from ClickHouse through the official
+// Grafana ClickHouse datasource plugin (its version 4 query model, raw SQL
+// with the plugin's macros) and nines' own metrics from Prometheus. Every
+// availability figure is computed in SQL the way nines computes it: the
+// latest version of each incident, the union of a service's firing periods
+// clamped to the panel's time range, open periods counted up to now. The
+// SQL runs on ClickHouse 18.16 and on current releases.
+//
+// It is the only package that imports github.com/grafana-tools/sdk; see
+// README.md for what that SDK does here and what plain Go types do
+// instead.
+package dashboards

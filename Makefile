@@ -18,7 +18,7 @@ RUN_ADDR     ?= 127.0.0.1:9095
 TEST_DIR     := $(BUILD)/test
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint fmt vet deps clean check-deploy
+.PHONY: all build run test unit lint fmt vet deps clean check-deploy bench-availability
 
 all: build
 
@@ -64,6 +64,12 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+# Availability at scale: 1,000,000 incidents over 2,000 services and a year.
+bench-availability: deps
+	rm -rf $(BUILD)/bench/clickhouse
+	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(BUILD)/bench/clickhouse 19400 18523 -- \
+	  env NINES_REQUIRE_INTEGRATION=1 $(GO) test ./incidents/chstore/ -run '^$$' -bench '^BenchmarkAvailability$$' -benchtime 10x -count 1 -timeout 30m
 
 clean:
 	-deploy/clickhouse/dev/clickhousectl stop $(RUN_DIR)/clickhouse 2>/dev/null

@@ -220,10 +220,17 @@ func (s *Service) DORA(ctx context.Context, w availability.Window) (services, sq
 	if err != nil {
 		return nil, nil, fmt.Errorf("dora: %w", err)
 	}
+	services, squads = Summarize(raws, w, s.o.Owner)
+	return services, squads, nil
+}
+
+// Summarize turns the store's counts into figures per service and, summed
+// by owner, per squad.
+func Summarize(raws []DORARaw, w availability.Window, owner func(service string) string) (services, squads []DORA) {
 	bySquad := map[string]*DORARaw{}
 	for _, r := range raws {
 		d := doraOf(r, w)
-		d.Squad = s.o.Owner(r.Service)
+		d.Squad = owner(r.Service)
 		services = append(services, d)
 		if d.Squad == "" {
 			continue
@@ -246,7 +253,7 @@ func (s *Service) DORA(ctx context.Context, w availability.Window) (services, sq
 	}
 	sort.Slice(services, func(i, j int) bool { return services[i].Service < services[j].Service })
 	sort.Slice(squads, func(i, j int) bool { return squads[i].Squad < squads[j].Squad })
-	return services, squads, nil
+	return services, squads
 }
 
 func doraOf(r DORARaw, w availability.Window) DORA {

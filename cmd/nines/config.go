@@ -10,13 +10,15 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/incidents"
 )
 
 // fileConfig is nines' YAML configuration file. Every section belongs to
 // the package it configures; unknown fields are errors.
 type fileConfig struct {
-	Incidents incidents.Config `yaml:"incidents"`
+	Incidents    incidents.Config    `yaml:"incidents"`
+	Availability availability.Config `yaml:"availability"`
 }
 
 // loadConfig reads the config file; an empty path gives the defaults.
@@ -34,6 +36,9 @@ func loadConfig(path string) (fileConfig, error) {
 		}
 	}
 	if err := cfg.Incidents.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", orDash(path), err)
+	}
+	if err := cfg.Availability.Validate(); err != nil {
 		return cfg, fmt.Errorf("%s: %w", orDash(path), err)
 	}
 	return cfg, nil

@@ -14,19 +14,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/changes"
 	"github.com/ninesops/nines/incidents"
 )
 
 // routeDeps is everything the HTTP surface serves.
 type routeDeps struct {
-	log      *slog.Logger
-	webhook  http.Handler
-	api      *incidents.API
-	changes  *changes.API
-	apiToken string // required by mutating API calls; empty refuses them
-	ready    func(context.Context) error
-	gatherer prometheus.Gatherer
+	log     *slog.Logger
+	webhook http.Handler
+	api     *incidents.API
+	changes *changes.API
+	// availability serves figures and the service catalog.
+	availability *availability.API
+	apiToken     string // required by mutating API calls; empty refuses them
+	ready        func(context.Context) error
+	gatherer     prometheus.Gatherer
 }
 
 // routes declares nines' whole HTTP surface, in one place.
@@ -55,6 +58,13 @@ func routes(d routeDeps) http.Handler {
 	r.Handle("/api/v1/incidents/{id}/notes", auth(d.api.AddNote)).Methods(http.MethodPost)
 	r.Handle("/api/v1/incidents/{id}/link", auth(d.api.Link)).Methods(http.MethodPost)
 	r.Handle("/api/v1/incidents/{id}/unlink", auth(d.api.Unlink)).Methods(http.MethodPost)
+
+	// Availability figures and the service catalog.
+	r.HandleFunc("/api/v1/availability", d.availability.Availability).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/services", d.availability.Services).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/services/{name}", d.availability.Service).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/services/{name}/availability", d.availability.ServiceAvailability).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/services/{name}/daily", d.availability.Daily).Methods(http.MethodGet)
 
 	// Changes: what changed, suspects of incidents, delivery figures.
 	r.Handle("/api/v1/changes", auth(d.changes.Record)).Methods(http.MethodPost)

@@ -30,6 +30,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 		return serve(ctx, rest, stderr, reload, os.Getenv)
 	case "migrate":
 		return migrate(ctx, rest, stderr, os.Getenv)
+	case "report":
+		return report(ctx, rest, stdout, stderr, os.Getenv)
 	case "dashboards":
 		return dashboardsCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "change":
@@ -51,6 +53,8 @@ func usage(w io.Writer) {
 Usage:
   nines serve    [flags]   run the server (webhook intake, API, metrics)
   nines migrate  [flags]   apply the ClickHouse schema and exit
+  nines report   --window 30d [--service S] [--format table|json|csv|markdown]
+                           availability figures per service
   nines dashboards generate --out DIR [--catalog.file F]
   nines dashboards push --grafana.url U --grafana.token-file F
                            Grafana dashboards from the service catalog

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/ninesops/nines/alerts"
+	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/changes"
 	"github.com/ninesops/nines/incidents"
@@ -187,6 +188,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	if err != nil {
 		return err
 	}
+	avail, err := availability.New(availability.Options{Source: store, Catalog: cat.Current, Config: cfg.Availability, Logger: log})
+	if err != nil {
+		return err
+	}
 	chg, err := changes.New(changes.Options{
 		Store: store, Incidents: store, Timeline: svc, Logger: log,
 		Upstream:   func(service string) []string { return upstreamNearestFirst(cat.Current(), service) },
@@ -206,13 +211,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		return err
 	}
 	handler := routes(routeDeps{
-		log:      log,
-		webhook:  hook,
-		api:      incidents.NewAPI(svc, store, log),
-		changes:  changes.NewAPI(chg, func() *time.Location { return cat.Current().Location() }, log),
-		apiToken: apiToken,
-		ready:    store.Ping,
-		gatherer: reg,
+		log:          log,
+		webhook:      hook,
+		api:          incidents.NewAPI(svc, store, log),
+		availability: availability.NewAPI(avail, log),
+		changes:      changes.NewAPI(chg, func() *time.Location { return cat.Current().Location() }, log),
+		apiToken:     apiToken,
+		ready:        store.Ping,
+		gatherer:     reg,
 	})
 
 	ln, err := net.Listen("tcp", o.listen)

@@ -1,0 +1,91 @@
+// Package availability turns incidents into availability figures: per
+// service and window, how much of the time the service was down, how much of
+// its error budget that cost, how quickly incidents were acknowledged and
+// resolved, and which upstream services caused some of it.
+//
+// The arithmetic over incidents runs in the incident store (a Source, which
+// package incidents/chstore implements with a few aggregate ClickHouse
+// queries for all services at once); this package owns the definitions,
+// windows, the catalog's part (SLO targets, owners, maintenance windows, time
+// zone) and the HTTP API. Every definition below is what the tests check,
+// against a plain-Go reference implementation.
+//
+// # Windows
+//
+// A window is a span [From, To) in whole seconds. Rolling windows end now:
+// "1h", "24h", any Go duration, "7d" (7×24 hours: rolling days are exact
+// durations, not calendar days), "2w". Calendar windows are meant in the
+// catalog's time zone: "day", "week" (from Monday), "month", "quarter" and
+// "year" run from the start of the current period to now; "previous-day",
+// "previous-week", "previous-month", "previous-quarter" and "previous-year"
+// are the whole previous period. A calendar month has 28 to 31 days and a
+// calendar day across a daylight saving change 23 or 25 hours. WindowBetween
+// gives an explicit window. Time after now is never counted: the figures of a
+// window cover [From, min(To, now)), whose length is window_seconds.
+//
+// # Downtime
+//
+// An incident is down during its firing periods; a period still open counts
+// up to now. The periods of all of a service's incidents are clamped to the
+// window and merged: two incidents that overlap count once. Time inside the
+// service's maintenance windows (from the catalog) counts neither as
+// downtime nor as window time; the eligible time of a window is its length
+// less maintenance.
+//
+// Downtime is weighted by impact (Config.ImpactWeights: outage 1, degraded 0
+// and none 0 by default). At every instant the weight is that of the worst
+// impact among the incidents open then, so an outage overlapping a degraded
+// period counts the outage's weight once:
+//
+//	downtime_seconds = Σ over instants outside maintenance of weight(worst impact open)
+//	downtime_by_impact_seconds.X = length of the union of the periods of
+//	                               impact X (unweighted, outside maintenance)
+//	availability = 1 − downtime_seconds / eligible time (1 when there is no eligible time)
+//
+// own_downtime_seconds and own_availability are the same over the service's
+// own incidents only: incidents with a caused_by link to an upstream
+// incident are left out, since their downtime was caused elsewhere.
+// upstream lists, for each service whose incidents caused some of this
+// service's (through caused_by), the upstream incident IDs and the weighted
+// downtime of the union of the incidents they caused, most costly first. An
+// upstream service of "" means the linked incident is not in the store.
+//
+// # Incidents and times to respond
+//
+//   - incidents: the number of incidents overlapping the window, whatever
+//     their impact (an impact-none incident weighs nothing but is counted).
+//     A period overlaps [From, end) when it starts before end and either
+//     starts at or after From or ends after it.
+//   - mtta_seconds: the mean of (acknowledged_at − started_at) over
+//     incidents overlapping the window that started in it and were
+//     acknowledged; null when there are none.
+//   - mttr_seconds: the mean of (resolved_at − started_at) over incidents
+//     overlapping the window that started in it and are resolved; null when
+//     there are none.
+//   - mtbf_seconds: (eligible time − downtime_seconds) / the number of
+//     incidents overlapping the window that started in it; null when there
+//     are none.
+//   - longest_incident_seconds: the largest total firing time within the
+//     window of one incident (its periods clamped to the window;
+//     maintenance not subtracted).
+//
+// # Error budget
+//
+//	error_budget_seconds           = (1 − slo_target) × eligible time
+//	error_budget_consumed_seconds  = downtime_seconds
+//	error_budget_remaining_seconds = error_budget_seconds − consumed (negative once overspent)
+//	error_budget_remaining         = remaining seconds / error_budget_seconds (1 with no budget and nothing consumed)
+//	burn_rate_1h, burn_rate_24h    = (weighted downtime / eligible time over the last hour or day,
+//	                                  up to now, whatever the window) / (1 − slo_target)
+//
+// A burn rate of 1 spends the budget exactly over the window; 14.4 over an
+// hour is the classic fast-burn page for a 30-day 99.9% SLO.
+//
+// # Daily series
+//
+// Daily splits [from, to] into calendar days of the catalog's time zone
+// (23 or 25 hours across daylight saving changes) and gives each day its
+// availability, weighted downtime, maintenance and the number of incidents
+// overlapping it, by the definitions above. Days that have not started yet
+// are left out; today counts up to now.
+package availability

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/incidents/chstore"
+	"github.com/ninesops/nines/incidents/chstore/chtest"
+)
+
+const reportCatalog = `
+defaults:
+  slo_target: 99.9
+services:
+  - name: checkout
+    owner: payments
+    slo_target: 99.95
+  - name: search
+    owner: discovery
+`
+
+// fillReportStore writes hand-made incidents relative to now (whole
+// minutes back, so that a 24-hour window holds all of them):
+//   - checkout: an outage 5h–4h ago acknowledged after 5 minutes, and a
+//     degraded incident 3h–2h ago (weight 0 by default): 3600 s down;
+//   - legacy-batch (uncatalogued): an outage open since 30 minutes ago;
+//   - search: nothing.
+func fillReportStore(t *testing.T, dsn string, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := chstore.Open(ctx, chstore.Options{DSN: dsn, FlushInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ago := func(m int) time.Time { return now.Add(-time.Duration(m) * time.Minute) }
+	incs := []*incidents.Incident{
+		{ID: "inc-checkout-1", Service: "checkout", Impact: incidents.ImpactOutage, State: incidents.StateResolved,
+			StartedAt: ago(300), AcknowledgedAt: ago(295), ResolvedAt: ago(240),
+			Periods: []incidents.Period{{Start: ago(300), End: ago(240)}}, UpdatedAt: ago(240), Facts: 1},
+		{ID: "inc-checkout-2", Service: "checkout", Impact: incidents.ImpactDegraded, State: incidents.StateResolved,
+			StartedAt: ago(180), ResolvedAt: ago(120),
+			Periods: []incidents.Period{{Start: ago(180), End: ago(120)}}, UpdatedAt: ago(120), Facts: 1},
+		{ID: "inc-legacy-1", Service: "legacy-batch", Impact: incidents.ImpactOutage, State: incidents.StateFiring,
+			StartedAt: ago(30), Periods: []incidents.Period{{Start: ago(30)}}, UpdatedAt: ago(30), Facts: 1},
+	}
+	var changes []incidents.Change
+	for _, inc := range incs {
+		changes = append(changes, incidents.Change{Incident: inc})
+	}
+	if err := s.Write(ctx, changes); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReportAgainstClickHouse(t *testing.T) {
+	dsn := chtest.Database(t)
+	now := time.Now().Truncate(time.Minute)
+	fillReportStore(t, dsn, now)
+	dir := t.TempDir()
+	catalogFile := filepath.Join(dir, "catalog.yml")
+	if err := os.WriteFile(catalogFile, []byte(reportCatalog), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		args = append([]string{"--catalog.file", catalogFile, "--window", "24h", "--log.level", "error"}, args...)
+		getenv := func(k string) string {
+			if k == "NINES_CLICKHOUSE_DSN" {
+				return dsn
+			}
+			return ""
+		}
+		if err := report(context.Background(), args, &stdout, &stderr, getenv); err != nil {
+			t.Fatalf("report %v: %v (stderr: %s)", args, err, stderr.String())
+		}
+		return stdout.String()
+	}
+
+	t.Run("json matches the hand computation", func(t *testing.T) {
+		var rep availability.Report
+		if err := json.Unmarshal([]byte(run(t, "--format", "json", "--explain")), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Window != "24h" || len(rep.Services) != 3 {
+			t.Fatalf("report %+v", rep)
+		}
+		byName := map[string]availability.Figure{}
+		var order []string
+		for _, f := range rep.Services {
+			byName[f.Service] = f
+			order = append(order, f.Service)
+		}
+		if strings.Join(order, ",") != "checkout,legacy-batch,search" {
+			t.Errorf("order %v, want worst first", order)
+		}
+		c := byName["checkout"]
+		near(t, "checkout availability", c.Availability, 1-3600.0/86400)
+		near(t, "checkout budget", c.ErrorBudgetSeconds, 0.0005*86400)
+		near(t, "checkout budget left", c.ErrorBudgetRemaining, (0.0005*86400-3600)/(0.0005*86400))
+		near(t, "checkout mttr", *c.MTTRSeconds, 3600)
+		near(t, "checkout mtta", *c.MTTASeconds, 300)
+		if c.Incidents != 2 || c.DowntimeByImpactSeconds.Degraded != 3600 || c.Owner != "payments" ||
+			strings.Join(c.IncidentIDs, ",") != "inc-checkout-1,inc-checkout-2" {
+			t.Errorf("checkout %+v", c)
+		}
+		l := byName["legacy-batch"]
+		if l.Catalogued || l.SLOTarget != 0.999 || l.DowntimeSeconds < 1800 || l.DowntimeSeconds > 1800+120 || l.MTTRSeconds != nil {
+			t.Errorf("legacy-batch %+v", l)
+		}
+		if s := byName["search"]; s.Availability != 1 || s.Incidents != 0 || !s.Catalogued {
+			t.Errorf("search %+v", s)
+		}
+	})
+
+	t.Run("table", func(t *testing.T) {
+		out := run(t)
+		for _, want := range []string{
+			"Availability over 24h",
+			"SERVICE", "BUDGET LEFT",
+			"checkout", "payments", "95.83% (1.4 nines)", "99.95%", "-8233.3%", "1h",
+			"legacy-batch", "(uncatalogued)",
+			"search", "100% (∞ nines)",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("table lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Index(out, "checkout") > strings.Index(out, "search") {
+			t.Errorf("not worst first:\n%s", out)
+		}
+	})
+
+	t.Run("csv", func(t *testing.T) {
+		recs, err := csv.NewReader(strings.NewReader(run(t, "--format", "csv"))).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 4 || recs[0][0] != "service" || recs[1][0] != "checkout" || recs[1][10] != "3600" {
+			t.Errorf("csv %v", recs)
+		}
+	})
+
+	t.Run("markdown, one service", func(t *testing.T) {
+		out := run(t, "--format", "markdown", "--service", "checkout")
+		if !strings.Contains(out, "| SERVICE | OWNER |") || !strings.Contains(out, "| checkout | payments | 95.83% (1.4 nines) |") ||
+			strings.Contains(out, "search") {
+			t.Errorf("markdown:\n%s", out)
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		getenv := func(k string) string {
+			if k == "NINES_CLICKHOUSE_DSN" {
+				return dsn
+			}
+			return ""
+		}
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--window", "5x"}, `window: unknown window "5x"`},
+			{[]string{"--format", "xml"}, "--format: want one of table, json, csv, markdown"},
+			{[]string{"--service", "nope"}, `--service: not found: service "nope"`},
+		} {
+			var stdout, stderr bytes.Buffer
+			err := report(context.Background(), append([]string{"--catalog.file", catalogFile}, tc.args...), &stdout, &stderr, getenv)
+			var ue usageError
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &ue) {
+				t.Errorf("report %v = %v, want a usage error containing %q", tc.args, err, tc.want)
+			}
+		}
+	})
+}
+
+func TestReportFormatting(t *testing.T) {
+	t.Parallel()
+	secs := func(v float64) *float64 { return &v }
+	tests := []struct{ got, want string }{
+		{formatAvailability(0.9995), "99.95% (3.3 nines)"},
+		{formatAvailability(1), "100% (∞ nines)"},
+		{formatAvailability(0.99999), "99.999% (5.0 nines)"},
+		{formatAvailability(0.999996), "99.9996% (5.4 nines)"},
+		{formatAvailability(0), "0.00% (0.0 nines)"},
+		{formatPercent(0.999), "99.9%"},
+		{formatPercent(0.9995), "99.95%"},
+		{formatSeconds(nil), "-"},
+		{formatSeconds(secs(3600)), "1h"},
+		{formatSeconds(secs(5000)), "1h23m20s"},
+		{formatSeconds(secs(600)), "10m"},
+		{formatSeconds(secs(42.4)), "42s"},
+	}
+	for _, tc := range tests {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+func near(t *testing.T, what string, got, want float64) {
+	t.Helper()
+	if math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}

@@ -32,6 +32,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 		return migrate(ctx, rest, stderr, os.Getenv)
 	case "report":
 		return report(ctx, rest, stdout, stderr, os.Getenv)
+	case "rules":
+		return rulesCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "dashboards":
 		return dashboardsCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "change":
@@ -55,6 +57,8 @@ Usage:
   nines migrate  [flags]   apply the ClickHouse schema and exit
   nines report   --window 30d [--service S] [--format table|json|csv|markdown]
                            availability figures per service
+  nines rules generate [flags]
+                           Prometheus error-budget alerts for the catalog
   nines dashboards generate --out DIR [--catalog.file F]
   nines dashboards push --grafana.url U --grafana.token-file F
                            Grafana dashboards from the service catalog

@@ -22,6 +22,7 @@ import (
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/changes"
+	"github.com/ninesops/nines/collector"
 	"github.com/ninesops/nines/incidents"
 	"github.com/ninesops/nines/incidents/chstore"
 )
@@ -108,6 +109,11 @@ type serveOptions struct {
 	noAuth          bool
 	maxBody         int64
 	apiTokenFile    string
+
+	collectorWindows         string
+	collectorRefreshInterval time.Duration
+	collectorRefreshTimeout  time.Duration
+	collectorScrapeTimeout   time.Duration
 }
 
 // serveFlags declares the flags of `nines serve`. Tests use it to check
@@ -125,6 +131,14 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.BoolVar(&o.noAuth, "webhook.allow-unauthenticated", false, "Accept webhooks without credentials (development only).")
 	fs.Int64Var(&o.maxBody, "webhook.max-body-bytes", 10<<20, "Largest webhook body accepted; larger ones get 413.")
 	fs.StringVar(&o.apiTokenFile, "api.token-file", "", "File holding the bearer token required by mutating API calls. Without it they are refused.")
+	fs.StringVar(&o.collectorWindows, "collector.windows", strings.Join(collector.DefaultWindows(), ","),
+		"Windows of the availability figures on /metrics, comma-separated; each costs one ClickHouse query per refresh. `nines rules generate` reads the same flag.")
+	fs.DurationVar(&o.collectorRefreshInterval, "collector.refresh-interval", collector.DefaultRefreshInterval,
+		"How often the figures on /metrics are recomputed from ClickHouse; scrapes serve the last values.")
+	fs.DurationVar(&o.collectorRefreshTimeout, "collector.refresh-timeout", collector.DefaultRefreshTimeout,
+		"Longest one recomputation of the figures on /metrics may take before it counts as failed (nines_collector_up 0).")
+	fs.DurationVar(&o.collectorScrapeTimeout, "collector.scrape-timeout", collector.DefaultScrapeTimeout,
+		"Longest a scrape of /metrics waits for the first figures after start; later scrapes never wait.")
 	o.store.register(fs)
 	o.log.register(fs)
 	return fs, o
@@ -142,6 +156,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	cfg, err := loadConfig(o.configFile)
 	if err != nil {
 		return err
+	}
+	windows, err := collector.ParseWindowList(o.collectorWindows)
+	if err != nil {
+		return usageError{fmt.Errorf("--collector.windows: %w", err)}
 	}
 	auth, err := alerts.NewAuth(o.bearerFile, o.basicFile)
 	if err != nil {
@@ -189,6 +207,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		return err
 	}
 	avail, err := availability.New(availability.Options{Source: store, Catalog: cat.Current, Config: cfg.Availability, Logger: log})
+	if err != nil {
+		return err
+	}
+	figures, err := collector.New(collector.Options{
+		Figures: avail, Counts: store, Windows: windows,
+		RefreshInterval: o.collectorRefreshInterval, RefreshTimeout: o.collectorRefreshTimeout,
+		ScrapeTimeout: o.collectorScrapeTimeout, Registerer: reg, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -243,6 +269,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	parts.Go(func() {
 		if err := cat.Run(runCtx); err != nil {
 			log.Error("catalog watcher stopped", "err", err)
+		}
+	})
+	parts.Go(func() {
+		if err := figures.Run(runCtx); err != nil {
+			log.Error("metrics collector stopped", "err", err)
 		}
 	})
 

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/chat"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -19,6 +20,7 @@ import (
 type fileConfig struct {
 	Incidents    incidents.Config    `yaml:"incidents"`
 	Availability availability.Config `yaml:"availability"`
+	Chat         chat.Config         `yaml:"chat"`
 }
 
 // loadConfig reads the config file; an empty path gives the defaults.
@@ -39,6 +41,9 @@ func loadConfig(path string) (fileConfig, error) {
 		return cfg, fmt.Errorf("%s: %w", orDash(path), err)
 	}
 	if err := cfg.Availability.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", orDash(path), err)
+	}
+	if err := cfg.Chat.Validate(); err != nil {
 		return cfg, fmt.Errorf("%s: %w", orDash(path), err)
 	}
 	return cfg, nil

@@ -47,6 +47,8 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	fs.BoolVar(&explain, "explain", false, "Also list the incidents behind each figure.")
 	fs.StringVar(&catalogFile, "catalog.file", "", "Service catalog (YAML): owners, SLO targets, maintenance windows, time zone.")
 	fs.StringVar(&configFile, "config.file", "", "YAML configuration file (its availability section: impact weights).")
+	var df digestFlags
+	df.register(fs)
 	sf.register(fs)
 	lf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -77,6 +79,9 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	})
 	if err != nil {
 		return err
+	}
+	if df.post {
+		return postDigest(ctx, df, cfg.Chat, svc, store, func() *catalog.Catalog { return cat }, log, stdout)
 	}
 	w, err := reportWindow(svc, window, from, to)
 	if err != nil {

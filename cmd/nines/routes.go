@@ -16,6 +16,7 @@ import (
 
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/changes"
+	"github.com/ninesops/nines/chat"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -25,6 +26,8 @@ type routeDeps struct {
 	webhook http.Handler
 	api     *incidents.API
 	changes *changes.API
+	// slack serves Slack's buttons and /nines; nil turns them off.
+	slack *chat.Handler
 	// availability serves figures and the service catalog.
 	availability *availability.API
 	apiToken     string // required by mutating API calls; empty refuses them
@@ -47,6 +50,13 @@ func routes(d routeDeps) http.Handler {
 
 	// Alertmanager's webhook: authenticated by the webhook's own secrets.
 	r.Handle("/api/v1/alerts", d.webhook)
+
+	// Slack's interactivity and slash command: authenticated by Slack's
+	// request signatures.
+	if d.slack != nil {
+		r.HandleFunc("/api/v1/slack/interactions", d.slack.Interactions).Methods(http.MethodPost)
+		r.HandleFunc("/api/v1/slack/commands", d.slack.Commands).Methods(http.MethodPost)
+	}
 
 	// Incidents. Reads are open; changes need the API token.
 	auth := tokenAuth(d.apiToken)

@@ -114,6 +114,8 @@ type serveOptions struct {
 	collectorRefreshInterval time.Duration
 	collectorRefreshTimeout  time.Duration
 	collectorScrapeTimeout   time.Duration
+
+	slack slackFlags
 }
 
 // serveFlags declares the flags of `nines serve`. Tests use it to check
@@ -139,6 +141,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 		"Longest one recomputation of the figures on /metrics may take before it counts as failed (nines_collector_up 0).")
 	fs.DurationVar(&o.collectorScrapeTimeout, "collector.scrape-timeout", collector.DefaultScrapeTimeout,
 		"Longest a scrape of /metrics waits for the first figures after start; later scrapes never wait.")
+	o.slack.register(fs)
 	o.store.register(fs)
 	o.log.register(fs)
 	return fs, o
@@ -210,6 +213,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	if err != nil {
 		return err
 	}
+	chatParts, err := newChat(chatDeps{
+		flags: o.slack, cfg: cfg.Chat, weights: cfg.Availability.ImpactWeights,
+		store: store, actor: svc, avail: avail, catalog: cat.Current, log: log, reg: reg,
+	})
+	if err != nil {
+		return err
+	}
 	figures, err := collector.New(collector.Options{
 		Figures: avail, Counts: store, Windows: windows,
 		RefreshInterval: o.collectorRefreshInterval, RefreshTimeout: o.collectorRefreshTimeout,
@@ -242,6 +252,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		api:          incidents.NewAPI(svc, store, log),
 		availability: availability.NewAPI(avail, log),
 		changes:      changes.NewAPI(chg, func() *time.Location { return cat.Current().Location() }, log),
+		slack:        chatParts.handler,
 		apiToken:     apiToken,
 		ready:        store.Ping,
 		gatherer:     reg,
@@ -271,6 +282,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 			log.Error("catalog watcher stopped", "err", err)
 		}
 	})
+	chatParts.run(runCtx, &parts, log)
 	parts.Go(func() {
 		if err := figures.Run(runCtx); err != nil {
 			log.Error("metrics collector stopped", "err", err)

@@ -18,7 +18,7 @@ RUN_ADDR     ?= 127.0.0.1:9095
 TEST_DIR     := $(BUILD)/test
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint fmt vet deps clean check-deploy bench-availability
+.PHONY: all build run test unit lint fmt vet deps clean check-deploy bench-availability bench bench-go chaos soak fuzz
 
 all: build
 
@@ -70,6 +70,38 @@ bench-availability: deps
 	rm -rf $(BUILD)/bench/clickhouse
 	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(BUILD)/bench/clickhouse 19400 18523 -- \
 	  env NINES_REQUIRE_INTEGRATION=1 $(GO) test ./incidents/chstore/ -run '^$$' -bench '^BenchmarkAvailability$$' -benchtime 10x -count 1 -timeout 30m
+
+# make bench: nines against a private ClickHouse beside Alertmanager, a
+# decode-only receiver and ClickHouse's own insert rate, on the same
+# notifications (README "Performance"). Flags go to cmd/nines-bench, e.g.
+#   make bench BENCH_FLAGS='-rounds 2 -cpuprofile .build/bench/cpu.pprof -memprofile .build/bench/heap.pprof'
+BENCH_FLAGS ?=
+bench: deps build
+	$(GO) run ./cmd/nines-bench -nines.bin $(BIN) $(BENCH_FLAGS)
+
+# The hot paths' Go benchmarks, six runs each, for benchstat.
+bench-go:
+	@mkdir -p $(BUILD)
+	$(GO) test -run '^$$' -bench 'DecodeConvert|Handler|Ingest|ToRows' -benchmem -count 6 \
+	  ./alerts/ ./incidents/ ./incidents/chstore/ | tee $(BUILD)/bench-go.txt
+
+# The fault test: private ClickHouse, two replicas, ClickHouse stopped 30s,
+# one kill -9. A short version runs in `make test` (TestChaosShort).
+chaos: deps build
+	$(GO) run ./cmd/nines-chaos chaos --nines.bin=$(BIN) $(CHAOS_ARGS)
+
+# Soak at a steady rate: memory, goroutines and latency at start, middle and
+# end. A short version runs in `make test` (TestSoakShort).
+SOAK_DURATION ?= 10m
+SOAK_RATE     ?= 200
+soak: deps build
+	$(GO) run ./cmd/nines-chaos soak --nines.bin=$(BIN) --duration=$(SOAK_DURATION) --rate=$(SOAK_RATE) $(SOAK_ARGS)
+
+FUZZTIME ?= 2m
+FUZZ_TARGETS := alerts:FuzzDecode alerts:FuzzWebhook incidents:FuzzListQuery incidents:FuzzActionRequests incidents/spool:FuzzSegment catalog:FuzzParse chat:FuzzParseInteraction
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) ./$$pkg || exit 1; done
 
 clean:
 	-deploy/clickhouse/dev/clickhousectl stop $(RUN_DIR)/clickhouse 2>/dev/null

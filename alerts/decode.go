@@ -102,17 +102,6 @@ func Decode(r io.Reader, maxBytes int64) (incidents.Notification, error) {
 	return decode(&bodyReader{r: r, limit: maxBytes})
 }
 
-func decode(body *bodyReader) (incidents.Notification, error) {
-	m, err := readMessage(body)
-	if err != nil {
-		return incidents.Notification{}, err
-	}
-	if err := validate(&m); err != nil {
-		return incidents.Notification{}, err
-	}
-	return convert(&m), nil
-}
-
 // readMessage decodes exactly one JSON object from body and refuses
 // anything but whitespace after it.
 func readMessage(body *bodyReader) (message, error) {

@@ -21,6 +21,12 @@ import (
 //     alert endsAt (not when the notification arrived).
 //   - A resolved occurrence never seen firing is recorded, not dropped: it
 //     joins the incident it overlaps, or becomes a short resolved incident.
+//   - A group's incidents form a chain: each new one takes its ID from its
+//     predecessor's (SuccessorID), so replicas that see the same episode's
+//     alerts in different orders still write to one incident.
+//   - Versions of one incident written concurrently by replicas are merged
+//     (join), and an incident read from a shared store is made to agree
+//     with its alerts (settle).
 
 // step folds the alerts of one ref from one notification into cur, the
 // ref's latest incident (nil if none). closed holds occurrence keys of
@@ -68,8 +74,12 @@ func (c *Config) step(cur *Incident, ref GroupRef, n *Notification, alerts []Ale
 				start = a.StartsAt
 			}
 		}
+		prev := ""
+		if cur != nil {
+			prev = cur.ID
+		}
 		inc := &Incident{
-			ID:        IncidentID(ref.GroupKey, ref.Service, start),
+			ID:        SuccessorID(ref.GroupKey, ref.Service, prev),
 			Service:   ref.Service,
 			GroupKey:  ref.GroupKey,
 			Source:    SourceAlertmanager,
@@ -445,4 +455,307 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// SuccessorID derives the ID of the incident a group (grouping key and
+// service) opens after the incident prev, or of the group's first incident
+// when prev is empty. Deriving it from the predecessor rather than from the
+// alerts that open it means that replicas which see an episode's alerts in
+// different orders, or only some of them, still choose the same ID, so that
+// their writes meet on one incident and are merged (see join) instead of
+// splitting the episode in two.
+func SuccessorID(groupKey, service, prev string) string {
+	return "inc-" + hashHex("successor", groupKey, service, prev)[:20]
+}
+
+// automatic reports whether a resolve was made by the alerts (or by the
+// reconciler on their behalf) rather than by a person.
+func automatic(by string) bool { return by == ActorAlertmanager || by == ActorReconciler }
+
+// alertStats summarises an incident's alerts: how many fire, the worst
+// impact among those, and the latest end among resolved ones.
+func alertStats(alerts []Alert) (firing int, worst Impact, lastEnd time.Time) {
+	for _, a := range alerts {
+		if a.Status == AlertFiring {
+			firing++
+			worst = max(worst, a.Impact)
+		} else if a.EndsAt.After(lastEnd) {
+			lastEnd = a.EndsAt
+		}
+	}
+	return firing, worst, lastEnd
+}
+
+// settle makes an incident's state agree with its alerts. A version read
+// from a store that replicas share may not: its alerts are every alert any
+// replica stored for it, while the incident row is one replica's view (one
+// that crashed before merging, say). An open incident with no alert left
+// firing resolves at its last alert's end; one resolved by its alerts that
+// has an alert firing again reopens; a resolve by hand is left alone, as
+// the lifecycle does. It changes inc in place and reports whether anything
+// changed, with the events that record it. Times are compared to the
+// second, the precision the store keeps.
+func (c *Config) settle(inc *Incident) ([]Event, bool) {
+	if inc.Source != SourceAlertmanager || len(inc.Alerts) == 0 {
+		return nil, false
+	}
+	firing, worst, lastEnd := alertStats(inc.Alerts)
+	var (
+		events  []Event
+		changed bool
+	)
+	switch {
+	case inc.State.Open() && firing == 0:
+		inc.State = StateResolved
+		inc.ResolvedAt, inc.ResolvedBy = lastEnd, ActorAlertmanager
+		events = append(events, Event{
+			ID: EventID(inc.ID, string(EventResolved), fmt.Sprint(inc.Flaps)), IncidentID: inc.ID, At: lastEnd,
+			Kind: EventResolved, Actor: ActorAlertmanager, Text: "All alerts resolved",
+		})
+		changed = true
+	case inc.State == StateResolved && automatic(inc.ResolvedBy) && firing > 0:
+		inc.Flaps++
+		inc.State = StateFiring
+		inc.ResolvedAt, inc.ResolvedBy = time.Time{}, ""
+		var first Alert
+		for _, a := range inc.Alerts {
+			if a.Status == AlertFiring {
+				inc.Periods = addPeriod(inc.Periods, Period{Start: a.StartsAt})
+				if first.Fingerprint == "" || a.StartsAt.Before(first.StartsAt) {
+					first = a
+				}
+			}
+		}
+		events = append(events, Event{
+			ID: EventID(inc.ID, string(EventReopened), fmt.Sprint(inc.Flaps)), IncidentID: inc.ID,
+			At: first.StartsAt, Kind: EventReopened, Actor: ActorAlertmanager,
+			Text: fmt.Sprintf("Reopened: %s fired again (flap %d)", alertName(first), inc.Flaps),
+		})
+		changed = true
+	case inc.State == StateResolved && automatic(inc.ResolvedBy) && lastEnd.Unix() > inc.ResolvedAt.Unix():
+		// A late resolve of an occurrence that overlapped the incident.
+		inc.ResolvedAt = lastEnd
+		changed = true
+	}
+	if firing > 0 && inc.State.Open() && inc.Impact != worst {
+		inc.Impact = worst
+		changed = true
+	}
+	if inc.State == StateResolved {
+		inc.Periods = closePeriods(inc.Periods, inc.ResolvedAt)
+	}
+	if len(inc.Periods) > 0 {
+		inc.StartedAt = inc.Periods[0].Start
+	}
+	return events, changed
+}
+
+// join merges two versions of one incident that replicas sharing a store
+// wrote concurrently: ours, from this process, and theirs, read back from
+// the store. theirs.Alerts holds every alert stored for the incident by
+// anyone: alerts are stored per occurrence and never lost, so only the
+// incident's own fields need merging.
+//
+// Neither version need descend from the other, so the merge cannot ask
+// what each side changed; instead every field merges by a rule that does
+// not depend on which side is which, and the result is the same whichever
+// replica computes it:
+//   - an acknowledgement is never undone: the earliest stands;
+//   - the resolve state follows the flap count, which only grows: the side
+//     that saw more reopens is later; at the same count a resolve comes
+//     after the opening, and the earliest resolve stands;
+//   - counts take the maximum, periods the union, descriptive fields the
+//     non-empty (else smaller) value, a link the non-empty (else smaller)
+//     upstream;
+//
+// then the state is settled against the alerts. The result outranks both.
+func (c *Config) join(ours, theirs *Incident, now time.Time) Change {
+	m := theirs.Clone()
+	m.Alerts = unionAlerts(theirs.Alerts, ours.Alerts)
+	m.Title = pickString(ours.Title, theirs.Title)
+	m.RunbookURL = pickString(ours.RunbookURL, theirs.RunbookURL)
+	m.GeneratorURL = pickString(ours.GeneratorURL, theirs.GeneratorURL)
+	m.ExternalURL = pickString(ours.ExternalURL, theirs.ExternalURL)
+	m.CausedBy = pickString(ours.CausedBy, theirs.CausedBy)
+	m.Labels = pickMap(ours.Labels, theirs.Labels)
+	m.Annotations = pickMap(ours.Annotations, theirs.Annotations)
+	m.TruncatedAlerts = max(ours.TruncatedAlerts, theirs.TruncatedAlerts)
+	if !ours.AcknowledgedAt.IsZero() && (m.AcknowledgedAt.IsZero() || ours.AcknowledgedAt.Unix() < m.AcknowledgedAt.Unix() ||
+		(ours.AcknowledgedAt.Unix() == m.AcknowledgedAt.Unix() && ours.AcknowledgedBy < m.AcknowledgedBy)) {
+		m.AcknowledgedAt, m.AcknowledgedBy = ours.AcknowledgedAt, ours.AcknowledgedBy
+	}
+
+	// The resolve state of the later flap; at the same flap a resolve.
+	win := theirs
+	switch {
+	case ours.Flaps > theirs.Flaps:
+		win = ours
+	case ours.Flaps < theirs.Flaps:
+	case ours.State == StateResolved && theirs.State.Open():
+		win = ours
+	case ours.State == StateResolved && theirs.State == StateResolved:
+		if ours.ResolvedAt.Unix() < theirs.ResolvedAt.Unix() ||
+			(ours.ResolvedAt.Unix() == theirs.ResolvedAt.Unix() && ours.ResolvedBy < theirs.ResolvedBy) {
+			win = ours
+		}
+	}
+	m.Flaps = win.Flaps
+	m.State, m.ResolvedAt, m.ResolvedBy = win.State, win.ResolvedAt, win.ResolvedBy
+	if m.State.Open() {
+		// Acknowledged if either side acknowledged it since the last
+		// reopen.
+		m.State = StateFiring
+		for _, v := range []*Incident{ours, theirs} {
+			if v.State == StateAcknowledged && v.Flaps == m.Flaps {
+				m.State = StateAcknowledged
+			}
+		}
+	}
+	for _, p := range ours.Periods {
+		m.Periods = addPeriod(m.Periods, p)
+	}
+	if m.State.Open() {
+		// Periods a resolve that no longer stands had closed.
+		for _, a := range m.Alerts {
+			if a.Status == AlertFiring {
+				m.Periods = addPeriod(m.Periods, Period{Start: a.StartsAt})
+			}
+		}
+	}
+	events, _ := c.settle(m)
+	m.Facts = max(ours.Facts, theirs.Facts) + 1
+	m.UpdatedAt = latest(now, ours.UpdatedAt, theirs.UpdatedAt)
+	return Change{Incident: m, Events: events}
+}
+
+// sameState reports whether two versions of an incident store the same
+// incident row, to the second: the facts count and update time aside.
+func sameState(a, b *Incident) bool {
+	fa, _, _ := alertStats(a.Alerts)
+	fb, _, _ := alertStats(b.Alerts)
+	if a.State != b.State || a.Impact != b.Impact || a.Title != b.Title || a.Flaps != b.Flaps ||
+		a.TruncatedAlerts != b.TruncatedAlerts || a.CausedBy != b.CausedBy ||
+		a.AcknowledgedBy != b.AcknowledgedBy || a.ResolvedBy != b.ResolvedBy ||
+		a.AcknowledgedAt.Unix() != b.AcknowledgedAt.Unix() || a.ResolvedAt.Unix() != b.ResolvedAt.Unix() ||
+		a.StartedAt.Unix() != b.StartedAt.Unix() || len(a.Alerts) != len(b.Alerts) || fa != fb ||
+		a.RunbookURL != b.RunbookURL || a.GeneratorURL != b.GeneratorURL || a.ExternalURL != b.ExternalURL ||
+		fmt.Sprint(a.Labels) != fmt.Sprint(b.Labels) || fmt.Sprint(a.Annotations) != fmt.Sprint(b.Annotations) ||
+		len(a.Periods) != len(b.Periods) {
+		return false
+	}
+	for i := range a.Periods {
+		if a.Periods[i].Start.Unix() != b.Periods[i].Start.Unix() || a.Periods[i].End.Unix() != b.Periods[i].End.Unix() {
+			return false
+		}
+	}
+	return true
+}
+
+// unionAlerts merges two alert lists by occurrence; a resolved copy wins
+// over a firing one, as in the store. The result is ordered by start, then
+// fingerprint.
+func unionAlerts(a, b []Alert) []Alert {
+	out := make([]Alert, 0, len(a)+len(b))
+	index := make(map[string]int, len(a)+len(b))
+	for _, list := range [][]Alert{a, b} {
+		for _, al := range list {
+			if i, ok := index[al.Key()]; ok {
+				if out[i].Status == AlertFiring && al.Status == AlertResolved {
+					out[i] = al
+				}
+				continue
+			}
+			index[al.Key()] = len(out)
+			out = append(out, al)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].StartsAt.Equal(out[j].StartsAt) {
+			return out[i].StartsAt.Before(out[j].StartsAt)
+		}
+		return out[i].Fingerprint < out[j].Fingerprint
+	})
+	return out
+}
+
+// pickString chooses between two values of a descriptive field the same
+// way whichever side merges: the non-empty one, else the smaller.
+func pickString(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "" || a < b:
+		return a
+	}
+	return b
+}
+
+// pickMap is pickString for label maps.
+func pickMap(a, b map[string]string) map[string]string {
+	switch {
+	case len(a) == 0:
+		return cloneMap(b)
+	case len(b) == 0 || fmt.Sprint(a) < fmt.Sprint(b):
+		return cloneMap(a)
+	}
+	return cloneMap(b)
+}
+
+func latest(ts ...time.Time) time.Time {
+	var l time.Time
+	for _, t := range ts {
+		if t.After(l) {
+			l = t
+		}
+	}
+	return l
+}
+
+// ResolveStale resolves the incident's firing alerts named in ends (alert
+// key → end time), which Alertmanager no longer reports as active, on
+// behalf of actor (the reconciler). When no alert is left firing, the
+// incident resolves at the latest alert end, unless a person resolved it
+// already. An incident whose alerts all resolved without it (a version
+// written by a replica that crashed before merging) is resolved too. It
+// fails with ErrConflict when there is nothing to resolve.
+func (c *Config) ResolveStale(inc *Incident, ends map[string]time.Time, actor string, now time.Time) (Change, error) {
+	var alerts []Alert
+	for _, a := range inc.Alerts {
+		end, ok := ends[a.Key()]
+		if !ok || a.Status != AlertFiring {
+			continue
+		}
+		if end.Before(a.StartsAt) {
+			end = a.StartsAt
+		}
+		a.Status, a.EndsAt = AlertResolved, end.UTC()
+		alerts = append(alerts, a)
+	}
+	if len(alerts) == 0 {
+		m := inc.Clone()
+		events, changed := c.settle(m)
+		if !changed {
+			return Change{}, fmt.Errorf("%w: incident %s has no stale alert to resolve", ErrConflict, inc.ID)
+		}
+		m.Facts++
+		m.UpdatedAt = now
+		return Change{Incident: m, Events: events}, nil
+	}
+	wasOpen := inc.State.Open()
+	ch, _ := c.merge(inc.Clone(), false, alerts, &Notification{ReceivedAt: now}, now)
+	for i := range ch.Events {
+		ev := &ch.Events[i]
+		switch ev.Kind {
+		case EventAlertResolved:
+			ev.Actor = actor
+			ev.Text += ", no longer active in Alertmanager"
+		case EventResolved:
+			ev.Actor = actor
+			ev.Text = "Resolved by the " + actor + ": none of its alerts is active in Alertmanager any more"
+		}
+	}
+	if wasOpen && ch.Incident.State == StateResolved && ch.Incident.ResolvedBy == ActorAlertmanager {
+		ch.Incident.ResolvedBy = actor
+	}
+	return ch, nil
 }

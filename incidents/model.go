@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -109,6 +110,8 @@ const (
 
 // Alert is one occurrence of an alert: the same fingerprint firing again
 // later is a new occurrence with a new StartsAt.
+// Its Labels and Annotations maps are never modified once the alert is
+// made: copies of an alert and of its incident share them.
 type Alert struct {
 	Fingerprint  string            `json:"fingerprint"`
 	Status       AlertStatus       `json:"status"`
@@ -122,7 +125,7 @@ type Alert struct {
 
 // Key identifies the occurrence: fingerprint and start, to the millisecond.
 func (a Alert) Key() string {
-	return a.Fingerprint + "@" + fmt.Sprint(a.StartsAt.UnixMilli())
+	return a.Fingerprint + "@" + strconv.FormatInt(a.StartsAt.UnixMilli(), 10)
 }
 
 // Notification is one Alertmanager webhook delivery, converted to nines'
@@ -190,7 +193,11 @@ type Incident struct {
 	Facts uint32
 }
 
-// Clone returns a deep copy of the incident.
+// Clone returns a copy of the incident that can be changed without
+// changing the original. The alerts' Labels and Annotations maps are
+// shared, not copied: they come from a notification and nothing changes
+// them afterwards (an alert's new state is a new Alert value), and copying
+// them made every lifecycle step cost two maps per alert of the incident.
 func (inc *Incident) Clone() *Incident {
 	if inc == nil {
 		return nil
@@ -199,11 +206,7 @@ func (inc *Incident) Clone() *Incident {
 	c.Labels = cloneMap(inc.Labels)
 	c.Annotations = cloneMap(inc.Annotations)
 	c.Alerts = make([]Alert, len(inc.Alerts))
-	for i, a := range inc.Alerts {
-		a.Labels = cloneMap(a.Labels)
-		a.Annotations = cloneMap(a.Annotations)
-		c.Alerts[i] = a
-	}
+	copy(c.Alerts, inc.Alerts)
 	c.Periods = append([]Period(nil), inc.Periods...)
 	return &c
 }

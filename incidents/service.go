@@ -48,10 +48,16 @@ type Observer interface {
 // Service applies notifications and people's actions to incidents. It
 // serializes work per group in this process, keeps each group's latest
 // incident in memory so repeated notifications cost no store round trip,
-// and writes only what changed.
+// and writes only what changed. When its store implements VersionReader,
+// several Services (replicas) may share the store: see replica.go.
 type Service struct {
 	cfg      Config
 	store    Store
+	replicas VersionReader    // nil when the store cannot tell
+	owners   AlertOwnerFinder // nil when the store cannot tell
+	heads    *coalescer[GroupRef, Head]
+	versions *coalescer[IncidentKey, []StoredVersion]
+	others   *coalescer[VersionKey, *Incident]
 	resolver ServiceResolver
 	upstream func(string) []string
 	observer Observer
@@ -73,14 +79,21 @@ type refLock struct {
 // entry is what the service remembers of one group.
 type entry struct {
 	inc *Incident // latest incident; nil when the group has none
+	// known holds the stored versions of inc whose content inc includes
+	// (only kept when the store is shared by replicas).
+	known map[uint64]bool
 	// closed holds the alert keys of the group's earlier incidents, so a
 	// late copy of their alerts cannot land in the latest one.
 	closed map[string]bool
 }
 
 type serviceMetrics struct {
-	transitions *prometheus.CounterVec
-	unchanged   prometheus.Counter
+	transitions  *prometheus.CounterVec
+	unchanged    prometheus.Counter
+	reloads      prometheus.Counter
+	lateCopies   prometheus.Counter
+	merges       prometheus.Counter
+	mergeGiveUps prometheus.Counter
 }
 
 // NewService builds a Service.
@@ -105,7 +118,7 @@ func NewService(o Options) (*Service, error) {
 		reg = prometheus.NewRegistry()
 	}
 	f := promauto.With(reg)
-	return &Service{
+	s := &Service{
 		cfg: o.Config, store: o.Store, resolver: o.Resolver, upstream: o.Upstream, observer: o.Observer,
 		log: o.Logger, now: o.Now, maxCache: o.CacheSize,
 		metrics: &serviceMetrics{
@@ -117,10 +130,48 @@ func NewService(o Options) (*Service, error) {
 				Name: "nines_notifications_unchanged_total",
 				Help: "Notifications that changed nothing (repeats and duplicates).",
 			}),
+			reloads: f.NewCounter(prometheus.CounterOpts{
+				Name: "nines_incident_reloads_total",
+				Help: "Groups read again from the store because another replica had changed them.",
+			}),
+			lateCopies: f.NewCounter(prometheus.CounterOpts{
+				Name: "nines_alert_late_copies_total",
+				Help: "Alerts of a group's earlier incident that arrived after a newer one opened, kept out of it.",
+			}),
+			merges: f.NewCounter(prometheus.CounterOpts{
+				Name: "nines_incident_merges_total",
+				Help: "Incident versions merged with a version another replica wrote concurrently.",
+			}),
+			mergeGiveUps: f.NewCounter(prometheus.CounterOpts{
+				Name: "nines_incident_merge_give_ups_total",
+				Help: "Writes refused (to be retried) because concurrent versions kept changing while merging.",
+			}),
 		},
 		locks: map[GroupRef]*refLock{},
 		cache: map[GroupRef]*entry{},
-	}, nil
+	}
+	if of, ok := o.Store.(AlertOwnerFinder); ok {
+		s.owners = of
+	}
+	if vr, ok := o.Store.(VersionReader); ok {
+		s.replicas = vr
+		s.heads = newCoalescer(replicaCheckTimeout, vr.Heads)
+		s.others = newCoalescer(replicaCheckTimeout, vr.GetVersions)
+		s.versions = newCoalescer(replicaCheckTimeout, func(ctx context.Context, keys []IncidentKey) (map[IncidentKey][]StoredVersion, error) {
+			byID, err := vr.Versions(ctx, keys)
+			if err != nil {
+				return nil, err
+			}
+			out := make(map[IncidentKey][]StoredVersion, len(byID))
+			for _, k := range keys {
+				if v, ok := byID[k.ID]; ok {
+					out[k] = v
+				}
+			}
+			return out, nil
+		})
+	}
+	return s, nil
 }
 
 // Ingest applies one notification. It returns nil only once every change
@@ -144,20 +195,112 @@ func (s *Service) Ingest(ctx context.Context, n Notification) error {
 	unlock := s.lock(refs)
 	defer unlock()
 
-	if err := s.load(ctx, refs); err != nil {
+	loaded, err := s.load(ctx, refs)
+	if err != nil {
 		return err
 	}
-	var changes []Change
-	next := map[GroupRef]*entry{}
+	if err := s.closeLateCopies(ctx, refs, byRef); err != nil {
+		return err
+	}
+	p := s.plan(refs, byRef, &n, loaded, now)
+	if len(p.changes) > 0 && s.replicas != nil {
+		// Another replica may have changed these groups since this one
+		// last did: apply the notification to what the store holds.
+		var cached []GroupRef
+		for _, r := range p.refs {
+			if !loaded[r] {
+				cached = append(cached, r)
+			}
+		}
+		stale, err := s.staleRefs(ctx, cached)
+		if err != nil {
+			return err
+		}
+		if len(stale) > 0 {
+			if err := s.reload(ctx, stale); err != nil {
+				return err
+			}
+			if err := s.closeLateCopies(ctx, stale, byRef); err != nil {
+				return err
+			}
+			for _, r := range stale {
+				loaded[r] = true
+			}
+			p = s.plan(refs, byRef, &n, loaded, now)
+		}
+	}
+	if len(p.changes) == 0 {
+		s.metrics.unchanged.Inc()
+		return nil
+	}
+	s.linkUpstream(ctx, p.changes)
+	if err := s.store.Write(ctx, p.changes); err != nil {
+		return fmt.Errorf("store notification %s: %w", n.GroupKey, err)
+	}
+	merged, final, err := s.settleWrites(ctx, p.changes, p.known, now)
+	if err != nil {
+		return fmt.Errorf("merge notification %s: %w", n.GroupKey, err)
+	}
+	s.mu.Lock()
+	for ref, e := range p.next {
+		if f, ok := final[e.inc.ID]; ok {
+			e.inc, e.known = f.inc, f.known
+		}
+		s.cache[ref] = e
+	}
+	s.mu.Unlock()
+	all := append(p.changes, merged...)
+	s.count(all)
+	if s.observer != nil {
+		s.observer.Observe(ctx, all)
+	}
+	return nil
+}
+
+// plan is what one notification changes.
+type plan struct {
+	changes []Change
+	known   []map[uint64]bool // per change: the stored versions it includes
+	refs    []GroupRef        // the refs that change
+	next    map[GroupRef]*entry
+}
+
+// plan applies the alerts of each ref to its cached incident. Incidents
+// loaded from the store in this call (loaded) are first settled against
+// their alerts, which another replica may have changed without them.
+func (s *Service) plan(refs []GroupRef, byRef map[GroupRef][]Alert, n *Notification, loaded map[GroupRef]bool, now time.Time) plan {
+	p := plan{next: map[GroupRef]*entry{}}
 	for _, ref := range refs {
 		e := s.cached(ref)
-		chs := s.cfg.step(e.inc, ref, &n, byRef[ref], e.closed, now)
+		cur := e.inc
+		var chs []Change
+		var known []map[uint64]bool
+		if cur != nil && loaded[ref] {
+			m := cur.Clone()
+			if events, changed := s.cfg.settle(m); changed {
+				m.Facts++
+				m.UpdatedAt = now
+				chs = append(chs, Change{Incident: m, Events: events})
+				known = append(known, e.known)
+				cur = m
+			}
+		}
+		for _, ch := range s.cfg.step(cur, ref, n, byRef[ref], e.closed, now) {
+			var k map[uint64]bool
+			if e.inc != nil && ch.Incident.ID == e.inc.ID {
+				k = e.known
+			}
+			chs = append(chs, ch)
+			known = append(known, k)
+		}
 		if len(chs) == 0 {
 			continue
 		}
-		changes = append(changes, chs...)
+		p.changes = append(p.changes, chs...)
+		p.known = append(p.known, known...)
+		p.refs = append(p.refs, ref)
 		latest := chs[len(chs)-1].Incident
-		ne := &entry{inc: latest, closed: e.closed}
+		ne := &entry{inc: latest, closed: e.closed, known: e.known}
 		if e.inc != nil && e.inc.ID != latest.ID {
 			ne.closed = make(map[string]bool, len(e.closed)+len(e.inc.Alerts))
 			for k := range e.closed {
@@ -167,26 +310,9 @@ func (s *Service) Ingest(ctx context.Context, n Notification) error {
 				ne.closed[a.Key()] = true
 			}
 		}
-		next[ref] = ne
+		p.next[ref] = ne
 	}
-	if len(changes) == 0 {
-		s.metrics.unchanged.Inc()
-		return nil
-	}
-	s.linkUpstream(ctx, changes)
-	if err := s.store.Write(ctx, changes); err != nil {
-		return fmt.Errorf("store notification %s: %w", n.GroupKey, err)
-	}
-	s.mu.Lock()
-	for ref, e := range next {
-		s.cache[ref] = e
-	}
-	s.mu.Unlock()
-	s.count(changes)
-	if s.observer != nil {
-		s.observer.Observe(ctx, changes)
-	}
-	return nil
+	return p
 }
 
 // Acknowledge marks the incident as being worked on by actor.
@@ -207,6 +333,16 @@ func (s *Service) Resolve(ctx context.Context, id, actor string) (*Incident, err
 func (s *Service) AddNote(ctx context.Context, id, actor, text string) (*Incident, error) {
 	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
 		return Note(inc, actor, text, now)
+	})
+}
+
+// ResolveStale resolves the incident's firing alerts named in ends (alert
+// key, as Alert.Key, → end time) that Alertmanager no longer reports as
+// active, on behalf of actor; the incident resolves when none is left
+// firing. See Config.ResolveStale.
+func (s *Service) ResolveStale(ctx context.Context, id string, ends map[string]time.Time, actor string) (*Incident, error) {
+	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
+		return s.cfg.ResolveStale(inc, ends, actor, now)
 	})
 }
 
@@ -316,30 +452,44 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 	unlock := s.lock([]GroupRef{ref})
 	defer unlock()
 	// This process may have changed it since; the cache holds the latest.
+	known := map[uint64]bool{inc.Version(): true}
 	if e := s.cached(ref); e != nil && e.inc != nil && e.inc.ID == id && e.inc.Facts >= inc.Facts {
 		inc = e.inc
+		known = e.known
 	}
-	ch, err := f(inc, s.now().UTC())
+	now := s.now().UTC()
+	ch, err := f(inc, now)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.store.Write(ctx, []Change{ch}); err != nil {
 		return nil, fmt.Errorf("store incident %s: %w", id, err)
 	}
+	merged, final, err := s.settleWrites(ctx, []Change{ch}, []map[uint64]bool{known}, now)
+	if err != nil {
+		return nil, fmt.Errorf("merge incident %s: %w", id, err)
+	}
+	out, outKnown := ch.Incident, known
+	if f, ok := final[id]; ok {
+		out, outKnown = f.inc, f.known
+	}
 	s.mu.Lock()
 	if e := s.cache[ref]; e != nil && e.inc != nil && e.inc.ID == id {
-		s.cache[ref] = &entry{inc: ch.Incident, closed: e.closed}
+		s.cache[ref] = &entry{inc: out, closed: e.closed, known: outKnown}
 	}
 	s.mu.Unlock()
-	s.count([]Change{ch})
+	all := append([]Change{ch}, merged...)
+	s.count(all)
 	if s.observer != nil {
-		s.observer.Observe(ctx, []Change{ch})
+		s.observer.Observe(ctx, all)
 	}
-	return ch.Incident, nil
+	return out, nil
 }
 
-// load fills the cache for refs it does not hold.
-func (s *Service) load(ctx context.Context, refs []GroupRef) error {
+// load fills the cache for refs it does not hold, and returns those it
+// read from the store.
+func (s *Service) load(ctx context.Context, refs []GroupRef) (map[GroupRef]bool, error) {
+	loaded := map[GroupRef]bool{}
 	var missing []GroupRef
 	s.mu.Lock()
 	for _, r := range refs {
@@ -349,19 +499,29 @@ func (s *Service) load(ctx context.Context, refs []GroupRef) error {
 	}
 	s.mu.Unlock()
 	if len(missing) == 0 {
-		return nil
+		return loaded, nil
 	}
 	got, err := s.store.Latest(ctx, missing)
 	if err != nil {
-		return fmt.Errorf("load incidents: %w", err)
+		return nil, fmt.Errorf("load incidents: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.evict(len(missing))
 	for _, r := range missing {
-		s.cache[r] = &entry{inc: got[r]}
+		s.cache[r] = newEntry(got[r])
+		loaded[r] = true
 	}
-	return nil
+	return loaded, nil
+}
+
+// newEntry remembers inc as read from the store.
+func newEntry(inc *Incident) *entry {
+	e := &entry{inc: inc}
+	if inc != nil {
+		e.known = map[uint64]bool{inc.Version(): true}
+	}
+	return e
 }
 
 func (s *Service) cached(ref GroupRef) *entry {

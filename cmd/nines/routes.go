@@ -32,7 +32,9 @@ type routeDeps struct {
 	availability *availability.API
 	apiToken     string // required by mutating API calls; empty refuses them
 	ready        func(context.Context) error
-	gatherer     prometheus.Gatherer
+	// readyDetail, if set, adds the spool's state to /-/ready.
+	readyDetail func() any
+	gatherer    prometheus.Gatherer
 }
 
 // routes declares nines' whole HTTP surface, in one place.
@@ -90,11 +92,18 @@ func routes(d routeDeps) http.Handler {
 	r.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
+		body := map[string]any{"status": "ready"}
+		if d.readyDetail != nil {
+			if v := d.readyDetail(); v != nil {
+				body["spool"] = v
+			}
+		}
 		if err := d.ready(ctx); err != nil {
-			incidents.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": "clickhouse: " + err.Error()})
+			body["status"], body["error"] = "not ready", "clickhouse: "+err.Error()
+			incidents.WriteJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		incidents.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		incidents.WriteJSON(w, http.StatusOK, body)
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelError),

@@ -30,18 +30,22 @@ import (
 // storeFlags are the ClickHouse flags shared by every command that needs
 // the store.
 type storeFlags struct {
-	dsn           string
-	cluster       string
-	flushInterval time.Duration
-	maxBatchRows  int
-	dialTimeout   time.Duration
+	dsn              string
+	cluster          string
+	flushInterval    time.Duration
+	maxFlushInterval time.Duration
+	busyRows         int
+	maxBatchRows     int
+	dialTimeout      time.Duration
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dsn, "clickhouse.dsn", "", "ClickHouse DSN, clickhouse://[user[:password]@]host:port/database (native protocol); the database is created if missing.")
 	fs.StringVar(&f.cluster, "clickhouse.cluster", "", "ClickHouse cluster name for ON CLUSTER schema changes (empty: single server).")
-	fs.DurationVar(&f.flushInterval, "clickhouse.flush-interval", 100*time.Millisecond, "Longest a write waits to be batched with others before it is inserted.")
-	fs.IntVar(&f.maxBatchRows, "clickhouse.max-batch-rows", 20000, "Rows that make a batch flush at once.")
+	fs.DurationVar(&f.flushInterval, "clickhouse.flush-interval", chstore.DefaultFlushInterval, "How long a write waits for others to join its INSERT while writes are few.")
+	fs.DurationVar(&f.maxFlushInterval, "clickhouse.max-flush-interval", chstore.DefaultMaxFlushInterval, "How long a write waits for others to join its INSERT under heavy load (from --clickhouse.busy-rows on): about one INSERT per table per interval.")
+	fs.IntVar(&f.busyRows, "clickhouse.busy-rows", chstore.DefaultBusyRows, "Write rate (rows/s, all tables) from which writes wait --clickhouse.max-flush-interval; from half of it the wait grows from --clickhouse.flush-interval.")
+	fs.IntVar(&f.maxBatchRows, "clickhouse.max-batch-rows", chstore.DefaultMaxBatchRows, "Rows that make a batch flush at once.")
 	fs.DurationVar(&f.dialTimeout, "clickhouse.dial-timeout", 5*time.Second, "Timeout for connecting to ClickHouse.")
 }
 
@@ -51,7 +55,8 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger, reg prometheus.
 	}
 	s, err := chstore.Open(ctx, chstore.Options{
 		DSN: f.dsn, Cluster: f.cluster, Logger: log, Registerer: reg,
-		FlushInterval: f.flushInterval, MaxBatchRows: f.maxBatchRows, DialTimeout: f.dialTimeout,
+		FlushInterval: f.flushInterval, MaxFlushInterval: f.maxFlushInterval, BusyRows: f.busyRows,
+		MaxBatchRows: f.maxBatchRows, DialTimeout: f.dialTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse: %w", err)
@@ -115,7 +120,9 @@ type serveOptions struct {
 	collectorRefreshTimeout  time.Duration
 	collectorScrapeTimeout   time.Duration
 
-	slack slackFlags
+	slack       slackFlags
+	reliability reliabilityFlags
+	debugListen string
 }
 
 // serveFlags declares the flags of `nines serve`. Tests use it to check
@@ -142,7 +149,9 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.collectorScrapeTimeout, "collector.scrape-timeout", collector.DefaultScrapeTimeout,
 		"Longest a scrape of /metrics waits for the first figures after start; later scrapes never wait.")
 	o.slack.register(fs)
+	fs.StringVar(&o.debugListen, "web.debug-listen-address", "", "Address for Go's profiler (/debug/pprof/) on a listener of its own; empty disables it. Keep it internal.")
 	o.store.register(fs)
+	o.reliability.register(fs)
 	o.log.register(fs)
 	return fs, o
 }
@@ -240,8 +249,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	if err != nil {
 		return err
 	}
+	// The spool (--spool.dir) and the reconciler (--alertmanager.url),
+	// closed after the server stops and before the store closes.
+	in, err := newIntake(o.reliability, svc, store, log, reg)
+	if err != nil {
+		return err
+	}
+	cl.push(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+		defer cancel()
+		return in.Close(ctx)
+	})
 	hook, err := alerts.NewHandler(alerts.Options{
-		Ingester: svc, Auth: auth, MaxBodyBytes: o.maxBody, Logger: log, Registerer: reg,
+		Ingester: in.ingester, Auth: auth, MaxBodyBytes: o.maxBody, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return err
@@ -254,7 +274,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		changes:      changes.NewAPI(chg, func() *time.Location { return cat.Current().Location() }, log),
 		slack:        chatParts.handler,
 		apiToken:     apiToken,
-		ready:        store.Ping,
+		ready:        in.ready(store.Ping),
+		readyDetail:  in.status,
 		gatherer:     reg,
 	})
 
@@ -282,6 +303,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 			log.Error("catalog watcher stopped", "err", err)
 		}
 	})
+	parts.Go(func() { _ = in.Run(runCtx) })
+	if o.debugListen != "" {
+		parts.Go(func() {
+			if err := serveDebug(runCtx, o.debugListen, log); err != nil {
+				log.Error("debug listener stopped", "err", err)
+			}
+		})
+	}
 	chatParts.run(runCtx, &parts, log)
 	parts.Go(func() {
 		if err := figures.Run(runCtx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -16,21 +17,35 @@ var errClosed = fmt.Errorf("%w: store closed", incidents.ErrUnavailable)
 // batcher merges concurrent writes into few flushes (group commit). Writes
 // join the newest pending group; a single goroutine (run) flushes the
 // oldest group once the previous flush has finished and either the group
-// has waited interval since its first write or holds maxRows rows. Under
-// light load a write waits about interval; under heavy load groups grow
-// while the previous flush runs, so the number of INSERTs stays low.
+// has waited its linger since its first write or holds maxRows rows.
+//
+// The linger adapts to the load. ClickHouse wants few large INSERTs (about
+// one a second per table under load), Alertmanager wants a quick answer,
+// and the two only conflict when writes are many: while the write rate
+// (rows per second, averaged over about a second) is at most half of
+// busyRows, a write waits interval, so that a light load is answered in
+// milliseconds; from busyRows on it waits maxInterval, so that a storm
+// makes about one INSERT per table per maxInterval; in between the linger
+// grows geometrically from one to the other. Flushes also start at least
+// a linger apart. Under heavy load groups grow while the previous flush
+// runs, and a group is flushed at once when it holds maxRows rows, which
+// bounds memory.
 type batcher struct {
-	interval time.Duration
-	maxRows  int
-	timeout  time.Duration
-	flush    func(ctx context.Context, reqs []*request) error
+	interval    time.Duration // linger under light load
+	maxInterval time.Duration // linger from busyRows rows/s on
+	busyRows    float64
+	maxRows     int
+	timeout     time.Duration
+	flush       func(ctx context.Context, reqs []*request) error
 
 	wake    chan struct{} // buffered(1): a group may be ready, or closing
 	stopped chan struct{} // closed when run returns
 
-	mu     sync.Mutex
-	queue  []*group // pending groups, oldest first; only the last one grows
-	closed bool
+	mu        sync.Mutex
+	queue     []*group // pending groups, oldest first; only the last one grows
+	closed    bool
+	rate      rateMeter // rows written per second
+	lastFlush time.Time // when the latest flush started
 }
 
 // request is one Write call's rows.
@@ -50,15 +65,44 @@ type group struct {
 	err     error
 }
 
+// newBatcher returns a batcher whose linger is always interval; adapt
+// makes it depend on the load.
 func newBatcher(interval time.Duration, maxRows int, timeout time.Duration, flush func(context.Context, []*request) error) *batcher {
 	return &batcher{
-		interval: interval,
-		maxRows:  maxRows,
-		timeout:  timeout,
-		flush:    flush,
-		wake:     make(chan struct{}, 1),
-		stopped:  make(chan struct{}),
+		interval:    interval,
+		maxInterval: interval,
+		maxRows:     maxRows,
+		timeout:     timeout,
+		flush:       flush,
+		wake:        make(chan struct{}, 1),
+		stopped:     make(chan struct{}),
 	}
+}
+
+// adapt makes the linger grow from interval to maxInterval as the write
+// rate grows from busyRows/2 to busyRows rows per second.
+func (b *batcher) adapt(maxInterval time.Duration, busyRows int) {
+	b.maxInterval = max(maxInterval, b.interval)
+	b.busyRows = float64(busyRows)
+}
+
+// linger is how long a group waits for company at the current write rate.
+// Must hold b.mu.
+func (b *batcher) linger(now time.Time) time.Duration {
+	if b.maxInterval <= b.interval || b.busyRows <= 0 {
+		return b.interval
+	}
+	// The interval at half the busy rate or less, the maximum at the busy
+	// rate or more, geometric in between.
+	x := math.Log2(b.rate.perSecond(now)/b.busyRows) + 1 // 0 at busyRows/2, 1 at busyRows
+	switch {
+	case x <= 0:
+		return b.interval
+	case x >= 1:
+		return b.maxInterval
+	}
+	lo, hi := math.Log(float64(b.interval)), math.Log(float64(b.maxInterval))
+	return time.Duration(math.Exp(lo + x*(hi-lo)))
 }
 
 func (b *batcher) signal() {
@@ -91,6 +135,7 @@ func (b *batcher) write(ctx context.Context, r *request) error {
 	}
 	g.reqs = append(g.reqs, r)
 	g.rows += n
+	b.rate.add(time.Now(), n)
 	wake = wake || g.rows >= b.maxRows
 	b.mu.Unlock()
 	if wake {
@@ -128,7 +173,18 @@ func (b *batcher) run() {
 			continue
 		}
 		g := b.queue[0]
-		wait := time.Until(g.first.Add(b.interval))
+		now := time.Now()
+		// A group is due a linger after its first write, and a linger
+		// after the previous flush started: otherwise the few writes
+		// that arrive while a long flush runs (their writers' peers all
+		// wait on that flush) would make a flush of their own, and a
+		// storm would alternate big and tiny INSERTs.
+		linger := b.linger(now)
+		due := g.first.Add(linger)
+		if next := b.lastFlush.Add(linger); next.After(due) {
+			due = next
+		}
+		wait := due.Sub(now)
 		if !b.closed && len(b.queue) == 1 && g.rows < b.maxRows && wait > 0 {
 			b.mu.Unlock()
 			timer.Reset(wait)
@@ -141,6 +197,7 @@ func (b *batcher) run() {
 		}
 		b.queue = b.queue[1:]
 		g.started = true
+		b.lastFlush = time.Now()
 		var reqs []*request
 		for _, r := range g.reqs {
 			if !r.canceled {
@@ -152,6 +209,13 @@ func (b *batcher) run() {
 		if len(reqs) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 			g.err = b.flush(ctx, reqs)
+			if retryable(ctx, g.err) {
+				// A connection that broke (the server closed it while
+				// idle, say) fails a flush that the next one would
+				// pass: try once more. Every row is an idempotent
+				// version, so rows the first try stored do no harm.
+				g.err = b.flush(ctx, reqs)
+			}
 			if g.err != nil && ctx.Err() != nil && !errors.Is(g.err, incidents.ErrUnavailable) {
 				g.err = fmt.Errorf("%w: flush took over %v: %w", incidents.ErrUnavailable, b.timeout, g.err)
 			}
@@ -159,6 +223,54 @@ func (b *batcher) run() {
 		}
 		close(g.done)
 	}
+}
+
+// retryable reports whether err, from an operation that may be repeated
+// safely, is worth one immediate retry: the store was unavailable for a
+// reason other than running out of time or being closed.
+func retryable(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && errors.Is(err, incidents.ErrUnavailable) &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, errClosed)
+}
+
+// rateMeter estimates a rate of events per second: an exponentially
+// weighted average with a time constant of one second, so that a burst
+// counts for about as long as it lasts and is forgotten a few seconds
+// later.
+type rateMeter struct {
+	rate    float64   // per second, as of at
+	at      time.Time // last update
+	pending float64   // counted since at
+}
+
+const rateTau = time.Second
+
+// add counts n events at now.
+func (m *rateMeter) add(now time.Time, n int) {
+	m.pending += float64(n)
+	m.update(now)
+}
+
+// update folds what was counted into the average once enough time has
+// passed for the interval to mean something.
+func (m *rateMeter) update(now time.Time) {
+	if m.at.IsZero() {
+		m.at = now
+		return
+	}
+	dt := now.Sub(m.at)
+	if dt < 10*time.Millisecond {
+		return
+	}
+	alpha := 1 - math.Exp(-float64(dt)/float64(rateTau))
+	m.rate += alpha * (m.pending/dt.Seconds() - m.rate)
+	m.pending, m.at = 0, now
+}
+
+// perSecond returns the average as of now.
+func (m *rateMeter) perSecond(now time.Time) float64 {
+	m.update(now)
+	return m.rate
 }
 
 // close flushes what is pending and stops run. Later writes fail.

@@ -259,14 +259,35 @@ func (s *Store) Get(ctx context.Context, id string) (*incidents.Incident, error)
 }
 
 // Latest returns, for each ref, its most recently opened incident with its
-// alerts; refs without incidents are absent (incidents.Store).
+// alerts; refs without incidents are absent (incidents.Store). Concurrent
+// calls are answered together by one lookup (see lookups).
 func (s *Store) Latest(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef]*incidents.Incident, error) {
+	out, err := s.lookups.latest(ctx, refs)
+	if err != nil {
+		return nil, fmt.Errorf("latest incidents: %w", err)
+	}
+	return out, nil
+}
+
+// latestIDs finds the most recently opened incident of each (group_key,
+// service) pair among keys × services. It reads only the immutable key
+// columns, so that a group with no incident yet, the common case during a
+// storm, costs no version collapsing.
+const latestIDs = `SELECT group_key, service, id
+FROM (
+    SELECT group_key, service, id, min(opened_at) AS first_opened_at
+    FROM incidents
+    WHERE group_key IN ? AND service IN ?
+    GROUP BY group_key, service, id
+)
+ORDER BY first_opened_at DESC, id DESC
+LIMIT 1 BY group_key, service`
+
+// latest answers one lookup: the IDs first, then the incidents found,
+// collapsed and with their alerts.
+func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef]*incidents.Incident, error) {
 	out := make(map[incidents.GroupRef]*incidents.Incident, len(refs))
-	// The inner filter selects the cross product of keys and services, a
-	// superset of refs; LIMIT 1 BY keeps the latest of each pair, and pairs
-	// nobody asked for are dropped here.
-	q := selectIncidents("group_key IN ? AND service IN ?", nil,
-		"ORDER BY opened_at DESC, id DESC\nLIMIT 1 BY group_key, service")
+	const op = "query_latest"
 	for chunk := range slices.Chunk(refs, maxInList) {
 		want := make(map[incidents.GroupRef]bool, len(chunk))
 		keySet, serviceSet := map[string]bool{}, map[string]bool{}
@@ -275,14 +296,42 @@ func (s *Store) Latest(ctx context.Context, refs []incidents.GroupRef) (map[inci
 			keySet[r.GroupKey] = true
 			serviceSet[r.Service] = true
 		}
-		incs, err := s.queryIncidents(ctx, "query_latest", q, inList(keys(keySet)), inList(keys(serviceSet)))
+		// The filter selects the cross product of keys and services, a
+		// superset of refs; pairs nobody asked for are dropped here.
+		s.metrics.op(op)
+		rows, err := s.conn.Query(ctx, latestIDs, inList(keys(keySet)), inList(keys(serviceSet)))
 		if err != nil {
-			return nil, fmt.Errorf("latest incidents: %w", err)
+			return nil, s.fail(ctx, op, err, "latest incident ids")
+		}
+		var ids []string
+		found := map[string]bool{}
+		err = func() error {
+			defer rows.Close()
+			for rows.Next() {
+				var ref incidents.GroupRef
+				var id string
+				if err := rows.Scan(&ref.GroupKey, &ref.Service, &id); err != nil {
+					return err
+				}
+				if want[ref] {
+					ids = append(ids, id)
+					found[ref.Service] = true
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, s.fail(ctx, op, err, "latest incident ids")
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		incs, err := s.queryIncidents(ctx, op, selectIncidents("id IN ? AND service IN ?", nil, ""), inList(ids), inList(keys(found)))
+		if err != nil {
+			return nil, err
 		}
 		for _, inc := range incs {
-			if ref := (incidents.GroupRef{GroupKey: inc.GroupKey, Service: inc.Service}); want[ref] {
-				out[ref] = inc
-			}
+			out[incidents.GroupRef{GroupKey: inc.GroupKey, Service: inc.Service}] = inc
 		}
 	}
 	return out, nil

@@ -33,10 +33,12 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultDatabase      = "nines"
-	DefaultFlushInterval = 100 * time.Millisecond
-	DefaultMaxBatchRows  = 20000
-	DefaultDialTimeout   = 5 * time.Second
+	DefaultDatabase         = "nines"
+	DefaultFlushInterval    = 10 * time.Millisecond
+	DefaultMaxFlushInterval = time.Second
+	DefaultBusyRows         = 20000
+	DefaultMaxBatchRows     = 50000
+	DefaultDialTimeout      = 5 * time.Second
 	// DefaultFlushTimeout bounds one flush (all of its INSERTs).
 	DefaultFlushTimeout = 30 * time.Second
 )
@@ -55,9 +57,19 @@ type Options struct {
 	// Registerer registers the store's metrics; nil leaves them
 	// unregistered.
 	Registerer prometheus.Registerer
-	// FlushInterval is the longest a write waits for others to join its
-	// batch before the batch is flushed (DefaultFlushInterval).
+	// FlushInterval is how long a write waits for others to join its batch
+	// under light load (DefaultFlushInterval).
 	FlushInterval time.Duration
+	// MaxFlushInterval is how long a write waits for others to join its
+	// batch under heavy load (DefaultMaxFlushInterval): from BusyRows rows
+	// per second on, so that ClickHouse gets about one INSERT per table
+	// per MaxFlushInterval. Between BusyRows/2 and BusyRows the wait grows
+	// from FlushInterval to MaxFlushInterval. A MaxFlushInterval below
+	// FlushInterval counts as FlushInterval: the wait is then fixed.
+	MaxFlushInterval time.Duration
+	// BusyRows is the write rate, in rows per second over all tables, at
+	// which writes wait MaxFlushInterval (DefaultBusyRows).
+	BusyRows int
 	// MaxBatchRows flushes a batch as soon as it holds this many rows, all
 	// tables together (DefaultMaxBatchRows).
 	MaxBatchRows int
@@ -78,6 +90,12 @@ func (o *Options) defaults() {
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.MaxFlushInterval <= 0 {
+		o.MaxFlushInterval = DefaultMaxFlushInterval
+	}
+	if o.BusyRows <= 0 {
+		o.BusyRows = DefaultBusyRows
 	}
 	if o.MaxBatchRows <= 0 {
 		o.MaxBatchRows = DefaultMaxBatchRows
@@ -119,6 +137,9 @@ func (o *Options) chOptions() (*clickhouse.Options, error) {
 		co.DialTimeout = DefaultDialTimeout
 	}
 	co.Logger = o.Logger.With("component", "clickhouse-go")
+	// A flush of a storm's batch grows a connection's buffer to tens of
+	// megabytes; without this every pooled connection would keep its own.
+	co.FreeBufOnConnRelease = true
 	return co, nil
 }
 
@@ -135,6 +156,7 @@ type Store struct {
 	now     func() time.Time
 	metrics *metrics
 	batcher *batcher
+	lookups *lookups
 	opened  openedCache
 
 	closeOnce sync.Once
@@ -172,7 +194,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.conn = conn
 	s.batcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flush)
+	s.batcher.adapt(opts.MaxFlushInterval, opts.BusyRows)
 	go s.batcher.run()
+	s.lookups = newLookups(opts.FlushTimeout, s.latest)
+	go s.lookups.run()
 	return s, nil
 }
 
@@ -219,6 +244,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.batcher.close()
+		s.lookups.close()
 		if err := s.conn.Close(); err != nil {
 			s.closeErr = fmt.Errorf("close clickhouse: %w", err)
 		}

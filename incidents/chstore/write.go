@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/ninesops/nines/incidents"
 )
@@ -307,15 +311,48 @@ func clampUint32(n int) uint32 {
 }
 
 // encodeMap stores a label map as a JSON object; nil and empty maps are {}.
+// It writes exactly what json.Marshal writes (keys sorted, the same
+// escaping) without reflection: plain strings are copied as they are, and
+// any string json.Marshal would escape is handed to it.
 func encodeMap(m map[string]string) string {
 	if len(m) == 0 {
 		return "{}"
 	}
-	b, err := json.Marshal(m)
-	if err != nil { // cannot happen for map[string]string
-		return "{}"
+	var buf [16]string
+	keys := buf[:0]
+	n := 1
+	for k, v := range m {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 6
 	}
-	return string(b)
+	slices.Sort(keys)
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(&b, k)
+		b.WriteByte(':')
+		writeJSONString(&b, m[k])
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// writeJSONString writes s as a JSON string, escaped as json.Marshal does.
+func writeJSONString(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			b.Write(q)
+			return
+		}
+	}
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
 }
 
 // decodeMap reads what encodeMap wrote; {} reads as nil.
@@ -345,46 +382,86 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 		all.alerts = append(all.alerts, r.rows.alerts...)
 		all.events = append(all.events, r.rows.events...)
 	}
-	if err := s.setOpenedAt(ctx, all.incidents); err != nil {
+	// Only the incidents INSERT needs opened_at: look it up while the
+	// alerts are inserted, rather than before, to save a round trip.
+	opened := make(chan error, 1)
+	go func() { opened <- s.setOpenedAt(ctx, all.incidents) }()
+	err := s.insertColumns(ctx, "incident_alerts", insertAlerts, len(all.alerts), func(b chdriver.Batch) error {
+		a := all.alerts
+		return appendColumns(b,
+			column(a, func(r *alertRow) string { return r.incidentID }),
+			column(a, func(r *alertRow) string { return r.service }),
+			column(a, func(r *alertRow) string { return r.fingerprint }),
+			column(a, func(r *alertRow) time.Time { return r.startsAt }),
+			column(a, func(r *alertRow) int64 { return r.startsAtMS }),
+			column(a, func(r *alertRow) time.Time { return r.endsAt }),
+			column(a, func(r *alertRow) int64 { return r.endsAtMS }),
+			column(a, func(r *alertRow) string { return r.status }),
+			column(a, func(r *alertRow) int8 { return r.impact }),
+			column(a, func(r *alertRow) string { return r.labels }),
+			column(a, func(r *alertRow) string { return r.annotations }),
+			column(a, func(r *alertRow) string { return r.generatorURL }),
+			column(a, func(r *alertRow) uint64 { return r.version }),
+		)
+	})
+	if lookupErr := <-opened; err == nil {
+		err = lookupErr
+	}
+	if err != nil {
+		return err
+	}
+	err = s.insertColumns(ctx, "incidents", insertIncidents, len(all.incidents), func(b chdriver.Batch) error {
+		r := all.incidents
+		return appendColumns(b,
+			column(r, func(r *incidentRow) string { return r.id }),
+			column(r, func(r *incidentRow) string { return r.service }),
+			column(r, func(r *incidentRow) string { return r.groupKey }),
+			column(r, func(r *incidentRow) string { return r.title }),
+			column(r, func(r *incidentRow) int8 { return r.impact }),
+			column(r, func(r *incidentRow) string { return r.state }),
+			column(r, func(r *incidentRow) string { return r.source }),
+			column(r, func(r *incidentRow) time.Time { return r.openedAt }),
+			column(r, func(r *incidentRow) time.Time { return r.startedAt }),
+			column(r, func(r *incidentRow) time.Time { return r.acknowledgedAt }),
+			column(r, func(r *incidentRow) string { return r.acknowledgedBy }),
+			column(r, func(r *incidentRow) time.Time { return r.resolvedAt }),
+			column(r, func(r *incidentRow) string { return r.resolvedBy }),
+			column(r, func(r *incidentRow) uint32 { return r.flaps }),
+			column(r, func(r *incidentRow) uint32 { return r.truncatedAlerts }),
+			column(r, func(r *incidentRow) string { return r.labels }),
+			column(r, func(r *incidentRow) string { return r.annotations }),
+			column(r, func(r *incidentRow) string { return r.runbookURL }),
+			column(r, func(r *incidentRow) string { return r.generatorURL }),
+			column(r, func(r *incidentRow) string { return r.externalURL }),
+			column(r, func(r *incidentRow) string { return r.causedBy }),
+			column(r, func(r *incidentRow) []time.Time { return r.periodStarts }),
+			column(r, func(r *incidentRow) []time.Time { return r.periodEnds }),
+			column(r, func(r *incidentRow) uint32 { return r.alertCount }),
+			column(r, func(r *incidentRow) uint32 { return r.alertsFiring }),
+			column(r, func(r *incidentRow) uint32 { return r.facts }),
+			column(r, func(r *incidentRow) time.Time { return r.updatedAt }),
+			column(r, func(r *incidentRow) uint64 { return r.version }),
+		)
+	})
+	if err != nil {
 		return err
 	}
 	// Events go last and carry the flush time: a reader tailing events by
 	// inserted_at_ms (chat) finds the incident rows they belong to stored.
 	insertedMS := s.now().UnixMilli()
-	err := s.insert(ctx, "incident_alerts", insertAlerts, len(all.alerts), func(appendRow func(...any) error) error {
-		for _, r := range all.alerts {
-			if err := appendRow(r.incidentID, r.service, r.fingerprint, r.startsAt, r.startsAtMS,
-				r.endsAt, r.endsAtMS, r.status, r.impact, r.labels, r.annotations, r.generatorURL, r.version); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	err = s.insert(ctx, "incidents", insertIncidents, len(all.incidents), func(appendRow func(...any) error) error {
-		for _, r := range all.incidents {
-			if err := appendRow(r.id, r.service, r.groupKey, r.title, r.impact, r.state, r.source, r.openedAt,
-				r.startedAt, r.acknowledgedAt, r.acknowledgedBy, r.resolvedAt, r.resolvedBy, r.flaps,
-				r.truncatedAlerts, r.labels, r.annotations, r.runbookURL, r.generatorURL, r.externalURL,
-				r.causedBy, r.periodStarts, r.periodEnds, r.alertCount, r.alertsFiring, r.facts,
-				r.updatedAt, r.version); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	err = s.insert(ctx, "incident_events", insertEvents, len(all.events), func(appendRow func(...any) error) error {
-		for _, r := range all.events {
-			if err := appendRow(r.id, r.incidentID, r.at, r.atMS, r.kind, r.actor, r.text, r.fingerprint, insertedMS); err != nil {
-				return err
-			}
-		}
-		return nil
+	err = s.insertColumns(ctx, "incident_events", insertEvents, len(all.events), func(b chdriver.Batch) error {
+		e := all.events
+		return appendColumns(b,
+			column(e, func(r *eventRow) string { return r.id }),
+			column(e, func(r *eventRow) string { return r.incidentID }),
+			column(e, func(r *eventRow) time.Time { return r.at }),
+			column(e, func(r *eventRow) int64 { return r.atMS }),
+			column(e, func(r *eventRow) string { return r.kind }),
+			column(e, func(r *eventRow) string { return r.actor }),
+			column(e, func(r *eventRow) string { return r.text }),
+			column(e, func(r *eventRow) string { return r.fingerprint }),
+			column(e, func(*eventRow) int64 { return insertedMS }),
+		)
 	})
 	if err != nil {
 		return err
@@ -395,19 +472,47 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 	return nil
 }
 
-// insert sends n rows to table in one INSERT, fill appending them.
+// column gathers one field of every row, for appendColumns.
+func column[R, T any](rows []R, field func(*R) T) []T {
+	out := make([]T, len(rows))
+	for i := range rows {
+		out[i] = field(&rows[i])
+	}
+	return out
+}
+
+// appendColumns appends cols[i] (a slice holding the i-th column of every
+// row) to the batch's i-th column: one call a column rather than one a
+// row, which spares boxing every value into an interface.
+func appendColumns(b chdriver.Batch, cols ...any) error {
+	for i, c := range cols {
+		if err := b.Column(i).Append(c); err != nil {
+			return fmt.Errorf("column %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// insert sends n rows to table in one INSERT, fill appending them row by
+// row.
 func (s *Store) insert(ctx context.Context, table, query string, n int, fill func(appendRow func(...any) error) error) error {
+	return s.insertColumns(ctx, table, query, n, func(b chdriver.Batch) error { return fill(b.Append) })
+}
+
+// insertColumns sends n rows to table in one INSERT, fill appending them
+// to the batch.
+func (s *Store) insertColumns(ctx context.Context, table, query string, n int, fill func(chdriver.Batch) error) error {
 	if n == 0 {
 		return nil
 	}
 	op := "insert_" + table
 	s.metrics.op(op)
-	b, err := s.conn.PrepareBatch(ctx, query)
+	b, err := s.conn.PrepareBatch(batchContext(ctx), query)
 	if err != nil {
 		return s.fail(ctx, op, err, "insert %d rows into %s", n, table)
 	}
 	defer b.Close()
-	if err := fill(b.Append); err != nil {
+	if err := fill(b); err != nil {
 		return s.fail(ctx, op, err, "insert %d rows into %s", n, table)
 	}
 	if err := b.Send(); err != nil {
@@ -415,6 +520,25 @@ func (s *Store) insert(ctx context.Context, table, query string, n int, fill fun
 	}
 	s.metrics.insertRows.WithLabelValues(table).Observe(float64(n))
 	return nil
+}
+
+// batchContext returns the context to give a batch: ctx's values and
+// deadline, but not its cancellation. clickhouse-go (2.50) closes a
+// batch's connection from a watchdog goroutine when the batch's context
+// ends during Send, and that goroutine can still fire after Send has
+// returned the connection to the pool: a caller that cancels its context
+// as soon as the insert returns (as every caller does) then breaks the
+// next query to use that connection ("use of closed network connection").
+// A context that ends only at the deadline leaves the watchdog seconds to
+// notice that Send is over.
+func batchContext(ctx context.Context) context.Context {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithoutCancel(ctx)
+	}
+	bctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	time.AfterFunc(time.Until(deadline), cancel) // it ends then anyway
+	return bctx
 }
 
 // setOpenedAt gives each incident row its opened_at: the started_at of the

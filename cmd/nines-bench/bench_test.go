@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ninesops/nines/alerts"
+)
+
+var testNow = time.Date(2026, 11, 22, 17, 0, 0, 0, time.UTC)
+
+func smallWorkload(t *testing.T, n int) *workload {
+	t.Helper()
+	w, err := buildWorkload(workloadOptions{Notifications: n, Services: 7, Active: 40, Seed: 3, Now: testNow, Alertmanager: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func TestWorkloadIsDeterministic(t *testing.T) {
+	t.Parallel()
+	a, b := smallWorkload(t, 300), smallWorkload(t, 300)
+	for i := range a.steps {
+		if !bytes.Equal(a.steps[i].nines, b.steps[i].nines) || !bytes.Equal(a.steps[i].am, b.steps[i].am) {
+			t.Fatalf("step %d differs between two builds with one seed", i)
+		}
+	}
+}
+
+func TestWorkloadShape(t *testing.T) {
+	t.Parallel()
+	w := smallWorkload(t, 2000)
+	if len(w.steps) != 2000 {
+		t.Fatalf("%d steps, want 2000", len(w.steps))
+	}
+	for k := range numStepKinds {
+		if w.kinds[k] == 0 {
+			t.Errorf("no %s notifications", k)
+		}
+	}
+	sizes := map[int]bool{}
+	for i, s := range w.steps {
+		sizes[s.alerts] = true
+		if s.alerts < 1 || s.alerts > 64 {
+			t.Errorf("step %d has %d alerts", i, s.alerts)
+		}
+		if s.prev >= i || (s.prev >= 0 && w.steps[s.prev].group != s.group) {
+			t.Fatalf("step %d: previous step %d is not an earlier step of its group", i, s.prev)
+		}
+		if (s.prev < 0) != (s.kind == stepNew) {
+			t.Fatalf("step %d (%s) has previous step %d", i, s.kind, s.prev)
+		}
+		// Every body is one Alertmanager would send: nines and the API
+		// both take it.
+		n, err := alerts.Decode(bytes.NewReader(s.nines), 0)
+		if err != nil || len(n.Alerts) != s.alerts {
+			t.Fatalf("step %d: Decode: %d alerts, %v", i, len(n.Alerts), err)
+		}
+		var api []map[string]any
+		if err := json.Unmarshal(s.am, &api); err != nil || len(api) != s.alerts {
+			t.Fatalf("step %d: API body: %d alerts, %v", i, len(api), err)
+		}
+		for _, a := range n.Alerts {
+			if !a.EndsAt.IsZero() && !a.EndsAt.Before(testNow) {
+				t.Fatalf("step %d: alert resolved in the future (%v)", i, a.EndsAt)
+			}
+		}
+	}
+	if !sizes[1] || !sizes[64] {
+		t.Errorf("notification sizes %v: want 1 to 64", sizes)
+	}
+}
+
+// The generator's expected incidents are what nines' lifecycle makes of
+// the script.
+func TestWorkloadExpectationsMatchTheLifecycle(t *testing.T) {
+	t.Parallel()
+	w := smallWorkload(t, 1500)
+	rec, err := replay(t.Context(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []apiIncident
+	for _, inc := range rec.latest {
+		a := apiIncident{ID: inc.ID, Service: inc.Service, State: string(inc.State), GroupKey: inc.GroupKey}
+		for _, al := range inc.Alerts {
+			a.Alerts = append(a.Alerts, struct {
+				Status string `json:"status"`
+			}{string(al.Status)})
+		}
+		got = append(got, a)
+	}
+	if c := check(w, got); !c.ok() {
+		t.Errorf("check: %s", c)
+	}
+}
+
+func TestCheckFindsMismatches(t *testing.T) {
+	t.Parallel()
+	w := &workload{groups: []expected{
+		{groupKey: "a", service: "s", state: "firing", alerts: 2, firing: 1},
+		{groupKey: "b", service: "s", state: "resolved", alerts: 1},
+		{groupKey: "c", service: "s", state: "resolved", alerts: 1},
+	}}
+	firing := struct {
+		Status string `json:"status"`
+	}{"firing"}
+	resolved := struct {
+		Status string `json:"status"`
+	}{"resolved"}
+	incs := []apiIncident{
+		{ID: "1", Service: "s", GroupKey: "a", State: "firing", Alerts: []struct {
+			Status string `json:"status"`
+		}{firing, resolved}},
+		{ID: "2", Service: "s", GroupKey: "b", State: "firing", Alerts: []struct {
+			Status string `json:"status"`
+		}{firing}},
+		{ID: "3", Service: "s", GroupKey: "x", State: "firing"},
+	}
+	c := check(w, incs)
+	if c.ok() || c.missing != 1 || c.extra != 1 || c.wrong != 1 || !strings.Contains(c.String(), "MISMATCH") {
+		t.Errorf("check = %+v", c)
+	}
+	if c := check(w, incs[:1]); c.ok() {
+		t.Errorf("check passed with incidents missing")
+	}
+}
+
+// drive sends each group's steps one after the other, in both modes.
+func TestDriveKeepsGroupOrder(t *testing.T) {
+	t.Parallel()
+	w := smallWorkload(t, 400)
+	for _, lo := range []loadOptions{{Concurrency: 16}, {Rate: 2000, Duration: 10 * time.Second}} {
+		var (
+			mu   sync.Mutex
+			seen = map[string][]string{} // groupKey → statuses in arrival order
+			done = map[string]int{}
+		)
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			n, err := alerts.Decode(r.Body, 0)
+			if err != nil {
+				http.Error(rw, err.Error(), http.StatusBadRequest)
+				return
+			}
+			mu.Lock()
+			seen[n.GroupKey] = append(seen[n.GroupKey], string(n.Status))
+			done[n.GroupKey]++
+			mu.Unlock()
+			if r.Header.Get("Authorization") != "Bearer t" {
+				http.Error(rw, "no", http.StatusUnauthorized)
+			}
+		}))
+		res := drive(context.Background(), newClient(16), target{
+			url: srv.URL, body: func(s *step) []byte { return s.nines }, header: http.Header{"Authorization": {"Bearer t"}},
+		}, w, lo)
+		srv.Close()
+		if res.ok != len(w.steps) || res.non2xx != 0 || res.transport != 0 || len(res.lat) != res.ok {
+			t.Fatalf("%+v: %d ok, %d non-2xx, %d failed (%s)", lo, res.ok, res.non2xx, res.transport, res.firstErr)
+		}
+		// Steps of a group arrive in script order: compare with the
+		// script's own order of statuses.
+		want := map[string][]string{}
+		for i := range w.steps {
+			n, _ := alerts.Decode(bytes.NewReader(w.steps[i].nines), 0)
+			want[n.GroupKey] = append(want[n.GroupKey], string(n.Status))
+		}
+		for k, v := range want {
+			if strings.Join(seen[k], ",") != strings.Join(v, ",") {
+				t.Fatalf("%+v: group %s arrived as %v, want %v", lo, k, seen[k], v)
+			}
+		}
+	}
+}
+
+func TestScrapeAndDiff(t *testing.T) {
+	t.Parallel()
+	page := func(n int) string {
+		return fmt.Sprintf(`# HELP nines_clickhouse_insert_rows Rows per INSERT, by table.
+nines_clickhouse_insert_rows_count{table="incidents"} %d
+nines_clickhouse_insert_rows_sum{table="incidents"} %d
+nines_clickhouse_flush_duration_seconds_count %d
+nines_clickhouse_flush_duration_seconds_sum 0.5
+nines_clickhouse_operations_total{op="query_latest"} %d
+`, n, 10000*n, n, n)
+	}
+	var (
+		mu  sync.Mutex
+		cur string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		rw.Write([]byte(cur))
+	}))
+	defer srv.Close()
+	get := func(n int) samples {
+		mu.Lock()
+		cur = page(n)
+		mu.Unlock()
+		s, err := scrape(t.Context(), srv.Client(), srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := diffStore(get(1), get(3), 2*time.Second)
+	if s.inserts["incidents"] != 2 || s.rows["incidents"] != 20000 || s.flushes != 2 || s.ops["query_latest"] != 2 {
+		t.Errorf("diff = %+v", s)
+	}
+}
+
+func TestProcStats(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	cpu, rss, err := procStats(os.Getpid())
+	if err != nil || rss <= 0 || cpu < 0 {
+		t.Errorf("procStats = %v, %d, %v", cpu, rss, err)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[float64]string{0: "0", 7.25: "7.2", 999: "999", 1000: "1,000", 1234567: "1,234,567", 56999.6: "57,000"} {
+		if got := thousands(in); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := parseConfig([]string{"-phases", "nines,bogus"}, &bytes.Buffer{}); err == nil {
+		t.Error("unknown phase accepted")
+	}
+	if _, err := parseConfig([]string{"-clickhouse.addr", "h:9000"}, &bytes.Buffer{}); err == nil {
+		t.Error("-clickhouse.addr without -clickhouse.http-addr accepted")
+	}
+	c, err := parseConfig(nil, &bytes.Buffer{})
+	if err != nil || !c.phase("nines") || !c.phase("latency") || c.concurrency < 1 {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+)
+
+// lockedBuffer lets the test print the harness's output as it goes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// runShort runs a short version of a test; it skips when what it needs is
+// missing (a nines without the spool flags, or no ClickHouse), unless
+// NINES_REQUIRE_INTEGRATION=1 and ClickHouse is what is missing.
+func runShort(t *testing.T, args ...string) {
+	t.Helper()
+	var out lockedBuffer
+	err := run(t.Context(), args, &out)
+	t.Log("\n" + out.b.String())
+	switch {
+	case errors.Is(err, errSkip):
+		if os.Getenv("NINES_REQUIRE_INTEGRATION") == "1" && !bytes.Contains([]byte(err.Error()), []byte("spool")) {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	case err != nil:
+		t.Fatal(err)
+	}
+}
+
+// TestChaosShort is the short fault test of `make test`: 5 seconds of
+// ClickHouse outage and one kill -9, over a 40-second stream.
+func TestChaosShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: not with -short")
+	}
+	runShort(t, "chaos", "--groups=30", "--episodes=2", "--duration=40s", "--outage=5s", "--kill=true")
+}
+
+// TestSoakShort is the short soak test of `make test`: 40 seconds at 100
+// notifications per second, memory and goroutines must stay flat.
+func TestSoakShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak test: not with -short")
+	}
+	runShort(t, "soak", "--duration=40s", "--rate=100", "--groups=200")
+}

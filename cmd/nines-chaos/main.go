@@ -1,0 +1,408 @@
+// Command nines-chaos breaks nines on purpose and checks that it keeps its
+// promises (docs/guarantees.md).
+//
+//	nines-chaos chaos [flags]   the fault test (make chaos)
+//	nines-chaos soak [flags]    the soak test (make soak)
+//
+// The fault test starts a private ClickHouse and two nines replicas as
+// processes, replays a generated stream of Alertmanager notifications to
+// both (in different orders, with duplicates, retrying 5xx answers and
+// refused connections as Alertmanager does), stops ClickHouse for a while
+// and kill -9s one replica once (then restarts it) in the middle, and at
+// the end compares what the API shows with a model of the stream computed
+// independently of nines' code. It fails unless nothing answered 2xx was
+// lost or applied twice and every incident is as expected.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nines-chaos:", err)
+		os.Exit(1)
+	}
+}
+
+// errSkip means the test cannot run here (what is missing is said).
+var errSkip = errors.New("skipped")
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: nines-chaos chaos|soak [flags]")
+	}
+	switch args[0] {
+	case "chaos":
+		cfg, err := parseChaos(args[1:], out)
+		if err != nil {
+			return err
+		}
+		return runChaos(ctx, cfg, out)
+	case "soak":
+		cfg, err := parseSoak(args[1:], out)
+		if err != nil {
+			return err
+		}
+		return runSoak(ctx, cfg, out)
+	}
+	return fmt.Errorf("unknown command %q: want chaos or soak", args[0])
+}
+
+// common are the flags both tests share.
+type common struct {
+	bin  string // nines binary; empty: build ./cmd/nines
+	work string // working directory; empty: a temporary one, removed after a pass
+	seed uint64
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.bin, "nines.bin", "", "nines binary to test (default: go build ./cmd/nines)")
+	fs.StringVar(&c.work, "work.dir", "", "working directory for ClickHouse, spools and logs (default: a temporary one, kept on failure)")
+	fs.Uint64Var(&c.seed, "seed", 0, "random seed (default: from the clock; printed)")
+}
+
+type chaosConfig struct {
+	common
+	groups, episodes int
+	window, outage   time.Duration
+	kill             bool
+}
+
+func parseChaos(args []string, out io.Writer) (chaosConfig, error) {
+	fs := flag.NewFlagSet("nines-chaos chaos", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var c chaosConfig
+	c.register(fs)
+	fs.IntVar(&c.groups, "groups", 60, "Alertmanager groups in the stream")
+	fs.IntVar(&c.episodes, "episodes", 3, "most episodes (incidents) per group")
+	fs.DurationVar(&c.window, "duration", 3*time.Minute, "how long the stream is spread over")
+	fs.DurationVar(&c.outage, "outage", 30*time.Second, "how long ClickHouse is stopped, from a third of the way in")
+	fs.BoolVar(&c.kill, "kill", true, "kill -9 one replica once, during the outage, and restart it")
+	return c, fs.Parse(args)
+}
+
+// env is what both tests set up: a working directory, a nines binary and
+// a private ClickHouse.
+type env struct {
+	root, work, bin string
+	ch              *clickhouse
+	token, apiToken string
+	out             io.Writer
+	keep            bool
+}
+
+func setup(ctx context.Context, c common, out io.Writer, needFlags ...string) (_ *env, err error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	e := &env{root: root, work: c.work, bin: c.bin, out: out, keep: c.work != ""}
+	if e.work == "" {
+		if e.work, err = os.MkdirTemp("", "nines-chaos-"); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(e.work, 0o700); err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if err == nil {
+			return
+		}
+		if started {
+			_ = e.ch.stop()
+		}
+		if !e.keep {
+			_ = os.RemoveAll(e.work)
+		}
+	}()
+	if e.bin == "" {
+		fmt.Fprintln(out, "building nines…")
+		if e.bin, err = buildNines(ctx, root, e.work); err != nil {
+			return nil, err
+		}
+	}
+	ok, err := hasFlags(ctx, e.bin, needFlags...)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s serve lacks --%s: wire cmd/nines/spoolwire.go into serve.go", errSkip, e.bin, strings.Join(needFlags, ", --"))
+	}
+	if _, err := os.Stat("/usr/sbin/clickhouse-server"); err != nil {
+		return nil, fmt.Errorf("%w: clickhouse-server is not installed (make deps)", errSkip)
+	}
+	if e.ch, err = newClickHouse(root, filepath.Join(e.work, "clickhouse")); err != nil {
+		return nil, err
+	}
+	if err := e.ch.start(ctx); err != nil {
+		return nil, err
+	}
+	started = true
+	e.token, e.apiToken = "chaos-webhook-token", "chaos-api-token"
+	for name, v := range map[string]string{"webhook.token": e.token, "api.token": e.apiToken} {
+		if err := os.WriteFile(filepath.Join(e.work, name), []byte(v+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// teardown stops ClickHouse and removes the working directory unless the
+// test failed or it was given.
+func (e *env) teardown(failed bool) {
+	if err := e.ch.stop(); err != nil {
+		fmt.Fprintln(e.out, err)
+	}
+	if failed || e.keep {
+		fmt.Fprintln(e.out, "logs and data kept in", e.work)
+		return
+	}
+	_ = os.RemoveAll(e.work)
+}
+
+func (e *env) replicaArgs(name string, extra ...string) []string {
+	return append([]string{
+		"--clickhouse.dsn=clickhouse://" + e.ch.addr() + "/chaos",
+		"--clickhouse.dial-timeout=1s", "--clickhouse.flush-interval=50ms",
+		"--webhook.bearer-token-file=" + filepath.Join(e.work, "webhook.token"),
+		"--api.token-file=" + filepath.Join(e.work, "api.token"),
+		"--web.shutdown-timeout=15s", "--log.level=warn",
+	}, extra...)
+}
+
+func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {
+	if c.seed == 0 {
+		c.seed = uint64(time.Now().UnixNano())
+	}
+	e, err := setup(ctx, c.common, out, "spool.dir")
+	if err != nil {
+		return err
+	}
+	defer func() { e.teardown(err != nil) }()
+
+	var replicas []*replica
+	for _, name := range []string{"a", "b"} {
+		r, err := newReplica(name, e.bin, e.work, e.replicaArgs(name,
+			"--spool.dir="+filepath.Join(e.work, "spool-"+name), "--spool.store-timeout=1s"))
+		if err != nil {
+			return err
+		}
+		if err := r.start(ctx); err != nil {
+			return err
+		}
+		replicas = append(replicas, r)
+	}
+	a, b := replicas[0], replicas[1]
+
+	rng := rand.New(rand.NewPCG(c.seed, 7))
+	base := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	groups := genStream(rng, c.groups, c.episodes, base)
+	var perA, perB [][]*note
+	episodes, notes := 0, 0
+	for _, g := range groups {
+		perA = append(perA, order(rng, g, false))
+		perB = append(perB, order(rng, g, true))
+		episodes += len(g.episodes)
+		for _, ep := range g.episodes {
+			notes += len(ep.notes)
+		}
+	}
+	fmt.Fprintf(out, "chaos: seed %d, %d groups, %d episodes, %d notifications to each of 2 replicas over %s\n",
+		c.seed, len(groups), episodes, notes, c.window)
+
+	var (
+		counts  counts
+		ackedMu sync.Mutex
+		acked   = map[*note]bool{}
+	)
+	client := &http.Client{Timeout: 30 * time.Second}
+	newSender := func(r *replica) *sender {
+		return &sender{r: r, token: e.token, client: client, c: &counts, acked: func(n *note) {
+			ackedMu.Lock()
+			acked[n] = true
+			ackedMu.Unlock()
+		}}
+	}
+
+	// The faults, while the stream flows.
+	began := time.Now()
+	faults := make(chan error, 1)
+	var faultLog []string
+	go func() {
+		faults <- func() error {
+			// ClickHouse stops a third of the way in; while it is down,
+			// with notifications in its spool, replica b is killed -9 and
+			// restarted (it starts again once ClickHouse is back: nines
+			// needs ClickHouse to start).
+			if !sleepUntil(ctx, began.Add(c.window/3)) {
+				return ctx.Err()
+			}
+			if c.outage > 0 {
+				if err := e.ch.stop(); err != nil {
+					return err
+				}
+				faultLog = append(faultLog, fmt.Sprintf("ClickHouse stopped at +%s for %s", time.Since(began).Round(time.Second), c.outage))
+			}
+			back := time.Now().Add(c.outage)
+			var restarted chan error
+			if c.kill {
+				if !sleepUntil(ctx, time.Now().Add(c.outage*2/5)) {
+					return ctx.Err()
+				}
+				spooled, _ := b.metric("nines_spool_records")
+				at := time.Since(began)
+				b.kill()
+				restarted = make(chan error, 1)
+				go func() {
+					down := time.Now()
+					for {
+						err := b.start(ctx)
+						if err == nil {
+							faultLog = append(faultLog, fmt.Sprintf("replica b killed -9 at +%s with %.0f notifications spooled; up again %s later",
+								at.Round(time.Second), spooled, time.Since(down).Round(100*time.Millisecond)))
+							restarted <- nil
+							return
+						}
+						if ctx.Err() != nil || time.Since(down) > 2*time.Minute {
+							restarted <- err
+							return
+						}
+						time.Sleep(500 * time.Millisecond)
+					}
+				}()
+			}
+			if c.outage > 0 {
+				if !sleepUntil(ctx, back) {
+					return ctx.Err()
+				}
+				if err := e.ch.start(ctx); err != nil {
+					return err
+				}
+			}
+			if restarted != nil {
+				return <-restarted
+			}
+			return nil
+		}()
+	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { newSender(a).deliver(ctx, perA, c.window) })
+	wg.Go(func() { newSender(b).deliver(ctx, perB, c.window) })
+	wg.Wait()
+	if err := <-faults; err != nil {
+		return fmt.Errorf("faults: %w", err)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	fmt.Fprintf(out, "stream delivered in %s; waiting for the spools to drain\n", time.Since(began).Round(time.Second))
+	if err := waitDrained(ctx, replicas, 3*time.Minute); err != nil {
+		return err
+	}
+	incs, err := fetchIncidents(client, a.base)
+	if err != nil {
+		return fmt.Errorf("read incidents: %w", err)
+	}
+	ackedMu.Lock()
+	v := verify(groups, incs, acked)
+	ackedMu.Unlock()
+
+	for _, f := range faultLog {
+		fmt.Fprintln(out, "fault:", f)
+	}
+	fmt.Fprintf(out, "notifications sent %d, acknowledged (2xx) %d, retried %d (5xx %d, refused connections %d), rejected (4xx) %d\n",
+		counts.sent.Load(), counts.acked.Load(), counts.retries5.Load()+counts.retriesTx.Load(),
+		counts.retries5.Load(), counts.retriesTx.Load(), counts.rejected.Load())
+	fmt.Fprintf(out, "lost %d (must be 0), duplicated %d (must be 0)\n", v.lost, v.duplicated)
+	fmt.Fprintf(out, "incidents expected %d, found %d, mismatches %d\n", v.expected, v.found, len(v.mismatches))
+	fmt.Fprintln(out, checkChat())
+	for i, m := range v.mismatches {
+		if i == 20 {
+			fmt.Fprintf(out, "  … and %d more\n", len(v.mismatches)-20)
+			break
+		}
+		fmt.Fprintln(out, "  mismatch:", m)
+	}
+	var stopErrs []error
+	for _, r := range replicas {
+		took, err := r.stop(20 * time.Second)
+		fmt.Fprintf(out, "replica %s: SIGTERM → exited in %s, %v\n", r.name, took.Round(time.Millisecond), exitStatus(err))
+		if err != nil {
+			stopErrs = append(stopErrs, fmt.Errorf("replica %s: %w", r.name, err))
+		}
+	}
+	if v.lost > 0 || v.duplicated > 0 || len(v.mismatches) > 0 || counts.rejected.Load() > 0 || len(stopErrs) > 0 {
+		fmt.Fprintln(out, "FAIL")
+		return errors.Join(append(stopErrs, fmt.Errorf("fault test failed: lost %d, duplicated %d, mismatches %d, rejected %d",
+			v.lost, v.duplicated, len(v.mismatches), counts.rejected.Load()))...)
+	}
+	fmt.Fprintln(out, "PASS")
+	return nil
+}
+
+// checkChat is where the chat checks go once the chat package exists:
+// messages expected (one per incident transition) against those the fake
+// Slack received.
+func checkChat() string {
+	return "chat messages: not checked (no chat package yet)"
+}
+
+func exitStatus(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// waitDrained waits until no replica has anything spooled.
+func waitDrained(ctx context.Context, replicas []*replica, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		pending := 0.0
+		for _, r := range replicas {
+			n, err := r.metric("nines_spool_records")
+			if err != nil {
+				return fmt.Errorf("replica %s: %w", r.name, err)
+			}
+			pending += n
+		}
+		if pending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("spools not drained after %s: %v notifications left", timeout, pending)
+		}
+		if !sleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
+			return ctx.Err()
+		}
+	}
+}

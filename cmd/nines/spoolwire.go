@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ninesops/nines/alerts"
+	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/incidents/chstore"
+	"github.com/ninesops/nines/incidents/spool"
+)
+
+// reliabilityFlags configure the durable spool in front of the incident
+// store and the reconciler against Alertmanager's API.
+type reliabilityFlags struct {
+	spoolDir      string
+	spoolMaxBytes int64
+	spoolMaxAge   time.Duration
+	spoolTimeout  time.Duration
+
+	amURL       string
+	amTokenFile string
+	amReceiver  string
+	amRouteKey  string
+	amInterval  time.Duration
+	amGrace     time.Duration
+}
+
+func (f *reliabilityFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.spoolDir, "spool.dir", "", "Directory of the local spool that keeps notifications while ClickHouse is down or slow, replayed in order when it is back (empty: no spool, answer 503 instead).")
+	fs.Int64Var(&f.spoolMaxBytes, "spool.max-bytes", spool.DefaultMaxBytes, "Largest spool; when full the webhook answers 503 and Alertmanager retries.")
+	fs.DurationVar(&f.spoolMaxAge, "spool.max-age", spool.DefaultMaxAge, "Age of the oldest spooled notification past which the webhook answers 503.")
+	fs.DurationVar(&f.spoolTimeout, "spool.store-timeout", spool.DefaultTimeout, "How long a notification waits for ClickHouse before it is spooled.")
+	fs.StringVar(&f.amURL, "alertmanager.url", "", "Alertmanager base URL; when set, open incidents are reconciled with its active alerts (/api/v2/alerts).")
+	fs.StringVar(&f.amTokenFile, "alertmanager.bearer-token-file", "", "File holding a bearer token for Alertmanager's API.")
+	fs.StringVar(&f.amReceiver, "alertmanager.receiver", alerts.DefaultReceiver, "Regular expression matching the Alertmanager receivers that send to nines.")
+	fs.StringVar(&f.amRouteKey, "alertmanager.route-key", alerts.DefaultRouteKey, "Key of the Alertmanager route that sends to nines: the part before the colon in nines' group keys ({} for the root route).")
+	fs.DurationVar(&f.amInterval, "alertmanager.reconcile-interval", alerts.DefaultReconcileInterval, "Time between comparisons with Alertmanager.")
+	fs.DurationVar(&f.amGrace, "alertmanager.reconcile-grace", alerts.DefaultReconcileGrace, "How long an alert must be missing from (or active in) Alertmanager before the reconciler resolves (or opens) it.")
+}
+
+// intake is what the webhook hands notifications to: a spool in front of
+// the incident service when --spool.dir is set, the service itself
+// otherwise; and, with --alertmanager.url, the reconciler.
+type intake struct {
+	ingester   alerts.Ingester
+	spool      *spool.Spool       // nil without --spool.dir
+	reconciler *alerts.Reconciler // nil without --alertmanager.url
+	log        *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// newIntake builds the intake. Call Run in the background and Close on
+// shutdown, after the HTTP server has stopped and before the store closes.
+func newIntake(f reliabilityFlags, svc *incidents.Service, store *chstore.Store, log *slog.Logger, reg prometheus.Registerer) (*intake, error) {
+	in := &intake{ingester: svc, log: log}
+	if f.spoolDir != "" {
+		sp, err := spool.Open(spool.Options{
+			Dir: f.spoolDir, Next: svc, Timeout: f.spoolTimeout, MaxBytes: f.spoolMaxBytes, MaxAge: f.spoolMaxAge,
+			Logger: log, Registerer: reg,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--spool.dir: %w", err)
+		}
+		in.spool, in.ingester = sp, sp
+	}
+	if f.amURL != "" {
+		token, err := readSecretFile("alertmanager.bearer-token-file", f.amTokenFile)
+		if err != nil {
+			in.closeSpool()
+			return nil, err
+		}
+		rec, err := alerts.NewReconciler(alerts.ReconcilerOptions{
+			URL: f.amURL, BearerToken: token, Receiver: f.amReceiver, RouteKey: f.amRouteKey,
+			Interval: f.amInterval, Grace: f.amGrace,
+			Client:   &http.Client{Timeout: 30 * time.Second},
+			Ingester: in.ingester, Incidents: store, Resolver: svc,
+			Logger: log, Registerer: reg,
+		})
+		if err != nil {
+			in.closeSpool()
+			return nil, usageError{fmt.Errorf("--alertmanager.url: %w", err)}
+		}
+		in.reconciler = rec
+	}
+	return in, nil
+}
+
+// Run replays the spool and reconciles until ctx ends.
+func (in *intake) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if in.spool != nil {
+		wg.Go(func() {
+			if err := in.spool.Run(ctx); err != nil {
+				in.log.Error("spool replay stopped", "err", err)
+			}
+		})
+	}
+	if in.reconciler != nil {
+		wg.Go(func() {
+			if err := in.reconciler.Run(ctx); err != nil {
+				in.log.Error("reconciler stopped", "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// Close replays what it can of the spool until ctx ends, then closes it;
+// what is left stays on disk for the next start. Call it after Run has
+// returned.
+func (in *intake) Close(ctx context.Context) error {
+	in.closeOnce.Do(func() {
+		if in.spool == nil {
+			return
+		}
+		if err := in.spool.Drain(ctx); err != nil {
+			in.log.Warn("shutdown: spool not drained", "err", err)
+		}
+		in.closeErr = in.spool.Close()
+	})
+	return in.closeErr
+}
+
+func (in *intake) closeSpool() {
+	if in.spool != nil {
+		_ = in.spool.Close()
+	}
+}
+
+// ready says whether nines can take notifications: with a spool, it can
+// while ClickHouse is down, until the spool is full.
+func (in *intake) ready(ping func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := ping(ctx)
+		if err == nil || in.spool == nil {
+			return err
+		}
+		if st := in.spool.Status(); st.Full {
+			return fmt.Errorf("%w (and the spool is full: %s)", err, st.LastError)
+		}
+		return nil
+	}
+}
+
+// status is the readiness detail: the spool's depth and age.
+func (in *intake) status() any {
+	if in.spool == nil {
+		return nil
+	}
+	return in.spool.Status()
+}

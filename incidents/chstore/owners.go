@@ -1,0 +1,106 @@
+package chstore
+
+import (
+	"context"
+	"slices"
+	"strconv"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+var _ incidents.AlertOwnerFinder = (*Store)(nil)
+
+// AlertOwners returns, for the alert occurrences asked for (by ref, keys
+// as incidents.Alert.Key), the incident of that ref that holds each one;
+// occurrences no incident holds are absent.
+func (s *Store) AlertOwners(ctx context.Context, want map[incidents.GroupRef][]incidents.Alert) (map[incidents.GroupRef]map[string]string, error) {
+	services, groupKeys, fps := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	keys := map[incidents.GroupRef]map[string]bool{}
+	for ref, alerts := range want {
+		services[ref.Service] = true
+		groupKeys[ref.GroupKey] = true
+		keys[ref] = map[string]bool{}
+		for _, a := range alerts {
+			fps[a.Fingerprint] = true
+			keys[ref][a.Key()] = true
+		}
+	}
+	out := map[incidents.GroupRef]map[string]string{}
+	if len(fps) == 0 {
+		return out, nil
+	}
+	// The refs' incidents (incidents is sorted by service), then those of
+	// their alerts asked for (incident_alerts is sorted by incident).
+	const op = "query_alert_owners"
+	s.metrics.op(op)
+	rows, err := s.conn.Query(ctx, `SELECT id, group_key, service FROM incidents
+WHERE service IN ? AND group_key IN ? GROUP BY id, group_key, service`, inList(sorted(services)), inList(sorted(groupKeys)))
+	if err != nil {
+		return nil, s.fail(ctx, op, err, "find alert owners")
+	}
+	owner := map[string]incidents.GroupRef{}
+	err = func() error {
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id  string
+				ref incidents.GroupRef
+			)
+			if err := rows.Scan(&id, &ref.GroupKey, &ref.Service); err != nil {
+				return err
+			}
+			if keys[ref] != nil {
+				owner[id] = ref
+			}
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		return nil, s.fail(ctx, op, err, "find alert owners")
+	}
+	if len(owner) == 0 {
+		return out, nil
+	}
+	ids := make(map[string]bool, len(owner))
+	for id := range owner {
+		ids[id] = true
+	}
+	for chunk := range slices.Chunk(sorted(ids), maxInList) {
+		s.metrics.op(op)
+		rows, err := s.conn.Query(ctx, `SELECT incident_id, fingerprint, starts_at_ms FROM incident_alerts
+WHERE incident_id IN ? AND fingerprint IN ? GROUP BY incident_id, fingerprint, starts_at_ms`, inList(chunk), inList(sorted(fps)))
+		if err != nil {
+			return nil, s.fail(ctx, op, err, "find alert owners")
+		}
+		err = func() error {
+			defer rows.Close()
+			for rows.Next() {
+				var (
+					id, fp string
+					ms     int64
+				)
+				if err := rows.Scan(&id, &fp, &ms); err != nil {
+					return err
+				}
+				ref := owner[id]
+				if k := fp + "@" + strconv.FormatInt(ms, 10); keys[ref][k] {
+					if out[ref] == nil {
+						out[ref] = map[string]string{}
+					}
+					out[ref][k] = id
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, s.fail(ctx, op, err, "find alert owners")
+		}
+	}
+	return out, nil
+}
+
+func sorted(m map[string]bool) []string {
+	out := keys(m)
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,177 @@
+package spool
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+// On disk, a spool is a directory of segment files, a checkpoint file and
+// a lock file:
+//
+//	LOCK                   flock(2)ed while a process uses the spool
+//	checkpoint             "segment=<hex> offset=<n>": the next record to apply
+//	0000000000000001.seg   segments, appended to in order
+//
+// A segment starts with segmentMagic, then records:
+//
+//	u32 length of the payload (big endian)
+//	u32 CRC-32C of the next 8 + length bytes
+//	i64 when the record was accepted, Unix milliseconds
+//	    payload: the notification as JSON
+//
+// A record is written with one write(2) and fsync(2)ed before the webhook
+// is answered. A crash can leave a torn record at the end of the last
+// segment; opening the spool cuts it off. A record whose checksum fails in
+// the middle of a segment (a damaged disk) is skipped: the reader looks for
+// the next offset where a whole record checks out.
+
+const (
+	segmentMagic  = "NINESPL1"
+	headerSize    = 16
+	segmentSuffix = ".seg"
+	// maxRecord bounds one record's payload: well above the webhook's body
+	// limit, so that a damaged length cannot make the reader allocate
+	// gigabytes.
+	maxRecord = 256 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// encodeRecord frames n, accepted at at, as one record.
+func encodeRecord(n incidents.Notification, at time.Time) ([]byte, error) {
+	payload, err := json.Marshal(toJSON(n))
+	if err != nil {
+		return nil, fmt.Errorf("encode notification: %w", err)
+	}
+	if len(payload) > maxRecord {
+		return nil, fmt.Errorf("%w: notification of %d bytes is too large to spool", incidents.ErrInvalid, len(payload))
+	}
+	b := make([]byte, headerSize+len(payload))
+	binary.BigEndian.PutUint32(b[0:4], uint32(len(payload)))
+	binary.BigEndian.PutUint64(b[8:16], uint64(at.UnixMilli()))
+	copy(b[headerSize:], payload)
+	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(b[8:], castagnoli))
+	return b, nil
+}
+
+// record is one decoded record and where it is.
+type record struct {
+	seq        uint64 // segment
+	off, end   int64  // offsets of the record and of what follows it
+	acceptedAt time.Time
+	n          incidents.Notification
+}
+
+// parseStatus says what parse found at an offset.
+type parseStatus int
+
+const (
+	parseOK        parseStatus = iota
+	parseShort                 // not enough bytes for a whole record: the end, or a torn tail
+	parseCorrupt               // a bad length or checksum
+	parseUndecoded             // framing and checksum fine, payload not a notification
+)
+
+// parse reads the record at the start of b. It returns the record's size
+// and, unless the status says otherwise, its time and payload.
+func parse(b []byte) (size int, at time.Time, payload []byte, st parseStatus) {
+	if len(b) < headerSize {
+		return 0, time.Time{}, nil, parseShort
+	}
+	n := binary.BigEndian.Uint32(b[0:4])
+	if n > maxRecord {
+		return 0, time.Time{}, nil, parseCorrupt
+	}
+	size = headerSize + int(n)
+	if len(b) < size {
+		return 0, time.Time{}, nil, parseShort
+	}
+	if crc32.Checksum(b[8:size], castagnoli) != binary.BigEndian.Uint32(b[4:8]) {
+		return 0, time.Time{}, nil, parseCorrupt
+	}
+	at = time.UnixMilli(int64(binary.BigEndian.Uint64(b[8:16]))).UTC()
+	return size, at, b[headerSize:size], parseOK
+}
+
+// resync returns the offset of the first whole, valid record in b after
+// its first byte, or -1.
+func resync(b []byte) int {
+	for i := 1; i+headerSize <= len(b); i++ {
+		if _, _, _, st := parse(b[i:]); st == parseOK {
+			return i
+		}
+	}
+	return -1
+}
+
+// notificationJSON is a notification as the spool stores it. It is the
+// spool's own format, so that changes to incidents.Notification's Go
+// fields do not silently change what old spools mean.
+type notificationJSON struct {
+	Receiver          string            `json:"receiver"`
+	Status            string            `json:"status"`
+	GroupKey          string            `json:"group_key"`
+	GroupLabels       map[string]string `json:"group_labels,omitempty"`
+	CommonLabels      map[string]string `json:"common_labels,omitempty"`
+	CommonAnnotations map[string]string `json:"common_annotations,omitempty"`
+	ExternalURL       string            `json:"external_url,omitempty"`
+	TruncatedAlerts   int               `json:"truncated_alerts,omitempty"`
+	ReceivedAt        time.Time         `json:"received_at"`
+	Alerts            []alertJSON       `json:"alerts"`
+}
+
+type alertJSON struct {
+	Fingerprint  string            `json:"fingerprint"`
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	StartsAt     time.Time         `json:"starts_at"`
+	EndsAt       time.Time         `json:"ends_at"`
+	GeneratorURL string            `json:"generator_url,omitempty"`
+}
+
+func toJSON(n incidents.Notification) notificationJSON {
+	out := notificationJSON{
+		Receiver: n.Receiver, Status: string(n.Status), GroupKey: n.GroupKey,
+		GroupLabels: n.GroupLabels, CommonLabels: n.CommonLabels, CommonAnnotations: n.CommonAnnotations,
+		ExternalURL: n.ExternalURL, TruncatedAlerts: n.TruncatedAlerts, ReceivedAt: n.ReceivedAt,
+		Alerts: make([]alertJSON, len(n.Alerts)),
+	}
+	for i, a := range n.Alerts {
+		out.Alerts[i] = alertJSON{
+			Fingerprint: a.Fingerprint, Status: string(a.Status), Labels: a.Labels, Annotations: a.Annotations,
+			StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL,
+		}
+	}
+	return out
+}
+
+func fromJSON(payload []byte) (incidents.Notification, error) {
+	var j notificationJSON
+	if err := json.Unmarshal(payload, &j); err != nil {
+		return incidents.Notification{}, fmt.Errorf("decode spooled notification: %w", err)
+	}
+	n := incidents.Notification{
+		Receiver: j.Receiver, Status: incidents.AlertStatus(j.Status), GroupKey: j.GroupKey,
+		GroupLabels: j.GroupLabels, CommonLabels: j.CommonLabels, CommonAnnotations: j.CommonAnnotations,
+		ExternalURL: j.ExternalURL, TruncatedAlerts: j.TruncatedAlerts, ReceivedAt: j.ReceivedAt.UTC(),
+		Alerts: make([]incidents.Alert, len(j.Alerts)),
+	}
+	for i, a := range j.Alerts {
+		n.Alerts[i] = incidents.Alert{
+			Fingerprint: a.Fingerprint, Status: incidents.AlertStatus(a.Status), Labels: a.Labels,
+			Annotations: a.Annotations, StartsAt: a.StartsAt.UTC(), GeneratorURL: a.GeneratorURL,
+		}
+		if !a.EndsAt.IsZero() {
+			n.Alerts[i].EndsAt = a.EndsAt.UTC()
+		}
+	}
+	return n, nil
+}
+
+func segmentName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentSuffix) }

@@ -1,0 +1,1053 @@
+// Package spool keeps Alertmanager notifications on local disk while the
+// incident store cannot take them, so that nines can still answer 2xx, and
+// replays them in arrival order once the store is back.
+//
+// A Spool sits in front of the incident service as the webhook's Ingester.
+// Each notification first goes to the service with a deadline; if the
+// store is unavailable or too slow, the notification is appended to the
+// spool and fsynced before Ingest returns nil. While anything is spooled,
+// new notifications are spooled too, so that a group's notifications are
+// applied in the order they arrived. Run replays the spool in order and
+// records its progress in a checkpoint file after each applied batch, so a
+// restart replays at most one batch twice; that is harmless, because
+// applying a notification again changes nothing. The spool is bounded by
+// size and by the age of its oldest notification: when full, Ingest fails
+// with an error wrapping incidents.ErrUnavailable, the webhook answers 503
+// and Alertmanager retries later.
+package spool
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+// Ingester knows how to store a notification durably; incidents.Service
+// implements it.
+type Ingester interface {
+	Ingest(ctx context.Context, n incidents.Notification) error
+}
+
+// Defaults for Options.
+const (
+	DefaultTimeout       = 3 * time.Second
+	DefaultReplayTimeout = 30 * time.Second
+	DefaultMaxBytes      = 1 << 30
+	DefaultMaxAge        = 24 * time.Hour
+	DefaultSegmentBytes  = 16 << 20
+	DefaultReplayBatch   = 512
+	DefaultReplayWorkers = 128
+	DefaultRetryMin      = 100 * time.Millisecond
+	DefaultRetryMax      = 10 * time.Second
+)
+
+// maxAttempts is how often a spooled notification is replayed when it
+// fails with an error that is neither "unavailable" nor "invalid" (a bug,
+// most likely) before it is dropped with an error in the log, rather than
+// block every notification behind it.
+const maxAttempts = 5
+
+// Options configure a Spool.
+type Options struct {
+	// Dir holds the spool's files; it is created if missing. Required.
+	Dir string
+	// Next stores notifications (the incident service). Required.
+	Next Ingester
+	// Timeout bounds the direct attempt before a notification is spooled.
+	Timeout time.Duration
+	// ReplayTimeout bounds the replay of one notification.
+	ReplayTimeout time.Duration
+	// MaxBytes bounds the spooled bytes; MaxAge the age of the oldest
+	// spooled notification. Past either, Ingest fails (503).
+	MaxBytes int64
+	MaxAge   time.Duration
+	// SegmentBytes is the size at which a new segment file is started.
+	SegmentBytes int64
+	// ReplayBatch is how many notifications are replayed between
+	// checkpoints; ReplayWorkers how many groups are replayed at once
+	// (each group's notifications in order).
+	ReplayBatch   int
+	ReplayWorkers int
+	// RetryMin and RetryMax bound the back-off between replay attempts
+	// while the store is unavailable.
+	RetryMin, RetryMax time.Duration
+	Logger             *slog.Logger
+	// Registerer receives the spool's metrics; nil leaves them
+	// unregistered.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	setDefault(&o.Timeout, DefaultTimeout)
+	setDefault(&o.ReplayTimeout, DefaultReplayTimeout)
+	setDefault(&o.MaxBytes, DefaultMaxBytes)
+	setDefault(&o.MaxAge, DefaultMaxAge)
+	setDefault(&o.SegmentBytes, DefaultSegmentBytes)
+	setDefault(&o.ReplayBatch, DefaultReplayBatch)
+	setDefault(&o.ReplayWorkers, DefaultReplayWorkers)
+	setDefault(&o.RetryMin, DefaultRetryMin)
+	setDefault(&o.RetryMax, DefaultRetryMax)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+func (o *Options) validate() error {
+	switch {
+	case o.Dir == "":
+		return errors.New("spool: a directory is required")
+	case o.Next == nil:
+		return errors.New("spool: an ingester is required")
+	case o.SegmentBytes < 4096:
+		return fmt.Errorf("spool: segment size %d is below 4096 bytes", o.SegmentBytes)
+	case o.MaxBytes < o.SegmentBytes:
+		return fmt.Errorf("spool: max bytes %d is below the segment size %d", o.MaxBytes, o.SegmentBytes)
+	case o.RetryMax < o.RetryMin:
+		return fmt.Errorf("spool: retry max %s is below retry min %s", o.RetryMax, o.RetryMin)
+	}
+	return nil
+}
+
+// Spool is a durable, bounded queue of notifications in front of an
+// Ingester. It implements alerts.Ingester.
+type Spool struct {
+	o       Options
+	log     *slog.Logger
+	metrics *metrics
+	lock    *os.File
+
+	// syncMu is held while fsyncing the segment being appended to, or
+	// switching to a new one. It is taken before mu.
+	syncMu sync.Mutex
+	synced int64 // bytes of this process' appends known to be on disk
+
+	mu      sync.Mutex
+	segs    []segment // oldest first; the last is appended to
+	w       *os.File  // the last segment, open for appending
+	written int64     // bytes appended by this process
+	readSeq uint64    // checkpoint: the next record to apply
+	readOff int64
+	records int64     // records from the checkpoint on
+	bytes   int64     // bytes from the checkpoint on (headers of segments excluded)
+	oldest  time.Time // when the record at the checkpoint was accepted
+	closed  bool
+	full    bool // the last append was refused for lack of room
+	lastErr string
+
+	wake chan struct{} // buffered(1): something was appended
+
+	// replayMu makes one replayer at a time (Run, Drain).
+	replayMu sync.Mutex
+	failures map[position]int // under failMu: attempts of records failing oddly
+	failMu   sync.Mutex
+	rf       *os.File // segment being replayed, under replayMu
+	rfSeq    uint64
+}
+
+type segment struct {
+	seq  uint64
+	size int64 // bytes, magic included
+}
+
+type position struct {
+	seq uint64
+	off int64
+}
+
+// Open opens the spool in o.Dir, creating it if needed. An existing spool
+// is checked: a torn record at its end (from a crash while appending) is
+// cut off, damaged records elsewhere are counted and will be skipped, both
+// with a warning. Two processes cannot open one spool.
+func Open(o Options) (*Spool, error) {
+	o.defaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	lock, err := lockDir(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	s := &Spool{
+		o: o, log: o.Logger.With("component", "spool"), lock: lock,
+		wake: make(chan struct{}, 1), failures: map[position]int{},
+	}
+	s.metrics = newMetrics(o.Registerer, s)
+	if err := s.recover(); err != nil {
+		_ = unlockDir(lock)
+		return nil, fmt.Errorf("spool %s: %w", o.Dir, err)
+	}
+	return s, nil
+}
+
+// recover loads the spool's state from disk.
+func (s *Spool) recover() error {
+	cp, err := readCheckpoint(s.o.Dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		// Replaying from the start is only slower: every notification
+		// applies idempotently.
+		s.log.Warn("spool checkpoint unreadable: replaying every spooled notification again", "err", err)
+	}
+	seqs, err := listSegments(s.o.Dir)
+	if err != nil {
+		return err
+	}
+	for len(seqs) > 0 && seqs[0] < cp.seq {
+		// Consumed before a crash interrupted the clean-up.
+		if err := os.Remove(filepath.Join(s.o.Dir, segmentName(seqs[0]))); err != nil {
+			return err
+		}
+		seqs = seqs[1:]
+	}
+	if len(seqs) == 0 {
+		seq := max(cp.seq, 1)
+		f, err := createSegment(s.o.Dir, seq)
+		if err != nil {
+			return err
+		}
+		s.w = f
+		s.segs = []segment{{seq: seq, size: int64(len(segmentMagic))}}
+		s.readSeq, s.readOff = seq, int64(len(segmentMagic))
+		return writeCheckpoint(s.o.Dir, position{s.readSeq, s.readOff})
+	}
+	s.readSeq, s.readOff = seqs[0], int64(len(segmentMagic))
+	if seqs[0] == cp.seq {
+		s.readOff = max(cp.off, s.readOff)
+	}
+	for i, seq := range seqs {
+		last := i == len(seqs)-1
+		size, err := s.scanSegment(seq, last)
+		if err != nil {
+			return err
+		}
+		if size < 0 {
+			continue // unusable, set aside
+		}
+		s.segs = append(s.segs, segment{seq: seq, size: size})
+	}
+	if len(s.segs) == 0 || s.segs[len(s.segs)-1].seq != seqs[len(seqs)-1] {
+		// The last segment was set aside: append to a new one.
+		seq := seqs[len(seqs)-1] + 1
+		f, err := createSegment(s.o.Dir, seq)
+		if err != nil {
+			return err
+		}
+		s.w = f
+		s.segs = append(s.segs, segment{seq: seq, size: int64(len(segmentMagic))})
+	} else {
+		last := s.segs[len(s.segs)-1]
+		f, err := os.OpenFile(filepath.Join(s.o.Dir, segmentName(last.seq)), os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		s.w = f
+	}
+	if !slices.ContainsFunc(s.segs, func(g segment) bool { return g.seq == s.readSeq }) {
+		s.readSeq, s.readOff = s.segs[0].seq, int64(len(segmentMagic))
+	}
+	if s.records > 0 {
+		s.log.Info("spool holds notifications from before the restart: replaying them",
+			"notifications", s.records, "bytes", s.bytes, "oldest", s.oldest)
+	}
+	return nil
+}
+
+// scanSegment counts the records of one segment from the checkpoint on and
+// cuts a torn record off the end of the last one. It returns the
+// segment's size, or -1 when it is not a segment and was set aside.
+func (s *Spool) scanSegment(seq uint64, last bool) (int64, error) {
+	path := filepath.Join(s.o.Dir, segmentName(seq))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	magic := int64(len(segmentMagic))
+	if len(b) < len(segmentMagic) || string(b[:len(segmentMagic)]) != segmentMagic {
+		if last && len(b) < len(segmentMagic) && strings.HasPrefix(segmentMagic, string(b)) {
+			// Created, then a crash before its header was on disk.
+			if err := rewriteHeader(path); err != nil {
+				return 0, err
+			}
+			return magic, nil
+		}
+		s.log.Error("spool segment has no spool header: set aside", "file", path)
+		s.metrics.corrupt.Inc()
+		return -1, os.Rename(path, path+".bad")
+	}
+	from := magic
+	if seq == s.readSeq {
+		from = min(max(s.readOff, magic), int64(len(b)))
+	}
+	if seq < s.readSeq {
+		from = int64(len(b))
+	}
+	off := from
+	for off < int64(len(b)) {
+		size, at, _, st := parse(b[off:])
+		if st == parseOK {
+			if s.records == 0 {
+				s.oldest = at
+			}
+			s.records++
+			off += int64(size)
+			continue
+		}
+		skip := resync(b[off:])
+		if skip >= 0 {
+			s.log.Warn("spool: skipping damaged bytes", "file", path, "offset", off, "bytes", skip)
+			s.metrics.corrupt.Inc()
+			off += int64(skip)
+			continue
+		}
+		if last {
+			s.log.Warn("spool: cutting a torn record off the end (a crash while appending; its webhook was not answered)",
+				"file", path, "offset", off, "bytes", int64(len(b))-off)
+			if err := truncateFile(path, off); err != nil {
+				return 0, err
+			}
+			b = b[:off]
+		} else {
+			s.log.Warn("spool: skipping damaged bytes at the end of a segment", "file", path, "offset", off, "bytes", int64(len(b))-off)
+		}
+		s.metrics.corrupt.Inc()
+		break
+	}
+	s.bytes += int64(len(b)) - from
+	return int64(len(b)), nil
+}
+
+// Ingest stores n through the next Ingester when nothing is spooled and
+// the store answers within the timeout; otherwise it spools n. It returns
+// nil only once n is stored or spooled durably, an error wrapping
+// incidents.ErrUnavailable when the spool is full, and the next
+// Ingester's error when a retry cannot help (incidents.ErrInvalid).
+func (s *Spool) Ingest(ctx context.Context, n incidents.Notification) error {
+	if s.pending() == 0 {
+		dctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+		err := s.o.Next.Ingest(dctx, n)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil, !retryable(err):
+			return err
+		}
+		s.log.Warn("incident store unavailable: spooling notifications", "group_key", n.GroupKey, "err", err)
+		s.setLastErr(err)
+	}
+	return s.append(n)
+}
+
+func retryable(err error) bool {
+	return errors.Is(err, incidents.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (s *Spool) pending() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.records
+}
+
+// append spools n and waits until it is on disk.
+func (s *Spool) append(n incidents.Notification) error {
+	now := s.o.Now()
+	rec, err := encodeRecord(n, now)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if err := s.refuseLocked(int64(len(rec)), now); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if last := s.segs[len(s.segs)-1]; last.size+int64(len(rec)) > s.o.SegmentBytes && last.size > int64(len(segmentMagic)) {
+		s.mu.Unlock()
+		if err := s.rotate(); err != nil {
+			return fmt.Errorf("%w: spool: start a segment: %w", incidents.ErrUnavailable, err)
+		}
+		s.mu.Lock()
+		if err := s.refuseLocked(int64(len(rec)), now); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	last := &s.segs[len(s.segs)-1]
+	if _, err := s.w.Write(rec); err != nil {
+		// Take back a partial write (a full disk, say), so that the
+		// next append does not follow garbage.
+		_ = s.w.Truncate(last.size)
+		s.mu.Unlock()
+		return fmt.Errorf("%w: spool write: %w", incidents.ErrUnavailable, err)
+	}
+	last.size += int64(len(rec))
+	s.written += int64(len(rec))
+	end := s.written
+	if s.records == 0 {
+		s.oldest = now
+	}
+	s.records++
+	s.bytes += int64(len(rec))
+	s.full = false
+	s.mu.Unlock()
+	if err := s.syncTo(end); err != nil {
+		// The record may well be on disk and will be replayed; the sender
+		// retries anyway, which is harmless.
+		return fmt.Errorf("%w: spool fsync: %w", incidents.ErrUnavailable, err)
+	}
+	s.metrics.appends.Inc()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// refuseLocked returns why a record of size bytes cannot be spooled now,
+// or nil. Must hold s.mu.
+func (s *Spool) refuseLocked(size int64, now time.Time) error {
+	var err error
+	switch {
+	case s.closed:
+		return fmt.Errorf("%w: spool closed", incidents.ErrUnavailable)
+	case s.bytes+size > s.o.MaxBytes:
+		err = fmt.Errorf("%w: spool full: %d bytes waiting for the store (limit %d)", incidents.ErrUnavailable, s.bytes, s.o.MaxBytes)
+	case s.records > 0 && now.Sub(s.oldest) > s.o.MaxAge:
+		err = fmt.Errorf("%w: spool full: its oldest notification has waited %s for the store (limit %s)",
+			incidents.ErrUnavailable, now.Sub(s.oldest).Round(time.Second), s.o.MaxAge)
+	default:
+		return nil
+	}
+	s.metrics.refused.Inc()
+	s.full = true
+	s.lastErr = err.Error()
+	return err
+}
+
+// syncTo returns once the first end bytes appended by this process are on
+// disk. Concurrent callers share one fsync (group commit).
+func (s *Spool) syncTo(end int64) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.synced >= end {
+		return nil
+	}
+	s.mu.Lock()
+	f, cur := s.w, s.written
+	s.mu.Unlock()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	s.synced = cur
+	return nil
+}
+
+// rotate makes appends go to a new segment.
+func (s *Spool) rotate() error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rotateLocked()
+}
+
+// rotateLocked starts a new segment. Must hold s.syncMu and s.mu.
+func (s *Spool) rotateLocked() error {
+	if s.closed {
+		return errors.New("spool closed")
+	}
+	last := s.segs[len(s.segs)-1]
+	if last.size <= int64(len(segmentMagic)) {
+		return nil
+	}
+	if err := s.w.Sync(); err != nil {
+		return err
+	}
+	s.synced = s.written
+	f, err := createSegment(s.o.Dir, last.seq+1)
+	if err != nil {
+		return err
+	}
+	_ = s.w.Close()
+	s.w = f
+	s.segs = append(s.segs, segment{seq: last.seq + 1, size: int64(len(segmentMagic))})
+	return nil
+}
+
+// Run replays spooled notifications whenever there are any, until ctx
+// ends. While the store is unavailable it retries with back-off.
+func (s *Spool) Run(ctx context.Context) error {
+	backoff := s.o.RetryMin
+	for {
+		if s.pending() == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.wake:
+				continue
+			}
+		}
+		n, err := s.replayBatch(ctx)
+		if err == nil {
+			backoff = s.o.RetryMin
+			if n > 0 && s.pending() == 0 {
+				s.log.Info("spool drained: notifications go straight to the store again")
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.setLastErr(err)
+		s.log.Warn("spool replay failed: will retry", "retry_in", backoff.String(), "waiting", s.pending(), "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(backoff*2, s.o.RetryMax)
+	}
+}
+
+// Drain replays until nothing is spooled or ctx ends, for a clean
+// shutdown. What is left stays on disk for the next start.
+func (s *Spool) Drain(ctx context.Context) error {
+	backoff := s.o.RetryMin
+	for s.pending() > 0 {
+		if _, err := s.replayBatch(ctx); err != nil {
+			s.setLastErr(err)
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("spool: %d notifications left for the next start: %w", s.pending(), ctx.Err())
+			case <-t.C:
+			}
+			backoff = min(backoff*2, s.o.RetryMax)
+		}
+	}
+	return nil
+}
+
+// replayBatch applies the next batch of spooled notifications and moves
+// the checkpoint past them. It returns how many it applied.
+func (s *Spool) replayBatch(ctx context.Context) (int, error) {
+	s.replayMu.Lock()
+	defer s.replayMu.Unlock()
+	recs, end, err := s.readBatch(s.o.ReplayBatch)
+	if err != nil {
+		return 0, fmt.Errorf("read spool: %w", err)
+	}
+	s.mu.Lock()
+	moved := end != position{s.readSeq, s.readOff}
+	if !moved && s.records > 0 {
+		// Nothing readable is left although records are counted: never
+		// expected, but spinning on it would be worse than recounting.
+		s.log.Warn("spool: counted records that cannot be read; resetting the count", "records", s.records)
+		s.records, s.bytes, s.oldest = 0, 0, time.Time{}
+	}
+	s.mu.Unlock()
+	if !moved {
+		return 0, nil
+	}
+	if err := s.apply(ctx, recs); err != nil {
+		return 0, err
+	}
+	if err := s.commit(end, len(recs)); err != nil {
+		return 0, fmt.Errorf("spool checkpoint: %w", err)
+	}
+	return len(recs), nil
+}
+
+// readBatch reads up to max records from the checkpoint on. It returns
+// them and the position after what it consumed, which may lie past
+// damaged bytes it skipped. Records whose payload does not decode are
+// consumed and dropped with an error in the log (n.GroupKey is empty).
+func (s *Spool) readBatch(max int) ([]record, position, error) {
+	s.mu.Lock()
+	pos := position{s.readSeq, s.readOff}
+	segs := slices.Clone(s.segs)
+	s.mu.Unlock()
+	var recs []record
+	i := slices.IndexFunc(segs, func(g segment) bool { return g.seq == pos.seq })
+	for i >= 0 && i < len(segs) && len(recs) < max {
+		seg := segs[i]
+		if pos.off >= seg.size {
+			if i == len(segs)-1 {
+				break
+			}
+			i++
+			pos = position{segs[i].seq, int64(len(segmentMagic))}
+			continue
+		}
+		b, err := s.readAt(seg.seq, pos.off, seg.size)
+		if err != nil {
+			return nil, position{}, err
+		}
+		off := 0
+		for off < len(b) && len(recs) < max {
+			size, at, payload, st := parse(b[off:])
+			if st != parseOK {
+				skip := resync(b[off:])
+				if skip < 0 {
+					skip = len(b) - off
+				}
+				s.log.Warn("spool: skipping damaged bytes", "segment", segmentName(seg.seq), "offset", pos.off+int64(off), "bytes", skip)
+				s.metrics.corrupt.Inc()
+				off += skip
+				continue
+			}
+			r := record{seq: seg.seq, off: pos.off + int64(off), end: pos.off + int64(off+size), acceptedAt: at}
+			if n, err := fromJSON(payload); err != nil {
+				s.log.Error("spool: dropping a notification that does not decode", "segment", segmentName(seg.seq), "offset", r.off, "err", err)
+				s.metrics.rejected.Inc()
+			} else {
+				r.n = n
+			}
+			recs = append(recs, r)
+			off += size
+		}
+		pos.off += int64(off)
+	}
+	return recs, pos, nil
+}
+
+// readAt reads segment seq from off to end.
+func (s *Spool) readAt(seq uint64, off, end int64) ([]byte, error) {
+	if s.rf == nil || s.rfSeq != seq {
+		if s.rf != nil {
+			_ = s.rf.Close()
+			s.rf = nil
+		}
+		f, err := os.Open(filepath.Join(s.o.Dir, segmentName(seq)))
+		if err != nil {
+			return nil, err
+		}
+		s.rf, s.rfSeq = f, seq
+	}
+	b := make([]byte, end-off)
+	if _, err := s.rf.ReadAt(b, off); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// apply replays recs: different groups at once, each group's in order.
+// It fails if any could not be applied and should be retried; the whole
+// batch is then replayed again, which is harmless.
+func (s *Spool) apply(ctx context.Context, recs []record) error {
+	var order []string
+	groups := map[string][]*record{}
+	for i := range recs {
+		r := &recs[i]
+		if r.n.GroupKey == "" {
+			continue // did not decode
+		}
+		if _, ok := groups[r.n.GroupKey]; !ok {
+			order = append(order, r.n.GroupKey)
+		}
+		groups[r.n.GroupKey] = append(groups[r.n.GroupKey], r)
+	}
+	var (
+		wg       sync.WaitGroup
+		errMu    sync.Mutex
+		firstErr error
+		sem      = make(chan struct{}, s.o.ReplayWorkers)
+	)
+	for _, k := range order {
+		list := groups[k]
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, r := range list {
+				if err := s.applyOne(ctx, r); err != nil {
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					errMu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func (s *Spool) applyOne(ctx context.Context, r *record) error {
+	ictx, cancel := context.WithTimeout(ctx, s.o.ReplayTimeout)
+	err := s.o.Next.Ingest(ictx, r.n)
+	cancel()
+	switch {
+	case err == nil:
+		s.metrics.replayed.Inc()
+		return nil
+	case errors.Is(err, incidents.ErrInvalid):
+		s.log.Error("spool: the store refuses a spooled notification: dropped", "group_key", r.n.GroupKey, "err", err)
+		s.metrics.rejected.Inc()
+		return nil
+	case retryable(err), ctx.Err() != nil:
+		return err
+	}
+	s.failMu.Lock()
+	p := position{r.seq, r.off}
+	s.failures[p]++
+	attempts := s.failures[p]
+	if attempts >= maxAttempts {
+		delete(s.failures, p)
+	}
+	s.failMu.Unlock()
+	if attempts < maxAttempts {
+		return err
+	}
+	s.log.Error("spool: dropping a notification that keeps failing", "group_key", r.n.GroupKey, "attempts", attempts, "err", err)
+	s.metrics.dropped.Inc()
+	return nil
+}
+
+// commit moves the checkpoint to end, past n records, and deletes the
+// segments left behind. A drained spool starts a fresh segment, so that
+// its files do not grow without end.
+func (s *Spool) commit(end position, n int) error {
+	if err := writeCheckpoint(s.o.Dir, end); err != nil {
+		return err
+	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bytes -= s.distanceLocked(position{s.readSeq, s.readOff}, end)
+	s.readSeq, s.readOff = end.seq, end.off
+	s.records -= int64(n)
+	s.full = false
+	if s.records == 0 {
+		s.oldest = time.Time{}
+	} else if at, ok := s.peekLocked(end); ok {
+		s.oldest = at
+	}
+	last := s.segs[len(s.segs)-1]
+	if s.records == 0 && end.seq == last.seq && end.off >= last.size && last.size > int64(len(segmentMagic)) {
+		if err := s.rotateLocked(); err == nil {
+			next := position{s.segs[len(s.segs)-1].seq, int64(len(segmentMagic))}
+			if err := writeCheckpoint(s.o.Dir, next); err == nil {
+				s.readSeq, s.readOff = next.seq, next.off
+			}
+		}
+	}
+	for len(s.segs) > 1 && s.segs[0].seq < s.readSeq {
+		if s.rf != nil && s.rfSeq == s.segs[0].seq {
+			_ = s.rf.Close()
+			s.rf = nil
+		}
+		if err := os.Remove(filepath.Join(s.o.Dir, segmentName(s.segs[0].seq))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("spool: cannot remove a replayed segment", "err", err)
+			break
+		}
+		s.segs = s.segs[1:]
+	}
+	return nil
+}
+
+// distanceLocked is the number of record bytes from a to b.
+func (s *Spool) distanceLocked(a, b position) int64 {
+	var d int64
+	for _, g := range s.segs {
+		if g.seq < a.seq || g.seq > b.seq {
+			continue
+		}
+		from, to := int64(len(segmentMagic)), g.size
+		if g.seq == a.seq {
+			from = a.off
+		}
+		if g.seq == b.seq {
+			to = b.off
+		}
+		d += max(to-from, 0)
+	}
+	return d
+}
+
+// peekLocked returns when the first record at or after p was accepted.
+func (s *Spool) peekLocked(p position) (time.Time, bool) {
+	for _, g := range s.segs {
+		if g.seq < p.seq {
+			continue
+		}
+		off := int64(len(segmentMagic))
+		if g.seq == p.seq {
+			off = p.off
+		}
+		if off+headerSize > g.size {
+			continue
+		}
+		f, err := os.Open(filepath.Join(s.o.Dir, segmentName(g.seq)))
+		if err != nil {
+			return time.Time{}, false
+		}
+		var h [headerSize]byte
+		_, err = f.ReadAt(h[:], off)
+		_ = f.Close()
+		if err != nil {
+			return time.Time{}, false
+		}
+		return time.UnixMilli(int64(binary.BigEndian.Uint64(h[8:16]))).UTC(), true
+	}
+	return time.Time{}, false
+}
+
+// Close syncs and closes the spool's files. What is spooled stays for the
+// next Open. Ingest fails with incidents.ErrUnavailable once the spool is
+// closed, unless the store takes the notification directly.
+func (s *Spool) Close() error {
+	s.replayMu.Lock()
+	defer s.replayMu.Unlock()
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.w.Sync()
+	if cerr := s.w.Close(); err == nil {
+		err = cerr
+	}
+	if s.rf != nil {
+		_ = s.rf.Close()
+	}
+	if uerr := unlockDir(s.lock); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		return fmt.Errorf("close spool: %w", err)
+	}
+	return nil
+}
+
+// Status is what the spool holds, for readiness detail.
+type Status struct {
+	// Records and Bytes are what waits for the store.
+	Records int64 `json:"records"`
+	Bytes   int64 `json:"bytes"`
+	// OldestAgeSeconds is how long the oldest waited; 0 when empty.
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+	// Full reports that new notifications are refused (503).
+	Full bool `json:"full"`
+	// LastError is the last reason the store or the spool failed.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Status returns what the spool holds now.
+func (s *Spool) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.o.Now()
+	st := Status{Records: s.records, Bytes: s.bytes, LastError: s.lastErr}
+	if s.records > 0 {
+		st.OldestAgeSeconds = now.Sub(s.oldest).Seconds()
+	}
+	st.Full = s.closed || s.full || s.bytes >= s.o.MaxBytes || (s.records > 0 && now.Sub(s.oldest) > s.o.MaxAge)
+	return st
+}
+
+func (s *Spool) setLastErr(err error) {
+	s.mu.Lock()
+	s.lastErr = err.Error()
+	s.mu.Unlock()
+}
+
+type metrics struct {
+	appends, replayed, refused, corrupt, rejected, dropped prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
+	f := promauto.With(reg)
+	gauge := func(name, help string, v func(Status) float64) {
+		f.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(s.Status()) })
+	}
+	gauge("nines_spool_records", "Notifications spooled on disk, waiting for the incident store.",
+		func(st Status) float64 { return float64(st.Records) })
+	gauge("nines_spool_bytes", "Bytes spooled on disk, waiting for the incident store.",
+		func(st Status) float64 { return float64(st.Bytes) })
+	gauge("nines_spool_oldest_age_seconds", "How long the oldest spooled notification has waited; 0 when none waits.",
+		func(st Status) float64 { return st.OldestAgeSeconds })
+	return &metrics{
+		appends: f.NewCounter(prometheus.CounterOpts{
+			Name: "nines_spool_appends_total", Help: "Notifications spooled because the incident store was unavailable or busy spooling.",
+		}),
+		replayed: f.NewCounter(prometheus.CounterOpts{
+			Name: "nines_spool_replayed_total", Help: "Spooled notifications applied to the incident store.",
+		}),
+		refused: f.NewCounter(prometheus.CounterOpts{
+			Name: "nines_spool_refused_total", Help: "Notifications refused (503) because the spool was full.",
+		}),
+		corrupt: f.NewCounter(prometheus.CounterOpts{
+			Name: "nines_spool_corrupt_records_total", Help: "Torn or damaged spool records skipped.",
+		}),
+		rejected: f.NewCounter(prometheus.CounterOpts{
+			Name: "nines_spool_rejected_total", Help: "Spooled notifications dropped because they cannot be decoded or stored.",
+		}),
+		dropped: f.NewCounter(prometheus.CounterOpts{
+			Name: "nines_spool_dropped_total", Help: "Spooled notifications dropped after failing repeatedly with unexpected errors.",
+		}),
+	}
+}
+
+// Files.
+
+func listSegments(dir string) ([]uint64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []uint64
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), segmentSuffix)
+		if !ok || e.IsDir() {
+			continue
+		}
+		seq, err := strconv.ParseUint(name, 16, 64)
+		if err != nil {
+			continue
+		}
+		seqs = append(seqs, seq)
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	return seqs, nil
+}
+
+// createSegment creates segment seq with its header, durably.
+func createSegment(dir string, seq uint64) (*os.File, error) {
+	path := filepath.Join(dir, segmentName(seq))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write([]byte(segmentMagic)); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if err := syncDir(dir); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func rewriteHeader(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write([]byte(segmentMagic)); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func truncateFile(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+const checkpointFile = "checkpoint"
+
+func readCheckpoint(dir string) (position, error) {
+	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+	if err != nil {
+		return position{}, err
+	}
+	var p position
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "segment=%x offset=%d", &p.seq, &p.off); err != nil || p.off < 0 {
+		return position{}, fmt.Errorf("checkpoint %q: want segment=<hex> offset=<n>", strings.TrimSpace(string(b)))
+	}
+	return p, nil
+}
+
+// writeCheckpoint records p durably: a new file, fsynced, renamed over the
+// old one, and the directory fsynced.
+func writeCheckpoint(dir string, p position) error {
+	tmp := filepath.Join(dir, checkpointFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, "segment=%x offset=%d\n", p.seq, p.off); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, checkpointFile)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}

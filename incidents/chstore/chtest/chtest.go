@@ -79,13 +79,17 @@ func drop(t testing.TB, addr, name string) {
 	t.Helper()
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, DialTimeout: 5 * time.Second})
 	if err != nil {
-		t.Errorf("drop test database %s: %v", name, err)
+		t.Logf("could not drop test database %s (left behind): %v", name, err)
 		return
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
-		t.Errorf("drop test database %s: %v", name, err)
+		// Cleanup of a throwaway database on a throwaway server: leaving it
+		// behind harms nothing, so it is reported, not failed. (ClickHouse
+		// 18.16 sometimes keeps running a query whose client went away,
+		// which blocks the drop; see the README's known problems.)
+		t.Logf("could not drop test database %s (left behind): %v", name, err)
 	}
 }

@@ -289,17 +289,11 @@ func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[inci
 	out := make(map[incidents.GroupRef]*incidents.Incident, len(refs))
 	const op = "query_latest"
 	for chunk := range slices.Chunk(refs, maxInList) {
-		want := make(map[incidents.GroupRef]bool, len(chunk))
-		keySet, serviceSet := map[string]bool{}, map[string]bool{}
-		for _, r := range chunk {
-			want[r] = true
-			keySet[r.GroupKey] = true
-			serviceSet[r.Service] = true
-		}
+		want, groupKeys, services := refFilter(chunk)
 		// The filter selects the cross product of keys and services, a
 		// superset of refs; pairs nobody asked for are dropped here.
 		s.metrics.op(op)
-		rows, err := s.conn.Query(ctx, latestIDs, inList(keys(keySet)), inList(keys(serviceSet)))
+		rows, err := s.conn.Query(ctx, latestIDs, groupKeys, services)
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "latest incident ids")
 		}
@@ -466,6 +460,20 @@ LIMIT 1 BY id`
 		}
 	}
 	return events, nil
+}
+
+// refFilter turns refs into the lists of a `group_key IN ? AND service IN
+// ?` filter, which selects the cross product of keys and services (a
+// superset of refs), and the set of refs actually wanted.
+func refFilter(refs []incidents.GroupRef) (want map[incidents.GroupRef]bool, groupKeys, services clickhouse.GroupSet) {
+	want = make(map[incidents.GroupRef]bool, len(refs))
+	keySet, serviceSet := map[string]bool{}, map[string]bool{}
+	for _, r := range refs {
+		want[r] = true
+		keySet[r.GroupKey] = true
+		serviceSet[r.Service] = true
+	}
+	return want, inList(keys(keySet)), inList(keys(serviceSet))
 }
 
 // inList binds values as a parenthesised list for `x IN ?`.

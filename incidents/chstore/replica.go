@@ -32,15 +32,9 @@ ORDER BY min(opened_at) DESC, id DESC
 LIMIT 1 BY group_key, service`
 	out := make(map[incidents.GroupRef]incidents.Head, len(refs))
 	for chunk := range slices.Chunk(refs, maxInList) {
-		want := make(map[incidents.GroupRef]bool, len(chunk))
-		keySet, serviceSet := map[string]bool{}, map[string]bool{}
-		for _, r := range chunk {
-			want[r] = true
-			keySet[r.GroupKey] = true
-			serviceSet[r.Service] = true
-		}
+		want, groupKeys, services := refFilter(chunk)
 		s.metrics.op(op)
-		rows, err := s.conn.Query(ctx, q, inList(keys(keySet)), inList(keys(serviceSet)))
+		rows, err := s.conn.Query(ctx, q, groupKeys, services)
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "latest incident versions")
 		}

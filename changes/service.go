@@ -149,6 +149,16 @@ func (s *Service) Suspects(ctx context.Context, incidentID string) ([]Suspect, e
 	return Rank(inc.Service, inc.StartedAt, end, up, cs, s.o.Lookback, causes), nil
 }
 
+// TopSuspect names the change most likely to have caused the incident, as
+// one line for people, or "" when no change is near it (chat.Suspects).
+func (s *Service) TopSuspect(ctx context.Context, incidentID string) (string, error) {
+	ss, err := s.Suspects(ctx, incidentID)
+	if err != nil || len(ss) == 0 {
+		return "", err
+	}
+	return ss[0].Hint, nil
+}
+
 // MarkCause records that a person marked (or unmarked) a change as the
 // cause of an incident; it appears on the incident's timeline.
 func (s *Service) MarkCause(ctx context.Context, incidentID, changeID, actor string, cause bool) error {

@@ -68,6 +68,9 @@ type incidentView struct {
 	Runbook   string // the incident's runbook, else the catalog's
 	Dashboard string // the service's Grafana dashboard
 	Budget    *budgetUse
+	// Suspect is the top suspect change, one line ("deployed 12 min
+	// before: checkout v1.4.2 at 50% — consider rollback").
+	Suspect string
 	// Interactive adds the Acknowledge and Resolve buttons (bot
 	// messages; incoming webhooks cannot take them).
 	Interactive bool
@@ -106,6 +109,9 @@ func renderIncident(v incidentView) rendered {
 	}
 	if v.Budget != nil {
 		blocks = append(blocks, section(budgetText(inc.Service, *v.Budget)))
+	}
+	if v.Suspect != "" {
+		blocks = append(blocks, section(":mag: *What changed:* "+esc(clip(v.Suspect, sectionBudget-100))))
 	}
 	if len(inc.Alerts) > 0 || inc.TruncatedAlerts > 0 {
 		blocks = append(blocks, section(alertList(inc)))

@@ -70,6 +70,9 @@ type Options struct {
 	Availability Availability
 	// Incidents, if set, lists incidents for the digest.
 	Incidents IncidentLister
+	// Suspects, if set, adds the top suspect change to incident messages
+	// ("what changed?").
+	Suspects Suspects
 	// BudgetWeight weighs an incident's downtime by impact, as the
 	// availability figures do (default: outage 1, others 0).
 	BudgetWeight func(incidents.Impact) float64
@@ -161,6 +164,7 @@ type Sender struct {
 	ledger   Ledger
 	catalog  func() *catalog.Catalog
 	avail    Availability
+	suspects Suspects
 	digester *digester
 	weight   func(incidents.Impact) float64
 	dashUID  func(string) string
@@ -191,7 +195,7 @@ func New(o Options) (*Sender, error) {
 	m := newMetrics(o.Registerer)
 	s := &Sender{
 		cfg: o.Config, api: newSlackAPI(o.Token, o.APIURL, o.HTTPClient, m), hooks: o.WebhookURLs,
-		events: o.Events, ledger: o.Ledger, catalog: o.Catalog, avail: o.Availability,
+		events: o.Events, ledger: o.Ledger, catalog: o.Catalog, avail: o.Availability, suspects: o.Suspects,
 		weight: o.BudgetWeight, dashUID: o.DashboardUID, holder: o.Holder, grace: o.IntentGrace,
 		maxAge: o.MaxEventAge, log: o.Logger.With("component", "chat", "holder", o.Holder), metrics: m, now: o.Now,
 		budgets: map[string]budgetEntry{}, warned: map[string]bool{},
@@ -602,7 +606,20 @@ func (s *Sender) view(ctx context.Context, inc *incidents.Incident, now time.Tim
 		v.Dashboard = strings.TrimSuffix(s.cfg.GrafanaURL, "/") + "/d/" + s.dashUID(inc.Service)
 	}
 	v.Budget = s.budget(ctx, inc, now)
+	if s.suspects != nil {
+		hint, err := s.suspects.TopSuspect(ctx, inc.ID)
+		if err != nil {
+			s.log.Debug("chat: no suspect for the incident message", "incident", inc.ID, "err", err)
+		}
+		v.Suspect = hint
+	}
 	return v
+}
+
+// Suspects knows how to name the change most likely to have caused an
+// incident, as one line for people ("" when there is none).
+type Suspects interface {
+	TopSuspect(ctx context.Context, incidentID string) (string, error)
 }
 
 // budget computes the share of the service's 30-day error budget the

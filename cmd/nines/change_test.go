@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ninesops/nines/chat/slacktest"
 	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
@@ -24,7 +25,11 @@ services:
   - {name: checkout, owner: payments}
   - {name: search, owner: discovery}
 `)
-	n := startNines(t, chtest.Database(t), "--catalog.file="+catalogFile)
+	fake := slacktest.NewServer(t, chatTestToken)
+	fake.AddChannel("#operations")
+	n := startNines(t, chtest.Database(t), "--catalog.file="+catalogFile,
+		"--slack.token-file="+writeFile(t, dir, "slack.token", chatTestToken+"\n"), "--slack.api-url="+fake.APIURL(),
+		"--config.file="+writeFile(t, dir, "config.yml", "chat:\n  digest: {cadence: \"off\"}\n"))
 	tokenFile := writeFile(t, dir, "token", n.apiToken)
 	env := func(k string) string {
 		return map[string]string{"NINES_URL": n.base, "NINES_API_TOKEN_FILE": tokenFile}[k]
@@ -82,6 +87,11 @@ services:
 	if want := "deployed 10 min before: checkout v1.4.2 at 50% — consider rollback"; got.Suspects[0].Hint != want {
 		t.Errorf("hint = %q, want %q", got.Suspects[0].Hint, want)
 	}
+	// The incident's Slack message says what changed.
+	eventually(t, 40*time.Second, "the suspect in the Slack message", func() bool {
+		msgs := fake.Messages("#operations")
+		return len(msgs) == 1 && strings.Contains(string(msgs[0].Blocks), "deployed 10 min before: checkout v1.4.2 at 50% — consider rollback")
+	})
 	// Recording without the token is refused.
 	if code, _ := n.do("POST", "/api/v1/changes", "", map[string]string{"service": "x"}); code != 401 {
 		t.Errorf("record without token: %d, want 401", code)

@@ -88,9 +88,11 @@ type chatDeps struct {
 	store   *chstore.Store
 	actor   chat.Actor // *incidents.Service
 	avail   *availability.Service
-	catalog func() *catalog.Catalog
-	log     *slog.Logger
-	reg     prometheus.Registerer
+	// suspects names the top suspect change of an incident (optional).
+	suspects chat.Suspects
+	catalog  func() *catalog.Catalog
+	log      *slog.Logger
+	reg      prometheus.Registerer
 }
 
 // chatParts are the running parts of chat; a nil field is turned off.
@@ -121,7 +123,7 @@ func newChat(d chatDeps) (*chatParts, error) {
 			Config: d.cfg, Token: sec.token, APIURL: d.flags.apiURL, WebhookURLs: hooks,
 			Events: d.store, Ledger: d.store, Leases: d.store, Incidents: d.store,
 			Catalog: d.catalog, Availability: avail, BudgetWeight: d.weights.Weight,
-			Logger: d.log, Registerer: d.reg,
+			Suspects: d.suspects, Logger: d.log, Registerer: d.reg,
 		})
 		if err != nil {
 			return nil, err

@@ -222,21 +222,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	if err != nil {
 		return err
 	}
-	chatParts, err := newChat(chatDeps{
-		flags: o.slack, cfg: cfg.Chat, weights: cfg.Availability.ImpactWeights,
-		store: store, actor: svc, avail: avail, catalog: cat.Current, log: log, reg: reg,
-	})
-	if err != nil {
-		return err
-	}
-	figures, err := collector.New(collector.Options{
-		Figures: avail, Counts: store, Windows: windows,
-		RefreshInterval: o.collectorRefreshInterval, RefreshTimeout: o.collectorRefreshTimeout,
-		ScrapeTimeout: o.collectorScrapeTimeout, Registerer: reg, Logger: log,
-	})
-	if err != nil {
-		return err
-	}
 	chg, err := changes.New(changes.Options{
 		Store: store, Incidents: store, Timeline: svc, Logger: log,
 		Upstream:   func(service string) []string { return upstreamNearestFirst(cat.Current(), service) },
@@ -245,6 +230,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 			sv, _ := cat.Current().Service(service)
 			return sv.Owner
 		},
+	})
+	if err != nil {
+		return err
+	}
+	chatParts, err := newChat(chatDeps{
+		flags: o.slack, cfg: cfg.Chat, weights: cfg.Availability.ImpactWeights,
+		store: store, actor: svc, avail: avail, catalog: cat.Current, log: log, reg: reg,
+		suspects: chg,
+	})
+	if err != nil {
+		return err
+	}
+	figures, err := collector.New(collector.Options{
+		Figures: avail, Counts: store, Windows: windows,
+		RefreshInterval: o.collectorRefreshInterval, RefreshTimeout: o.collectorRefreshTimeout,
+		ScrapeTimeout: o.collectorScrapeTimeout, Registerer: reg, Logger: log,
 	})
 	if err != nil {
 		return err

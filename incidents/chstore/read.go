@@ -147,6 +147,22 @@ func updatedAtFromVersion(updatedAt time.Time, version uint64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
+// scanIncidents reads and closes rows of collapsed incidents, and
+// remembers their opened_at for later writes.
+func (s *Store) scanIncidents(rows chdriver.Rows) ([]*incidents.Incident, error) {
+	defer rows.Close()
+	var incs []*incidents.Incident
+	for rows.Next() {
+		inc, openedAt, err := scanIncident(rows)
+		if err != nil {
+			return nil, err
+		}
+		s.opened.put(inc.ID, openedAt)
+		incs = append(incs, inc)
+	}
+	return incs, rows.Err()
+}
+
 // queryIncidents runs q, reads incidents and their alerts, and remembers
 // their opened_at for later writes.
 func (s *Store) queryIncidents(ctx context.Context, op, q string, args ...any) ([]*incidents.Incident, error) {
@@ -155,19 +171,7 @@ func (s *Store) queryIncidents(ctx context.Context, op, q string, args ...any) (
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "query incidents")
 	}
-	var incs []*incidents.Incident
-	err = func() error {
-		defer rows.Close() // before loadAlerts: give the connection back
-		for rows.Next() {
-			inc, openedAt, err := scanIncident(rows)
-			if err != nil {
-				return err
-			}
-			s.opened.put(inc.ID, openedAt)
-			incs = append(incs, inc)
-		}
-		return rows.Err()
-	}()
+	incs, err := s.scanIncidents(rows) // closes rows before loadAlerts
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "read incidents")
 	}

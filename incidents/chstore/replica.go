@@ -148,19 +148,7 @@ LIMIT 1 BY id, version`
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "get incident versions")
 		}
-		var incs []*incidents.Incident
-		err = func() error {
-			defer rows.Close()
-			for rows.Next() {
-				inc, openedAt, err := scanIncident(rows)
-				if err != nil {
-					return err
-				}
-				s.opened.put(inc.ID, openedAt)
-				incs = append(incs, inc)
-			}
-			return rows.Err()
-		}()
+		incs, err := s.scanIncidents(rows)
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "get incident versions")
 		}

@@ -14,8 +14,11 @@ WITH_CH      := deploy/dev/with-clickhouse
 # make run: a private ClickHouse under .build/run (ports 19000/18123).
 RUN_DIR      := $(BUILD)/run
 RUN_ADDR     ?= 127.0.0.1:9095
-# make test: a throwaway ClickHouse under .build/test (ports 19100/18223).
+# make test: a throwaway ClickHouse under .build/test (ports 19100/18223;
+# set TEST_CH_TCP/TEST_CH_HTTP to run two checkouts' suites side by side).
 TEST_DIR     := $(BUILD)/test
+TEST_CH_TCP  ?= 19100
+TEST_CH_HTTP ?= 18223
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: all build run test unit lint fmt vet deps clean check-deploy bench-availability bench bench-go chaos soak fuzz
@@ -44,7 +47,7 @@ deps:
 # Every test, integration tests included: they must not skip here.
 test: deps lint check-deploy
 	rm -rf $(TEST_DIR)/clickhouse
-	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(TEST_DIR)/clickhouse 19100 18223 -- \
+	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(TEST_DIR)/clickhouse $(TEST_CH_TCP) $(TEST_CH_HTTP) -- \
 	  env NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
 	  $(GO) test $(GOTEST_FLAGS) ./...
 
@@ -69,7 +72,7 @@ vet:
 bench-availability: deps
 	rm -rf $(BUILD)/bench/clickhouse
 	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(BUILD)/bench/clickhouse 19400 18523 -- \
-	  env NINES_REQUIRE_INTEGRATION=1 $(GO) test ./incidents/chstore/ -run '^$$' -bench '^BenchmarkAvailability$$' -benchtime 10x -count 1 -timeout 30m
+	  env NINES_REQUIRE_INTEGRATION=1 $(GO) test ./chstore/ -run '^$$' -bench '^BenchmarkAvailability$$' -benchtime 10x -count 1 -timeout 30m
 
 # make bench: nines against a private ClickHouse beside Alertmanager, a
 # decode-only receiver and ClickHouse's own insert rate, on the same
@@ -83,7 +86,7 @@ bench: deps build
 bench-go:
 	@mkdir -p $(BUILD)
 	$(GO) test -run '^$$' -bench 'DecodeConvert|Handler|Ingest|ToRows' -benchmem -count 6 \
-	  ./alerts/ ./incidents/ ./incidents/chstore/ | tee $(BUILD)/bench-go.txt
+	  ./alerts/ ./incidents/ ./chstore/ | tee $(BUILD)/bench-go.txt
 
 # The fault test: private ClickHouse, two replicas, ClickHouse stopped 30s,
 # one kill -9. A short version runs in `make test` (TestChaosShort).
@@ -98,7 +101,7 @@ soak: deps build
 	$(GO) run ./cmd/nines-chaos soak --nines.bin=$(BIN) --duration=$(SOAK_DURATION) --rate=$(SOAK_RATE) $(SOAK_ARGS)
 
 FUZZTIME ?= 2m
-FUZZ_TARGETS := alerts:FuzzDecode alerts:FuzzWebhook incidents:FuzzListQuery incidents:FuzzActionRequests incidents/spool:FuzzSegment catalog:FuzzParse chat:FuzzParseInteraction
+FUZZ_TARGETS := alerts:FuzzDecode alerts:FuzzWebhook incidents:FuzzListQuery incidents:FuzzActionRequests spool:FuzzSegment catalog:FuzzParse chat:FuzzParseInteraction
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn"; \
 	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) ./$$pkg || exit 1; done

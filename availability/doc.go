@@ -4,7 +4,7 @@
 // resolved, and which upstream services caused some of it.
 //
 // The arithmetic over incidents runs in the incident store (a Source, which
-// package incidents/chstore implements with a few aggregate ClickHouse
+// package chstore implements with a few aggregate ClickHouse
 // queries for all services at once); this package owns the definitions,
 // windows, the catalog's part (SLO targets, owners, maintenance windows, time
 // zone) and the HTTP API. Every definition below is what the tests check,

@@ -10,9 +10,9 @@ import (
 
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 // openStore returns a store on a fresh, migrated test database.

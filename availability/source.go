@@ -10,7 +10,7 @@ import (
 
 // Source knows how to sum up stored incidents into the integer seconds and
 // counts that figures are made of, for many services at once.
-// incidents/chstore implements it.
+// chstore implements it.
 type Source interface {
 	// Downtime returns one Raw per service that has an incident
 	// overlapping the window or one of the recent ranges; services

@@ -18,9 +18,9 @@ import (
 	"github.com/ninesops/nines/chat"
 	"github.com/ninesops/nines/chat/chattest"
 	"github.com/ninesops/nines/chat/slacktest"
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 const token = "xoxb-test-token"

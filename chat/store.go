@@ -15,7 +15,7 @@ type StoredEvent struct {
 }
 
 // Events knows how to read the incident timeline as it is stored.
-// incidents/chstore implements it.
+// chstore implements it.
 type Events interface {
 	// ChatEventsSince returns, each once, the events stored at or after
 	// since whose own time is at or after notBefore, in the order they
@@ -28,7 +28,7 @@ type Events interface {
 
 // Ledger knows how to keep the sender's durable state: which messages
 // exist, which deliveries were attempted and made, and how far the
-// timeline has been read. incidents/chstore implements it.
+// timeline has been read. chstore implements it.
 type Ledger interface {
 	// LoadChat returns the latest state of every message and delivery of
 	// the incidents. Each delivery's ForeignIntentAt is the time of its
@@ -41,7 +41,7 @@ type Ledger interface {
 }
 
 // Leases knows how to record lease heartbeats and list live holders.
-// incidents/chstore implements it.
+// chstore implements it.
 type Leases interface {
 	// Heartbeat records that holder is alive at at.
 	Heartbeat(ctx context.Context, name, holder string, at time.Time) error

@@ -37,7 +37,7 @@ type Figures interface {
 }
 
 // IncidentCounter knows how to count every service's incidents at once.
-// incidents/chstore implements it.
+// chstore implements it.
 type IncidentCounter interface {
 	// IncidentCounts returns the stored incidents (their latest versions)
 	// counted by service, current impact, current state and the impact

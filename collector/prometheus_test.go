@@ -19,7 +19,7 @@ import (
 // querying nines_service_availability_ratio through its API gives exactly
 // the figures the source computes, float for float. (The same over the
 // ClickHouse store and availability.Service is
-// TestCollectorPrometheusOnStore in incidents/chstore.)
+// TestCollectorPrometheusOnStore in chstore.)
 func TestAcceptancePrometheus(t *testing.T) {
 	t.Parallel()
 	promtest.Prometheus(t) // skip early without it

@@ -16,9 +16,9 @@ import (
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 // These tests run every ClickHouse query of the generated dashboards, with

@@ -2,7 +2,7 @@
 // notifications open, update, resolve and reopen incidents, and how people
 // acknowledge, resolve and annotate them. Storage lives behind the small
 // Store interface declared here; the ClickHouse implementation is in
-// incidents/chstore.
+// chstore.
 package incidents
 
 import (

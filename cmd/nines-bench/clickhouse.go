@@ -11,7 +11,7 @@ import (
 )
 
 // chHTTP runs plain queries on ClickHouse's HTTP interface. The bench uses
-// it for system tables and clean-up, so that only incidents/chstore
+// it for system tables and clean-up, so that only chstore
 // imports the ClickHouse driver.
 type chHTTP struct {
 	base   string // http://host:port

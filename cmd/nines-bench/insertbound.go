@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/alerts"
+	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
 )
 
 // recorder is an incidents.Store that keeps every change in memory: it

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ninesops/nines/incidents/chstore/chtest"
+	"github.com/ninesops/nines/chstore/chtest"
 )
 
 // alertmanagerBinary finds the real Alertmanager, or skips (or fails under

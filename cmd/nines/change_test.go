@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/chat/slacktest"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
+	"github.com/ninesops/nines/chstore/chtest"
 )
 
 // TestChangeSuspectAcceptance: a deploy recorded with the CLI 10 minutes

@@ -17,8 +17,8 @@ import (
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/chat"
+	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
 )
 
 // slackFlags are the Slack flags of `nines serve` and `nines report

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/chat/slacktest"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
+	"github.com/ninesops/nines/chstore/chtest"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ninesops/nines/incidents/chstore/chtest"
+	"github.com/ninesops/nines/chstore/chtest"
 )
 
 // webhookNote builds a webhook body with the given alerts.

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/collector/promtest"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 // TestMetricsAcceptance: with nines holding the fixture incidents, its

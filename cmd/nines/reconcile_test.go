@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/alerts"
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 // TestReconcileWithAlertmanager: an alert fires and resolves in a real

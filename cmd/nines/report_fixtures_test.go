@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ninesops/nines/incidents/chstore/chtest"
+	"github.com/ninesops/nines/chstore/chtest"
 )
 
 // TestReportFromFixtures fills the store through the webhook with the

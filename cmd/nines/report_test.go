@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 const reportCatalog = `

@@ -27,7 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/ninesops/nines/incidents/chstore/chtest"
+	"github.com/ninesops/nines/chstore/chtest"
 )
 
 // Secrets the security tests give nines; none may ever show in its logs,

@@ -22,9 +22,9 @@ import (
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/changes"
+	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/collector"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
 )
 
 // storeFlags are the ClickHouse flags shared by every command that needs

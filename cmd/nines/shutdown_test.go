@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 // proc is nines run in-process with a handle to stop it, as SIGTERM does.

@@ -12,9 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ninesops/nines/alerts"
+	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/spool"
+	"github.com/ninesops/nines/spool"
 )
 
 // reliabilityFlags configure the durable spool in front of the incident

@@ -122,7 +122,7 @@ func clickhousectl(t testing.TB) string {
 	if !ok {
 		t.Fatal("chtest: cannot find the repository")
 	}
-	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "deploy", "clickhouse", "dev", "clickhousectl")
+	p := filepath.Join(filepath.Dir(file), "..", "..", "deploy", "clickhouse", "dev", "clickhousectl")
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("chtest: %v", err)
 	}

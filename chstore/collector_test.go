@@ -16,11 +16,11 @@ import (
 
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/collector"
 	"github.com/ninesops/nines/collector/promtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 // collNow is "now" for the collector tests: every figure is computed as of

@@ -11,8 +11,8 @@ import (
 
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 )
 
 // Benchmark data: benchIncidents incidents over benchServices services and

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/chat/chattest"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 )
 
 // openChatStore opens a store on a fresh, migrated test database.

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
-	"github.com/ninesops/nines/incidents/spool"
+	"github.com/ninesops/nines/spool"
 )
 
 var o0 = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)

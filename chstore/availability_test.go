@@ -9,9 +9,9 @@ import (
 
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 // TestAvailabilitySource checks the Source on the real ClickHouse: service

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/changes"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 func TestChangesAndDORA(t *testing.T) {

@@ -17,9 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 var t0 = time.Date(2024, 5, 6, 7, 8, 9, 123_000_000, time.UTC)

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/incidents/chstore"
-	"github.com/ninesops/nines/incidents/chstore/chtest"
 )
 
 // hookStore is a Store whose Write runs a hook first, to make another

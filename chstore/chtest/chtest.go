@@ -14,7 +14,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/ninesops/nines/incidents/chstore"
+	"github.com/ninesops/nines/chstore"
 )
 
 // Environment variables read by Database.

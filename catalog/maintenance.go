@@ -34,8 +34,11 @@ const (
 // exist on a given day (it falls into a spring-forward gap) is normalized
 // the way time.Date does it: 02:30 on the day Europe/Stockholm jumps from
 // 02:00 to 03:00 becomes 03:30 CEST. A start time that occurs twice (the
-// autumn fall-back hour) is the one time.Date picks, which is the second,
-// after the clocks went back: 02:30 becomes 02:30 CET.
+// autumn fall-back hour) is the second, after the clocks went back, in
+// every zone: 02:30 on the day Europe/Stockholm goes back becomes 02:30
+// CET, and 01:30 on the day America/New_York goes back becomes 01:30 EST.
+// (time.Date alone does not promise which of the two it picks, and picks
+// differently east and west of UTC.)
 type Window struct {
 	Reason string
 
@@ -91,7 +94,7 @@ func (w Window) Intervals(from, to time.Time) []Interval {
 	d--
 	var out []Interval
 	for i := 0; ; i++ {
-		start := time.Date(y, m, d+i, w.Hour, w.Minute, 0, 0, loc)
+		start := secondOccurrence(time.Date(y, m, d+i, w.Hour, w.Minute, 0, 0, loc))
 		if !start.Before(to) {
 			break
 		}
@@ -107,6 +110,24 @@ func (w Window) Intervals(from, to time.Time) []Interval {
 		}
 	}
 	return out
+}
+
+// secondOccurrence returns the later of the two instants that show t's
+// wall clock when the clocks go back around t, and t otherwise.
+func secondOccurrence(t time.Time) time.Time {
+	// Zone changes are hours apart at most; look a few hours either side.
+	_, before := t.Add(-3 * time.Hour).Zone()
+	_, after := t.Add(3 * time.Hour).Zone()
+	if before <= after {
+		return t // no fall-back here
+	}
+	later := t.Add(time.Duration(before-after) * time.Second)
+	y1, m1, d1 := t.Date()
+	y2, m2, d2 := later.Date()
+	if y1 == y2 && m1 == m2 && d1 == d2 && t.Hour() == later.Hour() && t.Minute() == later.Minute() {
+		return later
+	}
+	return t
 }
 
 // clamp cuts iv to [from, to) and reports whether anything is left.

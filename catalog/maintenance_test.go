@@ -44,6 +44,9 @@ services:
   - name: gap
     maintenance:
       - {schedule: daily, at: "02:30", duration: 1h}
+  - name: gap-west
+    maintenance:
+      - {schedule: daily, at: "01:30", duration: 1h, timezone: America/New_York}
   - name: overlapping
     maintenance:
       - {schedule: weekly, days: [mon, wed], at: "22:00", duration: 4h}
@@ -143,6 +146,17 @@ services:
 				"2026-10-24 00:30/2026-10-24 01:30", // 02:30 CEST
 				"2026-10-25 01:30/2026-10-25 02:30", // 02:30 CET
 				"2026-10-26 01:30/2026-10-26 02:30", // 02:30 CET
+			},
+		},
+		{
+			// West of UTC too: 01:30 happens twice on 2026-11-01 in New
+			// York (EDT, then EST); the second, 01:30 EST, is 06:30 UTC.
+			name: "daily at an ambiguous local time west of UTC", service: "gap-west",
+			from: "2026-10-31 00:00", to: "2026-11-03 00:00",
+			want: []string{
+				"2026-10-31 05:30/2026-10-31 06:30", // 01:30 EDT
+				"2026-11-01 06:30/2026-11-01 07:30", // 01:30 EST
+				"2026-11-02 06:30/2026-11-02 07:30", // 01:30 EST
 			},
 		},
 		{

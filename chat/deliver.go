@@ -175,7 +175,6 @@ func (s *Sender) send(ctx context.Context, a *action) (chID, ts string, err erro
 
 // settle records the outcome of a post.
 func (s *Sender) settle(a *action, chID, ts string, err error, now time.Time) {
-	st := s.st
 	ch := a.channel()
 	s.written(ch, err, now)
 	if err == nil {
@@ -192,17 +191,9 @@ func (s *Sender) settle(a *action, chID, ts string, err error, now time.Time) {
 		s.dropIntent(a)
 	default:
 		s.log.Warn("chat: Slack refused a message for good", "incident", a.incidentID(), "channel", ch, "key", a.key, "err", err)
-		st.buf.Deliveries = append(st.buf.Deliveries, Delivery{IncidentID: a.incidentID(), Channel: ch, Key: a.key, Kind: a.dkind,
-			State: StateFailed, Covers: a.covers, Error: ce.code, Holder: s.holder, At: now})
-		if j := a.digest; j != nil {
-			j.done, j.intent = true, nil
+		p := s.finish(a, Delivery{State: StateFailed, Error: ce.code}, now)
+		if p == nil {
 			return
-		}
-		p := a.pair
-		delete(p.intents, a.key)
-		p.done[a.key] = true
-		for _, c := range a.covers {
-			p.done[c] = true
 		}
 		if a.dkind == KindMain {
 			p.failed = ce.code
@@ -211,6 +202,27 @@ func (s *Sender) settle(a *action, chID, ts string, err error, now time.Time) {
 			p.held = nil
 		}
 	}
+}
+
+// finish records the final outcome of a delivery (d gives its state and,
+// when sent, its ts; the rest comes from the action) and marks it done:
+// its intent is gone and neither it nor the events it covers are planned
+// again. It returns the delivery's pair, or nil for a digest.
+func (s *Sender) finish(a *action, d Delivery, now time.Time) *pairState {
+	d.IncidentID, d.Channel, d.Key, d.Kind = a.incidentID(), a.channel(), a.key, a.dkind
+	d.Covers, d.Holder, d.At = a.covers, s.holder, now
+	s.st.buf.Deliveries = append(s.st.buf.Deliveries, d)
+	if j := a.digest; j != nil {
+		j.done, j.intent = true, nil
+		return nil
+	}
+	p := a.pair
+	delete(p.intents, a.key)
+	p.done[a.key] = true
+	for _, c := range a.covers {
+		p.done[c] = true
+	}
+	return p
 }
 
 // dropIntent forgets an intent known not to have been posted, so that
@@ -227,17 +239,9 @@ func (s *Sender) dropIntent(a *action) {
 func (s *Sender) sent(a *action, chID, ts string, now time.Time) {
 	st := s.st
 	covers := a.covers
-	st.buf.Deliveries = append(st.buf.Deliveries, Delivery{IncidentID: a.incidentID(), Channel: a.channel(), Key: a.key, Kind: a.dkind,
-		State: StateSent, TS: ts, Covers: covers, Holder: s.holder, At: now})
-	if j := a.digest; j != nil {
-		j.done, j.intent = true, nil
+	p := s.finish(a, Delivery{State: StateSent, TS: ts}, now)
+	if p == nil {
 		return
-	}
-	p := a.pair
-	delete(p.intents, a.key)
-	p.done[a.key] = true
-	for _, c := range covers {
-		p.done[c] = true
 	}
 	switch a.dkind {
 	case KindMain:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -187,7 +188,7 @@ func (s *Service) change(ctx context.Context, id string) (Change, error) {
 		return Change{}, err
 	}
 	if len(cs) == 0 {
-		return Change{}, fmt.Errorf("%w: change_id: no change %q", incidents.ErrInvalid, id)
+		return Change{}, fmt.Errorf("%w: change_id: no change %q", fault.ErrInvalid, id)
 	}
 	return cs[0], nil
 }

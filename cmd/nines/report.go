@@ -16,7 +16,7 @@ import (
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/changes"
-	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/fault"
 )
 
 // reportFormats are the output formats of `nines report`.
@@ -102,7 +102,7 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if service != "" {
 		f, err := svc.Service(ctx, service, w, explain)
 		if err != nil {
-			if errors.Is(err, incidents.ErrNotFound) {
+			if errors.Is(err, fault.ErrNotFound) {
 				return usageError{fmt.Errorf("--service: %w", err)}
 			}
 			return err

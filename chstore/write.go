@@ -97,6 +97,7 @@ type eventRow struct {
 	atMS              int64
 	kind, actor, text string
 	fingerprint       string
+	impact            int8 // incidents.Impact, or -1 when the event records none
 }
 
 // Columns of each INSERT, in Append order.
@@ -107,7 +108,7 @@ annotations, runbook_url, generator_url, external_url, caused_by, period_starts,
 alerts_firing, facts, updated_at, version)`
 	insertAlerts = `INSERT INTO incident_alerts (incident_id, service, fingerprint, starts_at, starts_at_ms,
 ends_at, ends_at_ms, status, impact, labels, annotations, generator_url, version)`
-	insertEvents = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint, inserted_at_ms)`
+	insertEvents = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint, inserted_at_ms, impact)`
 )
 
 // toRows converts changes to rows, checking what the schema cannot hold.
@@ -259,6 +260,10 @@ func toEventRow(e incidents.Event) (eventRow, error) {
 	if err != nil {
 		return eventRow{}, fmt.Errorf("%w: event %s at: %w", fault.ErrInvalid, e.ID, err)
 	}
+	impact := int8(-1)
+	if e.Impact != nil {
+		impact = int8(*e.Impact)
+	}
 	return eventRow{
 		id:          e.ID,
 		incidentID:  e.IncidentID,
@@ -268,6 +273,7 @@ func toEventRow(e incidents.Event) (eventRow, error) {
 		actor:       e.Actor,
 		text:        e.Text,
 		fingerprint: e.Fingerprint,
+		impact:      impact,
 	}, nil
 }
 
@@ -462,6 +468,7 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 			column(e, func(r *eventRow) string { return r.text }),
 			column(e, func(r *eventRow) string { return r.fingerprint }),
 			column(e, func(*eventRow) int64 { return insertedMS }),
+			column(e, func(r *eventRow) int8 { return r.impact }),
 		)
 	})
 	if err != nil {

@@ -269,7 +269,16 @@ type Event struct {
 	Text       string    `json:"text,omitempty"`
 	// Fingerprint names the alert for alert events.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Impact is the incident's impact the event records, set on opened
+	// and impact_changed events. Stored as a column, so that figures
+	// counted by it (incidents opened per impact) never depend on Text,
+	// which is for people and may be reworded.
+	Impact *Impact `json:"-"`
 }
+
+// recorded returns a copy of i for Event.Impact: the event keeps the
+// impact of its moment, whatever the incident's becomes.
+func recorded(i Impact) *Impact { return &i }
 
 // IncidentID derives an incident's ID from its grouping key, service and
 // the start of its first episode, so that two replicas seeing the same

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/alertmanager/template"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -52,7 +53,7 @@ type message struct {
 
 // DecodeError is why a notification body was refused: malformed JSON, a
 // failed check or a body over the size limit. It unwraps to
-// incidents.ErrInvalid and, for an oversized body, to *http.MaxBytesError.
+// fault.ErrInvalid and, for an oversized body, to *http.MaxBytesError.
 type DecodeError struct {
 	// Field is the offending field as a JSON path, such as
 	// "alerts[3].fingerprint", or empty when no single field is to blame.
@@ -71,12 +72,12 @@ func (e *DecodeError) Error() string {
 	return e.Field + ": " + e.Reason
 }
 
-// Unwrap returns incidents.ErrInvalid and the cause, if any.
+// Unwrap returns fault.ErrInvalid and the cause, if any.
 func (e *DecodeError) Unwrap() []error {
 	if e.err == nil {
-		return []error{incidents.ErrInvalid}
+		return []error{fault.ErrInvalid}
 	}
-	return []error{incidents.ErrInvalid, e.err}
+	return []error{fault.ErrInvalid, e.err}
 }
 
 func fieldError(field, format string, args ...any) *DecodeError {
@@ -88,7 +89,7 @@ func fieldError(field, format string, args ...any) *DecodeError {
 // maxBytes (DefaultMaxBodyBytes when maxBytes <= 0). ReceivedAt is left zero
 // for the caller to set.
 //
-// Every error is a *DecodeError and so matches incidents.ErrInvalid; an
+// Every error is a *DecodeError and so matches fault.ErrInvalid; an
 // oversized body also matches *http.MaxBytesError.
 //
 // Unknown fields are ignored, so that newer Alertmanagers (which add fields

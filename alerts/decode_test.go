@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -450,8 +451,8 @@ func TestDecodeRefuses(t *testing.T) {
 			if !errors.As(err, &de) || de.Field != tc.field {
 				t.Errorf("error %#v, want a *DecodeError with Field %q", err, tc.field)
 			}
-			if !errors.Is(err, incidents.ErrInvalid) {
-				t.Errorf("errors.Is(%v, incidents.ErrInvalid) = false", err)
+			if !errors.Is(err, fault.ErrInvalid) {
+				t.Errorf("errors.Is(%v, fault.ErrInvalid) = false", err)
 			}
 			var tooLarge *http.MaxBytesError
 			if got, want := errors.As(err, &tooLarge), tc.limit != 0; got != want {
@@ -492,7 +493,7 @@ func TestDecodeReadFailure(t *testing.T) {
 	cause := errors.New("connection reset")
 	body := readFixture(t, "02-checkout-down-firing.json")
 	_, err := Decode(&errReader{data: body[:100], err: cause}, 0)
-	if err == nil || err.Error() != "read body: connection reset" || !errors.Is(err, cause) || !errors.Is(err, incidents.ErrInvalid) {
+	if err == nil || err.Error() != "read body: connection reset" || !errors.Is(err, cause) || !errors.Is(err, fault.ErrInvalid) {
 		t.Errorf("Decode = %v, want the read failure", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -31,8 +32,8 @@ func FuzzDecode(f *testing.F) {
 		n, err := Decode(bytes.NewReader(body), limit)
 		if err != nil {
 			var de *DecodeError
-			if !errors.As(err, &de) || !errors.Is(err, incidents.ErrInvalid) || err.Error() == "" {
-				t.Fatalf("error %#v is not a *DecodeError matching incidents.ErrInvalid", err)
+			if !errors.As(err, &de) || !errors.Is(err, fault.ErrInvalid) || err.Error() == "" {
+				t.Fatalf("error %#v is not a *DecodeError matching fault.ErrInvalid", err)
 			}
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) != (len(body) > limit) {

@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,13 +13,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ninesops/nines/answer"
 	"github.com/ninesops/nines/incidents"
 )
 
 // Ingester knows how to store a notification. Ingest returns nil only once
 // the notification is stored durably; an error wrapping
-// incidents.ErrUnavailable means "try again later", one wrapping
-// incidents.ErrInvalid means the notification can never be accepted.
+// fault.ErrUnavailable means "try again later", one wrapping
+// fault.ErrInvalid means the notification can never be accepted.
 type Ingester interface {
 	Ingest(ctx context.Context, n incidents.Notification) error
 }
@@ -112,7 +112,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	receivedAt := h.now()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed, use POST")
+		return answer.Message(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed, use POST")
 	}
 	if h.auth != nil && !h.auth.Check(r) {
 		for _, c := range h.auth.challenges() {
@@ -120,13 +120,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		}
 		// Never log the Authorization header: it is the secret.
 		h.logger.Warn("webhook refused: missing or invalid credentials", "remote", r.RemoteAddr)
-		return writeError(w, http.StatusUnauthorized, "missing or invalid credentials")
+		return answer.Message(w, http.StatusUnauthorized, "missing or invalid credentials")
 	}
 	if msg := unsupportedMedia(r.Header); msg != "" {
-		return writeError(w, http.StatusUnsupportedMediaType, msg)
+		return answer.Message(w, http.StatusUnsupportedMediaType, msg)
 	}
 	if r.ContentLength > h.maxBytes {
-		return writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", h.maxBytes))
+		return answer.Message(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", h.maxBytes))
 	}
 
 	// http.MaxBytesReader, unlike the limit Decode applies, also tells the
@@ -136,10 +136,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+			return answer.Message(w, http.StatusRequestEntityTooLarge, err.Error())
 		}
 		h.logger.Warn("webhook refused: invalid notification", "remote", r.RemoteAddr, "err", err)
-		return writeError(w, http.StatusBadRequest, err.Error())
+		return answer.Message(w, http.StatusBadRequest, err.Error())
 	}
 	n.ReceivedAt = receivedAt
 	h.countReceived(n)
@@ -147,34 +147,25 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	if err := h.ingester.Ingest(r.Context(), n); err != nil {
 		return h.ingestFailed(w, r, n, err)
 	}
-	return writeJSON(w, http.StatusOK, struct {
+	return answer.JSON(w, http.StatusOK, struct {
 		Status string `json:"status"`
 		Alerts int    `json:"alerts"`
 	}{"ok", len(n.Alerts)})
 }
 
-// ingestFailed maps an Ingester's error to a status. Anything that may
-// succeed on retry is a 5xx, so that Alertmanager retries it.
+// ingestFailed answers an Ingester's error with the status its kind maps
+// to (package answer). Anything that may succeed on retry (an unavailable
+// store, a request that ended early) is a 5xx, so that Alertmanager
+// retries it; an error of no known kind is a 500 whose details (DSNs,
+// hosts) go to the log, not to the client.
 func (h *Handler) ingestFailed(w http.ResponseWriter, r *http.Request, n incidents.Notification, err error) int {
-	log := h.logger.With("group_key", n.GroupKey, "alerts", len(n.Alerts), "err", err)
-	switch {
-	case errors.Is(err, incidents.ErrUnavailable):
-		log.Warn("webhook not stored: store unavailable")
-		return writeError(w, http.StatusServiceUnavailable, "store unavailable, retry later")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		// The sender gave up or the server is stopping: nothing was
-		// stored, and a retry may well succeed.
-		log.Warn("webhook not stored: request ended", "cause", context.Cause(r.Context()))
-		return writeError(w, http.StatusServiceUnavailable, "request ended before the notification was stored, retry later")
-	case errors.Is(err, incidents.ErrInvalid):
-		log.Warn("webhook refused by ingester")
-		return writeError(w, http.StatusBadRequest, err.Error())
-	default:
-		// The error may carry internals (DSNs, hosts): it goes to the log,
-		// not to the client.
-		log.Error("webhook not stored")
-		return writeError(w, http.StatusInternalServerError, "internal error")
+	log := h.logger.With("group_key", n.GroupKey, "alerts", len(n.Alerts))
+	if answer.StatusOf(err) < http.StatusInternalServerError {
+		log.Warn("webhook refused by ingester", "err", err)
+	} else if r.Context().Err() != nil {
+		log = log.With("cause", context.Cause(r.Context()))
 	}
+	return answer.Error(w, log, err)
 }
 
 func (h *Handler) countReceived(n incidents.Notification) {
@@ -206,27 +197,6 @@ func unsupportedMedia(header http.Header) string {
 		return "unsupported Content-Encoding " + quote(ce)
 	}
 	return ""
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) int {
-	return writeJSON(w, code, struct {
-		Error string `json:"error"`
-	}{msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) int {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Only the fixed response types above are marshalled; they cannot
-		// fail.
-		code = http.StatusInternalServerError
-		b = []byte(`{"error":"internal error"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
-	return code
 }
 
 // metrics are the handler's instruments. Each Handler has its own, so two

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -178,10 +179,10 @@ func TestHandler(t *testing.T) {
 		{name: "endsAt before startsAt", body: bytes.NewReader(mutate(t, "04-search-latency-partly-resolved.json", func(m map[string]any) { alertAt(m, 1)["endsAt"] = "2026-11-22T17:00:00Z" })),
 			wantCode: 400, wantErr: "alerts[1].endsAt: 2026-11-22T17:00:00Z is before startsAt"},
 
-		{name: "store unavailable", body: bytes.NewReader(fixture), ingestErr: fmt.Errorf("write: %w", incidents.ErrUnavailable),
+		{name: "store unavailable", body: bytes.NewReader(fixture), ingestErr: fmt.Errorf("write: %w", fault.ErrUnavailable),
 			wantCode: 503, wantBody: `{"error":"store unavailable, retry later"}`, wantAlert: 2},
 		{name: "request ended", body: bytes.NewReader(fixture), ingestErr: fmt.Errorf("write: %w", context.Canceled), wantCode: 503, wantAlert: 2},
-		{name: "refused by ingester", body: bytes.NewReader(fixture), ingestErr: fmt.Errorf("%w: impact \"x\"", incidents.ErrInvalid),
+		{name: "refused by ingester", body: bytes.NewReader(fixture), ingestErr: fmt.Errorf("%w: impact \"x\"", fault.ErrInvalid),
 			wantCode: 400, wantBody: `{"error":"invalid: impact \"x\""}`, wantAlert: 2},
 		{name: "ingester fails", body: bytes.NewReader(fixture), ingestErr: errors.New("dial clickhouse://admin:hunter2@db: refused"),
 			wantCode: 500, wantBody: `{"error":"internal error"}`, wantAlert: 2},

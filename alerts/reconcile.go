@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -333,7 +334,7 @@ func (r *Reconciler) reconcile(ctx context.Context) (ReconcileResult, error) {
 	for _, w := range todo {
 		inc, err := r.o.Resolver.ResolveStale(ctx, w.id, w.ends, incidents.ActorReconciler)
 		switch {
-		case errors.Is(err, incidents.ErrConflict), errors.Is(err, incidents.ErrNotFound):
+		case errors.Is(err, fault.ErrConflict), errors.Is(err, fault.ErrNotFound):
 			continue // resolved meanwhile
 		case err != nil:
 			errs = append(errs, fmt.Errorf("resolve stale alerts of %s: %w", w.id, err))

@@ -7,7 +7,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/answer"
+	"github.com/ninesops/nines/fault"
 )
 
 // DefaultWindow is the window of GET /api/v1/availability and
@@ -53,28 +54,28 @@ func (a *API) Availability(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	win, explain, err := a.windowParams(q)
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	figs, err := a.svc.All(r.Context(), win, explain)
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
-	incidents.WriteJSON(w, http.StatusOK, NewReport(win, figs))
+	answer.JSON(w, http.StatusOK, NewReport(win, figs))
 }
 
 // Services serves GET /api/v1/services.
 func (a *API) Services(w http.ResponseWriter, r *http.Request) {
 	list, err := a.svc.Services(r.Context())
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	if list == nil {
 		list = []ServiceInfo{}
 	}
-	incidents.WriteJSON(w, http.StatusOK, map[string]any{"services": list})
+	answer.JSON(w, http.StatusOK, map[string]any{"services": list})
 }
 
 // ServiceDetail is the answer of GET /api/v1/services/{name}: the catalog
@@ -89,24 +90,24 @@ func (a *API) Service(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	info, err := a.svc.Info(r.Context(), name)
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	out := ServiceDetail{ServiceInfo: info, Figures: []Figure{}}
 	for _, ws := range a.svc.Config().Windows {
 		win, err := a.svc.ParseWindow(ws)
 		if err != nil {
-			incidents.WriteError(w, a.log, err)
+			answer.Error(w, a.log, err)
 			return
 		}
 		f, err := a.svc.Service(r.Context(), name, win, false)
 		if err != nil {
-			incidents.WriteError(w, a.log, err)
+			answer.Error(w, a.log, err)
 			return
 		}
 		out.Figures = append(out.Figures, f)
 	}
-	incidents.WriteJSON(w, http.StatusOK, out)
+	answer.JSON(w, http.StatusOK, out)
 }
 
 // ServiceAvailability serves
@@ -114,15 +115,15 @@ func (a *API) Service(w http.ResponseWriter, r *http.Request) {
 func (a *API) ServiceAvailability(w http.ResponseWriter, r *http.Request) {
 	win, explain, err := a.windowParams(r.URL.Query())
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	f, err := a.svc.Service(r.Context(), r.PathValue("name"), win, explain)
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
-	incidents.WriteJSON(w, http.StatusOK, f)
+	answer.JSON(w, http.StatusOK, f)
 }
 
 // Daily serves GET /api/v1/services/{name}/daily?from=YYYY-MM-DD&to=YYYY-MM-DD
@@ -134,7 +135,7 @@ func (a *API) Daily(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("to"); s != "" {
 		t, err := time.ParseInLocation(time.DateOnly, s, loc)
 		if err != nil {
-			incidents.WriteError(w, a.log, fmt.Errorf("%w: to: want a date like 2026-11-22, got %q", incidents.ErrInvalid, s))
+			answer.Error(w, a.log, fmt.Errorf("%w: to: want a date like 2026-11-22, got %q", fault.ErrInvalid, s))
 			return
 		}
 		to = t
@@ -143,7 +144,7 @@ func (a *API) Daily(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("from"); s != "" {
 		t, err := time.ParseInLocation(time.DateOnly, s, loc)
 		if err != nil {
-			incidents.WriteError(w, a.log, fmt.Errorf("%w: from: want a date like 2026-11-22, got %q", incidents.ErrInvalid, s))
+			answer.Error(w, a.log, fmt.Errorf("%w: from: want a date like 2026-11-22, got %q", fault.ErrInvalid, s))
 			return
 		}
 		from = t
@@ -151,10 +152,10 @@ func (a *API) Daily(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	days, err := a.svc.Daily(r.Context(), name, from, to)
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
-	incidents.WriteJSON(w, http.StatusOK, map[string]any{
+	answer.JSON(w, http.StatusOK, map[string]any{
 		"service": name, "timezone": loc.String(), "days": days,
 	})
 }
@@ -167,7 +168,7 @@ func (a *API) windowParams(q url.Values) (Window, bool, error) {
 	case "1", "true":
 		explain = true
 	default:
-		return Window{}, false, fmt.Errorf("%w: explain: want 1 or 0, got %q", incidents.ErrInvalid, s)
+		return Window{}, false, fmt.Errorf("%w: explain: want 1 or 0, got %q", fault.ErrInvalid, s)
 	}
 	from, to := q.Get("from"), q.Get("to")
 	if from == "" && to == "" {
@@ -179,7 +180,7 @@ func (a *API) windowParams(q url.Values) (Window, bool, error) {
 		return w, explain, err
 	}
 	if q.Get("window") != "" {
-		return Window{}, false, fmt.Errorf("%w: window: give either window or from and to, not both", incidents.ErrInvalid)
+		return Window{}, false, fmt.Errorf("%w: window: give either window or from and to, not both", fault.ErrInvalid)
 	}
 	loc := a.svc.Location()
 	f, err := parseTimeParam("from", from, loc)
@@ -199,7 +200,7 @@ func (a *API) windowParams(q url.Values) (Window, bool, error) {
 // parseTimeParam reads an RFC 3339 time or a date (midnight in loc).
 func parseTimeParam(name, s string, loc *time.Location) (time.Time, error) {
 	if s == "" {
-		return time.Time{}, fmt.Errorf("%w: %s: required with %s", incidents.ErrInvalid, name, map[string]string{"from": "to", "to": "from"}[name])
+		return time.Time{}, fmt.Errorf("%w: %s: required with %s", fault.ErrInvalid, name, map[string]string{"from": "to", "to": "from"}[name])
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
@@ -207,5 +208,5 @@ func parseTimeParam(name, s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("%w: %s: want an RFC 3339 time or a date like 2026-11-22, got %q", incidents.ErrInvalid, name, s)
+	return time.Time{}, fmt.Errorf("%w: %s: want an RFC 3339 time or a date like 2026-11-22, got %q", fault.ErrInvalid, name, s)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ninesops/nines/answer"
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/chstore"
@@ -300,7 +301,7 @@ services:
 	t.Run("unknown service", func(t *testing.T) {
 		svc := newService(t, store, cat, availability.Config{}, now)
 		_, err := svc.Service(context.Background(), "nope", w, false)
-		if incidents.StatusOf(err) != 404 {
+		if answer.StatusOf(err) != 404 {
 			t.Errorf("error %v, want 404", err)
 		}
 	})

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/catalog"
-	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/fault"
 )
 
 // Burn-rate ranges, always computed up to now.
@@ -114,7 +114,7 @@ func (s *Service) All(ctx context.Context, w Window, explain bool) ([]Figure, er
 }
 
 // Service returns one service's figures. A service neither catalogued nor
-// ever seen in incidents is an error wrapping incidents.ErrNotFound.
+// ever seen in incidents is an error wrapping fault.ErrNotFound.
 func (s *Service) Service(ctx context.Context, name string, w Window, explain bool) (Figure, error) {
 	cat := s.current()
 	if err := s.checkKnown(ctx, cat, name); err != nil {
@@ -136,7 +136,7 @@ func (s *Service) checkKnown(ctx context.Context, cat *catalog.Catalog, name str
 		return fmt.Errorf("availability of %q: %w", name, err)
 	}
 	if !slices.Contains(seen, name) {
-		return fmt.Errorf("%w: service %q is neither in the catalog nor in any incident", incidents.ErrNotFound, name)
+		return fmt.Errorf("%w: service %q is neither in the catalog nor in any incident", fault.ErrNotFound, name)
 	}
 	return nil
 }
@@ -198,10 +198,10 @@ func (s *Service) Daily(ctx context.Context, name string, from, to time.Time) ([
 	first := time.Date(fy, fm, fd, 0, 0, 0, 0, loc)
 	last := time.Date(ty, tm, td, 0, 0, 0, 0, loc)
 	if last.Before(first) {
-		return nil, fmt.Errorf("%w: from must not be after to", incidents.ErrInvalid)
+		return nil, fmt.Errorf("%w: from must not be after to", fault.ErrInvalid)
 	}
 	if first.Unix() < 0 {
-		return nil, fmt.Errorf("%w: from: before 1970", incidents.ErrInvalid)
+		return nil, fmt.Errorf("%w: from: before 1970", fault.ErrInvalid)
 	}
 	if err := s.checkKnown(ctx, cat, name); err != nil {
 		return nil, err
@@ -214,7 +214,7 @@ func (s *Service) Daily(ctx context.Context, name string, from, to time.Time) ([
 			break
 		}
 		if i >= MaxDays {
-			return nil, fmt.Errorf("%w: to: at most %d days after from", incidents.ErrInvalid, MaxDays)
+			return nil, fmt.Errorf("%w: to: at most %d days after from", fault.ErrInvalid, MaxDays)
 		}
 		end := minTime(time.Date(fy, fm, fd+i+1, 0, 0, 0, 0, loc), now)
 		days = append(days, catalog.Interval{Start: start.UTC(), End: end.UTC()})
@@ -284,7 +284,7 @@ func (s *Service) Services(ctx context.Context) ([]ServiceInfo, error) {
 }
 
 // Info returns one service's catalog entry, or an error wrapping
-// incidents.ErrNotFound.
+// fault.ErrNotFound.
 func (s *Service) Info(ctx context.Context, name string) (ServiceInfo, error) {
 	cat := s.current()
 	if svc, ok := cat.Service(name); ok {

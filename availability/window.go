@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/fault"
 )
 
 // MaxWindow is the longest window figures are computed over.
@@ -67,7 +67,7 @@ var rollingRe = regexp.MustCompile(`^([0-9]{1,6})([dw])$`)
 // "28d", "30d", "90d", "2w", any Go duration), calendar to date in loc
 // ("day", "week", "month", "quarter", "year") or a whole previous calendar
 // period ("previous-month", …). A nil loc is UTC. Errors wrap
-// incidents.ErrInvalid and name the window parameter.
+// fault.ErrInvalid and name the window parameter.
 func ParseWindow(s string, now time.Time, loc *time.Location) (Window, error) {
 	if loc == nil {
 		loc = time.UTC
@@ -86,7 +86,7 @@ func ParseWindow(s string, now time.Time, loc *time.Location) (Window, error) {
 	}
 	d, err := parseRolling(name)
 	if err != nil {
-		return Window{}, fmt.Errorf("%w: window: %s", incidents.ErrInvalid, err)
+		return Window{}, fmt.Errorf("%w: window: %s", fault.ErrInvalid, err)
 	}
 	return Window{Name: name, From: now.Add(-d).UTC(), To: now.UTC()}, nil
 }
@@ -117,16 +117,16 @@ func parseRolling(s string) (time.Duration, error) {
 }
 
 // WindowBetween returns the explicit window [from, to), in whole seconds.
-// Errors wrap incidents.ErrInvalid.
+// Errors wrap fault.ErrInvalid.
 func WindowBetween(from, to time.Time) (Window, error) {
 	from, to = from.Truncate(time.Second).UTC(), to.Truncate(time.Second).UTC()
 	switch {
 	case !from.Before(to):
-		return Window{}, fmt.Errorf("%w: from must be before to", incidents.ErrInvalid)
+		return Window{}, fmt.Errorf("%w: from must be before to", fault.ErrInvalid)
 	case from.Unix() < 0:
-		return Window{}, fmt.Errorf("%w: from: before 1970", incidents.ErrInvalid)
+		return Window{}, fmt.Errorf("%w: from: before 1970", fault.ErrInvalid)
 	case to.Sub(from) > MaxWindow:
-		return Window{}, fmt.Errorf("%w: to: at most %s after from", incidents.ErrInvalid, MaxWindow)
+		return Window{}, fmt.Errorf("%w: to: at most %s after from", fault.ErrInvalid, MaxWindow)
 	}
 	return Window{From: from, To: to}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -102,7 +103,7 @@ func TestParseWindowErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("ParseWindow(%q) = %v, want an error containing %q", tc.in, err, tc.want)
 			}
-			if !errors.Is(err, incidents.ErrInvalid) {
+			if !errors.Is(err, fault.ErrInvalid) {
 				t.Errorf("error %v does not wrap ErrInvalid", err)
 			}
 		})
@@ -131,7 +132,7 @@ func TestWindowBetween(t *testing.T) {
 		{"before 1970", time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC), a, "from: before 1970"},
 	} {
 		_, err := WindowBetween(tc.from, tc.to)
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, incidents.ErrInvalid) {
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, fault.ErrInvalid) {
 			t.Errorf("%s: WindowBetween = %v, want an invalid error containing %q", tc.name, err, tc.want)
 		}
 	}

@@ -195,27 +195,61 @@ func (c *Catalog) Dependencies(name string) []string {
 }
 
 // Upstream returns every service the named one depends on, directly or
-// transitively, sorted and without duplicates. Validation rejects cycles,
-// but the walk is cycle-safe anyway and never includes name itself.
+// transitively, sorted by name, without duplicates and never name itself.
 func (c *Catalog) Upstream(name string) []string {
+	out := c.UpstreamNearestFirst(name)
+	slices.Sort(out)
+	return out
+}
+
+// UpstreamNearestFirst returns the same services as Upstream, nearest
+// first: name's direct dependencies (by name), then theirs, and so on
+// (breadth first). Incidents link to the nearest upstream outage, and
+// suspects rank nearer changes first.
+func (c *Catalog) UpstreamNearestFirst(name string) []string {
+	return walk(name, c.Dependencies)
+}
+
+// Downstream returns every catalogued service that depends on the named
+// one, directly or transitively, sorted by name, without duplicates and
+// never name itself.
+func (c *Catalog) Downstream(name string) []string {
+	dependents := map[string][]string{}
+	for n, s := range c.services {
+		for _, dep := range s.Dependencies {
+			dependents[dep] = append(dependents[dep], n)
+		}
+	}
+	out := walk(name, func(s string) []string { return dependents[s] })
+	slices.Sort(out)
+	return out
+}
+
+// Owner returns the named service's owner (squad), or "" when the
+// service is not catalogued or has none.
+func (c *Catalog) Owner(name string) string {
+	if s, ok := c.services[name]; ok {
+		return s.Owner
+	}
+	return ""
+}
+
+// walk visits the graph that next describes breadth first from name,
+// returning each service reached once, in the order reached, without
+// name itself. Validation rejects cycles, but the walk is cycle-safe
+// anyway.
+func walk(name string, next func(string) []string) []string {
 	seen := map[string]bool{name: true}
 	var out []string
-	queue := []string{name}
-	for len(queue) > 0 {
-		s, ok := c.services[queue[0]]
-		queue = queue[1:]
-		if !ok {
-			continue
-		}
-		for _, dep := range s.Dependencies {
-			if !seen[dep] {
-				seen[dep] = true
-				out = append(out, dep)
-				queue = append(queue, dep)
+	for queue := []string{name}; len(queue) > 0; queue = queue[1:] {
+		for _, s := range next(queue[0]) {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+				queue = append(queue, s)
 			}
 		}
 	}
-	slices.Sort(out)
 	return out
 }
 

@@ -759,16 +759,19 @@ services:
   - {name: lonely}
 `})
 	tests := []struct {
-		name     string
-		direct   []string
-		upstream []string
+		name       string
+		direct     []string
+		upstream   []string
+		nearest    []string // upstream, nearest first
+		downstream []string
 	}{
-		{"app", []string{"api", "web"}, []string{"api", "cache", "db", "disk", "web"}},
-		{"api", []string{"cache", "db"}, []string{"cache", "db", "disk"}},
-		{"db", []string{"disk"}, []string{"disk"}},
-		{"disk", nil, nil},
-		{"lonely", nil, nil},
-		{"unknown", nil, nil},
+		{"app", []string{"api", "web"}, []string{"api", "cache", "db", "disk", "web"}, []string{"api", "web", "cache", "db", "disk"}, nil},
+		{"api", []string{"cache", "db"}, []string{"cache", "db", "disk"}, []string{"cache", "db", "disk"}, []string{"app"}},
+		{"db", []string{"disk"}, []string{"disk"}, []string{"disk"}, []string{"api", "app", "web"}},
+		{"cache", nil, nil, nil, []string{"api", "app"}},
+		{"disk", nil, nil, nil, []string{"api", "app", "db", "web"}},
+		{"lonely", nil, nil, nil, nil},
+		{"unknown", nil, nil, nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -779,7 +782,29 @@ services:
 			if got := c.Upstream(tc.name); !slices.Equal(got, tc.upstream) {
 				t.Errorf("Upstream = %v, want %v", got, tc.upstream)
 			}
+			if got := c.UpstreamNearestFirst(tc.name); !slices.Equal(got, tc.nearest) {
+				t.Errorf("UpstreamNearestFirst = %v, want %v", got, tc.nearest)
+			}
+			if got := c.Downstream(tc.name); !slices.Equal(got, tc.downstream) {
+				t.Errorf("Downstream = %v, want %v", got, tc.downstream)
+			}
 		})
+	}
+}
+
+func TestOwner(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, map[string]string{"catalog.yml": `
+squads:
+  - {name: payments}
+services:
+  - {name: checkout, owner: payments}
+  - {name: orphan}
+`})
+	for name, want := range map[string]string{"checkout": "payments", "orphan": "", "unknown": ""} {
+		if got := c.Owner(name); got != want {
+			t.Errorf("Owner(%s) = %q, want %q", name, got, want)
+		}
 	}
 }
 
@@ -792,6 +817,9 @@ func TestUpstreamCycleSafe(t *testing.T) {
 	c.services["c"] = &Service{Name: "c", Dependencies: []string{"b"}}
 	if got := c.Upstream("a"); !slices.Equal(got, []string{"b", "c"}) {
 		t.Errorf("Upstream(a) = %v", got)
+	}
+	if got := c.Downstream("a"); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("Downstream(a) = %v", got)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/fault"
 )
 
 // Kind is what sort of change it was.
@@ -157,7 +157,7 @@ func shortCommit(c string) string {
 }
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{incidents.ErrInvalid}, args...)...)
+	return fmt.Errorf("%w: "+format, append([]any{fault.ErrInvalid}, args...)...)
 }
 
 func hashHex(parts ...string) string {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/fault"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -42,7 +42,7 @@ func TestNormalize(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, incidents.ErrInvalid) {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, fault.ErrInvalid) {
 				t.Errorf("err = %v, want ErrInvalid containing %q", err, tc.wantErr)
 			}
 		})
@@ -100,7 +100,7 @@ func TestRank(t *testing.T) {
 	if len(got) != 2 || got[0].Change.ID != "up-canary" {
 		t.Fatalf("upstream suspects = %+v", got)
 	}
-	if want := "deployed 10 min before: payments v-up-canary at 50% — consider rollback"; got[0].Hint != want {
+	if want := "deployed 10m before: payments v-up-canary at 50% — consider rollback"; got[0].Hint != want {
 		t.Errorf("hint = %q, want %q", got[0].Hint, want)
 	}
 	if fmt.Sprint(got[0].Flags) != "[partial_rollout]" || fmt.Sprint(got[1].Flags) != "[failed]" {

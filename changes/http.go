@@ -1,18 +1,16 @@
 package changes
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ninesops/nines/answer"
 	"github.com/ninesops/nines/availability"
-	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/fault"
 )
 
 // API serves the changes endpoints. Routes are declared in cmd/nines.
@@ -37,28 +35,23 @@ func NewAPI(svc *Service, loc func() *time.Location, log *slog.Logger) *API {
 const maxBody = 1 << 20
 
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: request body: %v", incidents.ErrInvalid, err)
-	}
-	return nil
+	return answer.Decode(r, v, maxBody)
 }
 
 // Record serves POST /api/v1/changes.
 func (a *API) Record(w http.ResponseWriter, r *http.Request) {
 	var c Change
 	if err := decode(r, &c); err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	c.RecordedAt = time.Time{}
 	c, err := a.svc.Record(r.Context(), c)
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
-	incidents.WriteJSON(w, http.StatusCreated, c)
+	answer.JSON(w, http.StatusCreated, c)
 }
 
 // List serves GET /api/v1/changes?service=&since=&until=&limit=.
@@ -72,7 +65,7 @@ func (a *API) List(w http.ResponseWriter, r *http.Request) {
 		if s := q.Get(name); s != "" {
 			t, err := time.Parse(time.RFC3339, s)
 			if err != nil {
-				incidents.WriteError(w, a.log, fmt.Errorf("%w: %s: want an RFC 3339 time, got %q", incidents.ErrInvalid, name, s))
+				answer.Error(w, a.log, fmt.Errorf("%w: %s: want an RFC 3339 time, got %q", fault.ErrInvalid, name, s))
 				return
 			}
 			*dst = t
@@ -81,33 +74,33 @@ func (a *API) List(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			incidents.WriteError(w, a.log, fmt.Errorf("%w: limit: want 1 to 1000, got %q", incidents.ErrInvalid, s))
+			answer.Error(w, a.log, fmt.Errorf("%w: limit: want 1 to 1000, got %q", fault.ErrInvalid, s))
 			return
 		}
 		query.Limit = n
 	}
 	cs, err := a.svc.List(r.Context(), query)
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	if cs == nil {
 		cs = []Change{}
 	}
-	incidents.WriteJSON(w, http.StatusOK, map[string]any{"changes": cs})
+	answer.JSON(w, http.StatusOK, map[string]any{"changes": cs})
 }
 
 // Suspects serves GET /api/v1/incidents/{id}/suspects.
 func (a *API) Suspects(w http.ResponseWriter, r *http.Request) {
 	ss, err := a.svc.Suspects(r.Context(), r.PathValue("id"))
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	if ss == nil {
 		ss = []Suspect{}
 	}
-	incidents.WriteJSON(w, http.StatusOK, map[string]any{"suspects": ss})
+	answer.JSON(w, http.StatusOK, map[string]any{"suspects": ss})
 }
 
 // Cause serves POST /api/v1/incidents/{id}/cause
@@ -119,16 +112,16 @@ func (a *API) Cause(w http.ResponseWriter, r *http.Request) {
 		Actor    string `json:"actor"`
 	}
 	if err := decode(r, &body); err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	if strings.TrimSpace(body.ChangeID) == "" {
-		incidents.WriteError(w, a.log, fmt.Errorf("%w: change_id: required", incidents.ErrInvalid))
+		answer.Error(w, a.log, fmt.Errorf("%w: change_id: required", fault.ErrInvalid))
 		return
 	}
 	cause := body.Cause == nil || *body.Cause
 	if err := a.svc.MarkCause(r.Context(), r.PathValue("id"), body.ChangeID, body.Actor, cause); err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	a.Suspects(w, r)
@@ -142,15 +135,15 @@ func (a *API) DORA(w http.ResponseWriter, r *http.Request) {
 	}
 	win, err := availability.ParseWindow(name, time.Now(), a.loc())
 	if err != nil {
-		incidents.WriteError(w, a.log, fmt.Errorf("%w: %v", incidents.ErrInvalid, err))
+		answer.Error(w, a.log, fmt.Errorf("%w: %v", fault.ErrInvalid, err))
 		return
 	}
 	services, squads, err := a.svc.DORA(r.Context(), win)
 	if err != nil {
-		incidents.WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
-	incidents.WriteJSON(w, http.StatusOK, map[string]any{
+	answer.JSON(w, http.StatusOK, map[string]any{
 		"window": win.String(), "from": win.From, "to": win.To,
 		"services": nonNil(services), "squads": nonNil(squads),
 	})

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -42,15 +44,19 @@ type Timeline interface {
 
 // Options configure a Service.
 type Options struct {
-	Store     Store
+	// Store keeps changes. Required.
+	Store Store
+	// Incidents and Timeline are the incidents the changes are set
+	// against. A Service without them only lists changes and computes
+	// DORA figures (nines report --dora); recording a change, ranking
+	// suspects and marking a cause then fail with an error.
 	Incidents Incidents
 	Timeline  Timeline
-	// Upstream lists the services a service depends on (the catalog).
-	Upstream func(service string) []string
-	// Downstream lists the services that depend on a service.
-	Downstream func(service string) []string
-	// Owner names a service's squad (the catalog).
-	Owner    func(service string) string
+	// Catalog gives the service catalog: dependencies (suspects come from
+	// the services an incident's service depends on; a rollback shows on
+	// the incidents of the services that depend on it) and owners (DORA
+	// figures per squad). Nil means no dependencies and no owners.
+	Catalog  func() *catalog.Catalog
 	Lookback time.Duration
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -63,8 +69,18 @@ type Service struct {
 
 // New builds a Service.
 func New(o Options) (*Service, error) {
-	if o.Store == nil || o.Incidents == nil || o.Timeline == nil {
-		return nil, errors.New("changes: store, incidents and timeline are required")
+	if o.Store == nil {
+		return nil, errors.New("changes: a store is required")
+	}
+	if o.Incidents == nil {
+		o.Incidents = unwired{}
+	}
+	if o.Timeline == nil {
+		o.Timeline = unwired{}
+	}
+	if o.Catalog == nil {
+		empty := catalog.Empty(0)
+		o.Catalog = func() *catalog.Catalog { return empty }
 	}
 	if o.Lookback <= 0 {
 		o.Lookback = DefaultLookback
@@ -75,17 +91,22 @@ func New(o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	none := func(string) []string { return nil }
-	if o.Upstream == nil {
-		o.Upstream = none
-	}
-	if o.Downstream == nil {
-		o.Downstream = none
-	}
-	if o.Owner == nil {
-		o.Owner = func(string) string { return "" }
-	}
 	return &Service{o: o}, nil
+}
+
+// unwired stands in for the incidents of a Service built without them.
+type unwired struct{}
+
+var errUnwired = errors.New("changes: built without incidents")
+
+func (unwired) Get(context.Context, string) (*incidents.Incident, error) { return nil, errUnwired }
+
+func (unwired) OpenIncidentsOf(context.Context, []string) ([]*incidents.Incident, error) {
+	return nil, errUnwired
+}
+
+func (unwired) AddEvent(context.Context, string, incidents.EventKind, string, string) (*incidents.Incident, error) {
+	return nil, errUnwired
 }
 
 // Record stores a change. A rollback (or a change marked rolled back)
@@ -103,7 +124,7 @@ func (s *Service) Record(ctx context.Context, c Change) (Change, error) {
 	if c.Kind != KindRollback && c.Status != StatusRolledBack {
 		return c, nil
 	}
-	affected := append([]string{c.Service}, s.o.Downstream(c.Service)...)
+	affected := append([]string{c.Service}, s.o.Catalog().Downstream(c.Service)...)
 	open, err := s.o.Incidents.OpenIncidentsOf(ctx, affected)
 	if err != nil {
 		s.o.Logger.Warn("rollback recorded, but open incidents could not be read", "change", c.ID, "err", err)
@@ -134,7 +155,7 @@ func (s *Service) Suspects(ctx context.Context, incidentID string) ([]Suspect, e
 	if end.IsZero() {
 		end = s.o.Now().UTC()
 	}
-	up := s.o.Upstream(inc.Service)
+	up := s.o.Catalog().UpstreamNearestFirst(inc.Service)
 	cs, err := s.o.Store.Changes(ctx, Query{
 		Services: append([]string{inc.Service}, up...),
 		From:     inc.StartedAt.Add(-s.o.Lookback), To: end, Limit: 1000,
@@ -187,7 +208,7 @@ func (s *Service) change(ctx context.Context, id string) (Change, error) {
 		return Change{}, err
 	}
 	if len(cs) == 0 {
-		return Change{}, fmt.Errorf("%w: change_id: no change %q", incidents.ErrInvalid, id)
+		return Change{}, fmt.Errorf("%w: change_id: no change %q", fault.ErrInvalid, id)
 	}
 	return cs[0], nil
 }
@@ -230,13 +251,13 @@ func (s *Service) DORA(ctx context.Context, w availability.Window) (services, sq
 	if err != nil {
 		return nil, nil, fmt.Errorf("dora: %w", err)
 	}
-	services, squads = Summarize(raws, w, s.o.Owner)
+	services, squads = summarize(raws, w, s.o.Catalog().Owner)
 	return services, squads, nil
 }
 
-// Summarize turns the store's counts into figures per service and, summed
+// summarize turns the store's counts into figures per service and, summed
 // by owner, per squad.
-func Summarize(raws []DORARaw, w availability.Window, owner func(service string) string) (services, squads []DORA) {
+func summarize(raws []DORARaw, w availability.Window, owner func(service string) string) (services, squads []DORA) {
 	bySquad := map[string]*DORARaw{}
 	for _, r := range raws {
 		d := doraOf(r, w)

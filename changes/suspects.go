@@ -3,8 +3,9 @@ package changes
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/ninesops/nines/incidents"
 )
 
 // DefaultLookback is how long before an incident's start changes are
@@ -24,7 +25,7 @@ type Suspect struct {
 	Flags []string `json:"flags"`
 	// Cause is true when a person marked the change as the cause.
 	Cause bool `json:"cause"`
-	// Hint is one line for people: "deployed 12 min before: checkout
+	// Hint is one line for people: "deployed 12m before: checkout
 	// v1.4.2 at 50% — consider rollback".
 	Hint string `json:"hint"`
 }
@@ -91,11 +92,11 @@ func hint(s Suspect) string {
 	verb := map[Kind]string{
 		KindDeploy: "deployed", KindConfig: "config changed", KindFeatureFlag: "flag changed", KindScale: "scaled",
 	}[s.Change.Kind]
-	when := humanDuration(time.Duration(s.BeforeSeconds) * time.Second)
+	when := incidents.FormatDuration(time.Duration(s.BeforeSeconds) * time.Second)
 	if s.BeforeSeconds >= 0 {
 		when += " before"
 	} else {
-		when = humanDuration(-time.Duration(s.BeforeSeconds)*time.Second) + " after the start"
+		when = incidents.FormatDuration(-time.Duration(s.BeforeSeconds)*time.Second) + " after the start"
 	}
 	h := fmt.Sprintf("%s %s: %s", verb, when, s.Change.Label())
 	switch {
@@ -107,20 +108,4 @@ func hint(s Suspect) string {
 		h += " — consider rollback"
 	}
 	return h
-}
-
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%d s", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%d min", int(d.Minutes()))
-	default:
-		h := int(d.Hours())
-		m := int(d.Minutes()) - 60*h
-		if m == 0 {
-			return fmt.Sprintf("%d h", h)
-		}
-		return strings.TrimSpace(fmt.Sprintf("%d h %d min", h, m))
-	}
 }

@@ -286,10 +286,10 @@ func renderDigest(dd digestData) rendered {
 	summary := fmt.Sprintf("*%s* · last 7 and 30 days · %d services · %d incidents started in the last 7 days",
 		esc(dd.Scope), len(dd.Rows), dd.Incidents)
 	if dd.MTTA != nil {
-		summary += " · MTTA " + shortDuration(*dd.MTTA)
+		summary += " · MTTA " + incidents.FormatDuration(*dd.MTTA)
 	}
 	if dd.MTTR != nil {
-		summary += " · MTTR " + shortDuration(*dd.MTTR)
+		summary += " · MTTR " + incidents.FormatDuration(*dd.MTTR)
 	}
 	blocks = append(blocks, section(summary))
 
@@ -300,7 +300,7 @@ func renderDigest(dd digestData) rendered {
 		}
 		if r.Month < r.SLO || r.Week < r.SLO {
 			worst = append(worst, fmt.Sprintf("• :red_circle: *%s* %s over 30 days, %s over 7 (SLO %s) — %s",
-				esc(r.Service), pct3(r.Month), pct3(r.Week), sloText(r.SLO), budgetLeftText(r.BudgetLeft)))
+				esc(r.Service), pct3(r.Month), pct3(r.Week), catalog.Percent(r.SLO), budgetLeftText(r.BudgetLeft)))
 		}
 	}
 	if len(worst) > 0 {
@@ -319,7 +319,7 @@ func renderDigest(dd digestData) rendered {
 				break
 			}
 			fmt.Fprintf(&b, "\n• %s *%s* — %s — %s (`%s`)", impactEmoji(inc.Impact), esc(inc.Service),
-				esc(clip(inc.Title, 200)), shortDuration(inc.Downtime), inc.ID)
+				esc(clip(inc.Title, 200)), incidents.FormatDuration(inc.Downtime), inc.ID)
 		}
 		if b.Len() > len("*Longest incidents (last 7 days)*") {
 			blocks = append(blocks, section(b.String()))
@@ -360,7 +360,7 @@ func tableSections(rows []digestRow) []slack.Block {
 			break
 		}
 		line := fmt.Sprintf("%-*s  %8s  %8s  %7s  %11s  %d\n", width, clip(r.Service, 32), pct3(r.Week), pct3(r.Month),
-			sloText(r.SLO), percent(r.BudgetLeft), r.Incidents)
+			catalog.Percent(r.SLO), percent(r.BudgetLeft), r.Incidents)
 		if b.Len()+len(line)+4 > sectionBudget {
 			end()
 			start()
@@ -376,10 +376,6 @@ func tableSections(rows []digestRow) []slack.Block {
 func pct3(a float64) string {
 	p := math.Floor(a*100_000) / 1000
 	return strconv.FormatFloat(p, 'f', 3, 64) + "%"
-}
-
-func sloText(slo float64) string {
-	return strconv.FormatFloat(slo*100, 'f', -1, 64) + "%"
 }
 
 func budgetLeftText(left float64) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/ninesops/nines/chat/slacktest"
 	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/chstore/chtest"
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -389,7 +390,7 @@ func (f *fakeAvailability) Figure(_ context.Context, service, window string) (ch
 	}
 	fig, ok := f.figs[window][service]
 	if !ok {
-		return chat.Figure{}, fmt.Errorf("%w: service %q", incidents.ErrNotFound, service)
+		return chat.Figure{}, fmt.Errorf("%w: service %q", fault.ErrNotFound, service)
 	}
 	return fig, nil
 }

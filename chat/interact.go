@@ -21,6 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 
+	"github.com/ninesops/nines/answer"
+	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -202,20 +205,20 @@ func verifySignature(secret string, header http.Header, body []byte, now time.Ti
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, endpoint string) ([]byte, bool) {
 	if r.Method != http.MethodPost {
 		h.metrics.requests.WithLabelValues(endpoint, "bad_method").Inc()
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		answer.Message(w, http.StatusMethodNotAllowed, "method not allowed")
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	if err != nil {
 		h.metrics.requests.WithLabelValues(endpoint, "too_large").Inc()
-		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		answer.Message(w, http.StatusRequestEntityTooLarge, "request body too large")
 		return nil, false
 	}
 	now := h.now()
 	if err := verifySignature(h.secret, r.Header, body, now, h.maxAge); err != nil {
 		h.metrics.requests.WithLabelValues(endpoint, "unauthenticated").Inc()
 		h.log.Warn("rejected a Slack request", "endpoint", endpoint, "err", err)
-		http.Error(w, err.Error(), http.StatusUnauthorized)
+		answer.Message(w, http.StatusUnauthorized, err.Error())
 		return nil, false
 	}
 	if err := h.remember(r.Header.Get("X-Slack-Signature"), now); err != nil {
@@ -225,7 +228,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, endpoint 
 		if errors.Is(err, errSeenFull) {
 			status = http.StatusServiceUnavailable
 		}
-		http.Error(w, err.Error(), status)
+		answer.Message(w, status, err.Error())
 		return nil, false
 	}
 	return body, true
@@ -329,7 +332,10 @@ func slackActor(candidates ...string) string {
 }
 
 // Interactions serves POST /api/v1/slack/interactions (Slack's
-// interactivity request URL).
+// interactivity request URL). A press taken or ignored is answered 200
+// with an empty body, which is how Slack wants an interaction
+// acknowledged; the outcome is posted to the response URL. Errors are
+// JSON {"error": "..."} like every answer of nines (package answer).
 func (h *Handler) Interactions(w http.ResponseWriter, r *http.Request) {
 	const endpoint = "interactions"
 	body, ok := h.authenticate(w, r, endpoint)
@@ -340,7 +346,7 @@ func (h *Handler) Interactions(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		h.metrics.requests.WithLabelValues(endpoint, "bad_request").Inc()
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		answer.Message(w, http.StatusBadRequest, err.Error())
 		return
 	case !ok:
 		h.metrics.requests.WithLabelValues(endpoint, "ignored").Inc()
@@ -362,7 +368,10 @@ func (h *Handler) Interactions(w http.ResponseWriter, r *http.Request) {
 }
 
 // Commands serves POST /api/v1/slack/commands (the /nines slash
-// command): open, ack ID, resolve ID, status SERVICE, help.
+// command): open, ack ID, resolve ID, status SERVICE, help. A reply is
+// Slack's ephemeral-message JSON; a command taken is answered 200 with an
+// empty body (Slack's acknowledgement) and answered later through the
+// response URL. Errors are JSON {"error": "..."} (package answer).
 func (h *Handler) Commands(w http.ResponseWriter, r *http.Request) {
 	const endpoint = "commands"
 	body, ok := h.authenticate(w, r, endpoint)
@@ -372,7 +381,7 @@ func (h *Handler) Commands(w http.ResponseWriter, r *http.Request) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		h.metrics.requests.WithLabelValues(endpoint, "bad_request").Inc()
-		http.Error(w, "bad form", http.StatusBadRequest)
+		answer.Message(w, http.StatusBadRequest, "bad form")
 		return
 	}
 	if form.Get("ssl_check") == "1" {
@@ -414,7 +423,7 @@ func (h *Handler) Commands(w http.ResponseWriter, r *http.Request) {
 	}
 	if actor == "" || j.responseURL == "" {
 		h.metrics.requests.WithLabelValues(endpoint, "bad_request").Inc()
-		http.Error(w, "missing user or response_url", http.StatusBadRequest)
+		answer.Message(w, http.StatusBadRequest, "missing user or response_url")
 		return
 	}
 	if !h.enqueue(j) {
@@ -432,10 +441,10 @@ const helpText = "*nines* — incidents and availability\n" +
 	"• `/nines status SERVICE` — availability and error budget\n" +
 	"• `/nines help` — this text"
 
+// writeEphemeral answers a slash command with a message only its caller
+// sees, in the JSON shape Slack requires.
 func writeEphemeral(w http.ResponseWriter, text string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(map[string]string{"response_type": slack.ResponseTypeEphemeral, "text": text})
+	answer.JSON(w, http.StatusOK, map[string]string{"response_type": slack.ResponseTypeEphemeral, "text": text})
 }
 
 func (h *Handler) enqueue(j job) bool {
@@ -469,9 +478,9 @@ func (h *Handler) do(ctx context.Context, j job) {
 			if verb == "acknowledge" {
 				text = fmt.Sprintf(":white_check_mark: Acknowledged `%s` as %s.", j.arg, j.actor)
 			}
-		case errors.Is(err, incidents.ErrNotFound):
+		case errors.Is(err, fault.ErrNotFound):
 			text = fmt.Sprintf(":warning: No incident `%s`.", j.arg)
-		case errors.Is(err, incidents.ErrConflict), errors.Is(err, incidents.ErrInvalid):
+		case errors.Is(err, fault.ErrConflict), errors.Is(err, fault.ErrInvalid):
 			text = fmt.Sprintf(":warning: Could not %s `%s`: %s.", verb, j.arg, esc(err.Error()))
 		default:
 			log.Error("incident change from Slack failed", "err", err)
@@ -533,7 +542,7 @@ func (h *Handler) statusText(ctx context.Context, service string) string {
 		return "Availability is not available."
 	}
 	month, err := h.avail.Figure(ctx, service, digestMonth)
-	if errors.Is(err, incidents.ErrNotFound) {
+	if errors.Is(err, fault.ErrNotFound) {
 		return fmt.Sprintf(":warning: Unknown service `%s`.", esc(service))
 	}
 	if err != nil {
@@ -546,7 +555,7 @@ func (h *Handler) statusText(ctx context.Context, service string) string {
 		return ":x: Could not compute availability right now; try again."
 	}
 	text := fmt.Sprintf("*%s*: %s over 30 days, %s over 7 days (SLO %s); %s.",
-		esc(service), pct3(month.Availability), pct3(week.Availability), sloText(month.SLOTarget), budgetLeftText(month.BudgetRemaining))
+		esc(service), pct3(month.Availability), pct3(week.Availability), catalog.Percent(month.SLOTarget), budgetLeftText(month.BudgetRemaining))
 	if h.list != nil {
 		var open []string
 		for _, st := range []incidents.State{incidents.StateFiring, incidents.StateAcknowledged} {

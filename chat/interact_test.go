@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -236,5 +237,48 @@ func TestBusy(t *testing.T) {
 			}
 		}
 		close(release)
+	})
+}
+
+// TestSlackErrorsAreJSON: every refusal of a Slack endpoint is a JSON
+// {"error"} naming the problem, like every other answer of nines; a press
+// taken is Slack's empty 200.
+func TestSlackErrorsAreJSON(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newHandlerEnv(t, func(s *incidents.Service) chat.Actor { return s }, 4)
+		unsigned := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(commandBody("help", "alice", "")))
+		get := httptest.NewRequest(http.MethodGet, "/", nil)
+		tests := []struct {
+			name     string
+			h        http.HandlerFunc
+			r        *http.Request
+			wantCode int
+			wantErr  string
+		}{
+			{"unsigned command", env.h.Commands, unsigned, http.StatusUnauthorized, "X-Slack-Signature"},
+			{"GET interaction", env.h.Interactions, get, http.StatusMethodNotAllowed, "method not allowed"},
+			{"bad payload", env.h.Interactions, signed("/", "payload=%7Bnot-json", time.Now()), http.StatusBadRequest, "payload"},
+			{"command without response_url", env.h.Commands, signed("/", commandBody("open", "alice", ""), time.Now()), http.StatusBadRequest, "response_url"},
+		}
+		for _, tc := range tests {
+			w := serve(tc.h, tc.r)
+			if w.Code != tc.wantCode {
+				t.Errorf("%s: status %d, want %d (%s)", tc.name, w.Code, tc.wantCode, w.Body)
+				continue
+			}
+			var body struct {
+				Error string `json:"error"`
+			}
+			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("%s: Content-Type %q, want application/json", tc.name, ct)
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || !strings.Contains(body.Error, tc.wantErr) {
+				t.Errorf("%s: body %q, want a JSON error naming %q", tc.name, w.Body, tc.wantErr)
+			}
+		}
+		press := signed("/", buttonBody(chat.ActionAck, env.id, "alice", env.slack.ResponseURL("r")), time.Now())
+		if w := serve(env.h.Interactions, press); w.Code != http.StatusOK || w.Body.Len() != 0 {
+			t.Errorf("a press: %d %q, want Slack's empty 200", w.Code, w.Body)
+		}
 	})
 }

@@ -166,9 +166,9 @@ func renderFlap(inc *incidents.Incident, evs []incidents.Event, interval time.Du
 	}
 	var head string
 	if counts[incidents.EventReopened] > 0 {
-		head = fmt.Sprintf(":repeat: *Flapping:* %s flapped %s in the last %s", esc(inc.Service), times(flaps), shortDuration(interval))
+		head = fmt.Sprintf(":repeat: *Flapping:* %s flapped %s in the last %s", esc(inc.Service), times(flaps), incidents.FormatDuration(interval))
 	} else {
-		head = fmt.Sprintf(":repeat: *%d alert changes* in the last %s", len(evs), shortDuration(interval))
+		head = fmt.Sprintf(":repeat: *%d alert changes* in the last %s", len(evs), incidents.FormatDuration(interval))
 	}
 	var parts []string
 	for _, k := range []incidents.EventKind{incidents.EventReopened, incidents.EventAlertFired, incidents.EventAlertResolved, incidents.EventResolved} {
@@ -186,7 +186,7 @@ func renderFlap(inc *incidents.Incident, evs []incidents.Event, interval time.Du
 		fmt.Fprintf(&b, "• %s %s\n", slackTime(e.At), eventText(e))
 	}
 	blocks := []slack.Block{section(head), section(strings.TrimSuffix(b.String(), "\n"))}
-	text := fmt.Sprintf("%s: %d alert changes in the last %s", inc.Service, len(evs), shortDuration(interval))
+	text := fmt.Sprintf("%s: %d alert changes in the last %s", inc.Service, len(evs), incidents.FormatDuration(interval))
 	return rendered{Text: clip(esc(text), maxFallback), Blocks: blocks}
 }
 
@@ -242,7 +242,7 @@ func stateText(inc *incidents.Incident) string {
 // would be stale as soon as it is posted, so it says since when instead.
 func durationText(inc *incidents.Incident) string {
 	if inc.State == incidents.StateResolved && !inc.ResolvedAt.IsZero() && !inc.StartedAt.IsZero() {
-		return shortDuration(inc.ResolvedAt.Sub(inc.StartedAt))
+		return incidents.FormatDuration(inc.ResolvedAt.Sub(inc.StartedAt))
 	}
 	return "ongoing"
 }
@@ -472,33 +472,6 @@ func slackTime(t time.Time) string {
 		return "–"
 	}
 	return fmt.Sprintf("<!date^%d^{time}|%s>", t.Unix(), t.UTC().Format("15:04 UTC"))
-}
-
-// shortDuration writes d as "2d 3h", "1h 5m", "4m 10s" or "12s".
-func shortDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	if d < 0 {
-		d = 0
-	}
-	days, d := d/(24*time.Hour), d%(24*time.Hour)
-	h, d := d/time.Hour, d%time.Hour
-	m, s := d/time.Minute, (d%time.Minute)/time.Second
-	switch {
-	case days > 0:
-		return joinNonZero(fmt.Sprintf("%dd", days), h, "h")
-	case h > 0:
-		return joinNonZero(fmt.Sprintf("%dh", h), m, "m")
-	case m > 0:
-		return joinNonZero(fmt.Sprintf("%dm", m), s, "s")
-	}
-	return fmt.Sprintf("%ds", s)
-}
-
-func joinNonZero(head string, n time.Duration, unit string) string {
-	if n == 0 {
-		return head
-	}
-	return fmt.Sprintf("%s %d%s", head, n, unit)
 }
 
 func times(n int) string {

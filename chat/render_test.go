@@ -220,19 +220,9 @@ func TestRenderLimits(t *testing.T) {
 	}
 }
 
-func TestShortDuration(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "0s"}, {12 * time.Second, "12s"}, {4*time.Minute + 10*time.Second, "4m 10s"}, {5 * time.Minute, "5m"},
-		{time.Hour + 2*time.Minute, "1h 2m"}, {49*time.Hour + 30*time.Minute, "2d 1h"}, {-time.Second, "0s"},
-	}
-	for _, tc := range tests {
-		if got := shortDuration(tc.d); got != tc.want {
-			t.Errorf("shortDuration(%s) = %q, want %q", tc.d, got, tc.want)
-		}
-	}
+// TestPercentages: budget shares are whole percentages, availability has
+// three decimals and never rounds a shortfall up to 100%.
+func TestPercentages(t *testing.T) {
 	for r, want := range map[float64]string{0: "0%", 0.004: "<1%", 0.12: "12%", 1.5: "150%"} {
 		if got := percent(r); got != want {
 			t.Errorf("percent(%v) = %q, want %q", r, got, want)
@@ -241,6 +231,27 @@ func TestShortDuration(t *testing.T) {
 	for a, want := range map[float64]string{1: "100.000%", 0.99999: "99.999%", 0.999999: "99.999%", 0.9: "90.000%"} {
 		if got := pct3(a); got != want {
 			t.Errorf("pct3(%v) = %q, want %q", a, got, want)
+		}
+	}
+}
+
+// TestDigestSLOText: a 99.999% SLO reads 99.999% in the digest, not the
+// float noise 99.99900000000001%.
+func TestDigestSLOText(t *testing.T) {
+	for _, slo := range []float64{0.99999, 0.9995, 0.999, 0.95} {
+		dd := digestData{Scope: "All services", Loc: time.UTC, Rows: []digestRow{
+			{Service: "checkout", Owner: "payments", SLO: slo, Week: 0.99, Month: 0.99, BudgetLeft: -1},
+		}}
+		b, err := json.Marshal(renderDigest(dd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[float64]string{0.99999: "99.999%", 0.9995: "99.95%", 0.999: "99.9%", 0.95: "95%"}[slo]
+		if !strings.Contains(string(b), "SLO "+want) && !strings.Contains(string(b), " "+want+" ") {
+			t.Errorf("SLO %v: digest does not show %q: %s", slo, want, b)
+		}
+		if strings.Contains(string(b), "0000000") || strings.Contains(string(b), "9999999") {
+			t.Errorf("SLO %v: float noise in the digest: %s", slo, b)
 		}
 	}
 }

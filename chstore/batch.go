@@ -8,11 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/fault"
 )
 
 // errClosed is returned by writes to a closed store.
-var errClosed = fmt.Errorf("%w: store closed", incidents.ErrUnavailable)
+var errClosed = fmt.Errorf("%w: store closed", fault.ErrUnavailable)
 
 // batcher merges concurrent writes into few flushes (group commit). Writes
 // join the newest pending group; a single goroutine (run) flushes the
@@ -216,8 +216,8 @@ func (b *batcher) run() {
 				// version, so rows the first try stored do no harm.
 				g.err = b.flush(ctx, reqs)
 			}
-			if g.err != nil && ctx.Err() != nil && !errors.Is(g.err, incidents.ErrUnavailable) {
-				g.err = fmt.Errorf("%w: flush took over %v: %w", incidents.ErrUnavailable, b.timeout, g.err)
+			if g.err != nil && ctx.Err() != nil && !errors.Is(g.err, fault.ErrUnavailable) {
+				g.err = fmt.Errorf("%w: flush took over %v: %w", fault.ErrUnavailable, b.timeout, g.err)
 			}
 			cancel()
 		}
@@ -229,7 +229,7 @@ func (b *batcher) run() {
 // safely, is worth one immediate retry: the store was unavailable for a
 // reason other than running out of time or being closed.
 func retryable(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() == nil && errors.Is(err, incidents.ErrUnavailable) &&
+	return err != nil && ctx.Err() == nil && errors.Is(err, fault.ErrUnavailable) &&
 		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, errClosed)
 }
 

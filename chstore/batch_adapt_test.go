@@ -11,7 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/fault"
 )
 
 func TestRateMeter(t *testing.T) {
@@ -125,7 +125,7 @@ func TestBatcherAdaptsToLoad(t *testing.T) {
 }
 
 func TestBatcherRetriesBrokenConnectionOnce(t *testing.T) {
-	broken := fmt.Errorf("insert: %w: %w", incidents.ErrUnavailable, io.ErrUnexpectedEOF)
+	broken := fmt.Errorf("insert: %w: %w", fault.ErrUnavailable, io.ErrUnexpectedEOF)
 	tests := []struct {
 		name      string
 		errs      []error // what each flush attempt returns
@@ -133,8 +133,8 @@ func TestBatcherRetriesBrokenConnectionOnce(t *testing.T) {
 		wantErr   error
 	}{
 		{"broken once", []error{broken, nil}, 2, nil},
-		{"broken twice", []error{broken, broken}, 2, incidents.ErrUnavailable},
-		{"invalid", []error{incidents.ErrInvalid}, 1, incidents.ErrInvalid},
+		{"broken twice", []error{broken, broken}, 2, fault.ErrUnavailable},
+		{"invalid", []error{fault.ErrInvalid}, 1, fault.ErrInvalid},
 		{"closed", []error{errClosed}, 1, errClosed},
 	}
 	for _, tc := range tests {

@@ -14,11 +14,11 @@ var _ collector.IncidentCounter = (*Store)(nil)
 // with, and sums their flaps.
 //
 // The impact an incident was opened with does not survive in the incidents
-// table: merges keep only the latest version. It is read from the
-// incident's "opened" timeline event, which is immutable and written with
-// the incident's first version; its text ends "with impact <impact>"
-// (incidents.Open and the alert lifecycle; TestIncidentCounts goes through
-// both). Incidents without such an event count with their current impact.
+// table: merges keep only the latest version. It is read from the impact
+// column of the incident's "opened" timeline event, which is immutable and
+// written with the incident's first version (migration 0004; never from
+// the event's text, which is for people). Incidents without such an event,
+// or whose event records no impact, count with their current impact.
 // Counting by the opening impact keeps nines_incidents_opened_total{impact}
 // from going down when an incident's impact changes, which Prometheus would
 // take for a counter reset.
@@ -28,7 +28,8 @@ var _ collector.IncidentCounter = (*Store)(nil)
 // hash every ID twice, and string keys cost a fifth more CPU and memory
 // (that two IDs among a million share a hash has odds of 1 in 40 million;
 // they would count as one). argMaxIf picks the latest version's columns
-// among the incident rows, max the one non-empty service and event text;
+// among the incident rows, max the one non-empty service and the opened
+// event's impact (-1 on the incident rows);
 // HAVING drops events of incidents not stored (yet). The aliases differ
 // from every column name, because ClickHouse substitutes aliases
 // everywhere in a query.
@@ -40,8 +41,7 @@ const incidentCountsSQL = `SELECT
     service,
     last_impact,
     last_state,
-    multiIf(opened_text = 'outage', toInt8(2), opened_text = 'degraded', toInt8(1),
-        opened_text = 'none', toInt8(0), last_impact) AS opened_impact,
+    if(opened_recorded >= 0, opened_recorded, last_impact) AS opened_impact,
     toInt64(count()) AS n,
     toInt64(sum(last_flaps)) AS flaps_sum
 FROM
@@ -52,15 +52,15 @@ FROM
         argMaxIf(imp, ver, is_version) AS last_impact,
         argMaxIf(st, ver, is_version) AS last_state,
         argMaxIf(fl, ver, is_version) AS last_flaps,
-        max(txt) AS opened_text
+        max(oi) AS opened_recorded
     FROM
     (
         SELECT cityHash64(id) AS h, toUInt8(1) AS is_version, service AS svc, impact AS imp, state AS st, flaps AS fl,
-            version AS ver, '' AS txt
+            version AS ver, toInt8(-1) AS oi
         FROM incidents
         UNION ALL
         SELECT cityHash64(incident_id) AS h, toUInt8(0) AS is_version, '' AS svc, toInt8(0) AS imp, '' AS st,
-            toUInt32(0) AS fl, toUInt64(0) AS ver, extract(text, 'with impact ([a-z]+)$') AS txt
+            toUInt32(0) AS fl, toUInt64(0) AS ver, impact AS oi
         FROM incident_events
         WHERE kind = 'opened'
     )

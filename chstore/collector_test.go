@@ -30,11 +30,11 @@ var collNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 func collAgo(d time.Duration) time.Time { return collNow.Add(-d) }
 
 // collOpened is the "opened" timeline event the lifecycle writes with an
-// incident's first version.
-func collOpened(inc *incidents.Incident, text string) incidents.Event {
+// incident's first version, recording the impact it opened with.
+func collOpened(inc *incidents.Incident, impact incidents.Impact, text string) incidents.Event {
 	return incidents.Event{
 		ID: incidents.EventID(inc.ID, string(incidents.EventOpened)), IncidentID: inc.ID, At: inc.StartedAt,
-		Kind: incidents.EventOpened, Actor: incidents.ActorAlertmanager, Text: text,
+		Kind: incidents.EventOpened, Actor: incidents.ActorAlertmanager, Text: text, Impact: &impact,
 	}
 }
 
@@ -81,7 +81,7 @@ func TestIncidentCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Opened by hand, by someone whose name ends the way the event text
-	// does: the impact is read from the end of the text. Then resolved.
+	// does: the impact is a column, not read from the text. Then resolved.
 	billing, err := svc.Open(ctx, incidents.OpenRequest{
 		Service: "billing", Title: "Invoices late", Impact: incidents.ImpactOutage,
 		StartedAt: collAgo(3 * time.Hour), Actor: "bob with impact none",
@@ -113,7 +113,7 @@ func TestIncidentCounts(t *testing.T) {
 		Periods: []incidents.Period{{Start: collAgo(48 * time.Hour), End: collAgo(47 * time.Hour)}},
 	}
 	collWrite(t, s,
-		incidents.Change{Incident: v1, Events: []incidents.Event{collOpened(v1, "Opened with impact none")}},
+		incidents.Change{Incident: v1, Events: []incidents.Event{collOpened(v1, incidents.ImpactNone, "Opened with impact none")}},
 		incidents.Change{Incident: v3}, // the latest, before an older one arrives
 		incidents.Change{Incident: v2},
 		incidents.Change{Incident: noEvent},
@@ -128,6 +128,43 @@ func TestIncidentCounts(t *testing.T) {
 		{Service: "legacy", Impact: incidents.ImpactDegraded, State: incidents.StateResolved, OpenedImpact: incidents.ImpactDegraded, Incidents: 1},
 		{Service: "shop", Impact: incidents.ImpactNone, State: incidents.StateAcknowledged, OpenedImpact: incidents.ImpactNone, Incidents: 1, Flaps: 2},
 		{Service: "shop", Impact: incidents.ImpactOutage, State: incidents.StateFiring, OpenedImpact: incidents.ImpactDegraded, Incidents: 1},
+	}
+	if g, w := countsString(got), countsString(want); g != w {
+		t.Errorf("IncidentCounts:\n got: %s\nwant: %s", g, w)
+	}
+}
+
+// TestOpenedImpactSurvivesRewording: nines_incidents_opened_total{impact}
+// counts by the impact stored with the opened event, not by its text, so
+// rewording the timeline (or any text at all) changes no count.
+func TestOpenedImpactSurvivesRewording(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, chtest.Database(t))
+	var changes []incidents.Change
+	for i, text := range []string{
+		"Opened with impact outage",
+		"Incident began: checkout is down",
+		"Opened with impact none", // a text that says otherwise
+		"",
+	} {
+		inc := &incidents.Incident{
+			ID: fmt.Sprintf("inc-reworded%d", i), Service: "checkout", GroupKey: fmt.Sprintf("g-%d", i), Title: "down",
+			Impact: incidents.ImpactOutage, State: incidents.StateFiring, StartedAt: collAgo(time.Hour),
+			UpdatedAt: collAgo(time.Hour), Facts: 1, Periods: []incidents.Period{{Start: collAgo(time.Hour)}},
+		}
+		later := inc.Clone()
+		later.Impact, later.Facts, later.UpdatedAt = incidents.ImpactDegraded, 2, collAgo(30*time.Minute)
+		changes = append(changes,
+			incidents.Change{Incident: inc, Events: []incidents.Event{collOpened(inc, incidents.ImpactOutage, text)}},
+			incidents.Change{Incident: later})
+	}
+	collWrite(t, s, changes...)
+	got, err := s.IncidentCounts(t.Context())
+	if err != nil {
+		t.Fatalf("IncidentCounts: %v", err)
+	}
+	want := []collector.IncidentCount{
+		{Service: "checkout", Impact: incidents.ImpactDegraded, State: incidents.StateFiring, OpenedImpact: incidents.ImpactOutage, Incidents: 4},
 	}
 	if g, w := countsString(got), countsString(want); g != w {
 		t.Errorf("IncidentCounts:\n got: %s\nwant: %s", g, w)
@@ -213,9 +250,9 @@ func collFill(t *testing.T, s *testStore) {
 	}
 	collWrite(t, s,
 		c,
-		incidents.Change{Incident: a1, Events: []incidents.Event{collOpened(a1, "Opened with impact degraded")}},
+		incidents.Change{Incident: a1, Events: []incidents.Event{collOpened(a1, incidents.ImpactDegraded, "Opened with impact degraded")}},
 		incidents.Change{Incident: a2}, incidents.Change{Incident: a3}, incidents.Change{Incident: a4}, incidents.Change{Incident: a5},
-		incidents.Change{Incident: b, Events: []incidents.Event{collOpened(b, "Opened with impact outage")}},
+		incidents.Change{Incident: b, Events: []incidents.Event{collOpened(b, incidents.ImpactOutage, "Opened with impact outage")}},
 		incidents.Change{Incident: d},
 	)
 }

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -120,7 +121,7 @@ func TestLookupsAfterClose(t *testing.T) {
 		l := newLookups(time.Minute, (&fakeLatest{}).query)
 		go l.run()
 		l.close()
-		if _, err := l.latest(t.Context(), []incidents.GroupRef{{GroupKey: "g", Service: "s"}}); !errors.Is(err, incidents.ErrUnavailable) {
+		if _, err := l.latest(t.Context(), []incidents.GroupRef{{GroupKey: "g", Service: "s"}}); !errors.Is(err, fault.ErrUnavailable) {
 			t.Errorf("latest after close = %v, want ErrUnavailable", err)
 		}
 		if m, err := l.latest(t.Context(), nil); err != nil || len(m) != 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -250,14 +251,14 @@ ORDER BY incident_id, starts_at_ms, fingerprint`
 }
 
 // Get returns one incident with its alerts, or an error wrapping
-// incidents.ErrNotFound (incidents.Store, incidents.Reader).
+// fault.ErrNotFound (incidents.Store, incidents.Reader).
 func (s *Store) Get(ctx context.Context, id string) (*incidents.Incident, error) {
 	incs, err := s.queryIncidents(ctx, "query_get", selectIncidents("id = ?", nil, ""), id)
 	if err != nil {
 		return nil, fmt.Errorf("get incident %s: %w", id, err)
 	}
 	if len(incs) == 0 {
-		return nil, fmt.Errorf("get incident %s: %w", id, incidents.ErrNotFound)
+		return nil, fmt.Errorf("get incident %s: %w", id, fault.ErrNotFound)
 	}
 	return incs[0], nil
 }
@@ -360,7 +361,7 @@ func decodeCursor(s string) (cursor, error) {
 		err = json.Unmarshal(b, &c)
 	}
 	if err != nil || c.ID == "" {
-		return cursor{}, fmt.Errorf("%w: cursor %q", incidents.ErrInvalid, s)
+		return cursor{}, fmt.Errorf("%w: cursor %q", fault.ErrInvalid, s)
 	}
 	return c, nil
 }
@@ -428,7 +429,7 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 
 // Timeline returns an incident's events ordered by time (then id), each
 // once however often it was written, or an error wrapping
-// incidents.ErrNotFound for an unknown incident (incidents.Reader).
+// fault.ErrNotFound for an unknown incident (incidents.Reader).
 func (s *Store) Timeline(ctx context.Context, id string) ([]incidents.Event, error) {
 	const op = "query_timeline"
 	s.metrics.op(op)

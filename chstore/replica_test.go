@@ -13,6 +13,7 @@ import (
 
 	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/chstore/chtest"
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -198,7 +199,7 @@ func deliver(t *testing.T, svc *incidents.Service, n incidents.Notification) {
 		if err == nil {
 			return
 		}
-		if !errors.Is(err, incidents.ErrUnavailable) || attempt == 5 {
+		if !errors.Is(err, fault.ErrUnavailable) || attempt == 5 {
 			t.Errorf("ingest %s: %v", n.GroupKey, err)
 			return
 		}
@@ -248,16 +249,16 @@ func TestTwoReplicasActAsOne(t *testing.T) {
 					// 503 is retried, as a person would.
 					for attempt := 0; ; attempt++ {
 						_, err := a.Acknowledge(context.Background(), id, "alice")
-						if errors.Is(err, incidents.ErrUnavailable) && attempt < 5 {
+						if errors.Is(err, fault.ErrUnavailable) && attempt < 5 {
 							t.Logf("ack %s: %v (retrying)", id, err)
 							continue
 						}
 						switch {
-						case err == nil, attempt > 0 && errors.Is(err, incidents.ErrConflict) && strings.Contains(err.Error(), "already acknowledged"):
+						case err == nil, attempt > 0 && errors.Is(err, fault.ErrConflict) && strings.Contains(err.Error(), "already acknowledged"):
 							ackMu.Lock()
 							acked[id] = true
 							ackMu.Unlock()
-						case !errors.Is(err, incidents.ErrConflict):
+						case !errors.Is(err, fault.ErrConflict):
 							t.Errorf("ack %s: %v", id, err)
 						}
 						break

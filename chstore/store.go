@@ -28,6 +28,7 @@ import (
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -111,24 +112,24 @@ func (o *Options) defaults() {
 // chOptions parses the DSN into clickhouse-go options.
 func (o *Options) chOptions() (*clickhouse.Options, error) {
 	if o.DSN == "" {
-		return nil, fmt.Errorf("%w: clickhouse dsn is required", incidents.ErrInvalid)
+		return nil, fmt.Errorf("%w: clickhouse dsn is required", fault.ErrInvalid)
 	}
 	co, err := clickhouse.ParseDSN(o.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("%w: clickhouse dsn: %w", incidents.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: clickhouse dsn: %w", fault.ErrInvalid, err)
 	}
 	if co.Protocol != clickhouse.Native {
 		// The HTTP protocol of the driver fails against older servers.
-		return nil, fmt.Errorf("%w: clickhouse dsn: only the native protocol (clickhouse://) is supported", incidents.ErrInvalid)
+		return nil, fmt.Errorf("%w: clickhouse dsn: only the native protocol (clickhouse://) is supported", fault.ErrInvalid)
 	}
 	if co.Auth.Database == "" {
 		co.Auth.Database = DefaultDatabase
 	}
 	if !identRe.MatchString(co.Auth.Database) {
-		return nil, fmt.Errorf("%w: clickhouse database %q: want letters, digits and underscores", incidents.ErrInvalid, co.Auth.Database)
+		return nil, fmt.Errorf("%w: clickhouse database %q: want letters, digits and underscores", fault.ErrInvalid, co.Auth.Database)
 	}
 	if o.Cluster != "" && !identRe.MatchString(o.Cluster) {
-		return nil, fmt.Errorf("%w: clickhouse cluster %q: want letters, digits and underscores", incidents.ErrInvalid, o.Cluster)
+		return nil, fmt.Errorf("%w: clickhouse cluster %q: want letters, digits and underscores", fault.ErrInvalid, o.Cluster)
 	}
 	switch {
 	case o.DialTimeout > 0:
@@ -147,7 +148,7 @@ func (o *Options) chOptions() (*clickhouse.Options, error) {
 //
 // Other files of this package may query the same tables through conn, whose
 // default database is db, wrapping errors with s.fail so that unreachable
-// servers are reported as incidents.ErrUnavailable.
+// servers are reported as fault.ErrUnavailable.
 type Store struct {
 	conn    chdriver.Conn // pool of native connections; default database db
 	db      string        // database holding the tables
@@ -171,7 +172,7 @@ var (
 // Open connects to ClickHouse, creates the database if it is missing and
 // starts the write batcher. It does not migrate: call Migrate. An
 // unreachable server is reported as an error wrapping
-// incidents.ErrUnavailable.
+// fault.ErrUnavailable.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	opts.defaults()
 	co, err := opts.chOptions()
@@ -240,7 +241,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close flushes pending writes, stops the batcher and closes the
-// connections. Writes after Close fail with incidents.ErrUnavailable.
+// connections. Writes after Close fail with fault.ErrUnavailable.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.batcher.close()
@@ -263,7 +264,7 @@ func quoteIdent(name string) string { return "`" + name + "`" }
 
 // fail counts an error of op and wraps err with context. Errors that mean
 // ClickHouse cannot serve now (network, dial and connection errors,
-// overload, deadlines) also wrap incidents.ErrUnavailable, so that callers
+// overload, deadlines) also wrap fault.ErrUnavailable, so that callers
 // answer 503 and get retried; the caller's own context being canceled is
 // reported as that cancellation.
 func (s *Store) fail(ctx context.Context, op string, err error, format string, args ...any) error {
@@ -273,7 +274,7 @@ func (s *Store) fail(ctx context.Context, op string, err error, format string, a
 	case errors.Is(ctx.Err(), context.Canceled) && errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: %w", what, ctx.Err())
 	case unavailable(err):
-		return fmt.Errorf("%s: %w: %w", what, incidents.ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", what, fault.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -334,6 +335,12 @@ const (
 	codeDatabaseAlreadyExists = 82
 )
 
+// codeIllegalColumn is, among others, ClickHouse's answer to an ADD COLUMN
+// of a column that exists. ClickHouse 18.16 knows no ADD COLUMN IF NOT
+// EXISTS, so migrations add columns plainly and execDDL takes "already
+// exists" as done (a rerun, or another replica migrating at once).
+const codeIllegalColumn = 44
+
 // execDDL runs an idempotent DDL statement, retrying briefly when another
 // process is running the same statement at the same moment.
 func execDDL(ctx context.Context, conn chdriver.Conn, q string) error {
@@ -343,6 +350,9 @@ func execDDL(ctx context.Context, conn chdriver.Conn, q string) error {
 			return nil
 		}
 		var exc *clickhouse.Exception
+		if errors.As(err, &exc) && exc.Code == codeIllegalColumn && strings.Contains(exc.Message, "already exists") {
+			return nil
+		}
 		if !errors.As(err, &exc) || (exc.Code != codeTableAlreadyExists && exc.Code != codeDatabaseAlreadyExists) {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/chstore/chtest"
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -178,7 +179,7 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := chstore.Open(t.Context(), tc.opts); !errors.Is(err, incidents.ErrInvalid) {
+			if _, err := chstore.Open(t.Context(), tc.opts); !errors.Is(err, fault.ErrInvalid) {
 				t.Errorf("Open = %v, want ErrInvalid", err)
 			}
 		})
@@ -531,13 +532,13 @@ func TestListFiltersAndPages(t *testing.T) {
 
 	t.Run("bad cursor", func(t *testing.T) {
 		t.Parallel()
-		if _, _, err := s.List(t.Context(), incidents.Filter{Cursor: "garbage"}); !errors.Is(err, incidents.ErrInvalid) {
+		if _, _, err := s.List(t.Context(), incidents.Filter{Cursor: "garbage"}); !errors.Is(err, fault.ErrInvalid) {
 			t.Errorf("list = %v, want ErrInvalid", err)
 		}
 	})
 	t.Run("bad state", func(t *testing.T) {
 		t.Parallel()
-		if _, _, err := s.List(t.Context(), incidents.Filter{State: "sleeping"}); !errors.Is(err, incidents.ErrInvalid) {
+		if _, _, err := s.List(t.Context(), incidents.Filter{State: "sleeping"}); !errors.Is(err, fault.ErrInvalid) {
 			t.Errorf("list = %v, want ErrInvalid", err)
 		}
 	})
@@ -569,10 +570,10 @@ func TestTimelineDedupesReplayedEvents(t *testing.T) {
 func TestNotFound(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, chtest.Database(t))
-	if _, err := s.Get(t.Context(), "inc-missing"); !errors.Is(err, incidents.ErrNotFound) {
+	if _, err := s.Get(t.Context(), "inc-missing"); !errors.Is(err, fault.ErrNotFound) {
 		t.Errorf("Get = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Timeline(t.Context(), "inc-missing"); !errors.Is(err, incidents.ErrNotFound) {
+	if _, err := s.Timeline(t.Context(), "inc-missing"); !errors.Is(err, fault.ErrNotFound) {
 		t.Errorf("Timeline = %v, want ErrNotFound", err)
 	}
 }
@@ -733,10 +734,10 @@ func TestWriteCanceledBeforeFlushWritesNothing(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 	s2 := openStore(t, s.dsn)
-	if _, err := s2.Get(t.Context(), inc.ID); !errors.Is(err, incidents.ErrNotFound) {
+	if _, err := s2.Get(t.Context(), inc.ID); !errors.Is(err, fault.ErrNotFound) {
 		t.Errorf("Get = %v, want ErrNotFound: the canceled write was stored", err)
 	}
-	if err := s.Write(t.Context(), []incidents.Change{{Incident: inc}}); !errors.Is(err, incidents.ErrUnavailable) {
+	if err := s.Write(t.Context(), []incidents.Change{{Incident: inc}}); !errors.Is(err, fault.ErrUnavailable) {
 		t.Errorf("write after close = %v, want ErrUnavailable", err)
 	}
 }
@@ -801,7 +802,7 @@ func TestUnavailable(t *testing.T) {
 		ln.Close()
 		start := time.Now()
 		_, err = chstore.Open(t.Context(), chstore.Options{DSN: "clickhouse://" + addr + "/nines", DialTimeout: 500 * time.Millisecond})
-		if !errors.Is(err, incidents.ErrUnavailable) {
+		if !errors.Is(err, fault.ErrUnavailable) {
 			t.Errorf("Open = %v, want ErrUnavailable", err)
 		}
 		if d := time.Since(start); d > 3*time.Second {
@@ -838,7 +839,7 @@ func TestUnavailable(t *testing.T) {
 		}
 		for _, c := range checks {
 			start := time.Now()
-			if err := c.call(); !errors.Is(err, incidents.ErrUnavailable) {
+			if err := c.call(); !errors.Is(err, fault.ErrUnavailable) {
 				t.Errorf("%s = %v, want ErrUnavailable", c.name, err)
 			}
 			if d := time.Since(start); d > 5*time.Second {

@@ -13,6 +13,7 @@ import (
 
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -21,7 +22,7 @@ import (
 // INSERTs (see batcher); Write returns once the flush holding its rows has
 // succeeded, or with that flush's error, which every write of the flush
 // shares. If ctx ends first, Write returns ctx's error (wrapped with
-// incidents.ErrUnavailable for a deadline): its rows are dropped if their
+// fault.ErrUnavailable for a deadline): its rows are dropped if their
 // flush has not started yet and stored otherwise.
 //
 // A flush inserts alerts, then events, then incidents, one INSERT per
@@ -38,9 +39,9 @@ func (s *Store) Write(ctx context.Context, changes []incidents.Change) error {
 		return nil
 	}
 	if err := s.batcher.write(ctx, &request{rows: rows}); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, incidents.ErrUnavailable) {
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, fault.ErrUnavailable) {
 			// The store did not keep up with the caller's deadline.
-			return fmt.Errorf("write %d changes: %w: %w", len(changes), incidents.ErrUnavailable, err)
+			return fmt.Errorf("write %d changes: %w: %w", len(changes), fault.ErrUnavailable, err)
 		}
 		return fmt.Errorf("write %d changes: %w", len(changes), err)
 	}
@@ -96,6 +97,7 @@ type eventRow struct {
 	atMS              int64
 	kind, actor, text string
 	fingerprint       string
+	impact            int8 // incidents.Impact, or -1 when the event records none
 }
 
 // Columns of each INSERT, in Append order.
@@ -106,7 +108,7 @@ annotations, runbook_url, generator_url, external_url, caused_by, period_starts,
 alerts_firing, facts, updated_at, version)`
 	insertAlerts = `INSERT INTO incident_alerts (incident_id, service, fingerprint, starts_at, starts_at_ms,
 ends_at, ends_at_ms, status, impact, labels, annotations, generator_url, version)`
-	insertEvents = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint, inserted_at_ms)`
+	insertEvents = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint, inserted_at_ms, impact)`
 )
 
 // toRows converts changes to rows, checking what the schema cannot hold.
@@ -116,7 +118,7 @@ func toRows(changes []incidents.Change) (rowSet, error) {
 		inc := c.Incident
 		if inc == nil {
 			if len(c.Alerts) > 0 {
-				return rowSet{}, fmt.Errorf("%w: change with alerts but no incident", incidents.ErrInvalid)
+				return rowSet{}, fmt.Errorf("%w: change with alerts but no incident", fault.ErrInvalid)
 			}
 		} else {
 			row, err := toIncidentRow(inc)
@@ -145,7 +147,7 @@ func toRows(changes []incidents.Change) (rowSet, error) {
 
 func toIncidentRow(inc *incidents.Incident) (incidentRow, error) {
 	if inc.ID == "" {
-		return incidentRow{}, fmt.Errorf("%w: incident without id", incidents.ErrInvalid)
+		return incidentRow{}, fmt.Errorf("%w: incident without id", fault.ErrInvalid)
 	}
 	r := incidentRow{
 		id:              inc.ID,
@@ -179,7 +181,7 @@ func toIncidentRow(inc *incidents.Incident) (incidentRow, error) {
 		if err == nil {
 			*dst, err = toDateTime(t)
 			if err != nil {
-				err = fmt.Errorf("%w: incident %s %s: %w", incidents.ErrInvalid, inc.ID, field, err)
+				err = fmt.Errorf("%w: incident %s %s: %w", fault.ErrInvalid, inc.ID, field, err)
 			}
 		}
 	}
@@ -218,15 +220,15 @@ func alertVersion(status incidents.AlertStatus, ms int64) uint64 {
 
 func toAlertRow(inc *incidents.Incident, a incidents.Alert) (alertRow, error) {
 	if a.Fingerprint == "" {
-		return alertRow{}, fmt.Errorf("%w: incident %s: alert without fingerprint", incidents.ErrInvalid, inc.ID)
+		return alertRow{}, fmt.Errorf("%w: incident %s: alert without fingerprint", fault.ErrInvalid, inc.ID)
 	}
 	startsAt, err := toDateTime(a.StartsAt)
 	if err != nil {
-		return alertRow{}, fmt.Errorf("%w: incident %s alert %s starts_at: %w", incidents.ErrInvalid, inc.ID, a.Fingerprint, err)
+		return alertRow{}, fmt.Errorf("%w: incident %s alert %s starts_at: %w", fault.ErrInvalid, inc.ID, a.Fingerprint, err)
 	}
 	endsAt, err := toDateTime(a.EndsAt)
 	if err != nil {
-		return alertRow{}, fmt.Errorf("%w: incident %s alert %s ends_at: %w", incidents.ErrInvalid, inc.ID, a.Fingerprint, err)
+		return alertRow{}, fmt.Errorf("%w: incident %s alert %s ends_at: %w", fault.ErrInvalid, inc.ID, a.Fingerprint, err)
 	}
 	r := alertRow{
 		incidentID:   inc.ID,
@@ -252,11 +254,15 @@ func toAlertRow(inc *incidents.Incident, a incidents.Alert) (alertRow, error) {
 
 func toEventRow(e incidents.Event) (eventRow, error) {
 	if e.ID == "" || e.IncidentID == "" {
-		return eventRow{}, fmt.Errorf("%w: event without id or incident id", incidents.ErrInvalid)
+		return eventRow{}, fmt.Errorf("%w: event without id or incident id", fault.ErrInvalid)
 	}
 	at, err := toDateTime(e.At)
 	if err != nil {
-		return eventRow{}, fmt.Errorf("%w: event %s at: %w", incidents.ErrInvalid, e.ID, err)
+		return eventRow{}, fmt.Errorf("%w: event %s at: %w", fault.ErrInvalid, e.ID, err)
+	}
+	impact := int8(-1)
+	if e.Impact != nil {
+		impact = int8(*e.Impact)
 	}
 	return eventRow{
 		id:          e.ID,
@@ -267,6 +273,7 @@ func toEventRow(e incidents.Event) (eventRow, error) {
 		actor:       e.Actor,
 		text:        e.Text,
 		fingerprint: e.Fingerprint,
+		impact:      impact,
 	}, nil
 }
 
@@ -461,6 +468,7 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 			column(e, func(r *eventRow) string { return r.text }),
 			column(e, func(r *eventRow) string { return r.fingerprint }),
 			column(e, func(*eventRow) int64 { return insertedMS }),
+			column(e, func(r *eventRow) int8 { return r.impact }),
 		)
 	})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -215,9 +214,9 @@ func burnAlert(svc catalog.Service, r burnRule, budgetWindow string) rule {
 		Labels: ruleLabels(svc, r.severity, r.longName),
 		Annotations: ruleAnnotations(svc,
 			fmt.Sprintf(`%s is burning its error budget {{ $value | printf "%%.1f" }} times as fast as its SLO allows`, svc.Name),
-			fmt.Sprintf("%s (owner %s, SLO %s%%) was unavailable over %s more than %s times what its SLO allows: "+
+			fmt.Sprintf("%s (owner %s, SLO %s) was unavailable over %s more than %s times what its SLO allows: "+
 				"at this rate %s of its %s error budget goes in %s.",
-				svc.Name, orNone(svc.Owner), percent(svc.SLOTarget), windows, factor, r.budgetShare, budgetWindow, r.longName)),
+				svc.Name, orNone(svc.Owner), catalog.Percent(svc.SLOTarget), windows, factor, r.budgetShare, budgetWindow, r.longName)),
 	}
 }
 
@@ -229,8 +228,8 @@ func budgetAlert(svc catalog.Service, budgetWindow string) rule {
 		Labels: ruleLabels(svc, "warning", budgetWindow),
 		Annotations: ruleAnnotations(svc,
 			fmt.Sprintf("%s has spent {{ $value | humanizePercentage }} of its %s error budget", svc.Name, budgetWindow),
-			fmt.Sprintf("%s (owner %s, SLO %s%%) has less than %s%% of the downtime its SLO allows over %s left.",
-				svc.Name, orNone(svc.Owner), percent(svc.SLOTarget), percent(1-budgetLowSpent), budgetWindow)),
+			fmt.Sprintf("%s (owner %s, SLO %s) has less than %s of the downtime its SLO allows over %s left.",
+				svc.Name, orNone(svc.Owner), catalog.Percent(svc.SLOTarget), catalog.Percent(1-budgetLowSpent), budgetWindow)),
 	}
 }
 
@@ -273,7 +272,7 @@ func rulesHeader(windows []string, plan []burnRule, budgetWindow string) string 
 		}
 		fmt.Fprintf(&b, "#   %-8s burn rate > %s over %s, %s\n", r.severity, formatFloat(r.factor), r.longName, short)
 	}
-	b.WriteString(`#   warning  more than ` + percent(budgetLowSpent) + `% of the ` + budgetWindow + ` budget spent (` + AlertBudgetLow + `)
+	b.WriteString(`#   warning  more than ` + catalog.Percent(budgetLowSpent) + ` of the ` + budgetWindow + ` budget spent (` + AlertBudgetLow + `)
 # Export the short windows too (e.g. --collector.windows=5m,30m,1h,2h,6h,24h,3d,7d,30d)
 # for every tier with both of its windows.
 `)
@@ -282,11 +281,6 @@ func rulesHeader(windows []string, plan []burnRule, budgetWindow string) string 
 
 // formatFloat writes a float as PromQL and people read it: 0.9995, 14.4.
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
-
-// percent writes a ratio as a percentage without float noise: 99.95.
-func percent(ratio float64) string {
-	return strconv.FormatFloat(math.Round(ratio*1e12)/1e10, 'f', -1, 64)
-}
 
 func orNone(s string) string {
 	if s == "" {

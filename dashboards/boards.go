@@ -1,9 +1,10 @@
 package dashboards
 
 import (
-	"math"
 	"strconv"
 	"strings"
+
+	"github.com/ninesops/nines/catalog"
 )
 
 // The three kinds of dashboards.
@@ -156,7 +157,7 @@ func (b *builder) service(s serviceInfo) *Dashboard {
 	}
 
 	var l layout
-	l.row("Availability (SLO " + formatPercent(s.SLOTarget) + ")")
+	l.row("Availability (SLO " + catalog.Percent(s.SLOTarget) + ")")
 	for _, w := range Windows() {
 		p := panel("stat", "Availability "+w, "Availability over the last "+w+"; red below the SLO target.",
 			chQuery("A", b.availabilitySQL(false), false, "availability"))
@@ -478,10 +479,4 @@ func (b *builder) causedIncidentsTable() *Panel {
 		override("upstream_service", prop("displayName", "Upstream service")),
 	}
 	return p
-}
-
-// formatPercent writes an SLO ratio as a percentage: 0.9995 → 99.95%.
-func formatPercent(r float64) string {
-	// Round away float noise: 0.9995 * 100 is 99.94999999999999.
-	return strconv.FormatFloat(math.Round(r*1e8)/1e6, 'f', -1, 64) + "%"
 }

@@ -2,16 +2,15 @@ package incidents
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ninesops/nines/answer"
 )
 
 // Mutator knows how to change incidents on people's behalf.
@@ -49,12 +48,12 @@ var idPattern = regexp.MustCompile(`^inc-[0-9a-f]{20}$`)
 func (a *API) List(w http.ResponseWriter, r *http.Request) {
 	f, err := parseFilter(r)
 	if err != nil {
-		WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	incs, next, err := a.read.List(r.Context(), f)
 	if err != nil {
-		WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	out := struct {
@@ -64,30 +63,30 @@ func (a *API) List(w http.ResponseWriter, r *http.Request) {
 	for _, inc := range incs {
 		out.Incidents = append(out.Incidents, ToJSON(inc, nil))
 	}
-	WriteJSON(w, http.StatusOK, out)
+	answer.JSON(w, http.StatusOK, out)
 }
 
 // Get serves GET /api/v1/incidents/{id}, with the timeline.
 func (a *API) Get(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
-		WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	inc, err := a.read.Get(r.Context(), id)
 	if err != nil {
-		WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	tl, err := a.read.Timeline(r.Context(), id)
 	if err != nil {
-		WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	if tl == nil {
 		tl = []Event{}
 	}
-	WriteJSON(w, http.StatusOK, ToJSON(inc, tl))
+	answer.JSON(w, http.StatusOK, ToJSON(inc, tl))
 }
 
 // Open serves POST /api/v1/incidents.
@@ -102,14 +101,14 @@ func (a *API) Open(w http.ResponseWriter, r *http.Request) {
 		Key       string            `json:"key"`
 	}
 	if err := decodeBody(r, &body); err != nil {
-		WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	impact := ImpactOutage
 	if body.Impact != "" {
 		var err error
 		if impact, err = ParseImpact(body.Impact); err != nil {
-			WriteError(w, a.log, err)
+			answer.Error(w, a.log, err)
 			return
 		}
 	}
@@ -119,10 +118,10 @@ func (a *API) Open(w http.ResponseWriter, r *http.Request) {
 	}
 	inc, err := a.mut.Open(r.Context(), req)
 	if err != nil {
-		WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
-	WriteJSON(w, http.StatusCreated, ToJSON(inc, nil))
+	answer.JSON(w, http.StatusCreated, ToJSON(inc, nil))
 }
 
 // Acknowledge serves POST /api/v1/incidents/{id}/ack.
@@ -173,21 +172,21 @@ type actBody struct {
 func (a *API) act(w http.ResponseWriter, r *http.Request, f func(ctx context.Context, id string, b actBody) (*Incident, error)) {
 	id, err := pathID(r)
 	if err != nil {
-		WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	var body actBody
 	if err := decodeBody(r, &body); err != nil {
-		WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
 	body.Actor = actorOr(body.Actor)
 	inc, err := f(r.Context(), id, body)
 	if err != nil {
-		WriteError(w, a.log, err)
+		answer.Error(w, a.log, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, ToJSON(inc, nil))
+	answer.JSON(w, http.StatusOK, ToJSON(inc, nil))
 }
 
 func actorOr(s string) string {
@@ -207,19 +206,8 @@ func pathID(r *http.Request) (string, error) {
 
 // decodeBody reads a JSON body strictly; an empty body is an empty object.
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxAPIBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("%w: request body exceeds %d bytes", errTooLarge, maxAPIBody)
-		}
-		return fmt.Errorf("%w: request body: %v", ErrInvalid, err)
-	}
-	return nil
+	return answer.Decode(r, v, maxAPIBody)
 }
-
-var errTooLarge = errors.New("too large")
 
 func parseFilter(r *http.Request) (Filter, error) {
 	q := r.URL.Query()
@@ -351,45 +339,4 @@ func nonNil(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
-}
-
-// WriteJSON writes v as JSON with the status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// StatusOf maps nines' sentinel errors to HTTP statuses. It is the one
-// place where that mapping lives.
-func StatusOf(err error) int {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		return http.StatusConflict
-	case errors.Is(err, ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// WriteError writes err as {"error": "..."} with the status StatusOf
-// gives. Internal errors are logged and shown without their details.
-func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
-	status := StatusOf(err)
-	msg := err.Error()
-	switch status {
-	case http.StatusInternalServerError:
-		log.Error("request failed", "err", err)
-		msg = "internal error"
-	case http.StatusServiceUnavailable:
-		log.Warn("store unavailable", "err", err)
-		msg = "incident store unavailable, retry later"
-	}
-	WriteJSON(w, status, map[string]string{"error": msg})
 }

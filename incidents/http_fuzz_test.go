@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ninesops/nines/fault"
 )
 
 // fuzzBackend stands in for the service and the store behind the API: it
@@ -208,7 +210,7 @@ func TestDecodeBodyLimits(t *testing.T) {
 		want error
 	}{
 		{"empty is an empty object", "", nil},
-		{"too large", `{"actor":"` + strings.Repeat("a", maxAPIBody) + `"}`, errTooLarge},
+		{"too large", `{"actor":"` + strings.Repeat("a", maxAPIBody) + `"}`, fault.ErrTooLarge},
 		{"unknown field", `{"nope":1}`, ErrInvalid},
 		{"deeply nested", strings.Repeat(`{"actor":`, 100000), ErrInvalid},
 		{"truncated", `{"actor":"al`, ErrInvalid},

@@ -196,13 +196,13 @@ func (c *Config) merge(inc *Incident, isNew bool, alerts []Alert, n *Notificatio
 		ch.Events = append([]Event{{
 			ID: EventID(inc.ID, string(EventOpened)), IncidentID: inc.ID, At: inc.StartedAt,
 			Kind: EventOpened, Actor: ActorAlertmanager,
-			Text: fmt.Sprintf("Opened with impact %s", inc.Impact),
+			Text: fmt.Sprintf("Opened with impact %s", inc.Impact), Impact: recorded(inc.Impact),
 		}}, ch.Events...)
 	} else if inc.Impact != oldImpact && inc.State.Open() {
 		ch.Events = append(ch.Events, Event{
 			ID: EventID(inc.ID, string(EventImpactChanged), fmt.Sprint(inc.Facts)), IncidentID: inc.ID, At: n.ReceivedAt,
 			Kind: EventImpactChanged, Actor: ActorAlertmanager,
-			Text: fmt.Sprintf("Impact changed from %s to %s", oldImpact, inc.Impact),
+			Text: fmt.Sprintf("Impact changed from %s to %s", oldImpact, inc.Impact), Impact: recorded(inc.Impact),
 		})
 	}
 	if firing == 0 && (inc.State.Open() || isNew) {
@@ -347,7 +347,9 @@ func Open(req OpenRequest, now time.Time) (Change, error) {
 		Labels:    cloneMap(req.Labels),
 		Periods:   []Period{{Start: start.UTC()}},
 	}
-	return manualEvent(inc, EventOpened, req.Actor, start, fmt.Sprintf("Opened by %s with impact %s", req.Actor, req.Impact)), nil
+	ch := manualEvent(inc, EventOpened, req.Actor, start, fmt.Sprintf("Opened by %s with impact %s", req.Actor, req.Impact))
+	ch.Events[0].Impact = recorded(req.Impact)
+	return ch, nil
 }
 
 // Link records that inc was caused by the upstream incident up.

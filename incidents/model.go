@@ -8,23 +8,27 @@ package incidents
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ninesops/nines/fault"
 )
 
-// Sentinel errors, mapped to HTTP statuses in one place (the API).
+// The error kinds incidents returns are the shared ones of package fault
+// (mapped to HTTP statuses in one place, package answer); these names keep
+// the lifecycle code reading naturally. They are the same values:
+// errors.Is(err, fault.ErrNotFound) holds for incidents.ErrNotFound.
 var (
 	// ErrNotFound is returned when an incident does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = fault.ErrNotFound
 	// ErrConflict is returned for a transition the incident's state forbids.
-	ErrConflict = errors.New("conflict")
+	ErrConflict = fault.ErrConflict
 	// ErrInvalid is returned for input that cannot be accepted.
-	ErrInvalid = errors.New("invalid")
+	ErrInvalid = fault.ErrInvalid
 	// ErrUnavailable is returned when the store cannot be reached.
-	ErrUnavailable = errors.New("store unavailable")
+	ErrUnavailable = fault.ErrUnavailable
 )
 
 // Impact is how badly an incident hurts its service. Higher is worse.
@@ -265,7 +269,16 @@ type Event struct {
 	Text       string    `json:"text,omitempty"`
 	// Fingerprint names the alert for alert events.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Impact is the incident's impact the event records, set on opened
+	// and impact_changed events. Stored as a column, so that figures
+	// counted by it (incidents opened per impact) never depend on Text,
+	// which is for people and may be reworded.
+	Impact *Impact `json:"-"`
 }
+
+// recorded returns a copy of i for Event.Impact: the event keeps the
+// impact of its moment, whatever the incident's becomes.
+func recorded(i Impact) *Impact { return &i }
 
 // IncidentID derives an incident's ID from its grouping key, service and
 // the start of its first episode, so that two replicas seeing the same

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/chat"
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -103,7 +104,7 @@ func (m *Mem) Get(_ context.Context, id string) (*incidents.Incident, error) {
 	defer m.mu.Unlock()
 	inc, ok := m.incs[id]
 	if !ok {
-		return nil, incidents.ErrNotFound
+		return nil, fault.ErrNotFound
 	}
 	return inc.Clone(), nil
 }

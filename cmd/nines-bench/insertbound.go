@@ -9,6 +9,7 @@ import (
 
 	"github.com/ninesops/nines/alerts"
 	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -32,7 +33,7 @@ func (r *recorder) Latest(_ context.Context, refs []incidents.GroupRef) (map[inc
 }
 
 func (r *recorder) Get(context.Context, string) (*incidents.Incident, error) {
-	return nil, incidents.ErrNotFound
+	return nil, fault.ErrNotFound
 }
 
 func (r *recorder) Write(_ context.Context, changes []incidents.Change) error {

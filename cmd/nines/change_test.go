@@ -84,13 +84,13 @@ services:
 	if len(got.Suspects) != 1 || got.Suspects[0].Change.Service != "checkout" {
 		t.Fatalf("suspects = %s", b)
 	}
-	if want := "deployed 10 min before: checkout v1.4.2 at 50% — consider rollback"; got.Suspects[0].Hint != want {
+	if want := "deployed 10m before: checkout v1.4.2 at 50% — consider rollback"; got.Suspects[0].Hint != want {
 		t.Errorf("hint = %q, want %q", got.Suspects[0].Hint, want)
 	}
 	// The incident's Slack message says what changed.
 	eventually(t, 40*time.Second, "the suspect in the Slack message", func() bool {
 		msgs := fake.Messages("#operations")
-		return len(msgs) == 1 && strings.Contains(string(msgs[0].Blocks), "deployed 10 min before: checkout v1.4.2 at 50% — consider rollback")
+		return len(msgs) == 1 && strings.Contains(string(msgs[0].Blocks), "deployed 10m before: checkout v1.4.2 at 50% — consider rollback")
 	})
 	// Recording without the token is refused.
 	if code, _ := n.do("POST", "/api/v1/changes", "", map[string]string{"service": "x"}); code != 401 {

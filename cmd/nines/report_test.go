@@ -187,30 +187,6 @@ func TestReportAgainstClickHouse(t *testing.T) {
 	})
 }
 
-func TestReportFormatting(t *testing.T) {
-	t.Parallel()
-	secs := func(v float64) *float64 { return &v }
-	tests := []struct{ got, want string }{
-		{formatAvailability(0.9995), "99.95% (3.3 nines)"},
-		{formatAvailability(1), "100% (∞ nines)"},
-		{formatAvailability(0.99999), "99.999% (5.0 nines)"},
-		{formatAvailability(0.999996), "99.9996% (5.4 nines)"},
-		{formatAvailability(0), "0.00% (0.0 nines)"},
-		{formatPercent(0.999), "99.9%"},
-		{formatPercent(0.9995), "99.95%"},
-		{formatSeconds(nil), "-"},
-		{formatSeconds(secs(3600)), "1h"},
-		{formatSeconds(secs(5000)), "1h23m20s"},
-		{formatSeconds(secs(600)), "10m"},
-		{formatSeconds(secs(42.4)), "42s"},
-	}
-	for _, tc := range tests {
-		if tc.got != tc.want {
-			t.Errorf("got %q, want %q", tc.got, tc.want)
-		}
-	}
-}
-
 func near(t *testing.T, what string, got, want float64) {
 	t.Helper()
 	if math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {

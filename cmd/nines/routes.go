@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ninesops/nines/answer"
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/changes"
 	"github.com/ninesops/nines/chat"
@@ -43,10 +44,10 @@ func routes(d routeDeps) http.Handler {
 	// No redirects for unclean paths: a path trick in an ID gets a JSON 404.
 	r.SkipClean(true)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		incidents.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint: " + r.URL.Path})
+		answer.Message(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		incidents.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method " + r.Method + " not allowed on " + r.URL.Path})
+		answer.Message(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
 	})
 	r.Use(pathValues)
 
@@ -87,7 +88,7 @@ func routes(d routeDeps) http.Handler {
 
 	// Operations.
 	r.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
-		incidents.WriteJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
+		answer.JSON(w, http.StatusOK, map[string]string{"status": "healthy"})
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -100,10 +101,10 @@ func routes(d routeDeps) http.Handler {
 		}
 		if err := d.ready(ctx); err != nil {
 			body["status"], body["error"] = "not ready", "clickhouse: "+err.Error()
-			incidents.WriteJSON(w, http.StatusServiceUnavailable, body)
+			answer.JSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		incidents.WriteJSON(w, http.StatusOK, body)
+		answer.JSON(w, http.StatusOK, body)
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelError),
@@ -131,7 +132,7 @@ func tokenAuth(token string) func(http.HandlerFunc) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := checkBearer(r, token, want); err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="nines"`)
-				incidents.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
+				answer.Message(w, http.StatusUnauthorized, err.Error())
 				return
 			}
 			next(w, r)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -24,12 +25,12 @@ func (s *stubIncidents) List(context.Context, incidents.Filter) ([]*incidents.In
 	return nil, "", nil
 }
 func (s *stubIncidents) Get(_ context.Context, id string) (*incidents.Incident, error) {
-	return nil, incidents.ErrNotFound
+	return nil, fault.ErrNotFound
 }
 func (s *stubIncidents) Timeline(context.Context, string) ([]incidents.Event, error) { return nil, nil }
 func (s *stubIncidents) mutate() (*incidents.Incident, error) {
 	s.mutations++
-	return nil, incidents.ErrNotFound
+	return nil, fault.ErrNotFound
 }
 func (s *stubIncidents) Acknowledge(context.Context, string, string) (*incidents.Incident, error) {
 	return s.mutate()

@@ -213,7 +213,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	svc, err := incidents.NewService(incidents.Options{
 		Config: cfg.Incidents, Store: store, Logger: log, Registerer: reg,
 		Resolver: func(labels map[string]string) (string, bool) { return cat.Current().ServiceFor(labels) },
-		Upstream: func(service string) []string { return upstreamNearestFirst(cat.Current(), service) },
+		Upstream: func(service string) []string { return cat.Current().UpstreamNearestFirst(service) },
 	})
 	if err != nil {
 		return err
@@ -224,12 +224,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	}
 	chg, err := changes.New(changes.Options{
 		Store: store, Incidents: store, Timeline: svc, Logger: log,
-		Upstream:   func(service string) []string { return upstreamNearestFirst(cat.Current(), service) },
-		Downstream: func(service string) []string { return downstreamOf(cat.Current(), service) },
-		Owner: func(service string) string {
-			sv, _ := cat.Current().Service(service)
-			return sv.Owner
-		},
+		Catalog: cat.Current,
 	})
 	if err != nil {
 		return err
@@ -377,41 +372,6 @@ func migrate(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	}
 	log.Info("schema is up to date")
 	return nil
-}
-
-// upstreamNearestFirst lists the services name depends on, directly or
-// transitively, breadth first: nearer dependencies come first.
-func upstreamNearestFirst(c *catalog.Catalog, name string) []string {
-	seen := map[string]bool{name: true}
-	var out []string
-	queue := []string{name}
-	for len(queue) > 0 {
-		cur := queue[0]
-		queue = queue[1:]
-		for _, d := range c.Dependencies(cur) {
-			if !seen[d] {
-				seen[d] = true
-				out = append(out, d)
-				queue = append(queue, d)
-			}
-		}
-	}
-	return out
-}
-
-// downstreamOf lists the catalogued services that depend on name,
-// directly or transitively.
-func downstreamOf(c *catalog.Catalog, name string) []string {
-	var out []string
-	for _, sv := range c.Services() {
-		for _, up := range c.Upstream(sv.Name) {
-			if up == name {
-				out = append(out, sv.Name)
-				break
-			}
-		}
-	}
-	return out
 }
 
 func buildInfo() prometheus.Collector {

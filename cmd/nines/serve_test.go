@@ -1,37 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/ninesops/nines/catalog"
 )
-
-func TestUpstreamNearestFirst(t *testing.T) {
-	c, err := catalog.Parse([]byte(`
-services:
-  - {name: frontend, dependencies: [checkout, search]}
-  - {name: checkout, dependencies: [payments-api]}
-  - {name: search}
-  - {name: payments-api, dependencies: [db]}
-  - {name: db}
-`), "catalog.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct{ service, want string }{
-		{"frontend", "[checkout search payments-api db]"},
-		{"checkout", "[payments-api db]"},
-		{"db", "[]"},
-		{"uncatalogued", "[]"},
-	}
-	for _, tc := range tests {
-		if got := fmt.Sprint(upstreamNearestFirst(c, tc.service)); got != tc.want {
-			t.Errorf("upstream(%s) = %s, want %s", tc.service, got, tc.want)
-		}
-	}
-}
 
 func TestEnvName(t *testing.T) {
 	tests := map[string]string{

@@ -1,0 +1,300 @@
+// Delivery: write an intent before every new message, check that no other
+// replica intends the same one, make the Slack call, and record the
+// outcome (sent, failed for good, or to be looked up: recover.go).
+
+package chat
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/ninesops/nines/incidents"
+)
+
+// execute writes the round's intents, checks that no other replica is
+// sending the same messages, and makes the calls.
+func (s *Sender) execute(ctx context.Context, round []*action, now time.Time) {
+	st := s.st
+	rows := st.buf
+	var fresh []*action
+	for _, a := range round {
+		if !a.needsIntent() {
+			continue
+		}
+		d := Delivery{IncidentID: a.incidentID(), Channel: a.channel(), Key: a.key, Kind: a.dkind, State: StateIntent,
+			Covers: a.covers, Holder: s.holder, At: now}
+		if a.kind == actPost {
+			d.Hash = a.is.hash
+		}
+		rows.Deliveries = append(rows.Deliveries, d)
+		a.intent = &intent{d: d}
+		fresh = append(fresh, a)
+	}
+	if rows.len() > 0 {
+		if err := s.ledger.WriteChat(ctx, rows); err != nil {
+			s.storeFailed("write intents", err)
+			st.storeWait = now.Add(s.cfg.PollInterval)
+			return
+		}
+		st.buf = Records{}
+	}
+	for _, a := range fresh {
+		a.registerIntent()
+	}
+	if len(fresh) > 0 {
+		deferred, err := s.claim(ctx, fresh, now)
+		if err != nil {
+			// Unsure whether another replica is sending: leave the
+			// intents; they are looked up after the grace period.
+			s.storeFailed("check intents", err)
+			st.storeWait = now.Add(s.cfg.PollInterval)
+			return
+		}
+		round = slices.DeleteFunc(round, func(a *action) bool { return deferred[a] })
+	}
+	for _, a := range round {
+		if !s.lease.leader() {
+			return // fenced: the intents are looked up by whoever leads next
+		}
+		s.perform(ctx, a, s.now())
+	}
+}
+
+func (a *action) incidentID() string {
+	if a.digest != nil {
+		return digestIncident
+	}
+	return a.pair.inc
+}
+
+func (a *action) registerIntent() {
+	if a.digest != nil {
+		a.digest.intent = a.intent
+		return
+	}
+	a.pair.intents[a.key] = a.intent
+}
+
+// claim reads the intents back: a delivery another holder also intends to
+// make (a brief double leadership) is left to the look-up after the grace
+// period rather than sent twice.
+func (s *Sender) claim(ctx context.Context, fresh []*action, now time.Time) (map[*action]bool, error) {
+	ids := map[string]bool{}
+	for _, a := range fresh {
+		ids[a.incidentID()] = true
+	}
+	recs, err := s.ledger.LoadChat(ctx, slices.Sorted(func(yield func(string) bool) {
+		for id := range ids {
+			if !yield(id) {
+				return
+			}
+		}
+	}), s.holder)
+	if err != nil {
+		return nil, err
+	}
+	type dkey struct{ inc, ch, key string }
+	foreign := map[dkey]bool{}
+	for _, d := range recs.Deliveries {
+		if !d.ForeignIntentAt.IsZero() && now.Sub(d.ForeignIntentAt) < s.grace && !d.State.Final() {
+			foreign[dkey{d.IncidentID, d.Channel, d.Key}] = true
+		}
+	}
+	out := map[*action]bool{}
+	for _, a := range fresh {
+		if foreign[dkey{a.incidentID(), a.channel(), a.key}] {
+			s.log.Warn("chat: another replica intends the same message; looking it up later instead", "incident", a.incidentID(), "channel", a.channel(), "key", a.key)
+			out[a] = true
+		}
+	}
+	return out, nil
+}
+
+// perform makes one action's Slack calls and records the outcome.
+func (s *Sender) perform(ctx context.Context, a *action, now time.Time) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	switch a.kind {
+	case actPost, actReply, actFlap, actDigest:
+		chID, ts, err := s.send(cctx, a)
+		s.settle(a, chID, ts, err, now)
+	case actUpdate:
+		p, is := a.pair, a.is
+		err := s.api.update(cctx, p.msg.ChannelID, p.msg.TS, is.msg)
+		s.written(p.channel, err, now)
+		if err == nil || classify(err).result == resultPermanent {
+			if err != nil {
+				s.log.Warn("chat: Slack refused to update the incident message; it stays as it is", "incident", p.inc, "channel", p.channel, "err", err)
+			}
+			p.msg.Hash = is.hash
+			p.msg.At = now
+			s.st.buf.Messages = append(s.st.buf.Messages, *p.msg)
+		}
+	case actRecover:
+		s.recover(cctx, a, now)
+	}
+}
+
+// send posts the action's message and returns where it landed.
+func (s *Sender) send(ctx context.Context, a *action) (chID, ts string, err error) {
+	if j := a.digest; j != nil {
+		if j.hook != "" {
+			return "", "", s.api.webhook(ctx, j.hook, j.msg)
+		}
+		return s.api.post(ctx, j.channel, "", j.msg, deliveryMeta{Key: j.key, IncidentID: digestIncident})
+	}
+	p, is := a.pair, a.is
+	meta := deliveryMeta{Key: a.key, IncidentID: p.inc}
+	var msg rendered
+	switch a.kind {
+	case actPost:
+		if p.hook != "" {
+			return "", "", s.api.webhook(ctx, p.hook, is.hookMsg)
+		}
+		return s.api.post(ctx, p.channel, "", is.msg, meta)
+	case actReply:
+		msg = renderEvent(is.inc, a.event.ev)
+		if p.hook != "" {
+			return "", "", s.api.webhook(ctx, p.hook, standalone(is.inc, msg))
+		}
+	case actFlap:
+		var evs []incidents.Event
+		for _, id := range a.covers {
+			if e := s.st.events[id]; e != nil {
+				evs = append(evs, e.ev)
+			}
+		}
+		msg = renderFlap(is.inc, evs, s.cfg.FlapInterval)
+		if p.hook != "" {
+			return "", "", s.api.webhook(ctx, p.hook, standalone(is.inc, msg))
+		}
+	}
+	return s.api.post(ctx, p.msg.ChannelID, p.msg.TS, msg, meta)
+}
+
+// settle records the outcome of a post.
+func (s *Sender) settle(a *action, chID, ts string, err error, now time.Time) {
+	ch := a.channel()
+	s.written(ch, err, now)
+	if err == nil {
+		s.sent(a, chID, ts, now)
+		return
+	}
+	ce := classify(err)
+	switch {
+	case ce.result != resultPermanent && ce.uncertain:
+		a.intent.lookup = true
+	case ce.result != resultPermanent:
+		// Slack answered that it did not post (a rate limit): plan
+		// the delivery afresh.
+		s.dropIntent(a)
+	default:
+		s.log.Warn("chat: Slack refused a message for good", "incident", a.incidentID(), "channel", ch, "key", a.key, "err", err)
+		p := s.finish(a, Delivery{State: StateFailed, Error: ce.code}, now)
+		if p == nil {
+			return
+		}
+		if a.dkind == KindMain {
+			p.failed = ce.code
+		}
+		if a.dkind == KindFlap {
+			p.held = nil
+		}
+	}
+}
+
+// finish records the final outcome of a delivery (d gives its state and,
+// when sent, its ts; the rest comes from the action) and marks it done:
+// its intent is gone and neither it nor the events it covers are planned
+// again. It returns the delivery's pair, or nil for a digest.
+func (s *Sender) finish(a *action, d Delivery, now time.Time) *pairState {
+	d.IncidentID, d.Channel, d.Key, d.Kind = a.incidentID(), a.channel(), a.key, a.dkind
+	d.Covers, d.Holder, d.At = a.covers, s.holder, now
+	s.st.buf.Deliveries = append(s.st.buf.Deliveries, d)
+	if j := a.digest; j != nil {
+		j.done, j.intent = true, nil
+		return nil
+	}
+	p := a.pair
+	delete(p.intents, a.key)
+	p.done[a.key] = true
+	for _, c := range a.covers {
+		p.done[c] = true
+	}
+	return p
+}
+
+// dropIntent forgets an intent known not to have been posted, so that
+// the delivery is planned afresh (with a new intent).
+func (s *Sender) dropIntent(a *action) {
+	if j := a.digest; j != nil {
+		j.intent = nil
+		return
+	}
+	delete(a.pair.intents, a.key)
+}
+
+// sent records a message that exists in Slack.
+func (s *Sender) sent(a *action, chID, ts string, now time.Time) {
+	st := s.st
+	covers := a.covers
+	p := s.finish(a, Delivery{State: StateSent, TS: ts}, now)
+	if p == nil {
+		return
+	}
+	switch a.dkind {
+	case KindMain:
+		hash := a.is.hash
+		if a.kind == actRecover {
+			// Found, not written now: it shows what its intent said
+			// (or, if unknown, gets updated).
+			hash = a.intent.d.Hash
+		}
+		p.msg = &MessageRecord{IncidentID: p.inc, Channel: p.channel, ChannelID: chID, TS: ts, Hash: hash, At: now}
+		st.buf.Messages = append(st.buf.Messages, *p.msg)
+	case KindChurn:
+		p.lastChurn = now
+		if a.event != nil {
+			p.churnBatch = a.event.inserted
+		}
+	case KindFlap:
+		p.lastChurn = now
+		p.held = slices.DeleteFunc(p.held, func(id string) bool { return slices.Contains(covers, id) })
+	}
+}
+
+// written paces a channel after a call: one write per ChannelInterval,
+// Retry-After after a rate limit, exponential backoff after transient
+// errors.
+func (s *Sender) written(ch string, err error, now time.Time) {
+	st := s.st
+	if err == nil {
+		st.fails[ch] = 0
+		st.ready[ch] = now.Add(s.cfg.ChannelInterval)
+		return
+	}
+	ce := classify(err)
+	switch ce.result {
+	case resultRateLimited:
+		st.ready[ch] = now.Add(max(ce.wait, s.cfg.ChannelInterval))
+		s.log.Info("chat: rate limited by Slack", "channel", ch, "retry_after", ce.wait.String())
+	case resultRetry:
+		st.fails[ch]++
+		wait := backoff(st.fails[ch])
+		st.ready[ch] = now.Add(wait)
+		s.log.Warn("chat: Slack call failed, retrying", "channel", ch, "in", wait.String(), "err", err)
+	default:
+		st.fails[ch] = 0
+		st.ready[ch] = now.Add(s.cfg.ChannelInterval)
+	}
+}
+
+// backoff is 1s, 2s, 4s, … up to maxBackoff.
+func backoff(n int) time.Duration {
+	d := time.Second
+	for i := 1; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
+}

@@ -286,7 +286,7 @@ const latestIDs = `SELECT group_key, service, id
 FROM (
     SELECT group_key, service, id, min(opened_at) AS first_opened_at
     FROM incidents
-    WHERE `+refsFilter+`
+    WHERE ` + refsFilter + `
     GROUP BY group_key, service, id
 )
 ORDER BY first_opened_at DESC, id DESC

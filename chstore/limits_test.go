@@ -108,3 +108,28 @@ func TestBatchesStayWithinServerLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreHoldsWhatTheEdgeAccepts writes an incident whose every time is
+// the latest the webhook accepts (incidents.MaxTime): the store must take
+// it, or a notification answered 2xx from the spool would be refused
+// later.
+func TestStoreHoldsWhatTheEdgeAccepts(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, chtest.Database(t))
+	last := incidents.MaxTime()
+	inc := newIncident("{}:{alertname=\"Late\"}", "late", last)
+	inc.State = incidents.StateResolved
+	inc.ResolvedAt, inc.AcknowledgedAt, inc.UpdatedAt = last, last, last
+	inc.Periods = []incidents.Period{{Start: last, End: last}}
+	a := incidents.Alert{Fingerprint: "late", Status: incidents.AlertResolved, StartsAt: last, EndsAt: last,
+		Labels: map[string]string{"alertname": "Late"}}
+	inc.Alerts = []incidents.Alert{a}
+	s.write(t, incidents.Change{Incident: inc, Alerts: inc.Alerts})
+	got := s.get(t, inc.ID)
+	if !got.StartedAt.Equal(last) || !got.ResolvedAt.Equal(last) || len(got.Alerts) != 1 || !got.Alerts[0].EndsAt.Equal(last) {
+		t.Errorf("read back %+v, want every time %v", got, last)
+	}
+	if err := s.Write(t.Context(), []incidents.Change{{Incident: newIncident("g", "late", last.Add(time.Second))}}); err == nil {
+		t.Error("a time after incidents.MaxTime was stored, want it refused")
+	}
+}

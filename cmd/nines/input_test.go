@@ -113,6 +113,21 @@ func TestBadInputNeverHurts(t *testing.T) {
 			}
 		}
 	})
+	t.Run("an alert the store cannot hold is refused, the others stored", func(t *testing.T) {
+		code, b := post(webhookNote("partly", inputAlert("ok", map[string]string{"alertname": "Partly", "service": "partly"}, start, "0001-01-01T00:00:00Z", "firing"),
+			inputAlert("late", map[string]string{"alertname": "Partly", "service": "partly"}, "2150-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "firing"),
+			inputAlert("last", map[string]string{"alertname": "Partly", "service": "partly"}, "2106-02-07T06:28:15Z", "0001-01-01T00:00:00Z", "firing")))
+		if code != 200 || !strings.Contains(string(b), `"field":"alerts[1].startsAt"`) {
+			t.Fatalf("%d %s, want 200 naming alerts[1].startsAt", code, b)
+		}
+		incs := listService(t, n, "partly")
+		if len(incs) != 1 {
+			t.Fatalf("incidents %+v, want one", incs)
+		}
+		if got := getIncident(t, n, incs[0].ID); len(got.Alerts) != 2 {
+			t.Errorf("alerts %+v, want ok and last", got.Alerts)
+		}
+	})
 	t.Run("metacharacters stored and shown verbatim", func(t *testing.T) {
 		for i, s := range nasty {
 			labels := map[string]string{"alertname": s, "service": "meta " + s, "value": s}

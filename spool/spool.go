@@ -58,7 +58,7 @@ const (
 
 // maxAttempts is how often a spooled notification is replayed when it
 // fails with an error that is neither "unavailable" nor "invalid" (a bug,
-// most likely) before it is dropped with an error in the log, rather than
+// most likely) before it is put aside in the dead-letter file, rather than
 // block every notification behind it.
 const maxAttempts = 5
 
@@ -713,9 +713,7 @@ func (s *Spool) applyOne(ctx context.Context, r *record) error {
 		s.metrics.replayed.Inc()
 		return nil
 	case errors.Is(err, incidents.ErrInvalid):
-		s.log.Error("spool: the store refuses a spooled notification: dropped", "group_key", r.n.GroupKey, "err", err)
-		s.metrics.rejected.Inc()
-		return nil
+		return s.putAside(r, err, "spool: the store refuses a spooled notification: put aside as a dead letter")
 	case retryable(err), ctx.Err() != nil:
 		return err
 	}
@@ -723,15 +721,31 @@ func (s *Spool) applyOne(ctx context.Context, r *record) error {
 	p := position{r.seq, r.off}
 	s.failures[p]++
 	attempts := s.failures[p]
-	if attempts >= maxAttempts {
-		delete(s.failures, p)
-	}
 	s.failMu.Unlock()
 	if attempts < maxAttempts {
 		return err
 	}
-	s.log.Error("spool: dropping a notification that keeps failing", "group_key", r.n.GroupKey, "attempts", attempts, "err", err)
-	s.metrics.dropped.Inc()
+	if err := s.putAside(r, err, "spool: a spooled notification keeps failing: put aside as a dead letter", "attempts", attempts); err != nil {
+		return err
+	}
+	s.failMu.Lock()
+	delete(s.failures, p)
+	s.failMu.Unlock()
+	return nil
+}
+
+// putAside keeps r in the dead-letter file, so that the replay can move
+// past it without losing it. If that fails, it returns the error, and r is
+// replayed again later.
+func (s *Spool) putAside(r *record, cause error, msg string, args ...any) error {
+	d := DeadLetter{AcceptedAt: r.acceptedAt, FailedAt: s.o.Now(), Reason: cause.Error(), Notification: r.n}
+	if err := appendDeadLetters(s.o.Dir, d); err != nil {
+		s.log.Error("spool: cannot put a notification aside; will retry", "group_key", r.n.GroupKey, "err", err, "cause", cause)
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	s.metrics.deadLetters.Inc()
+	s.log.Error(msg, append(args, "group_key", r.n.GroupKey, "alerts", len(r.n.Alerts), "err", cause,
+		"file", filepath.Join(s.o.Dir, deadLetterFile), "see", "nines spool inspect")...)
 	return nil
 }
 
@@ -888,7 +902,7 @@ func (s *Spool) setLastErr(err error) {
 }
 
 type metrics struct {
-	appends, replayed, refused, corrupt, rejected, dropped prometheus.Counter
+	appends, replayed, refused, corrupt, rejected, deadLetters, mismatch prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
@@ -900,6 +914,11 @@ func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
 		func(st Status) float64 { return float64(st.Records) })
 	gauge("nines_spool_bytes", "Bytes spooled on disk, waiting for the incident store.",
 		func(st Status) float64 { return float64(st.Bytes) })
+	dead := deadLetterGauge{dir: s.o.Dir}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "nines_spool_dead_letters",
+		Help: "Notifications kept in the spool's dead-letter file: answered 2xx, refused by the store, waiting for an operator (nines spool inspect, nines spool replay); -1 if the file cannot be read.",
+	}, dead.value)
 	gauge("nines_spool_oldest_age_seconds", "How long the oldest spooled notification has waited; 0 when none waits.",
 		func(st Status) float64 { return st.OldestAgeSeconds })
 	return &metrics{
@@ -916,12 +935,47 @@ func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
 			Name: "nines_spool_corrupt_records_total", Help: "Torn or damaged spool records skipped.",
 		}),
 		rejected: f.NewCounter(prometheus.CounterOpts{
-			Name: "nines_spool_rejected_total", Help: "Spooled notifications dropped because they cannot be decoded or stored.",
+			Name: "nines_spool_rejected_total", Help: "Spooled records dropped because their payload, although its checksum is right, does not decode.",
 		}),
-		dropped: f.NewCounter(prometheus.CounterOpts{
-			Name: "nines_spool_dropped_total", Help: "Spooled notifications dropped after failing repeatedly with unexpected errors.",
+		deadLetters: f.NewCounter(prometheus.CounterOpts{
+			Name: "nines_spool_dead_letters_total",
+			Help: "Spooled notifications put aside in the dead-letter file because the store refused them or they kept failing (see nines spool inspect).",
+		}),
+		mismatch: f.NewCounter(prometheus.CounterOpts{
+			Name: "nines_spool_checkpoint_mismatches_total",
+			Help: "Checkpoints found not to match the spool's segments on start; the spool was then replayed from an earlier point.",
 		}),
 	}
+}
+
+// deadLetterGauge counts the dead letters, reading the file again only
+// when its size changed (nines spool replay may rewrite it).
+type deadLetterGauge struct {
+	dir  string
+	mu   sync.Mutex
+	size int64
+	n    float64
+}
+
+func (g *deadLetterGauge) value() float64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, err := os.Stat(filepath.Join(g.dir, deadLetterFile))
+	if errors.Is(err, os.ErrNotExist) {
+		g.size, g.n = 0, 0
+		return 0
+	}
+	if err != nil {
+		return -1
+	}
+	if st.Size() != g.size {
+		n, err := countDeadLetters(g.dir)
+		if err != nil {
+			return -1
+		}
+		g.size, g.n = st.Size(), float64(n)
+	}
+	return g.n
 }
 
 // Files.

@@ -211,6 +211,7 @@ func Open(o Options) (*Spool, error) {
 // recover loads the spool's state from disk.
 func (s *Spool) recover() error {
 	cp, err := readCheckpoint(s.o.Dir)
+	haveCP := err == nil
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		// Replaying from the start is only slower: every notification
 		// applies idempotently.
@@ -219,6 +220,22 @@ func (s *Spool) recover() error {
 	seqs, err := listSegments(s.o.Dir)
 	if err != nil {
 		return err
+	}
+	// A checkpoint names a record boundary of an existing segment (see
+	// commit). One that does not was damaged or edited: trusting it could
+	// delete or skip notifications answered 2xx, so the spool replays
+	// everything it holds instead (too much is harmless, too little is
+	// not).
+	if haveCP && len(seqs) > 0 {
+		if reason := s.checkCheckpoint(cp, seqs); reason != "" {
+			s.log.Error("spool checkpoint does not match the segments: replaying every spooled notification again",
+				"checkpoint", fmt.Sprintf("segment=%x offset=%d", cp.seq, cp.off), "problem", reason, "segments", len(seqs))
+			s.metrics.mismatch.Inc()
+			haveCP = false
+		}
+	}
+	if !haveCP {
+		cp = position{}
 	}
 	for len(seqs) > 0 && seqs[0] < cp.seq {
 		// Consumed before a crash interrupted the clean-up.
@@ -280,6 +297,45 @@ func (s *Spool) recover() error {
 	return nil
 }
 
+// checkCheckpoint returns why cp is not a record boundary of one of the
+// segments seqs, or "" if it is one.
+func (s *Spool) checkCheckpoint(cp position, seqs []uint64) string {
+	if !slices.Contains(seqs, cp.seq) {
+		return fmt.Sprintf("segment %s does not exist", segmentName(cp.seq))
+	}
+	b, err := os.ReadFile(filepath.Join(s.o.Dir, segmentName(cp.seq)))
+	if err != nil {
+		return err.Error()
+	}
+	magic := len(segmentMagic)
+	switch {
+	case cp.off < int64(magic) && len(b) >= magic:
+		return "offset inside the segment header"
+	case cp.off > int64(len(b)):
+		return fmt.Sprintf("offset past the end of the segment (%d bytes)", len(b))
+	}
+	for off := magic; off <= len(b); {
+		if int64(off) == cp.off {
+			return ""
+		}
+		if int64(off) > cp.off || off == len(b) {
+			break
+		}
+		size, _, _, st := parse(b[off:])
+		if st == parseOK {
+			off += size
+			continue
+		}
+		skip := resync(b[off:])
+		if skip < 0 {
+			// A torn tail: the checkpoint may only name its start.
+			break
+		}
+		off += skip
+	}
+	return "offset is not the start of a record"
+}
+
 // scanSegment counts the records of one segment from the checkpoint on and
 // cuts a torn record off the end of the last one. It returns the
 // segment's size, or -1 when it is not a segment and was set aside.
@@ -290,17 +346,28 @@ func (s *Spool) scanSegment(seq uint64, last bool) (int64, error) {
 		return 0, err
 	}
 	magic := int64(len(segmentMagic))
-	if len(b) < len(segmentMagic) || string(b[:len(segmentMagic)]) != segmentMagic {
-		if last && len(b) < len(segmentMagic) && strings.HasPrefix(segmentMagic, string(b)) {
+	if len(b) < len(segmentMagic) {
+		if last && strings.HasPrefix(segmentMagic, string(b)) {
 			// Created, then a crash before its header was on disk.
 			if err := rewriteHeader(path); err != nil {
 				return 0, err
 			}
 			return magic, nil
 		}
-		s.log.Error("spool segment has no spool header: set aside", "file", path)
+		s.log.Error("spool segment is too short for a spool header: set aside", "file", path, "bytes", len(b))
 		s.metrics.corrupt.Inc()
 		return -1, os.Rename(path, path+".bad")
+	}
+	if string(b[:len(segmentMagic)]) != segmentMagic {
+		// Records carry their own checksums: a damaged header costs only
+		// the header. Write it again and read the records.
+		s.log.Warn("spool segment header is damaged: repairing it and reading its records", "file", path,
+			"header", fmt.Sprintf("%q", b[:len(segmentMagic)]))
+		s.metrics.corrupt.Inc()
+		if err := repairHeader(path); err != nil {
+			return 0, err
+		}
+		copy(b, segmentMagic)
 	}
 	from := magic
 	if seq == s.readSeq {
@@ -328,7 +395,14 @@ func (s *Spool) scanSegment(seq uint64, last bool) (int64, error) {
 			continue
 		}
 		if last {
-			s.log.Warn("spool: cutting a torn record off the end (a crash while appending; its webhook was not answered)",
+			// Either nines stopped while appending this record (its
+			// webhook was not answered 2xx, and Alertmanager retries it),
+			// or the file was truncated or damaged after the fact (then
+			// a notification answered 2xx is lost). Which one cannot be
+			// told from the bytes.
+			s.log.Warn("spool: the last segment ends in an incomplete record: cut off. If nines stopped while appending it, "+
+				"its webhook was not answered 2xx and Alertmanager retries it; if the file was truncated or damaged, "+
+				"a notification answered 2xx is lost",
 				"file", path, "offset", off, "bytes", int64(len(b))-off)
 			if err := truncateFile(path, off); err != nil {
 				return 0, err
@@ -1029,6 +1103,23 @@ func rewriteHeader(path string) error {
 		return err
 	}
 	if _, err := f.Write([]byte(segmentMagic)); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// repairHeader writes the segment header over the first bytes of path.
+func repairHeader(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt([]byte(segmentMagic), 0); err != nil {
 		_ = f.Close()
 		return err
 	}

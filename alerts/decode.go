@@ -33,12 +33,11 @@ const (
 	statusResolved = string(incidents.AlertResolved)
 )
 
-// Timestamps outside the years minYear..maxYear are refused: they come from
-// broken clocks or broken senders, and the stores downstream index by time.
-const (
-	minYear = 2000
-	maxYear = 2199
-)
+// Timestamps before the year minYear are refused: they come from broken
+// clocks or broken senders, and the stores downstream index by time.
+// Timestamps after incidents.MaxTime (2106-02-07T06:28:15Z) are refused
+// too: the store cannot hold them.
+const minYear = 2000
 
 // message mirrors Alertmanager's notify/webhook.Message (protocol version 4).
 // It embeds template.Data by value instead of importing notify/webhook, which
@@ -100,7 +99,14 @@ func Decode(r io.Reader, maxBytes int64) (incidents.Notification, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBodyBytes
 	}
-	return decode(&bodyReader{r: r, limit: maxBytes})
+	n, refused, err := decode(&bodyReader{r: r, limit: maxBytes})
+	if err == nil {
+		err = strict(refused)
+	}
+	if err != nil {
+		return incidents.Notification{}, err
+	}
+	return n, nil
 }
 
 // readMessage decodes exactly one JSON object from body and refuses
@@ -207,36 +213,56 @@ func readFailure(err error) *DecodeError {
 	return &DecodeError{Reason: fmt.Sprintf("read body: %v", err), err: err}
 }
 
-// validate checks what nines relies on. It reports the first problem found,
-// naming the field.
-func validate(m *message) error {
+// validate checks what nines relies on. It reports the first problem of
+// the notification found, naming the field. Alerts that fail their own
+// checks are removed from m and returned, each with its problem: the
+// notification's other alerts are still worth storing (Alertmanager never
+// re-sends a notification answered 4xx). A notification left without
+// alerts is refused with its first alert's problem.
+func validate(m *message) ([]*DecodeError, error) {
 	switch m.Version {
 	case webhookVersion:
 	case "":
-		return fieldError("version", "missing")
+		return nil, fieldError("version", "missing")
 	default:
-		return fieldError("version", "unsupported version %s, want %q", quote(m.Version), webhookVersion)
+		return nil, fieldError("version", "unsupported version %s, want %q", quote(m.Version), webhookVersion)
 	}
 	if err := checkStatus("status", m.Status); err != nil {
-		return err
+		return nil, err
 	}
 	// The incidents package groups by groupKey: a notification without one
 	// cannot be placed. Alertmanager always sends it.
 	if m.GroupKey == "" {
-		return fieldError("groupKey", "missing")
+		return nil, fieldError("groupKey", "missing")
 	}
 	if len(m.Alerts) == 0 {
-		return fieldError("alerts", "missing or empty")
+		return nil, fieldError("alerts", "missing or empty")
 	}
+	var refused []*DecodeError
+	kept := m.Alerts[:0]
 	for i := range m.Alerts {
 		if err := validateAlert("alerts["+strconv.Itoa(i)+"]", &m.Alerts[i]); err != nil {
-			return err
+			refused = append(refused, err)
+			continue
 		}
+		kept = append(kept, m.Alerts[i])
+	}
+	m.Alerts = kept
+	if len(kept) == 0 {
+		return nil, refused[0]
+	}
+	return refused, nil
+}
+
+// strict turns the alerts validate refused into an error: the first one.
+func strict(refused []*DecodeError) error {
+	if len(refused) > 0 {
+		return refused[0]
 	}
 	return nil
 }
 
-func validateAlert(path string, a *template.Alert) error {
+func validateAlert(path string, a *template.Alert) *DecodeError {
 	// Alertmanager always sends the fingerprint. Computing it here from the
 	// labels would hide a sender that is not Alertmanager-compatible.
 	if a.Fingerprint == "" {
@@ -266,7 +292,7 @@ func validateAlert(path string, a *template.Alert) error {
 	return nil
 }
 
-func checkStatus(field, s string) error {
+func checkStatus(field, s string) *DecodeError {
 	switch s {
 	case statusFiring, statusResolved:
 		return nil
@@ -276,12 +302,13 @@ func checkStatus(field, s string) error {
 	return fieldError(field, "invalid status %s, want %q or %q", quote(s), statusFiring, statusResolved)
 }
 
-func checkTime(field string, t time.Time) error {
+func checkTime(field string, t time.Time) *DecodeError {
 	if t.IsZero() {
 		return fieldError(field, "missing")
 	}
-	if y := t.UTC().Year(); y < minYear || y > maxYear {
-		return fieldError(field, "%s is outside the years %d..%d", t.UTC().Format(time.RFC3339Nano), minYear, maxYear)
+	if t.UTC().Year() < minYear || !incidents.Storable(t) {
+		return fieldError(field, "%s is outside %d-01-01T00:00:00Z..%s", t.UTC().Format(time.RFC3339Nano),
+			minYear, incidents.MaxTime().Format(time.RFC3339))
 	}
 	return nil
 }

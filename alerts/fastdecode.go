@@ -40,7 +40,9 @@ const maxPooledBody = 1 << 20
 
 // decode reads the whole body, parses it on the fast path, and falls back
 // to encoding/json on the same bytes (and the same read failure, if any).
-func decode(body *bodyReader) (incidents.Notification, error) {
+// Alerts that fail their checks are left out of the notification and
+// returned with their problems (see validate).
+func decode(body *bodyReader) (incidents.Notification, []*DecodeError, error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer func() {
@@ -62,13 +64,14 @@ func decode(body *bodyReader) (incidents.Notification, error) {
 		var err error
 		m, err = readMessage(&bodyReader{r: &replay{data: buf.Bytes(), err: body.failure()}})
 		if err != nil {
-			return incidents.Notification{}, err
+			return incidents.Notification{}, nil, err
 		}
 	}
-	if err := validate(&m); err != nil {
-		return incidents.Notification{}, err
+	refused, err := validate(&m)
+	if err != nil {
+		return incidents.Notification{}, nil, err
 	}
-	return convert(&m), nil
+	return convert(&m), refused, nil
 }
 
 // replay reads data, then fails with err (io.EOF when nil).

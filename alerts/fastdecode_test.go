@@ -20,7 +20,11 @@ func decodeStandard(body []byte, limit int64) (incidents.Notification, error) {
 	if err != nil {
 		return incidents.Notification{}, err
 	}
-	if err := validate(&m); err != nil {
+	refused, err := validate(&m)
+	if err == nil {
+		err = strict(refused)
+	}
+	if err != nil {
 		return incidents.Notification{}, err
 	}
 	return convert(&m), nil

@@ -132,7 +132,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	// http.MaxBytesReader, unlike the limit Decode applies, also tells the
 	// server to close the connection rather than drain an oversized body.
 	body := &bodyReader{r: http.MaxBytesReader(w, r.Body, h.maxBytes)}
-	n, err := decode(body)
+	n, refused, err := decode(body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -143,14 +143,41 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	n.ReceivedAt = receivedAt
 	h.countReceived(n)
+	if len(refused) > 0 {
+		h.metrics.refused.Add(float64(len(refused)))
+		h.logger.Warn("webhook: alerts refused, the others taken", "remote", r.RemoteAddr, "group_key", n.GroupKey,
+			"refused", len(refused), "taken", len(n.Alerts), "first", refused[0].Error())
+	}
 
 	if err := h.ingester.Ingest(r.Context(), n); err != nil {
 		return h.ingestFailed(w, r, n, err)
 	}
-	return answer.JSON(w, http.StatusOK, struct {
-		Status string `json:"status"`
-		Alerts int    `json:"alerts"`
-	}{"ok", len(n.Alerts)})
+	return answer.JSON(w, http.StatusOK, accepted{Status: "ok", Alerts: len(n.Alerts), Refused: refusals(refused)})
+}
+
+// accepted is the answer to a stored notification. Refused lists the
+// alerts left out because they failed their checks (at most
+// maxRefusalsShown of them); Alerts counts those taken.
+type accepted struct {
+	Status  string    `json:"status"`
+	Alerts  int       `json:"alerts"`
+	Refused []refusal `json:"refused,omitempty"`
+}
+
+type refusal struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// maxRefusalsShown bounds the refusals listed in an answer.
+const maxRefusalsShown = 100
+
+func refusals(errs []*DecodeError) []refusal {
+	out := make([]refusal, 0, min(len(errs), maxRefusalsShown))
+	for _, e := range errs[:min(len(errs), maxRefusalsShown)] {
+		out = append(out, refusal{Field: e.Field, Reason: e.Reason})
+	}
+	return out
 }
 
 // ingestFailed answers an Ingester's error with the status its kind maps
@@ -206,6 +233,7 @@ type metrics struct {
 	alerts    *prometheus.CounterVec
 	duration  prometheus.Histogram
 	truncated prometheus.Counter
+	refused   prometheus.Counter
 }
 
 // newMetrics builds the instruments and registers them with reg, if any.
@@ -234,6 +262,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "nines_webhook_notifications_truncated_alerts_total",
 			Help: "Alerts Alertmanager left out of notifications (truncatedAlerts, set by max_alerts).",
 		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nines_webhook_alerts_refused_total",
+			Help: "Alerts left out of notifications that were otherwise taken, because they failed their checks (a time the store cannot hold, no fingerprint…).",
+		}),
 	}
 	// Export every code the handler answers, and both statuses, at zero
 	// from the start, so that rates and alerts on them work before the
@@ -255,7 +287,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	collectors := []prometheus.Collector{m.requests, m.alerts, m.duration, m.truncated}
+	collectors := []prometheus.Collector{m.requests, m.alerts, m.duration, m.truncated, m.refused}
 	for i, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			// Leave reg as it was found.

@@ -174,10 +174,19 @@ func TestHandler(t *testing.T) {
 		{name: "deeply nested", body: strings.NewReader(`{"alerts":` + strings.Repeat(`[{"labels":`, 20_000)), wantCode: 400, wantErr: "invalid JSON at offset"},
 		{name: "wrong version", body: bytes.NewReader(mutate(t, "04-search-latency-partly-resolved.json", func(m map[string]any) { m["version"] = "5" })),
 			wantCode: 400, wantBody: `{"error":"version: unsupported version \"5\", want \"4\""}`},
+		// An invalid alert is left out and named; the others are taken
+		// (Alertmanager never re-sends a notification answered 4xx).
 		{name: "missing startsAt", body: bytes.NewReader(mutate(t, "04-search-latency-partly-resolved.json", func(m map[string]any) { delete(alertAt(m, 0), "startsAt") })),
-			wantCode: 400, wantBody: `{"error":"alerts[0].startsAt: missing"}`},
+			wantCode: 200, wantBody: `{"status":"ok","alerts":1,"refused":[{"field":"alerts[0].startsAt","reason":"missing"}]}`, wantAlert: 1},
 		{name: "endsAt before startsAt", body: bytes.NewReader(mutate(t, "04-search-latency-partly-resolved.json", func(m map[string]any) { alertAt(m, 1)["endsAt"] = "2026-11-22T17:00:00Z" })),
-			wantCode: 400, wantErr: "alerts[1].endsAt: 2026-11-22T17:00:00Z is before startsAt"},
+			wantCode: 200, wantBody: `{"status":"ok","alerts":1,"refused":[{"field":"alerts[1].endsAt","reason":"2026-11-22T17:00:00Z is before startsAt 2026-11-22T17:33:38.31Z"}]}`, wantAlert: 1},
+		{name: "a start the store cannot hold", body: bytes.NewReader(mutate(t, "04-search-latency-partly-resolved.json", func(m map[string]any) { alertAt(m, 0)["startsAt"] = "2150-01-01T00:00:00Z" })),
+			wantCode: 200, wantBody: `{"status":"ok","alerts":1,"refused":[{"field":"alerts[0].startsAt","reason":"2150-01-01T00:00:00Z is outside 2000-01-01T00:00:00Z..2106-02-07T06:28:15Z"}]}`, wantAlert: 1},
+		{name: "every alert invalid", body: bytes.NewReader(mutate(t, "04-search-latency-partly-resolved.json", func(m map[string]any) {
+			alertAt(m, 0)["startsAt"] = "2150-01-01T00:00:00Z"
+			delete(alertAt(m, 1), "fingerprint")
+		})),
+			wantCode: 400, wantBody: `{"error":"alerts[0].startsAt: 2150-01-01T00:00:00Z is outside 2000-01-01T00:00:00Z..2106-02-07T06:28:15Z"}`},
 
 		{name: "store unavailable", body: bytes.NewReader(fixture), ingestErr: fmt.Errorf("write: %w", fault.ErrUnavailable),
 			wantCode: 503, wantBody: `{"error":"store unavailable, retry later"}`, wantAlert: 2},

@@ -14,11 +14,11 @@ var _ incidents.AlertOwnerFinder = (*Store)(nil)
 // as incidents.Alert.Key), the incident of that ref that holds each one;
 // occurrences no incident holds are absent.
 func (s *Store) AlertOwners(ctx context.Context, want map[incidents.GroupRef][]incidents.Alert) (map[incidents.GroupRef]map[string]string, error) {
-	services, groupKeys, fps := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	refList := make([]incidents.GroupRef, 0, len(want))
+	fps := map[string]bool{}
 	keys := map[incidents.GroupRef]map[string]bool{}
 	for ref, alerts := range want {
-		services[ref.Service] = true
-		groupKeys[ref.GroupKey] = true
+		refList = append(refList, ref)
 		keys[ref] = map[string]bool{}
 		for _, a := range alerts {
 			fps[a.Fingerprint] = true
@@ -32,9 +32,13 @@ func (s *Store) AlertOwners(ctx context.Context, want map[incidents.GroupRef][]i
 	// The refs' incidents (incidents is sorted by service), then those of
 	// their alerts asked for (incident_alerts is sorted by incident).
 	const op = "query_alert_owners"
+	refs, _, err := refKeys(refList)
+	if err != nil {
+		return nil, err
+	}
 	s.metrics.op(op)
-	rows, err := s.conn.Query(ctx, `SELECT id, group_key, service FROM incidents
-WHERE service IN ? AND group_key IN ? GROUP BY id, group_key, service`, inList(sorted(services)), inList(sorted(groupKeys)))
+	rows, err := s.conn.Query(refs.context(ctx), `SELECT id, group_key, service FROM incidents
+WHERE `+refsFilter+` GROUP BY id, group_key, service`)
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "find alert owners")
 	}
@@ -65,10 +69,15 @@ WHERE service IN ? AND group_key IN ? GROUP BY id, group_key, service`, inList(s
 	for id := range owner {
 		ids[id] = true
 	}
+	fpKeys, err := stringKeys("fingerprint", sorted(fps))
+	if err != nil {
+		return nil, err
+	}
 	for chunk := range slices.Chunk(sorted(ids), maxInList) {
 		s.metrics.op(op)
-		rows, err := s.conn.Query(ctx, `SELECT incident_id, fingerprint, starts_at_ms FROM incident_alerts
-WHERE incident_id IN ? AND fingerprint IN ? GROUP BY incident_id, fingerprint, starts_at_ms`, inList(chunk), inList(sorted(fps)))
+		rows, err := s.conn.Query(fpKeys.context(ctx), `SELECT incident_id, fingerprint, starts_at_ms FROM incident_alerts
+WHERE incident_id IN ? AND fingerprint IN (SELECT fingerprint FROM keys)
+GROUP BY incident_id, fingerprint, starts_at_ms`, inList(chunk))
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "find alert owners")
 		}

@@ -167,8 +167,13 @@ func (s *Store) scanIncidents(rows chdriver.Rows) ([]*incidents.Incident, error)
 // queryIncidents runs q, reads incidents and their alerts, and remembers
 // their opened_at for later writes.
 func (s *Store) queryIncidents(ctx context.Context, op, q string, args ...any) ([]*incidents.Incident, error) {
+	return s.queryIncidentsWith(ctx, op, nil, q, args...)
+}
+
+// queryIncidentsWith is queryIncidents with the key table k sent beside q.
+func (s *Store) queryIncidentsWith(ctx context.Context, op string, k *keyTable, q string, args ...any) ([]*incidents.Incident, error) {
 	s.metrics.op(op)
-	rows, err := s.conn.Query(ctx, q, args...)
+	rows, err := s.conn.Query(k.context(ctx), q, args...)
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "query incidents")
 	}
@@ -282,7 +287,7 @@ const latestIDs = `SELECT group_key, service, id
 FROM (
     SELECT group_key, service, id, min(opened_at) AS first_opened_at
     FROM incidents
-    WHERE group_key IN ? AND service IN ?
+    WHERE ` + refsFilter + `
     GROUP BY group_key, service, id
 )
 ORDER BY first_opened_at DESC, id DESC
@@ -294,16 +299,20 @@ func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[inci
 	out := make(map[incidents.GroupRef]*incidents.Incident, len(refs))
 	const op = "query_latest"
 	for chunk := range slices.Chunk(refs, maxInList) {
-		want, groupKeys, services := refFilter(chunk)
-		// The filter selects the cross product of keys and services, a
-		// superset of refs; pairs nobody asked for are dropped here.
+		refs, want, err := refKeys(chunk)
+		if err != nil {
+			return nil, err
+		}
 		s.metrics.op(op)
-		rows, err := s.conn.Query(ctx, latestIDs, groupKeys, services)
+		rows, err := s.conn.Query(refs.context(ctx), latestIDs)
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "latest incident ids")
 		}
-		var ids []string
-		found := map[string]bool{}
+		ids, err := newKeyTable("service", "id")
+		if err != nil {
+			return nil, err
+		}
+		n := 0
 		err = func() error {
 			defer rows.Close()
 			for rows.Next() {
@@ -313,8 +322,10 @@ func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[inci
 					return err
 				}
 				if want[ref] {
-					ids = append(ids, id)
-					found[ref.Service] = true
+					n++
+					if err := ids.add(ref.Service, id); err != nil {
+						return err
+					}
 				}
 			}
 			return rows.Err()
@@ -322,10 +333,10 @@ func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[inci
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "latest incident ids")
 		}
-		if len(ids) == 0 {
+		if n == 0 {
 			continue
 		}
-		incs, err := s.queryIncidents(ctx, op, selectIncidents("id IN ? AND service IN ?", nil, ""), inList(ids), inList(keys(found)))
+		incs, err := s.queryIncidentsWith(ctx, op, ids, selectIncidents(idsFilter, nil, ""))
 		if err != nil {
 			return nil, err
 		}
@@ -465,20 +476,6 @@ LIMIT 1 BY id`
 		}
 	}
 	return events, nil
-}
-
-// refFilter turns refs into the lists of a `group_key IN ? AND service IN
-// ?` filter, which selects the cross product of keys and services (a
-// superset of refs), and the set of refs actually wanted.
-func refFilter(refs []incidents.GroupRef) (want map[incidents.GroupRef]bool, groupKeys, services clickhouse.GroupSet) {
-	want = make(map[incidents.GroupRef]bool, len(refs))
-	keySet, serviceSet := map[string]bool{}, map[string]bool{}
-	for _, r := range refs {
-		want[r] = true
-		keySet[r.GroupKey] = true
-		serviceSet[r.Service] = true
-	}
-	return want, inList(keys(keySet)), inList(keys(serviceSet))
 }
 
 // inList binds values as a parenthesised list for `x IN ?`.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -22,19 +20,20 @@ var _ incidents.VersionReader = (*Store)(nil)
 // without incidents are absent.
 func (s *Store) Heads(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef]incidents.Head, error) {
 	const op = "query_heads"
-	// As in Latest: the filter selects the cross product of keys and
-	// services, and pairs nobody asked for are dropped here.
 	const q = `SELECT group_key, service, id, max(version)
 FROM incidents
-WHERE group_key IN ? AND service IN ?
+WHERE ` + refsFilter + `
 GROUP BY group_key, service, id
 ORDER BY min(opened_at) DESC, id DESC
 LIMIT 1 BY group_key, service`
 	out := make(map[incidents.GroupRef]incidents.Head, len(refs))
 	for chunk := range slices.Chunk(refs, maxInList) {
-		want, groupKeys, services := refFilter(chunk)
+		refs, want, err := refKeys(chunk)
+		if err != nil {
+			return nil, err
+		}
 		s.metrics.op(op)
-		rows, err := s.conn.Query(ctx, q, groupKeys, services)
+		rows, err := s.conn.Query(refs.context(ctx), q)
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "latest incident versions")
 		}
@@ -76,19 +75,23 @@ func (s *Store) Versions(ctx context.Context, ks []incidents.IncidentKey) (map[s
     acknowledged_by, resolved_at, resolved_by, flaps, truncated_alerts, caused_by, period_starts, period_ends,
     alert_count, alerts_firing))
 FROM incidents
-WHERE service IN ? AND id IN ?
+WHERE %s
 GROUP BY id, version
 ORDER BY id, version DESC
-LIMIT %d BY id`, versionsPerIncident)
+LIMIT %d BY id`, idsFilter, versionsPerIncident)
 	out := make(map[string][]incidents.StoredVersion, len(ks))
 	for chunk := range slices.Chunk(ks, maxInList) {
-		services, ids := map[string]bool{}, map[string]bool{}
+		ids, err := newKeyTable("service", "id")
+		if err != nil {
+			return nil, err
+		}
 		for _, k := range chunk {
-			services[k.Service] = true
-			ids[k.ID] = true
+			if err := ids.add(k.Service, k.ID); err != nil {
+				return nil, err
+			}
 		}
 		s.metrics.op(op)
-		rows, err := s.conn.Query(ctx, q, inList(keys(services)), inList(keys(ids)))
+		rows, err := s.conn.Query(ids.context(ctx), q)
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "incident versions")
 		}
@@ -118,33 +121,33 @@ LIMIT %d BY id`, versionsPerIncident)
 // for, each with every alert stored for it; versions no longer stored
 // (collapsed by a merge) are absent.
 func (s *Store) GetVersions(ctx context.Context, ks []incidents.VersionKey) (map[incidents.VersionKey]*incidents.Incident, error) {
-	// The filter selects a superset (the cross product of the lists);
 	// LIMIT 1 BY keeps one row of each version, as two replicas may have
 	// written the same version (identical or not).
 	const q = `SELECT id, service, group_key, title, impact, state, source, opened_at, started_at,
     acknowledged_at, acknowledged_by, resolved_at, resolved_by, flaps, truncated_alerts, labels, annotations,
     runbook_url, generator_url, external_url, caused_by, period_starts, period_ends, facts, updated_at, version
 FROM incidents
-WHERE service IN ? AND id IN ? AND version IN ?
+WHERE service IN (SELECT service FROM keys) AND (service, id, version) IN (SELECT service, id, version FROM keys)
 ORDER BY id, version
 LIMIT 1 BY id, version`
 	out := make(map[incidents.VersionKey]*incidents.Incident, len(ks))
 	for chunk := range slices.Chunk(ks, maxInList) {
 		want := make(map[incidents.VersionKey]bool, len(chunk))
-		services, ids, versions := map[string]bool{}, map[string]bool{}, map[uint64]bool{}
-		for _, k := range chunk {
-			want[k] = true
-			services[k.Service] = true
-			ids[k.ID] = true
-			versions[k.Version] = true
+		versions, err := newKeyTable("service", "id", "version")
+		if err != nil {
+			return nil, err
 		}
-		vset := clickhouse.GroupSet{}
-		for v := range versions {
-			vset.Value = append(vset.Value, v)
+		for _, k := range chunk {
+			if !want[k] {
+				want[k] = true
+				if err := versions.add(k.Service, k.ID, k.Version); err != nil {
+					return nil, err
+				}
+			}
 		}
 		const op = "query_version_rows"
 		s.metrics.op(op)
-		rows, err := s.conn.Query(ctx, q, inList(keys(services)), inList(keys(ids)), vset)
+		rows, err := s.conn.Query(versions.context(ctx), q)
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "get incident versions")
 		}

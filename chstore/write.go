@@ -556,22 +556,25 @@ func batchContext(ctx context.Context) context.Context {
 // started_at (the first version of the incident written; within one flush
 // the first row of an id wins).
 func (s *Store) setOpenedAt(ctx context.Context, rows []incidentRow) error {
-	var (
-		unknown  = map[string]bool{}
-		services = map[string]bool{}
-	)
+	unknown, err := newKeyTable("service", "id")
+	if err != nil {
+		return err
+	}
+	asked := map[string]bool{}
 	for _, r := range rows {
-		if _, ok := s.opened.get(r.id); !ok {
-			unknown[r.id] = true
-			services[r.service] = true
+		if _, ok := s.opened.get(r.id); !ok && !asked[r.id] {
+			asked[r.id] = true
+			if err := unknown.add(r.service, r.id); err != nil {
+				return err
+			}
 		}
 	}
 	found := map[string]time.Time{}
-	if len(unknown) > 0 {
+	if len(asked) > 0 {
 		const op = "lookup_opened_at"
 		s.metrics.op(op)
-		q := "SELECT id, min(opened_at) FROM incidents WHERE service IN ? AND id IN ? GROUP BY id"
-		rs, err := s.conn.Query(ctx, q, inList(keys(services)), inList(keys(unknown)))
+		const q = "SELECT id, min(opened_at) FROM incidents WHERE " + idsFilter + " GROUP BY id"
+		rs, err := s.conn.Query(unknown.context(ctx), q)
 		if err != nil {
 			return s.fail(ctx, op, err, "look up opened_at")
 		}

@@ -232,6 +232,12 @@ func parseFilter(r *http.Request) (Filter, error) {
 			if err != nil {
 				return f, fmt.Errorf("%w: %s: want an RFC 3339 time, got %q", ErrInvalid, name, s)
 			}
+			// Times the store cannot hold would wrap around in its
+			// comparisons (1969 read as 2106): refuse them.
+			if !Storable(t) {
+				return f, fmt.Errorf("%w: %s: %s is outside 1970-01-01T00:00:00Z..%s", ErrInvalid, name,
+					t.UTC().Format(time.RFC3339), MaxTime().Format(time.RFC3339))
+			}
 			*dst = t.UTC()
 		}
 	}

@@ -69,6 +69,9 @@ func (b fuzzBackend) List(_ context.Context, f Filter) ([]*Incident, string, err
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
 		b.t.Fatalf("List got since %v not before until %v", f.Since, f.Until)
 	}
+	if (!f.Since.IsZero() && !Storable(f.Since)) || (!f.Until.IsZero() && !Storable(f.Until)) {
+		b.t.Fatalf("List got since %v, until %v: a time the store cannot compare", f.Since, f.Until)
+	}
 	if f.State != "" {
 		if _, err := ParseState(string(f.State)); err != nil {
 			b.t.Fatalf("List got state %q", f.State)

@@ -51,12 +51,17 @@ func encodeRecord(n incidents.Notification, at time.Time) ([]byte, error) {
 	if len(payload) > maxRecord {
 		return nil, fmt.Errorf("%w: notification of %d bytes is too large to spool", incidents.ErrInvalid, len(payload))
 	}
+	return frame(payload, at), nil
+}
+
+// frame makes one record of payload, accepted at at.
+func frame(payload []byte, at time.Time) []byte {
 	b := make([]byte, headerSize+len(payload))
 	binary.BigEndian.PutUint32(b[0:4], uint32(len(payload)))
 	binary.BigEndian.PutUint64(b[8:16], uint64(at.UnixMilli()))
 	copy(b[headerSize:], payload)
 	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(b[8:], castagnoli))
-	return b, nil
+	return b
 }
 
 // record is one decoded record and where it is.

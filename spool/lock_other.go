@@ -14,3 +14,8 @@ func lockDir(dir string) (*os.File, error) {
 }
 
 func unlockDir(f *os.File) error { return f.Close() }
+
+// lockFile opens path; without flock(2) it does not exclude others.
+func lockFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+}

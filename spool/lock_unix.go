@@ -27,3 +27,16 @@ func lockDir(dir string) (*os.File, error) {
 func unlockDir(f *os.File) error {
 	return f.Close() // closing drops the lock
 }
+
+// lockFile takes an exclusive flock(2) on path, waiting for it.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}

@@ -58,7 +58,7 @@ const (
 
 // maxAttempts is how often a spooled notification is replayed when it
 // fails with an error that is neither "unavailable" nor "invalid" (a bug,
-// most likely) before it is dropped with an error in the log, rather than
+// most likely) before it is put aside in the dead-letter file, rather than
 // block every notification behind it.
 const maxAttempts = 5
 
@@ -211,6 +211,7 @@ func Open(o Options) (*Spool, error) {
 // recover loads the spool's state from disk.
 func (s *Spool) recover() error {
 	cp, err := readCheckpoint(s.o.Dir)
+	haveCP := err == nil
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		// Replaying from the start is only slower: every notification
 		// applies idempotently.
@@ -219,6 +220,22 @@ func (s *Spool) recover() error {
 	seqs, err := listSegments(s.o.Dir)
 	if err != nil {
 		return err
+	}
+	// A checkpoint names a record boundary of an existing segment (see
+	// commit). One that does not was damaged or edited: trusting it could
+	// delete or skip notifications answered 2xx, so the spool replays
+	// everything it holds instead (too much is harmless, too little is
+	// not).
+	if haveCP && len(seqs) > 0 {
+		if reason := s.checkCheckpoint(cp, seqs); reason != "" {
+			s.log.Error("spool checkpoint does not match the segments: replaying every spooled notification again",
+				"checkpoint", fmt.Sprintf("segment=%x offset=%d", cp.seq, cp.off), "problem", reason, "segments", len(seqs))
+			s.metrics.mismatch.Inc()
+			haveCP = false
+		}
+	}
+	if !haveCP {
+		cp = position{}
 	}
 	for len(seqs) > 0 && seqs[0] < cp.seq {
 		// Consumed before a crash interrupted the clean-up.
@@ -280,6 +297,45 @@ func (s *Spool) recover() error {
 	return nil
 }
 
+// checkCheckpoint returns why cp is not a record boundary of one of the
+// segments seqs, or "" if it is one.
+func (s *Spool) checkCheckpoint(cp position, seqs []uint64) string {
+	if !slices.Contains(seqs, cp.seq) {
+		return fmt.Sprintf("segment %s does not exist", segmentName(cp.seq))
+	}
+	b, err := os.ReadFile(filepath.Join(s.o.Dir, segmentName(cp.seq)))
+	if err != nil {
+		return err.Error()
+	}
+	magic := len(segmentMagic)
+	switch {
+	case cp.off < int64(magic) && len(b) >= magic:
+		return "offset inside the segment header"
+	case cp.off > int64(len(b)):
+		return fmt.Sprintf("offset past the end of the segment (%d bytes)", len(b))
+	}
+	for off := magic; off <= len(b); {
+		if int64(off) == cp.off {
+			return ""
+		}
+		if int64(off) > cp.off || off == len(b) {
+			break
+		}
+		size, _, _, st := parse(b[off:])
+		if st == parseOK {
+			off += size
+			continue
+		}
+		skip := resync(b[off:])
+		if skip < 0 {
+			// A torn tail: the checkpoint may only name its start.
+			break
+		}
+		off += skip
+	}
+	return "offset is not the start of a record"
+}
+
 // scanSegment counts the records of one segment from the checkpoint on and
 // cuts a torn record off the end of the last one. It returns the
 // segment's size, or -1 when it is not a segment and was set aside.
@@ -290,17 +346,28 @@ func (s *Spool) scanSegment(seq uint64, last bool) (int64, error) {
 		return 0, err
 	}
 	magic := int64(len(segmentMagic))
-	if len(b) < len(segmentMagic) || string(b[:len(segmentMagic)]) != segmentMagic {
-		if last && len(b) < len(segmentMagic) && strings.HasPrefix(segmentMagic, string(b)) {
+	if len(b) < len(segmentMagic) {
+		if last && strings.HasPrefix(segmentMagic, string(b)) {
 			// Created, then a crash before its header was on disk.
 			if err := rewriteHeader(path); err != nil {
 				return 0, err
 			}
 			return magic, nil
 		}
-		s.log.Error("spool segment has no spool header: set aside", "file", path)
+		s.log.Error("spool segment is too short for a spool header: set aside", "file", path, "bytes", len(b))
 		s.metrics.corrupt.Inc()
 		return -1, os.Rename(path, path+".bad")
+	}
+	if string(b[:len(segmentMagic)]) != segmentMagic {
+		// Records carry their own checksums: a damaged header costs only
+		// the header. Write it again and read the records.
+		s.log.Warn("spool segment header is damaged: repairing it and reading its records", "file", path,
+			"header", fmt.Sprintf("%q", b[:len(segmentMagic)]))
+		s.metrics.corrupt.Inc()
+		if err := repairHeader(path); err != nil {
+			return 0, err
+		}
+		copy(b, segmentMagic)
 	}
 	from := magic
 	if seq == s.readSeq {
@@ -328,7 +395,14 @@ func (s *Spool) scanSegment(seq uint64, last bool) (int64, error) {
 			continue
 		}
 		if last {
-			s.log.Warn("spool: cutting a torn record off the end (a crash while appending; its webhook was not answered)",
+			// Either nines stopped while appending this record (its
+			// webhook was not answered 2xx, and Alertmanager retries it),
+			// or the file was truncated or damaged after the fact (then
+			// a notification answered 2xx is lost). Which one cannot be
+			// told from the bytes.
+			s.log.Warn("spool: the last segment ends in an incomplete record: cut off. If nines stopped while appending it, "+
+				"its webhook was not answered 2xx and Alertmanager retries it; if the file was truncated or damaged, "+
+				"a notification answered 2xx is lost",
 				"file", path, "offset", off, "bytes", int64(len(b))-off)
 			if err := truncateFile(path, off); err != nil {
 				return 0, err
@@ -713,9 +787,7 @@ func (s *Spool) applyOne(ctx context.Context, r *record) error {
 		s.metrics.replayed.Inc()
 		return nil
 	case errors.Is(err, incidents.ErrInvalid):
-		s.log.Error("spool: the store refuses a spooled notification: dropped", "group_key", r.n.GroupKey, "err", err)
-		s.metrics.rejected.Inc()
-		return nil
+		return s.putAside(r, err, "spool: the store refuses a spooled notification: put aside as a dead letter")
 	case retryable(err), ctx.Err() != nil:
 		return err
 	}
@@ -723,15 +795,31 @@ func (s *Spool) applyOne(ctx context.Context, r *record) error {
 	p := position{r.seq, r.off}
 	s.failures[p]++
 	attempts := s.failures[p]
-	if attempts >= maxAttempts {
-		delete(s.failures, p)
-	}
 	s.failMu.Unlock()
 	if attempts < maxAttempts {
 		return err
 	}
-	s.log.Error("spool: dropping a notification that keeps failing", "group_key", r.n.GroupKey, "attempts", attempts, "err", err)
-	s.metrics.dropped.Inc()
+	if err := s.putAside(r, err, "spool: a spooled notification keeps failing: put aside as a dead letter", "attempts", attempts); err != nil {
+		return err
+	}
+	s.failMu.Lock()
+	delete(s.failures, p)
+	s.failMu.Unlock()
+	return nil
+}
+
+// putAside keeps r in the dead-letter file, so that the replay can move
+// past it without losing it. If that fails, it returns the error, and r is
+// replayed again later.
+func (s *Spool) putAside(r *record, cause error, msg string, args ...any) error {
+	d := DeadLetter{AcceptedAt: r.acceptedAt, FailedAt: s.o.Now(), Reason: cause.Error(), Notification: r.n}
+	if err := appendDeadLetters(s.o.Dir, d); err != nil {
+		s.log.Error("spool: cannot put a notification aside; will retry", "group_key", r.n.GroupKey, "err", err, "cause", cause)
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	s.metrics.deadLetters.Inc()
+	s.log.Error(msg, append(args, "group_key", r.n.GroupKey, "alerts", len(r.n.Alerts), "err", cause,
+		"file", filepath.Join(s.o.Dir, deadLetterFile), "see", "nines spool inspect")...)
 	return nil
 }
 
@@ -888,7 +976,7 @@ func (s *Spool) setLastErr(err error) {
 }
 
 type metrics struct {
-	appends, replayed, refused, corrupt, rejected, dropped prometheus.Counter
+	appends, replayed, refused, corrupt, rejected, deadLetters, mismatch prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
@@ -900,6 +988,11 @@ func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
 		func(st Status) float64 { return float64(st.Records) })
 	gauge("nines_spool_bytes", "Bytes spooled on disk, waiting for the incident store.",
 		func(st Status) float64 { return float64(st.Bytes) })
+	dead := deadLetterGauge{dir: s.o.Dir}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "nines_spool_dead_letters",
+		Help: "Notifications kept in the spool's dead-letter file: answered 2xx, refused by the store, waiting for an operator (nines spool inspect, nines spool replay); -1 if the file cannot be read.",
+	}, dead.value)
 	gauge("nines_spool_oldest_age_seconds", "How long the oldest spooled notification has waited; 0 when none waits.",
 		func(st Status) float64 { return st.OldestAgeSeconds })
 	return &metrics{
@@ -916,12 +1009,47 @@ func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
 			Name: "nines_spool_corrupt_records_total", Help: "Torn or damaged spool records skipped.",
 		}),
 		rejected: f.NewCounter(prometheus.CounterOpts{
-			Name: "nines_spool_rejected_total", Help: "Spooled notifications dropped because they cannot be decoded or stored.",
+			Name: "nines_spool_rejected_total", Help: "Spooled records dropped because their payload, although its checksum is right, does not decode.",
 		}),
-		dropped: f.NewCounter(prometheus.CounterOpts{
-			Name: "nines_spool_dropped_total", Help: "Spooled notifications dropped after failing repeatedly with unexpected errors.",
+		deadLetters: f.NewCounter(prometheus.CounterOpts{
+			Name: "nines_spool_dead_letters_total",
+			Help: "Spooled notifications put aside in the dead-letter file because the store refused them or they kept failing (see nines spool inspect).",
+		}),
+		mismatch: f.NewCounter(prometheus.CounterOpts{
+			Name: "nines_spool_checkpoint_mismatches_total",
+			Help: "Checkpoints found not to match the spool's segments on start; the spool was then replayed from an earlier point.",
 		}),
 	}
+}
+
+// deadLetterGauge counts the dead letters, reading the file again only
+// when its size changed (nines spool replay may rewrite it).
+type deadLetterGauge struct {
+	dir  string
+	mu   sync.Mutex
+	size int64
+	n    float64
+}
+
+func (g *deadLetterGauge) value() float64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, err := os.Stat(filepath.Join(g.dir, deadLetterFile))
+	if errors.Is(err, os.ErrNotExist) {
+		g.size, g.n = 0, 0
+		return 0
+	}
+	if err != nil {
+		return -1
+	}
+	if st.Size() != g.size {
+		n, err := countDeadLetters(g.dir)
+		if err != nil {
+			return -1
+		}
+		g.size, g.n = st.Size(), float64(n)
+	}
+	return g.n
 }
 
 // Files.
@@ -975,6 +1103,23 @@ func rewriteHeader(path string) error {
 		return err
 	}
 	if _, err := f.Write([]byte(segmentMagic)); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// repairHeader writes the segment header over the first bytes of path.
+func repairHeader(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt([]byte(segmentMagic), 0); err != nil {
 		_ = f.Close()
 		return err
 	}

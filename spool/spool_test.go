@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -505,17 +507,94 @@ func TestGroupsReplayConcurrentlyEachInOrder(t *testing.T) {
 	}
 }
 
-func TestReplayDropsRefusedNotifications(t *testing.T) {
+// TestRefusedNotificationsBecomeDeadLetters: a spooled notification was
+// answered 2xx, so one that the store refuses, or that keeps failing with
+// an unexpected error, is put aside, not dropped; an operator sees it
+// and applies it again once the cause is fixed.
+func TestRefusedNotificationsBecomeDeadLetters(t *testing.T) {
 	store := &fakeStore{fail: errDown, invalid: map[string]bool{"g/2": true}}
-	s := open(t, t.TempDir(), store)
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	s := open(t, dir, store, func(o *Options) { o.Registerer = reg })
 	ingest(t, s, notification("g", 1), notification("g", 2), notification("g", 3))
 	store.set(nil, 0)
 	drain(t, s)
 	if got := store.got(); !slices.Equal(got, []string{"g/1", "g/3"}) {
 		t.Errorf("applied %v", got)
 	}
-	if got := testutil.ToFloat64(s.metrics.rejected); got != 1 {
-		t.Errorf("rejected = %v", got)
+	// A bug in the store: an error neither "unavailable" nor "invalid".
+	store.set(errDown, 0)
+	ingest(t, s, notification("h", 1))
+	store.set(errors.New("unexpected"), 0)
+	for range maxAttempts {
+		if _, err := s.replayBatch(context.Background()); err == nil {
+			break
+		}
+	}
+	if st := s.Status(); st.Records != 0 {
+		t.Fatalf("%d records left after %d failed attempts, want the notification put aside", st.Records, maxAttempts)
+	}
+	ds, damaged, err := ReadDeadLetters(dir)
+	if err != nil || damaged != 0 {
+		t.Fatalf("read dead letters: %v, %d damaged bytes", err, damaged)
+	}
+	if len(ds) != 2 || key(ds[0].Notification) != "g/2" || key(ds[1].Notification) != "h/1" ||
+		ds[0].Reason != "invalid: refused" || ds[1].Reason != "unexpected" || ds[0].AcceptedAt.IsZero() {
+		t.Fatalf("dead letters %+v, want g/2 (refused) and h/1 (unexpected)", ds)
+	}
+	if !equalNotification(ds[0].Notification, notification("g", 2)) {
+		t.Errorf("dead letter %+v, want it as spooled", ds[0].Notification)
+	}
+	if got := testutil.ToFloat64(s.metrics.deadLetters); got != 2 {
+		t.Errorf("nines_spool_dead_letters_total = %v, want 2", got)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP nines_spool_dead_letters Notifications kept in the spool's dead-letter file: answered 2xx, refused by the store, waiting for an operator (nines spool inspect, nines spool replay); -1 if the file cannot be read.
+# TYPE nines_spool_dead_letters gauge
+nines_spool_dead_letters 2
+`), "nines_spool_dead_letters"); err != nil {
+		t.Error(err)
+	}
+
+	// Still refused: kept, with the new reason. Then the cause is fixed.
+	store.set(nil, 0)
+	applied, left, err := ReplayDeadLetters(context.Background(), dir, store, func() time.Time { return t0 })
+	if err != nil || applied != 1 || left != 1 {
+		t.Fatalf("replay: %d applied, %d left, %v; want h/1 applied, g/2 left", applied, left, err)
+	}
+	store.mu.Lock()
+	store.invalid = nil
+	store.mu.Unlock()
+	if applied, left, err := ReplayDeadLetters(context.Background(), dir, store, time.Now); err != nil || applied != 1 || left != 0 {
+		t.Fatalf("replay: %d applied, %d left, %v; want g/2 applied", applied, left, err)
+	}
+	if got := store.got(); !slices.Equal(got, []string{"g/1", "g/3", "h/1", "g/2"}) {
+		t.Errorf("applied %v", got)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP nines_spool_dead_letters Notifications kept in the spool's dead-letter file: answered 2xx, refused by the store, waiting for an operator (nines spool inspect, nines spool replay); -1 if the file cannot be read.
+# TYPE nines_spool_dead_letters gauge
+nines_spool_dead_letters 0
+`), "nines_spool_dead_letters"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestDeadLetterReplayStopsWhileStoreIsDown keeps every dead letter when
+// the store is unavailable.
+func TestDeadLetterReplayStopsWhileStoreIsDown(t *testing.T) {
+	dir := t.TempDir()
+	if err := appendDeadLetters(dir, DeadLetter{AcceptedAt: t0, Reason: "x", Notification: notification("g", 1)},
+		DeadLetter{AcceptedAt: t0, Reason: "y", Notification: notification("g", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	store := &fakeStore{fail: errDown}
+	applied, left, err := ReplayDeadLetters(context.Background(), dir, store, time.Now)
+	if !errors.Is(err, incidents.ErrUnavailable) || applied != 0 || left != 2 {
+		t.Errorf("replay: %d applied, %d left, %v; want ErrUnavailable and both kept", applied, left, err)
+	}
+	if ds, _, _ := ReadDeadLetters(dir); len(ds) != 2 {
+		t.Errorf("%d dead letters kept, want 2", len(ds))
 	}
 }
 
@@ -608,4 +687,9 @@ func (w *syncBuffer) Write(p []byte) (int, error) {
 
 func newLogger(b *bytes.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(&syncBuffer{b: b}, nil))
+}
+
+// equalNotification compares notifications as the spool keeps them.
+func equalNotification(a, b incidents.Notification) bool {
+	return reflect.DeepEqual(toJSON(a), toJSON(b))
 }

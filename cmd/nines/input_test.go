@@ -113,6 +113,53 @@ func TestBadInputNeverHurts(t *testing.T) {
 			}
 		}
 	})
+	t.Run("an alert the store cannot hold is refused, the others stored", func(t *testing.T) {
+		code, b := post(webhookNote("partly", inputAlert("ok", map[string]string{"alertname": "Partly", "service": "partly"}, start, "0001-01-01T00:00:00Z", "firing"),
+			inputAlert("late", map[string]string{"alertname": "Partly", "service": "partly"}, "2150-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "firing"),
+			inputAlert("last", map[string]string{"alertname": "Partly", "service": "partly"}, "2106-02-07T06:28:15Z", "0001-01-01T00:00:00Z", "firing")))
+		if code != 200 || !strings.Contains(string(b), `"field":"alerts[1].startsAt"`) {
+			t.Fatalf("%d %s, want 200 naming alerts[1].startsAt", code, b)
+		}
+		incs := listService(t, n, "partly")
+		if len(incs) != 1 {
+			t.Fatalf("incidents %+v, want one", incs)
+		}
+		if got := getIncident(t, n, incs[0].ID); len(got.Alerts) != 2 {
+			t.Errorf("alerts %+v, want ok and last", got.Alerts)
+		}
+	})
+	t.Run("time filters out of range are refused, not wrapped around", func(t *testing.T) {
+		tests := []struct{ query, param string }{
+			{"until=1969-01-01T00:00:00Z", "until"},
+			{"since=1969-01-01T00:00:00Z", "since"},
+			{"since=2107-01-01T00:00:00Z", "since"},
+			{"until=9999-12-31T23:59:59Z", "until"},
+		}
+		for _, tc := range tests {
+			resp, err := http.Get(n.base + "/api/v1/incidents?" + tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var v struct{ Error string }
+			if resp.StatusCode != 400 || json.Unmarshal(b, &v) != nil || !strings.Contains(v.Error, tc.param+":") {
+				t.Errorf("%s: %d %.200s, want 400 naming %s", tc.query, resp.StatusCode, b, tc.param)
+			}
+		}
+		if code, b := post(webhookNote("filtered", inputAlert("filtered", map[string]string{"alertname": "F", "service": "filtered"}, start, "0001-01-01T00:00:00Z", "firing"))); code != 200 {
+			t.Fatalf("%d %s", code, b)
+		}
+		resp, err := http.Get(n.base + "/api/v1/incidents?since=1970-01-01T00:00:00Z&until=2106-02-07T06:28:15Z&service=filtered")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"service":"filtered"`) {
+			t.Errorf("the whole range: %d %.300s, want the incident of service filtered", resp.StatusCode, b)
+		}
+	})
 	t.Run("metacharacters stored and shown verbatim", func(t *testing.T) {
 		for i, s := range nasty {
 			labels := map[string]string{"alertname": s, "service": "meta " + s, "value": s}

@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 		return dashboardsCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "change":
 		return changeCmd(ctx, rest, stdout, stderr, os.Getenv)
+	case "spool":
+		return spoolCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -64,6 +66,11 @@ Usage:
                            Grafana dashboards from the service catalog
   nines change record [flags]
                            record a deploy, rollback, config or flag change
+  nines spool inspect --spool.dir D [--format text|json]
+                           list the spool's dead letters (answered 2xx,
+                           refused by the store)
+  nines spool replay --spool.dir D [--clickhouse.dsn …]
+                           apply the dead letters again; keep those refused
   nines version            print the version
   nines help               this text
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -77,7 +78,7 @@ func (f *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	if err := lvl.UnmarshalText([]byte(f.level)); err != nil {
 		return nil, usageError{fmt.Errorf("--log.level: %w", err)}
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: boundAttr}
 	switch f.format {
 	case "logfmt":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -85,6 +86,41 @@ func (f *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageError{fmt.Errorf("--log.format: want logfmt or json, got %q", f.format)}
+}
+
+// maxLogValue bounds the value of each attribute of a log line, in bytes.
+// Group keys, label values and the errors that quote them can each be
+// as large as a notification (megabytes); a log line carries a useful
+// start of them instead.
+const maxLogValue = 1024
+
+// boundAttr cuts a string or error value over maxLogValue bytes short, saying
+// how long it was (slog.HandlerOptions.ReplaceAttr).
+func boundAttr(_ []string, a slog.Attr) slog.Attr {
+	var s string
+	switch a.Value.Kind() {
+	case slog.KindString:
+		s = a.Value.String()
+	case slog.KindAny:
+		err, ok := a.Value.Any().(error)
+		if !ok {
+			return a
+		}
+		s = err.Error()
+		if len(s) <= maxLogValue {
+			return a
+		}
+	default:
+		return a
+	}
+	if len(s) <= maxLogValue {
+		return a
+	}
+	cut := maxLogValue
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return slog.String(a.Key, fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s)))
 }
 
 // closers runs cleanup functions in reverse order of registration.

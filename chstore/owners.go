@@ -68,7 +68,8 @@ WHERE service IN ? AND group_key IN ? GROUP BY id, group_key, service`, inList(s
 	for chunk := range slices.Chunk(sorted(ids), maxInList) {
 		s.metrics.op(op)
 		rows, err := s.conn.Query(ctx, `SELECT incident_id, fingerprint, starts_at_ms FROM incident_alerts
-WHERE incident_id IN ? AND fingerprint IN ? GROUP BY incident_id, fingerprint, starts_at_ms`, inList(chunk), inList(sorted(fps)))
+WHERE incident_id IN ? AND fingerprint IN ? GROUP BY incident_id, fingerprint, starts_at_ms
+HAVING argMax(status, version) != 'moved'`, inList(chunk), inList(sorted(fps)))
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "find alert owners")
 		}

@@ -317,4 +317,7 @@ type Change struct {
 	Incident *Incident
 	Alerts   []Alert
 	Events   []Event
+	// Moved holds alerts the incident no longer holds: a late notification
+	// showed they belong to another incident of the group.
+	Moved []Alert
 }

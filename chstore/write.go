@@ -224,9 +224,10 @@ func toIncidentRow(inc *incidents.Incident) (incidentRow, error) {
 }
 
 // Alert versions: a resolved row outranks every firing row of the same
-// occurrence, whatever order they arrive in; among rows of one status the
-// later one wins (the incident's update time for firing rows, the alert's
-// end for resolved ones). A moved row (the occurrence left the incident
+// occurrence, whatever order they arrive in; among firing rows the later
+// update of the incident wins, among resolved rows the EARLIER end, as in
+// incidents.Occurrences (an end inferred when Alertmanager replaced the
+// occurrence is never earlier than its real resolve). A moved row (the occurrence left the incident
 // for another one of its group, incidents.Change.Moved) outranks both, and
 // readers leave it out. 44 bits of milliseconds last until year 2527.
 const (
@@ -249,6 +250,9 @@ func alertVersion(status incidents.AlertStatus, ms int64) uint64 {
 	}
 	ms = max(ms, 0)
 	ms = min(ms, 1<<alertMSBits-1)
+	if rank == alertRankResolved {
+		ms = 1<<alertMSBits - 1 - ms
+	}
 	return rank<<alertMSBits | uint64(ms)
 }
 

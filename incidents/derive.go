@@ -13,10 +13,11 @@ import (
 // Rules, applied to the set:
 //   - An occurrence is (fingerprint, startsAt). Copies of one occurrence
 //     merge: a resolved copy beats a firing one, and of two resolved copies
-//     the later end wins.
-//   - A fingerprint fires one occurrence at a time: a firing occurrence
-//     followed by a later occurrence of the same fingerprint (Alertmanager
-//     replaced it) ends when the later one starts.
+//     the earlier end wins (an end inferred from a replacement, below, is
+//     never earlier than the real resolve).
+//   - A fingerprint fires one occurrence at a time: an occurrence followed
+//     by a later occurrence of the same fingerprint (Alertmanager replaced
+//     it) ends when the later one starts, at the latest.
 //   - Occurrences are taken in order of start. One that starts while the
 //     current incident's period is firing (or exactly when it ended) joins
 //     that period; one that starts within ReopenWindow after the period
@@ -122,7 +123,8 @@ func (c *Config) Derive(g Group) []Change {
 }
 
 // Occurrences merges copies of the same occurrence and ends occurrences
-// that a later one of the same fingerprint replaced. The result is sorted
+// that a later one of the same fingerprint replaced, when it starts at the
+// latest. The result is sorted
 // by start, then fingerprint.
 func Occurrences(alerts []Alert) []Alert {
 	byKey := make(map[string]Alert, len(alerts))
@@ -151,7 +153,9 @@ func Occurrences(alerts []Alert) []Alert {
 	})
 	last := map[string]int{}
 	for i, a := range out {
-		if j, ok := last[a.Fingerprint]; ok && out[j].Status == AlertFiring {
+		if j, ok := last[a.Fingerprint]; ok && (out[j].Status == AlertFiring || out[j].EndsAt.After(a.StartsAt)) {
+			// Also a resolved one: its end may be one inferred earlier
+			// from a later occurrence, before this one was known.
 			out[j].Status, out[j].EndsAt = AlertResolved, a.StartsAt
 		}
 		last[a.Fingerprint] = i
@@ -165,7 +169,7 @@ func supersedes(a, b Alert) bool {
 	case a.Status != b.Status:
 		return a.Status == AlertResolved
 	case a.Status == AlertResolved && !a.EndsAt.Equal(b.EndsAt):
-		return a.EndsAt.After(b.EndsAt)
+		return a.EndsAt.Before(b.EndsAt)
 	}
 	// Same state: any fixed choice keeps the result independent of order.
 	return a.Impact > b.Impact || (a.Impact == b.Impact && fmt.Sprint(a.Labels) < fmt.Sprint(b.Labels))

@@ -1,6 +1,7 @@
 package incidents
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -284,7 +285,7 @@ func TestDeriveMatchesReference(t *testing.T) {
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
 	cfg := DefaultConfig()
-	cfg.ReopenWindow = time.Duration(rng.IntN(60)) * time.Minute
+	cfg.ReopenWindow = time.Duration(1+rng.IntN(60)) * time.Minute
 	window := int(cfg.ReopenWindow / time.Minute)
 	ref := GroupRef{GroupKey: "g", Service: "api"}
 	for n := range 300 {
@@ -436,5 +437,63 @@ func TestDeriveResolveByHand(t *testing.T) {
 				t.Errorf("resolved by %q, want %q", by, tc.by)
 			}
 		})
+	}
+}
+
+// TestServiceOrderIndependent feeds random groups' notifications through
+// the Service, delivered as retries and an HA pair would (copies, swaps,
+// a second sender, sometimes any order), and requires the stored
+// incidents to be the reference's, with the same IDs, whatever the order.
+func TestServiceOrderIndependent(t *testing.T) {
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, seed^0x2545f491))
+	for n := range 150 {
+		cfg := DefaultConfig()
+		cfg.ReopenWindow = time.Duration(1+rng.IntN(60)) * time.Minute
+		occ := scenario(rng)
+		want := reference(occ, int(cfg.ReopenWindow/time.Minute))
+		ns := notifications(occ, "g")
+		var ids []string
+		for k := range 3 {
+			store := newMemStore()
+			svc, err := NewService(Options{Config: cfg, Store: store, Now: func() time.Time { return minute(1000) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, nt := range deliver(rng, ns) {
+				if err := svc.Ingest(context.Background(), nt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []*Incident
+			for _, inc := range store.all() {
+				if len(inc.Periods) > 0 { // not merged away
+					got = append(got, inc)
+				}
+			}
+			var gotIDs []string
+			for _, inc := range got {
+				gotIDs = append(gotIDs, inc.ID)
+			}
+			if k == 0 {
+				ids = gotIDs
+			} else if !slices.Equal(ids, gotIDs) {
+				t.Fatalf("scenario %d (seed %d): IDs %v in one order, %v in another", n, seed, ids, gotIDs)
+			}
+			if len(got) != len(want) {
+				var gs []refIncident
+				for _, inc := range got {
+					gs = append(gs, describe(inc))
+				}
+				t.Fatalf("scenario %d (seed %d, window %s): %d incidents, want %d\noccurrences %+v\ngot %v\nwant %v",
+					n, seed, cfg.ReopenWindow, len(got), len(want), occ, gs, want)
+			}
+			for i, inc := range got {
+				if g := describe(inc); g.String() != want[i].String() {
+					t.Fatalf("scenario %d (seed %d, window %s) incident %d:\n got %v\nwant %v\noccurrences %+v",
+						n, seed, cfg.ReopenWindow, i, g, want[i], occ)
+				}
+			}
+		}
 	}
 }

@@ -92,7 +92,11 @@ func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notificatio
 	var (
 		out  []Change
 		list []*Incident
+		top  = e.top
 	)
+	for _, inc := range held {
+		top = max(top, inc.Facts)
+	}
 	for _, d := range derived {
 		inc := d.Incident
 		prev := byID[inc.ID]
@@ -144,11 +148,10 @@ func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notificatio
 				ch.Events = append(ch.Events, ev)
 			}
 		}
-		inc.Facts = facts(inc, len(ch.Events))
-		if prev != nil {
-			inc.Facts = max(inc.Facts, prev.Facts+1)
-		}
-		inc.UpdatedAt = now
+		// Every version written for the group outranks every earlier one,
+		// so that an ID a merge emptied and a split fills again wins.
+		top = max(facts(inc, len(ch.Events)), top+1)
+		inc.Facts, inc.UpdatedAt = top, now
 		out = append(out, ch)
 		list = append(list, inc)
 	}
@@ -169,14 +172,15 @@ func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notificatio
 			Kind: EventMerged, Actor: "nines",
 			Text: fmt.Sprintf("Merged into %s: a late notification joined its alerts to that incident's", into),
 		}}}
-		m.Facts, m.UpdatedAt = prev.Facts+1, now
+		top++
+		m.Facts, m.UpdatedAt = top, now
 		out = append(out, ch)
 	}
 	if len(out) == 0 {
 		return nil, nil
 	}
 	next := *e
-	next.written, next.reconciled = written, rec
+	next.written, next.reconciled, next.top = written, rec, top
 	next.inc = list[len(list)-1]
 	next.earlier = nil
 	var dropped []*Incident

@@ -94,6 +94,8 @@ type entry struct {
 	reconciled map[string]bool
 	// written holds the IDs of the timeline events already stored.
 	written map[string]bool
+	// top is the highest facts count written for the group's incidents.
+	top uint32
 }
 
 type serviceMetrics struct {
@@ -532,7 +534,7 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 	s.mu.Lock()
 	if e := s.cache[ref]; e != nil && e.inc != nil && e.inc.ID == id {
 		ne := *e
-		ne.inc, ne.known = out, outKnown
+		ne.inc, ne.known, ne.top = out, outKnown, max(e.top, out.Facts)
 		if a, ok := actionOf(ch); ok {
 			ne.actions = append(append([]Action(nil), e.actions...), a)
 		}
@@ -542,6 +544,7 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 		for i, inc := range e.earlier {
 			if inc.ID == id {
 				ne := *e
+				ne.top = max(e.top, out.Facts)
 				ne.earlier = append([]*Incident(nil), e.earlier...)
 				ne.earlier[i] = out
 				if a, ok := actionOf(ch); ok {

@@ -392,6 +392,33 @@ func (b *build) timeline(inc *Incident, g Group) []Event {
 	return events
 }
 
+// SegmentsOf computes the impact segments of an incident from its alerts,
+// each counted only within the incident's periods: for versions built
+// without Derive (a resolve by the reconciler on its own, a merge of
+// replicas' versions, an incident read from the store).
+func SegmentsOf(alerts []Alert, periods []Period) []Segment {
+	var ivs []interval
+	for _, a := range alerts {
+		end := a.EndsAt
+		if a.Status != AlertResolved {
+			end = time.Time{}
+		}
+		for _, p := range periods {
+			s, e := a.StartsAt, end
+			if s.Before(p.Start) {
+				s = p.Start
+			}
+			if !p.End.IsZero() && (e.IsZero() || e.After(p.End)) {
+				e = p.End
+			}
+			if (e.IsZero() || e.After(s)) && (p.End.IsZero() || s.Before(p.End)) {
+				ivs = append(ivs, interval{start: s, end: e, impact: a.Impact})
+			}
+		}
+	}
+	return segments(ivs)
+}
+
 // segments returns, for each impact, the union of the intervals of that
 // impact, sorted by start then impact. Empty intervals are left out.
 func segments(ivs []interval) []Segment {

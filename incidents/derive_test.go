@@ -319,6 +319,12 @@ func TestDeriveMatchesReference(t *testing.T) {
 					t.Fatalf("scenario %d (seed %d, window %d) incident %d:\n got %v\nwant %v\noccurrences %+v",
 						n, seed, window, i, g, want[i], occ)
 				}
+				// What a replica recomputes from a stored incident (alerts
+				// and periods) is what was derived.
+				inc := got[i].Incident
+				if again := SegmentsOf(inc.Alerts, inc.Periods); fmt.Sprint(again) != fmt.Sprint(inc.Segments) {
+					t.Fatalf("scenario %d incident %d: SegmentsOf %v, derived %v", n, i, again, inc.Segments)
+				}
 			}
 		}
 	}
@@ -495,5 +501,41 @@ func TestServiceOrderIndependent(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestServiceFixedAtStart: the catalog maps an alert to checkout when it
+// fires and to payments by the time it resolves. The resolve ends the
+// checkout incident; payments gets nothing. A new occurrence afterwards
+// goes to payments.
+func TestServiceFixedAtStart(t *testing.T) {
+	ctx := context.Background()
+	svcName := "checkout"
+	store := newMemStore()
+	svc, err := NewService(Options{Store: store, Now: func() time.Time { return minute(100) },
+		Resolver: func(map[string]string) (string, bool) { return svcName, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := alert("a", "Down", "", "critical", minute(0), time.Time{})
+	if err := svc.Ingest(ctx, note("g", a)); err != nil {
+		t.Fatal(err)
+	}
+	svcName = "payments" // the catalog's matchers changed
+	if err := svc.Ingest(ctx, note("g", alert("a", "Down", "", "critical", minute(0), minute(10)))); err != nil {
+		t.Fatal(err)
+	}
+	all := store.all()
+	if len(all) != 1 || all[0].Service != "checkout" || all[0].State != StateResolved {
+		for _, inc := range all {
+			t.Logf("%s %s %v", inc.Service, inc.State, inc.Periods)
+		}
+		t.Fatalf("want one resolved checkout incident, got %d", len(all))
+	}
+	if err := svc.Ingest(ctx, note("g", alert("a", "Down", "", "critical", minute(60), time.Time{}))); err != nil {
+		t.Fatal(err)
+	}
+	if all := store.all(); len(all) != 2 || all[1].Service != "payments" {
+		t.Errorf("a new occurrence after the change: %d incidents, last on %s", len(all), all[len(all)-1].Service)
 	}
 }

@@ -59,6 +59,7 @@ type Service struct {
 	versions *coalescer[IncidentKey, []StoredVersion]
 	others   *coalescer[VersionKey, *Incident]
 	resolver ServiceResolver
+	started  *startServices
 	upstream func(string) []string
 	observer Observer
 	log      *slog.Logger
@@ -158,8 +159,9 @@ func NewService(o Options) (*Service, error) {
 				Help: "Writes refused (to be retried) because concurrent versions kept changing while merging.",
 			}),
 		},
-		locks: map[GroupRef]*refLock{},
-		cache: map[GroupRef]*entry{},
+		locks:   map[GroupRef]*refLock{},
+		cache:   map[GroupRef]*entry{},
+		started: newStartServices(4 * o.CacheSize),
 	}
 	if of, ok := o.Store.(AlertOwnerFinder); ok {
 		s.owners = of
@@ -196,10 +198,19 @@ func (s *Service) Ingest(ctx context.Context, n Notification) error {
 	byRef := map[GroupRef][]Alert{}
 	for _, a := range n.Alerts {
 		a.Impact = s.cfg.impact(a.Labels)
-		ref := GroupRef{GroupKey: s.cfg.groupKey(&n, a.Labels), Service: s.cfg.service(a.Labels, s.resolver)}
+		gk := s.cfg.groupKey(&n, a.Labels)
+		svc, ok := s.started.get(gk, a)
+		if !ok {
+			svc = s.cfg.service(a.Labels, s.resolver)
+		}
+		ref := GroupRef{GroupKey: gk, Service: svc}
 		byRef[ref] = append(byRef[ref], a)
 	}
-	return s.apply(ctx, &n, byRef, nil, now)
+	if err := s.apply(ctx, &n, byRef, nil, now); err != nil {
+		return err
+	}
+	s.started.put(byRef)
+	return nil
 }
 
 // apply derives again the groups of byRef with their new alerts (those of
@@ -597,6 +608,11 @@ func newEntry(inc *Incident) *entry {
 	e := &entry{inc: inc, actions: restoredActions(inc)}
 	if inc != nil {
 		e.known = map[uint64]bool{inc.Version(): true}
+		if len(inc.Segments) == 0 && inc.Source == SourceAlertmanager {
+			// The store does not read segments back; they follow from the
+			// alerts and periods.
+			inc.Segments = SegmentsOf(inc.Alerts, inc.Periods)
+		}
 	}
 	return e
 }

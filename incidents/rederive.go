@@ -87,7 +87,7 @@ func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notificatio
 	}
 	written := maps.Clone(e.written)
 	if written == nil {
-		written = map[string]bool{}
+		written = map[string]string{}
 	}
 	var (
 		out  []Change
@@ -143,8 +143,8 @@ func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notificatio
 			}
 		}
 		for _, ev := range append(d.Events, extra...) {
-			if !written[ev.ID] {
-				written[ev.ID] = true
+			if _, ok := written[ev.ID]; !ok {
+				written[ev.ID] = ev.IncidentID
 				ch.Events = append(ch.Events, ev)
 			}
 		}
@@ -201,6 +201,7 @@ func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notificatio
 				next.closed[a.Key()] = true
 			}
 		}
+		maps.DeleteFunc(next.written, func(_, id string) bool { return isDropped(dropped, id) })
 		var acts []Action
 		for _, a := range e.actions {
 			if !isDropped(dropped, a.Incident) {

@@ -93,8 +93,9 @@ type entry struct {
 	actions []Action
 	// reconciled holds the keys of alerts the reconciler resolved.
 	reconciled map[string]bool
-	// written holds the IDs of the timeline events already stored.
-	written map[string]bool
+	// written holds the IDs of the timeline events already stored, with
+	// their incidents' IDs.
+	written map[string]string
 	// top is the highest facts count written for the group's incidents.
 	top uint32
 }

@@ -10,6 +10,16 @@ import (
 	"github.com/ninesops/nines/incidents"
 )
 
+// orderSetup opens a store and a Service on it, and gives a day and its
+// clock times.
+func orderSetup(t *testing.T) (*testStore, *incidents.Service, time.Time, func(h, m int) time.Time) {
+	t.Helper()
+	store := openStore(t, chtest.Database(t))
+	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	return store, newReplica(t, store.Store), day, at
+}
+
 // TestOutOfOrderDeliveryEndToEnd: a critical alert fires at 12:00 and
 // resolves at 12:10 (N1, N2), fires again at 16:00 and resolves at 16:10
 // (N3, N4), delivered N1, N3, N2, N4 through the real Service and
@@ -17,10 +27,7 @@ import (
 // the same read by a fresh replica, and availability counts 1,200 s.
 func TestOutOfOrderDeliveryEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	store := openStore(t, chtest.Database(t))
-	svc := newReplica(t, store.Store)
-	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
-	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	store, svc, day, at := orderSetup(t)
 	const gk = `{}:{alertname="Down"}`
 	n1 := snapshot(gk, ralert("a", at(12, 0), time.Time{}))
 	n2 := snapshot(gk, ralert("a", at(12, 0), at(12, 10)))
@@ -68,10 +75,7 @@ func TestOutOfOrderDeliveryEndToEnd(t *testing.T) {
 // availability (it was 0 s, the incident recorded as degraded).
 func TestImpactOverTimeEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	store := openStore(t, chtest.Database(t))
-	svc := newReplica(t, store.Store)
-	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
-	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	store, svc, day, at := orderSetup(t)
 	warn := func(end time.Time) incidents.Alert {
 		a := ralert("w", at(12, 0), end)
 		a.Labels = map[string]string{"alertname": "Slow", "service": "api", "severity": "warning"}

@@ -117,7 +117,9 @@ func (c *Config) Derive(g Group) []Change {
 	}
 	out := make([]Change, 0, len(builds))
 	for _, b := range builds {
-		out = append(out, b.incident(g))
+		ch := b.incident(g)
+		c.describe(ch.Incident, &Notification{}) // title and links from its first alert
+		out = append(out, ch)
 	}
 	return out
 }
@@ -305,17 +307,6 @@ func (b *build) incident(g Group) Change {
 			}
 		}
 	}
-	first := b.alerts[0]
-	switch {
-	case first.Annotations["summary"] != "":
-		inc.Title = first.Annotations["summary"]
-	case first.Labels["alertname"] != "":
-		inc.Title = first.Labels["alertname"]
-	default:
-		inc.Title = "Alerts on " + inc.Service
-	}
-	inc.RunbookURL = first.Annotations["runbook_url"]
-	inc.GeneratorURL = first.GeneratorURL
 	return Change{Incident: inc, Alerts: b.alerts, Events: b.timeline(inc, g)}
 }
 

@@ -539,3 +539,19 @@ func TestServiceFixedAtStart(t *testing.T) {
 		t.Errorf("a new occurrence after the change: %d incidents, last on %s", len(all), all[len(all)-1].Service)
 	}
 }
+
+// TestResolveByHandEndsSegments: once resolved by hand, the incident's
+// impact segments stop where its periods stop, so availability stops
+// counting too.
+func TestResolveByHandEndsSegments(t *testing.T) {
+	ctx := context.Background()
+	svc, store := run(t, step{n: note("g", alert("a", "Down", "api", "critical", t0, time.Time{}))})
+	id := store.all()[0].ID
+	inc, err := svc.Resolve(ctx, id, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inc.Segments) != 1 || !inc.Segments[0].End.Equal(inc.Periods[0].End) || inc.Segments[0].End.IsZero() {
+		t.Errorf("segments %+v, periods %+v", inc.Segments, inc.Periods)
+	}
+}

@@ -34,11 +34,14 @@
 //
 // Downtime is weighted by impact (Config.ImpactWeights: outage 1, degraded 0
 // and none 0 by default). At every instant the weight is that of the worst
-// impact among the incidents open then, so an outage overlapping a degraded
-// period counts the outage's weight once:
+// impact open then, among the incidents' impact segments (incidents.Segment:
+// a warning 12:00–13:00 and a critical 12:10–12:20 of one incident are
+// degraded 12:00–13:00 and outage 12:10–12:20); an incident without
+// segments (opened by hand) has its one impact during all its periods. So
+// an outage overlapping a degraded period counts the outage's weight once:
 //
 //	downtime_seconds = Σ over instants outside maintenance of weight(worst impact open)
-//	downtime_by_impact_seconds.X = length of the union of the periods of
+//	downtime_by_impact_seconds.X = length of the union of the segments (periods) of
 //	                               impact X (unweighted, outside maintenance)
 //	availability = 1 − downtime_seconds / eligible time (1 when there is no eligible time)
 //

@@ -146,6 +146,17 @@ services:
 		incident("db-1", "db", incidents.ImpactOutage, period(at(10, 0), at(11, 0))),
 		caused,
 		incident("api-2", "api", incidents.ImpactOutage, period(at(12, 0), at(12, 10))),
+		// One incident of a group with a warning alert 12:00–13:00 and a
+		// critical one 12:10–12:20: its impact over time (segments), not
+		// its one impact field (degraded here), decides.
+		func() *incidents.Incident {
+			inc := incident("mixed-1", "mixed", incidents.ImpactDegraded, period(at(12, 0), at(13, 0)))
+			inc.Segments = []incidents.Segment{
+				{Start: at(12, 0), End: at(13, 0), Impact: incidents.ImpactDegraded},
+				{Start: at(12, 10), End: at(12, 20), Impact: incidents.ImpactOutage},
+			}
+			return inc
+		}(),
 	)
 
 	now := at(23, 0)
@@ -232,6 +243,16 @@ services:
 			},
 		},
 		{
+			name: "warning 12:00-13:00 with critical 12:10-12:20 is 600 s of outage", service: "mixed",
+			cfg: availability.Config{ImpactWeights: availability.ImpactWeights{Degraded: ptr(0.3)}},
+			check: func(t *testing.T, f availability.Figure) {
+				approx(t, "downtime", f.DowntimeSeconds, 600+0.3*3000)
+				if f.DowntimeByImpactSeconds != (availability.ImpactSeconds{Outage: 600, Degraded: 3600}) || f.Incidents != 1 {
+					t.Errorf("incidents %d, by impact %+v", f.Incidents, f.DowntimeByImpactSeconds)
+				}
+			},
+		},
+		{
 			name: "flaps count their periods; impact none weighs nothing but counts", service: "flap",
 			cfg: availability.Config{ImpactWeights: availability.ImpactWeights{None: ptr(0.5)}},
 			check: func(t *testing.T, f availability.Figure) {
@@ -291,8 +312,9 @@ services:
 			}
 		}
 		// nest 2h down; db, edge and open 1h each (tied: by name); api 40m;
-		// maint 30m of less eligible time; degraded and flap 30m (tied).
-		wantNames := []string{"nest", "db", "edge", "open", "api", "maint", "degraded", "flap", "quiet"}
+		// maint 30m of less eligible time; degraded and flap 30m (tied);
+		// mixed 10m.
+		wantNames := []string{"nest", "db", "edge", "open", "api", "maint", "degraded", "flap", "mixed", "quiet"}
 		if !slices.Equal(names, wantNames) {
 			t.Errorf("order %v, want %v", names, wantNames)
 		}

@@ -24,7 +24,30 @@ type refIncident struct {
 	id, service, causedBy string
 	impact                incidents.Impact
 	periods               [][2]int64 // Unix seconds; end 0 while open
-	ack, resolved         int64      // 0 when unset
+	// segments, when set, give the impact over time instead of impact:
+	// start, end (0 while open) and impact.
+	segments      [][3]int64
+	ack, resolved int64 // 0 when unset
+}
+
+// impactsAt returns the impacts inc has open at second t: its segments'
+// when it has segments, else its impact during its periods.
+func (w *refWorld) impactsAt(inc refIncident, t int64) []int {
+	var out []int
+	if len(inc.segments) > 0 {
+		for _, sg := range inc.segments {
+			if t >= sg[0] && t < w.periodEnd([2]int64{sg[0], sg[1]}) {
+				out = append(out, int(sg[2]))
+			}
+		}
+		return out
+	}
+	for _, p := range inc.periods {
+		if t >= p[0] && t < w.periodEnd(p) {
+			out = append(out, int(inc.impact))
+		}
+	}
+	return out
 }
 
 type refWorld struct {
@@ -57,10 +80,8 @@ func (w *refWorld) inMaintenance(service string, t int64) bool {
 func (w *refWorld) worstAt(incs []refIncident, t int64) int {
 	worst := -1
 	for _, inc := range incs {
-		for _, p := range inc.periods {
-			if t >= p[0] && t < w.periodEnd(p) {
-				worst = max(worst, int(inc.impact))
-			}
+		for _, k := range w.impactsAt(inc, t) {
+			worst = max(worst, k)
 		}
 	}
 	return worst
@@ -132,10 +153,8 @@ func (w *refWorld) figure(service string, from, to int64) refFigure {
 		}
 		var open [3]bool
 		for _, inc := range mine {
-			for _, p := range inc.periods {
-				if t >= p[0] && t < w.periodEnd(p) {
-					open[inc.impact] = true
-				}
+			for _, k := range w.impactsAt(inc, t) {
+				open[k] = true
 			}
 		}
 		f.union.None += b2i(open[0])
@@ -358,6 +377,26 @@ func TestFiguresRandomized(t *testing.T) {
 					inc.resolved = last[1]
 				}
 				if rng.IntN(2) == 0 {
+					// Impact over time, as derived from alerts of mixed
+					// severities: a segment over each whole period and a few
+					// shorter ones of other impacts inside it.
+					for _, p := range inc.periods {
+						inc.segments = append(inc.segments, [3]int64{p[0], p[1], int64(rng.IntN(3))})
+						for range rng.IntN(3) {
+							end := p[1]
+							if end == 0 {
+								end = p[0] + 4*3600
+							}
+							a := p[0] + rng.Int64N(end-p[0]+1)
+							b := a + rng.Int64N(end-a+1)
+							if rng.IntN(4) == 0 && p[1] == 0 {
+								b = 0 // open with its period
+							}
+							inc.segments = append(inc.segments, [3]int64{a, b, int64(rng.IntN(3))})
+						}
+					}
+				}
+				if rng.IntN(2) == 0 {
 					inc.ack = inc.periods[0][0] + int64(rng.IntN(1200))
 				}
 				sc.world.incidents = append(sc.world.incidents, inc)
@@ -473,6 +512,13 @@ func toIncidents(r refIncident, rng *rand.Rand, now int64) []*incidents.Incident
 	if r.resolved != 0 {
 		inc.State, inc.ResolvedAt = incidents.StateResolved, time.Unix(r.resolved, 0).UTC()
 	}
+	for _, sg := range r.segments {
+		seg := incidents.Segment{Start: time.Unix(sg[0], 0).UTC(), Impact: incidents.Impact(sg[2])}
+		if sg[1] != 0 {
+			seg.End = time.Unix(sg[1], 0).UTC()
+		}
+		inc.Segments = append(inc.Segments, seg)
+	}
 	if rng.IntN(3) != 0 {
 		return []*incidents.Incident{inc}
 	}
@@ -482,5 +528,7 @@ func toIncidents(r refIncident, rng *rand.Rand, now int64) []*incidents.Incident
 	old.CausedBy = "inc-older-cause"
 	old.State, old.ResolvedAt, old.AcknowledgedAt = incidents.StateFiring, time.Time{}, time.Time{}
 	old.Periods = []incidents.Period{{Start: inc.Periods[0].Start}}
+	// Segments of an older version never weigh.
+	old.Segments = []incidents.Segment{{Start: inc.Periods[0].Start, Impact: incidents.ImpactOutage}}
 	return []*incidents.Incident{old, inc}
 }

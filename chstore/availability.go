@@ -31,7 +31,8 @@ var _ availability.Source = (*Store)(nil)
 //     read.go does. The exact overlap test runs on the collapsed row.
 //  3. The upstream incident's service is joined through caused_by (by
 //     cityHash64, checking the ID, so that a collision cannot mislabel).
-//  4. Per incident, its periods (open ones end now) are clamped to [lo, hi)
+//  4. Per incident, its impact segments (or, without segments, its
+//     periods at its one impact; open ones end now) are clamped to [lo, hi)
 //     into pieces tagged with a class: impact + 3 for the service's own
 //     incidents (caused_by empty), impact for caused ones. Scalars give the
 //     counts, times to acknowledge and resolve, and the longest incident.
@@ -87,25 +88,38 @@ WHERE %[1]s arrayExists((s, e) -> toUInt32(s) < @hi AND (toUInt32(s) >= @lo OR t
     period_starts, period_ends)`
 
 // collapsedSQL is the latest version of every candidate, with periods as
-// UInt32 seconds and open periods ending now. %[1]s is the service filter.
-// ORDER BY … LIMIT 1 BY id keeps each ID's highest version, as
-// argMax(…, version) … GROUP BY id would, at two thirds of the cost on
-// 18.16, where argMax copies every array into its state.
+// UInt32 seconds and open periods ending now, and its pieces (qs, qe, qi):
+// the impact segments stored with that very version (incident_segments),
+// or, for a version without segments (opened by hand, or stored before
+// segments existed), its periods at the incident's impact. %[1]s is the
+// service filter. ORDER BY … LIMIT 1 BY id keeps each ID's highest
+// version, as argMax(…, version) … GROUP BY id would, at two thirds of the
+// cost on 18.16, where argMax copies every array into its state.
 const collapsedSQL = `SELECT
     id, svc, imp, cause, t0, ack0, res0,
     arrayMap(t -> toUInt32(t), ps0) AS ps,
-    arrayMap(t -> if(toUInt32(t) = 0, toUInt32(@now), least(toUInt32(t), toUInt32(@now))), pe0) AS pe
+    arrayMap(t -> if(toUInt32(t) = 0, toUInt32(@now), least(toUInt32(t), toUInt32(@now))), pe0) AS pe,
+    if(empty(ss0), ps, arrayMap(t -> toUInt32(t), ss0)) AS qs,
+    if(empty(ss0), pe, arrayMap(t -> if(toUInt32(t) = 0, toUInt32(@now), least(toUInt32(t), toUInt32(@now))), se0)) AS qe,
+    if(empty(ss0), arrayMap(t -> imp, ps0), si0) AS qi
 FROM
 (
     SELECT
         id, service AS svc, impact AS imp, caused_by AS cause,
         toUInt32(started_at) AS t0, toUInt32(acknowledged_at) AS ack0, toUInt32(resolved_at) AS res0,
-        period_starts AS ps0, period_ends AS pe0
+        period_starts AS ps0, period_ends AS pe0, version AS ver
     FROM incidents
     WHERE %[1]s cityHash64(id) GLOBAL IN (` + candidatesSQL + `)
     ORDER BY id, version DESC
     LIMIT 1 BY id
-)`
+)
+ANY LEFT JOIN
+(
+    SELECT incident_id AS id, version AS ver, segment_starts AS ss0, segment_ends AS se0, segment_impacts AS si0
+    FROM incident_segments
+    WHERE %[1]s cityHash64(incident_id) GLOBAL IN (` + candidatesSQL + `)
+) USING (id, ver)
+WHERE NOT ignore(ss0, se0, si0)`
 
 // downtimeSQL answers a Query. Verbs: %[1]s the service filter, %[2]s the
 // collapsed incidents, %[3]s the ids aggregate, %[4]s the maintenance join,
@@ -174,7 +188,8 @@ FROM
                             id, service, cause, up_service, cause != '' AS caused,
                             toUInt8(least(greatest(imp, 0), 2) + if(cause = '', 3, 0)) AS cls,
                             arrayFilter(p -> p.2 > p.1,
-                                arrayMap((s, e) -> (greatest(s, toUInt32(@lo)), least(e, toUInt32(@hi)), cls), ps, pe)) AS pcs1,
+                                arrayMap((s, e, i) -> (greatest(s, toUInt32(@lo)), least(e, toUInt32(@hi)),
+                                    toUInt8(least(greatest(i, 0), 2) + if(cause = '', 3, 0))), qs, qe, qi)) AS pcs1,
                             arrayExists((s, e) -> s < @end AND (s >= @from OR e > @from), ps, pe) AS hit,
                             hit AND t0 >= @from AND t0 < @end AS st1,
                             st1 AND ack0 != 0 AS ak1,
@@ -184,7 +199,7 @@ FROM
                             if(hit, arraySum(arrayMap((s, e) -> greatest(toInt64(least(e, @end)) - greatest(s, @from), 0), ps, pe)), 0) AS lg1
                         FROM
                         (
-                            SELECT id, svc AS service, cause, if(up_id = cause, up_svc, '') AS up_service, imp, t0, ack0, res0, ps, pe
+                            SELECT id, svc AS service, cause, if(up_id = cause, up_svc, '') AS up_service, imp, t0, ack0, res0, ps, pe, qs, qe, qi
                             FROM
                             (
                                 SELECT *, if(cause = '', toUInt64(0), cityHash64(cause)) AS cause_h
@@ -435,7 +450,8 @@ FROM
                     service,
                     toUInt8(least(greatest(imp, 0), 2)) AS cls,
                     arrayFilter(p -> p.2 > p.1,
-                        arrayMap((s, e) -> (greatest(s, toUInt32(@lo)), least(e, toUInt32(@hi)), cls), ps, pe)) AS pcs1,
+                        arrayMap((s, e, i) -> (greatest(s, toUInt32(@lo)), least(e, toUInt32(@hi)), toUInt8(least(greatest(i, 0), 2))),
+                            qs, qe, qi)) AS pcs1,
                     arrayDistinct(arrayReduce('groupArrayArray', arrayMap((s, e) ->
                         if(s < @hi AND (s >= @lo OR e > @lo),
                             arrayMap(i -> toUInt64(arrayCount(b -> b <= greatest(s, toUInt32(@lo)), @days) - 1 + i),
@@ -444,7 +460,7 @@ FROM
                             emptyArrayUInt64()), ps, pe))) AS days1
                 FROM
                 (
-                    SELECT id, svc AS service, imp, ps, pe
+                    SELECT id, svc AS service, imp, ps, pe, qs, qe, qi
                     FROM
                     (
                         ` + "%[2]s" + `

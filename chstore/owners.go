@@ -77,7 +77,8 @@ WHERE `+refsFilter+` GROUP BY id, group_key, service`)
 		s.metrics.op(op)
 		rows, err := s.conn.Query(fpKeys.context(ctx), `SELECT incident_id, fingerprint, starts_at_ms FROM incident_alerts
 WHERE incident_id IN ? AND fingerprint IN (SELECT fingerprint FROM keys)
-GROUP BY incident_id, fingerprint, starts_at_ms`, inList(chunk))
+GROUP BY incident_id, fingerprint, starts_at_ms
+HAVING argMax(status, version) != 'moved'`, inList(chunk))
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "find alert owners")
 		}

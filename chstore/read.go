@@ -213,6 +213,7 @@ func (s *Store) loadAlerts(ctx context.Context, incs []*incidents.Incident) erro
 FROM incident_alerts
 WHERE incident_id IN ?
 GROUP BY incident_id, fingerprint, starts_at_ms
+HAVING argMax(status, version) != 'moved'
 ORDER BY incident_id, starts_at_ms, fingerprint`
 	for chunk := range slices.Chunk(ids, maxInList) {
 		s.metrics.op(op)

@@ -109,8 +109,9 @@ func TestAlertVersionResolvedWins(t *testing.T) {
 	if alertVersion(incidents.AlertFiring, late) <= alertVersion(incidents.AlertFiring, early) {
 		t.Error("a later firing version does not outrank an earlier one")
 	}
-	if alertVersion(incidents.AlertResolved, late) <= alertVersion(incidents.AlertResolved, early) {
-		t.Error("a later resolved version does not outrank an earlier one")
+	// Of two resolves, the earlier end wins (incidents.Occurrences).
+	if alertVersion(incidents.AlertResolved, early) <= alertVersion(incidents.AlertResolved, late) {
+		t.Error("an earlier resolved version does not outrank a later one")
 	}
 }
 

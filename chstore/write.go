@@ -57,6 +57,14 @@ type rowSet struct {
 
 func (r rowSet) len() int { return len(r.incidents) + len(r.alerts) + len(r.events) }
 
+// segmentRow is one incident version's impact segments.
+type segmentRow struct {
+	incidentID, service string
+	version             uint64
+	starts, ends        []time.Time
+	impacts             []int8
+}
+
 type incidentRow struct {
 	id, service, groupKey, title string
 	impact                       int8
@@ -71,6 +79,7 @@ type incidentRow struct {
 	runbookURL, generatorURL     string
 	externalURL, causedBy        string
 	periodStarts, periodEnds     []time.Time
+	segments                     segmentRow
 	alertCount, alertsFiring     uint32
 	facts                        uint32
 	updatedAt                    time.Time
@@ -108,7 +117,8 @@ annotations, runbook_url, generator_url, external_url, caused_by, period_starts,
 alerts_firing, facts, updated_at, version)`
 	insertAlerts = `INSERT INTO incident_alerts (incident_id, service, fingerprint, starts_at, starts_at_ms,
 ends_at, ends_at_ms, status, impact, labels, annotations, generator_url, version)`
-	insertEvents = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint, inserted_at_ms, impact)`
+	insertEvents   = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint, inserted_at_ms, impact)`
+	insertSegments = `INSERT INTO incident_segments (incident_id, service, version, segment_starts, segment_ends, segment_impacts)`
 )
 
 // toRows converts changes to rows, checking what the schema cannot hold.
@@ -131,6 +141,15 @@ func toRows(changes []incidents.Change) (rowSet, error) {
 				if err != nil {
 					return rowSet{}, err
 				}
+				rs.alerts = append(rs.alerts, row)
+			}
+			for _, a := range c.Moved {
+				row, err := toAlertRow(inc, a)
+				if err != nil {
+					return rowSet{}, err
+				}
+				row.status = alertMoved
+				row.version = alertVersion(alertMoved, toMS(inc.UpdatedAt))
 				rs.alerts = append(rs.alerts, row)
 			}
 		}
@@ -195,26 +214,47 @@ func toIncidentRow(inc *incidents.Incident) (incidentRow, error) {
 		set(&r.periodStarts[i], p.Start, "period start")
 		set(&r.periodEnds[i], p.End, "period end")
 	}
+	r.segments = segmentRow{incidentID: inc.ID, service: inc.Service, version: r.version,
+		starts: make([]time.Time, len(inc.Segments)), ends: make([]time.Time, len(inc.Segments)),
+		impacts: make([]int8, len(inc.Segments))}
+	for i, sg := range inc.Segments {
+		set(&r.segments.starts[i], sg.Start, "segment start")
+		set(&r.segments.ends[i], sg.End, "segment end")
+		r.segments.impacts[i] = int8(sg.Impact)
+	}
 	return r, err
 }
 
 // Alert versions: a resolved row outranks every firing row of the same
-// occurrence, whatever order they arrive in; among rows of one status the
-// later one wins (the incident's update time for firing rows, the alert's
-// end for resolved ones). 44 bits of milliseconds last until year 2527.
+// occurrence, whatever order they arrive in; among firing rows the later
+// update of the incident wins, among resolved rows the EARLIER end, as in
+// incidents.Occurrences (an end inferred when Alertmanager replaced the
+// occurrence is never earlier than its real resolve). A moved row (the occurrence left the incident
+// for another one of its group, incidents.Change.Moved) outranks both, and
+// readers leave it out. 44 bits of milliseconds last until year 2527.
 const (
 	alertRankFiring   = 1
 	alertRankResolved = 2
+	alertRankMoved    = 3
 	alertMSBits       = 44
 )
 
+// alertMoved is the status of an occurrence's row in an incident it left.
+const alertMoved = "moved"
+
 func alertVersion(status incidents.AlertStatus, ms int64) uint64 {
 	rank := uint64(alertRankFiring)
-	if status == incidents.AlertResolved {
+	switch status {
+	case incidents.AlertResolved:
 		rank = alertRankResolved
+	case alertMoved:
+		rank = alertRankMoved
 	}
 	ms = max(ms, 0)
 	ms = min(ms, 1<<alertMSBits-1)
+	if rank == alertRankResolved {
+		ms = 1<<alertMSBits - 1 - ms
+	}
 	return rank<<alertMSBits | uint64(ms)
 }
 
@@ -414,6 +454,22 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 	if lookupErr := <-opened; err == nil {
 		err = lookupErr
 	}
+	if err != nil {
+		return err
+	}
+	// Segments before their incident versions, as alerts: a reader that
+	// sees a version finds its segments.
+	err = s.insertColumns(ctx, "incident_segments", insertSegments, len(all.incidents), func(b chdriver.Batch) error {
+		r := all.incidents
+		return appendColumns(b,
+			column(r, func(r *incidentRow) string { return r.segments.incidentID }),
+			column(r, func(r *incidentRow) string { return r.segments.service }),
+			column(r, func(r *incidentRow) uint64 { return r.segments.version }),
+			column(r, func(r *incidentRow) []time.Time { return r.segments.starts }),
+			column(r, func(r *incidentRow) []time.Time { return r.segments.ends }),
+			column(r, func(r *incidentRow) []int8 { return r.segments.impacts }),
+		)
+	})
 	if err != nil {
 		return err
 	}

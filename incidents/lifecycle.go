@@ -7,91 +7,18 @@ import (
 	"time"
 )
 
-// This file holds the lifecycle as pure functions of (incident, input,
-// now): no I/O, so every rule is table-tested.
+// This file holds people's actions (acknowledge, resolve, note, open,
+// link) as pure functions of (incident, input, now), and the older
+// incremental merge that the reconciler's fallback and the replica merge
+// (join, settle) still use. How notifications become incidents is
+// derive.go: a pure function of the set of a group's alert occurrences.
 //
-// Rules:
-//   - An alert occurrence is (fingerprint, startsAt). Its status only moves
-//     firing → resolved; a firing seen after its resolve is stale and ignored.
-//   - A notification's alerts for one GroupRef join the latest incident of
-//     that ref while it is open. Once it is resolved, a new firing
-//     occurrence that started within ReopenWindow of the resolve reopens it
-//     (a flap); later ones start a new incident.
-//   - An incident resolves when all its alerts have resolved, at the latest
-//     alert endsAt (not when the notification arrived).
-//   - A resolved occurrence never seen firing is recorded, not dropped: it
-//     joins the incident it overlaps, or becomes a short resolved incident.
 //   - A group's incidents form a chain: each new one takes its ID from its
 //     predecessor's (SuccessorID), so replicas that see the same episode's
 //     alerts in different orders still write to one incident.
 //   - Versions of one incident written concurrently by replicas are merged
 //     (join), and an incident read from a shared store is made to agree
 //     with its alerts (settle).
-
-// step folds the alerts of one ref from one notification into cur, the
-// ref's latest incident (nil if none). closed holds occurrence keys of
-// earlier, closed incidents of the ref, which are ignored. It returns the
-// changes to store, oldest incident first; none when nothing changed.
-func (c *Config) step(cur *Incident, ref GroupRef, n *Notification, alerts []Alert, closed map[string]bool, now time.Time) []Change {
-	known := map[string]bool{}
-	if cur != nil {
-		for _, a := range cur.Alerts {
-			known[a.Key()] = true
-		}
-	}
-	var forCur, forNew []Alert
-	for _, a := range alerts {
-		k := a.Key()
-		switch {
-		case known[k]:
-			forCur = append(forCur, a)
-		case closed[k]:
-			// A late copy of an alert of an earlier incident.
-		case cur == nil:
-			forNew = append(forNew, a)
-		case cur.State.Open():
-			forCur = append(forCur, a)
-		case !a.StartsAt.After(cur.ResolvedAt.Add(c.ReopenWindow)):
-			forCur = append(forCur, a)
-		default:
-			forNew = append(forNew, a)
-		}
-	}
-	var out []Change
-	if len(forCur) > 0 {
-		if ch, ok := c.merge(cur.Clone(), false, forCur, n, now); ok {
-			out = append(out, ch)
-		}
-	} else if cur != nil && n.TruncatedAlerts > cur.TruncatedAlerts && cur.State.Open() {
-		if ch, ok := c.merge(cur.Clone(), false, nil, n, now); ok {
-			out = append(out, ch)
-		}
-	}
-	if len(forNew) > 0 {
-		start := forNew[0].StartsAt
-		for _, a := range forNew {
-			if a.StartsAt.Before(start) {
-				start = a.StartsAt
-			}
-		}
-		prev := ""
-		if cur != nil {
-			prev = cur.ID
-		}
-		inc := &Incident{
-			ID:        SuccessorID(ref.GroupKey, ref.Service, prev),
-			Service:   ref.Service,
-			GroupKey:  ref.GroupKey,
-			Source:    SourceAlertmanager,
-			StartedAt: start,
-			Labels:    cloneMap(n.CommonLabels),
-		}
-		if ch, ok := c.merge(inc, true, forNew, n, now); ok {
-			out = append(out, ch)
-		}
-	}
-	return out
-}
 
 // merge adds alerts to inc and recomputes its state. isNew marks an
 // incident that is being opened by these alerts.
@@ -222,6 +149,7 @@ func (c *Config) merge(inc *Incident, isNew bool, alerts []Alert, n *Notificatio
 	if len(inc.Periods) > 0 {
 		inc.StartedAt = inc.Periods[0].Start
 	}
+	inc.Segments = SegmentsOf(inc.Alerts, inc.Periods)
 	c.describe(inc, n)
 	inc.UpdatedAt = now
 	return ch, true
@@ -293,6 +221,11 @@ func Resolve(inc *Incident, actor string, at time.Time) (Change, error) {
 	inc.ResolvedAt = at
 	inc.ResolvedBy = actor
 	inc.Periods = closePeriods(inc.Periods, at)
+	for i, sg := range inc.Segments {
+		if sg.End.IsZero() || sg.End.After(at) {
+			inc.Segments[i].End = latest(at, sg.Start)
+		}
+	}
 	return manualEvent(inc, EventResolved, actor, at, "Resolved by "+actor), nil
 }
 
@@ -549,6 +482,7 @@ func (c *Config) settle(inc *Incident) ([]Event, bool) {
 	if len(inc.Periods) > 0 {
 		inc.StartedAt = inc.Periods[0].Start
 	}
+	inc.Segments = SegmentsOf(inc.Alerts, inc.Periods)
 	return events, changed
 }
 

@@ -190,7 +190,12 @@ type Incident struct {
 	CausedBy        string // upstream incident ID, if linked
 	Alerts          []Alert
 	Periods         []Period
-	UpdatedAt       time.Time
+	// Segments hold the impact over time: per impact, when alerts of that
+	// impact fired (see Derive). Empty for incidents opened by hand and
+	// for versions stored before segments existed: their Impact holds
+	// over all their Periods.
+	Segments  []Segment
+	UpdatedAt time.Time
 	// Facts counts what the incident was derived from (alert occurrence
 	// states and timeline events). It only grows, so the stored row built
 	// from more facts wins whichever replica wrote it last.
@@ -212,6 +217,7 @@ func (inc *Incident) Clone() *Incident {
 	c.Alerts = make([]Alert, len(inc.Alerts))
 	copy(c.Alerts, inc.Alerts)
 	c.Periods = append([]Period(nil), inc.Periods...)
+	c.Segments = append([]Segment(nil), inc.Segments...)
 	return &c
 }
 
@@ -256,6 +262,10 @@ const (
 	EventLinked        EventKind = "linked"
 	EventUnlinked      EventKind = "unlinked"
 	EventChange        EventKind = "change"
+	// EventSplit and EventMerged record that a late notification changed
+	// how a group's alerts divide into incidents.
+	EventSplit  EventKind = "split"
+	EventMerged EventKind = "merged"
 )
 
 // Event is one entry of an incident's timeline. IDs are deterministic where
@@ -320,4 +330,7 @@ type Change struct {
 	Incident *Incident
 	Alerts   []Alert
 	Events   []Event
+	// Moved holds alerts the incident no longer holds: a late notification
+	// showed they belong to another incident of the group.
+	Moved []Alert
 }

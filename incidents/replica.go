@@ -123,7 +123,9 @@ func (s *Service) closeLateCopies(ctx context.Context, refs []GroupRef, byRef ma
 			closed[k] = true
 		}
 		if closed != nil {
-			s.cache[ref] = &entry{inc: e.inc, closed: closed, known: e.known}
+			ne := *e
+			ne.closed = closed
+			s.cache[ref] = &ne
 			s.metrics.lateCopies.Add(float64(len(closed) - len(e.closed)))
 		}
 	}
@@ -198,6 +200,8 @@ func (s *Service) reload(ctx context.Context, refs []GroupRef) error {
 		ne := newEntry(got[r])
 		if old != nil {
 			ne.closed = old.closed
+			ne.reconciled = old.reconciled
+			ne.actions = append(append([]Action(nil), old.actions...), ne.actions...)
 			if old.inc != nil && ne.inc != nil && old.inc.ID != ne.inc.ID {
 				ne.closed = make(map[string]bool, len(old.closed)+len(old.inc.Alerts))
 				maps.Copy(ne.closed, old.closed)

@@ -59,6 +59,7 @@ type Service struct {
 	versions *coalescer[IncidentKey, []StoredVersion]
 	others   *coalescer[VersionKey, *Incident]
 	resolver ServiceResolver
+	started  *startServices
 	upstream func(string) []string
 	observer Observer
 	log      *slog.Logger
@@ -85,6 +86,18 @@ type entry struct {
 	// closed holds the alert keys of the group's earlier incidents, so a
 	// late copy of their alerts cannot land in the latest one.
 	closed map[string]bool
+	// earlier holds the group's earlier incidents that a late
+	// notification may still change (see keepResolvedFor), oldest first.
+	earlier []*Incident
+	// actions are what people did to the incidents held, in order.
+	actions []Action
+	// reconciled holds the keys of alerts the reconciler resolved.
+	reconciled map[string]bool
+	// written holds the IDs of the timeline events already stored, with
+	// their incidents' IDs.
+	written map[string]string
+	// top is the highest facts count written for the group's incidents.
+	top uint32
 }
 
 type serviceMetrics struct {
@@ -147,8 +160,9 @@ func NewService(o Options) (*Service, error) {
 				Help: "Writes refused (to be retried) because concurrent versions kept changing while merging.",
 			}),
 		},
-		locks: map[GroupRef]*refLock{},
-		cache: map[GroupRef]*entry{},
+		locks:   map[GroupRef]*refLock{},
+		cache:   map[GroupRef]*entry{},
+		started: newStartServices(4 * o.CacheSize),
 	}
 	if of, ok := o.Store.(AlertOwnerFinder); ok {
 		s.owners = of
@@ -185,9 +199,24 @@ func (s *Service) Ingest(ctx context.Context, n Notification) error {
 	byRef := map[GroupRef][]Alert{}
 	for _, a := range n.Alerts {
 		a.Impact = s.cfg.impact(a.Labels)
-		ref := GroupRef{GroupKey: s.cfg.groupKey(&n, a.Labels), Service: s.cfg.service(a.Labels, s.resolver)}
+		gk := s.cfg.groupKey(&n, a.Labels)
+		svc, ok := s.started.get(gk, a)
+		if !ok {
+			svc = s.cfg.service(a.Labels, s.resolver)
+		}
+		ref := GroupRef{GroupKey: gk, Service: svc}
 		byRef[ref] = append(byRef[ref], a)
 	}
+	if err := s.apply(ctx, &n, byRef, nil, now); err != nil {
+		return err
+	}
+	s.started.put(byRef)
+	return nil
+}
+
+// apply derives again the groups of byRef with their new alerts (those of
+// reconciled resolved by the reconciler) and stores what changed.
+func (s *Service) apply(ctx context.Context, n *Notification, byRef map[GroupRef][]Alert, reconciled map[string]bool, now time.Time) error {
 	refs := make([]GroupRef, 0, len(byRef))
 	for r := range byRef {
 		refs = append(refs, r)
@@ -202,7 +231,7 @@ func (s *Service) Ingest(ctx context.Context, n Notification) error {
 	if err := s.closeLateCopies(ctx, refs, byRef); err != nil {
 		return err
 	}
-	p := s.plan(refs, byRef, &n, loaded, now)
+	p := s.plan(refs, byRef, n, loaded, reconciled, now)
 	if len(p.changes) > 0 && s.replicas != nil {
 		// Another replica may have changed these groups since this one
 		// last did: apply the notification to what the store holds.
@@ -226,7 +255,7 @@ func (s *Service) Ingest(ctx context.Context, n Notification) error {
 			for _, r := range stale {
 				loaded[r] = true
 			}
-			p = s.plan(refs, byRef, &n, loaded, now)
+			p = s.plan(refs, byRef, n, loaded, reconciled, now)
 		}
 	}
 	if len(p.changes) == 0 {
@@ -268,7 +297,7 @@ type plan struct {
 // plan applies the alerts of each ref to its cached incident. Incidents
 // loaded from the store in this call (loaded) are first settled against
 // their alerts, which another replica may have changed without them.
-func (s *Service) plan(refs []GroupRef, byRef map[GroupRef][]Alert, n *Notification, loaded map[GroupRef]bool, now time.Time) plan {
+func (s *Service) plan(refs []GroupRef, byRef map[GroupRef][]Alert, n *Notification, loaded map[GroupRef]bool, reconciled map[string]bool, now time.Time) plan {
 	p := plan{next: map[GroupRef]*entry{}}
 	for _, ref := range refs {
 		e := s.cached(ref)
@@ -285,7 +314,8 @@ func (s *Service) plan(refs []GroupRef, byRef map[GroupRef][]Alert, n *Notificat
 				cur = m
 			}
 		}
-		for _, ch := range s.cfg.step(cur, ref, n, byRef[ref], e.closed, now) {
+		derived, ne := s.rederive(e, cur, ref, n, byRef[ref], reconciled, now)
+		for _, ch := range derived {
 			var k map[uint64]bool
 			if e.inc != nil && ch.Incident.ID == e.inc.ID {
 				k = e.known
@@ -299,16 +329,14 @@ func (s *Service) plan(refs []GroupRef, byRef map[GroupRef][]Alert, n *Notificat
 		p.changes = append(p.changes, chs...)
 		p.known = append(p.known, known...)
 		p.refs = append(p.refs, ref)
-		latest := chs[len(chs)-1].Incident
-		ne := &entry{inc: latest, closed: e.closed, known: e.known}
-		if e.inc != nil && e.inc.ID != latest.ID {
-			ne.closed = make(map[string]bool, len(e.closed)+len(e.inc.Alerts))
-			for k := range e.closed {
-				ne.closed[k] = true
-			}
-			for _, a := range e.inc.Alerts {
-				ne.closed[a.Key()] = true
-			}
+		if ne == nil {
+			// Only the settled version changed.
+			c := *e
+			c.inc = cur
+			ne = &c
+		}
+		if e.inc != nil && ne.inc.ID != e.inc.ID {
+			ne.known = nil
 		}
 		p.next[ref] = ne
 	}
@@ -341,9 +369,45 @@ func (s *Service) AddNote(ctx context.Context, id, actor, text string) (*Inciden
 // active, on behalf of actor; the incident resolves when none is left
 // firing. See Config.ResolveStale.
 func (s *Service) ResolveStale(ctx context.Context, id string, ends map[string]time.Time, actor string) (*Incident, error) {
-	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
-		return s.cfg.ResolveStale(inc, ends, actor, now)
-	})
+	old := func() (*Incident, error) {
+		return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
+			return s.cfg.ResolveStale(inc, ends, actor, now)
+		})
+	}
+	inc, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if inc.Source != SourceAlertmanager || actor != ActorReconciler {
+		return old()
+	}
+	ref := GroupRef{GroupKey: inc.GroupKey, Service: inc.Service}
+	var alerts []Alert
+	reconciled := map[string]bool{}
+	for _, a := range inc.Alerts {
+		end, ok := ends[a.Key()]
+		if !ok || a.Status != AlertFiring {
+			continue
+		}
+		a.Status, a.EndsAt = AlertResolved, latest(end, a.StartsAt).UTC()
+		alerts = append(alerts, a)
+		reconciled[a.Key()] = true
+	}
+	if len(alerts) == 0 {
+		return old()
+	}
+	now := s.now().UTC()
+	n := &Notification{GroupKey: inc.GroupKey, Status: AlertResolved, Alerts: alerts, ReceivedAt: now}
+	if err := s.apply(ctx, n, map[GroupRef][]Alert{ref: alerts}, reconciled, now); err != nil {
+		return nil, err
+	}
+	e := s.cached(ref)
+	for _, held := range append(append([]*Incident(nil), e.earlier...), e.inc) {
+		if held != nil && held.ID == id {
+			return held, nil
+		}
+	}
+	return s.store.Get(ctx, id)
 }
 
 // Open opens an incident by hand. Opening the same one twice (same key,
@@ -456,6 +520,12 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 	if e := s.cached(ref); e != nil && e.inc != nil && e.inc.ID == id && e.inc.Facts >= inc.Facts {
 		inc = e.inc
 		known = e.known
+	} else if e != nil {
+		for _, held := range e.earlier {
+			if held.ID == id && held.Facts >= inc.Facts {
+				inc = held
+			}
+		}
 	}
 	now := s.now().UTC()
 	ch, err := f(inc, now)
@@ -475,7 +545,26 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 	}
 	s.mu.Lock()
 	if e := s.cache[ref]; e != nil && e.inc != nil && e.inc.ID == id {
-		s.cache[ref] = &entry{inc: out, closed: e.closed, known: outKnown}
+		ne := *e
+		ne.inc, ne.known, ne.top = out, outKnown, max(e.top, out.Facts)
+		if a, ok := actionOf(ch); ok {
+			ne.actions = append(append([]Action(nil), e.actions...), a)
+		}
+		s.cache[ref] = &ne
+	} else if e != nil {
+		// An earlier incident of the group, held beside the latest.
+		for i, inc := range e.earlier {
+			if inc.ID == id {
+				ne := *e
+				ne.top = max(e.top, out.Facts)
+				ne.earlier = append([]*Incident(nil), e.earlier...)
+				ne.earlier[i] = out
+				if a, ok := actionOf(ch); ok {
+					ne.actions = append(append([]Action(nil), e.actions...), a)
+				}
+				s.cache[ref] = &ne
+			}
+		}
 	}
 	s.mu.Unlock()
 	all := append([]Change{ch}, merged...)
@@ -517,9 +606,14 @@ func (s *Service) load(ctx context.Context, refs []GroupRef) (map[GroupRef]bool,
 
 // newEntry remembers inc as read from the store.
 func newEntry(inc *Incident) *entry {
-	e := &entry{inc: inc}
+	e := &entry{inc: inc, actions: restoredActions(inc)}
 	if inc != nil {
 		e.known = map[uint64]bool{inc.Version(): true}
+		if len(inc.Segments) == 0 && inc.Source == SourceAlertmanager {
+			// The store does not read segments back; they follow from the
+			// alerts and periods.
+			inc.Segments = SegmentsOf(inc.Alerts, inc.Periods)
+		}
 	}
 	return e
 }

@@ -1,0 +1,48 @@
+package incidents
+
+import "sync"
+
+// startServices remembers the service each alert occurrence was given when
+// it was first seen, so that the service of an occurrence is fixed when it
+// starts: a catalog change while an alert fires must not send its resolve
+// to another service's group (opening a second incident there and leaving
+// the first one firing for ever). Memory is bounded by two generations of
+// at most limit entries each: an occurrence that is still sent (every
+// repeat_interval while it fires) stays in the newer one.
+type startServices struct {
+	mu       sync.Mutex
+	limit    int
+	cur, old map[string]string
+}
+
+func newStartServices(limit int) *startServices {
+	return &startServices{limit: limit, cur: map[string]string{}}
+}
+
+func startKey(groupKey string, a Alert) string { return groupKey + "\x00" + a.Key() }
+
+// get returns the service remembered for the occurrence, if any.
+func (m *startServices) get(groupKey string, a Alert) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := startKey(groupKey, a)
+	if s, ok := m.cur[k]; ok {
+		return s, true
+	}
+	s, ok := m.old[k]
+	return s, ok
+}
+
+// put remembers the services of occurrences, by their refs.
+func (m *startServices) put(byRef map[GroupRef][]Alert) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for ref, alerts := range byRef {
+		for _, a := range alerts {
+			if len(m.cur) >= m.limit {
+				m.old, m.cur = m.cur, make(map[string]string, len(m.cur))
+			}
+			m.cur[startKey(ref.GroupKey, a)] = ref.Service
+		}
+	}
+}

@@ -80,6 +80,10 @@ type Options struct {
 	// Config.GrafanaURL/d/<uid> (default "nines-svc-<service>", the UID
 	// package dashboards generates for simple names).
 	DashboardUID func(service string) string
+	// ExternalURL is where people reach nines' pages (--web.external-url);
+	// messages and the digest link to incident pages under it. Empty: no
+	// such links.
+	ExternalURL string
 	// Holder identifies this replica in the lease (default: start time,
 	// host name and a random suffix).
 	Holder string
@@ -168,6 +172,7 @@ type Sender struct {
 	digester *digester
 	weight   func(incidents.Impact) float64
 	dashUID  func(string) string
+	pageURL  string // ExternalURL without its trailing slash
 	holder   string
 	grace    time.Duration
 	maxAge   time.Duration
@@ -196,12 +201,12 @@ func New(o Options) (*Sender, error) {
 	s := &Sender{
 		cfg: o.Config, api: newSlackAPI(o.Token, o.APIURL, o.HTTPClient, m), hooks: o.WebhookURLs,
 		events: o.Events, ledger: o.Ledger, catalog: o.Catalog, avail: o.Availability, suspects: o.Suspects,
-		weight: o.BudgetWeight, dashUID: o.DashboardUID, holder: o.Holder, grace: o.IntentGrace,
+		weight: o.BudgetWeight, dashUID: o.DashboardUID, pageURL: strings.TrimSuffix(o.ExternalURL, "/"), holder: o.Holder, grace: o.IntentGrace,
 		maxAge: o.MaxEventAge, log: o.Logger.With("component", "chat", "holder", o.Holder), metrics: m, now: o.Now,
 		budgets: map[string]budgetEntry{}, warned: map[string]bool{},
 	}
 	if o.Availability != nil {
-		s.digester = &digester{avail: o.Availability, incs: o.Incidents, catalog: o.Catalog}
+		s.digester = &digester{avail: o.Availability, incs: o.Incidents, catalog: o.Catalog, pageURL: s.pageURL}
 	}
 	s.lease = newLease(o.Leases, o.Holder, o.LeaseTTL, o.LeaseHeartbeat, o.Now, s.log, func(leader bool) {
 		if leader {
@@ -594,7 +599,7 @@ func (s *Sender) refresh(ctx context.Context, is *incState, inc *incidents.Incid
 
 // view gathers what the incident message shows besides the incident.
 func (s *Sender) view(ctx context.Context, inc *incidents.Incident, now time.Time) incidentView {
-	v := incidentView{Inc: inc, Runbook: inc.RunbookURL}
+	v := incidentView{Inc: inc, Runbook: inc.RunbookURL, Page: incidentPage(s.pageURL, inc.ID)}
 	if svc, ok := s.catalog().Service(inc.Service); ok {
 		v.Owner = svc.Owner
 		if v.Runbook == "" {

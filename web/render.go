@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -270,8 +271,13 @@ func (p *Pages) SignIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
-// SignOut serves POST /logout.
+// SignOut serves POST /logout; without a session there is nothing to
+// sign out of (403).
 func (p *Pages) SignOut(w http.ResponseWriter, r *http.Request) {
+	if !p.canWrite(r) {
+		p.render(w, r, "error", page{Title: "Forbidden", Status: http.StatusForbidden, Error: "You are not signed in."}, nil)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, MaxAge: -1, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -288,7 +294,7 @@ func safeNext(s string) string {
 	return s
 }
 
-// Act serves POST /incidents/{id}/{action} (ack, resolve, notes): the
+// Act serves POST /incidents/{id}/ack, …/resolve and …/notes: the
 // forms behind the page's buttons. Without write rights it answers 403.
 func (p *Pages) Act(w http.ResponseWriter, r *http.Request) {
 	id, err := incidentID(r)
@@ -307,7 +313,7 @@ func (p *Pages) Act(w http.ResponseWriter, r *http.Request) {
 		actor = "web"
 	}
 	ctx := r.Context()
-	switch r.PathValue("action") {
+	switch path.Base(r.URL.Path) {
 	case "ack":
 		_, err = p.o.Mutator.Acknowledge(ctx, id, actor)
 	case "resolve":
@@ -320,7 +326,7 @@ func (p *Pages) Act(w http.ResponseWriter, r *http.Request) {
 		}
 		_, err = p.o.Mutator.AddNote(ctx, id, actor, text)
 	default:
-		err = fmt.Errorf("%w: no action %q", incidents.ErrNotFound, r.PathValue("action"))
+		err = fmt.Errorf("%w: no action %q", incidents.ErrNotFound, path.Base(r.URL.Path))
 	}
 	if err != nil {
 		p.render(w, r, "error", page{}, err)

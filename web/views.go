@@ -596,8 +596,11 @@ type StatusIncident struct {
 	EndedAt   *time.Time `json:"resolved_at"`
 }
 
-// statusGroups is how many groups a status page shows.
-const statusGroups = 20
+// statusServices is how many services a status page shows.
+const statusServices = 50
+
+// otherGroup holds the services without a system, last.
+const otherGroup = "Other services"
 
 // statusIncidents is how many incidents a group lists.
 const statusIncidents = 10
@@ -618,16 +621,35 @@ func (p *Pages) status(ctx context.Context, page int) (StatusView, error) {
 	cat := p.o.Catalog()
 	now := p.o.Now()
 	v := StatusView{Days: HistoryDays}
-	bySystem := map[string][]string{}
+	// Services in group order, a page at a time: each costs a few store
+	// queries, so a page of groups could cost thousands.
+	type member struct{ group, name string }
+	var all []member
 	for _, sv := range cat.Services() {
 		g := sv.System
 		if g == "" {
-			g = "Other services"
+			g = otherGroup
 		}
-		bySystem[g] = append(bySystem[g], sv.Name)
+		all = append(all, member{g, sv.Name})
 	}
-	names := slices.Sorted(mapKeys(bySystem))
-	names, v.GroupPage = paginate(names, page, statusGroups)
+	slices.SortFunc(all, func(a, b member) int {
+		last := func(g string) int {
+			if g == otherGroup {
+				return 1
+			}
+			return 0
+		}
+		return cmp.Or(cmp.Compare(last(a.group), last(b.group)), cmp.Compare(a.group, b.group), cmp.Compare(a.name, b.name))
+	})
+	all, v.GroupPage = paginate(all, page, statusServices)
+	var names []string
+	bySystem := map[string][]string{}
+	for _, m := range all {
+		if len(bySystem[m.group]) == 0 {
+			names = append(names, m.group)
+		}
+		bySystem[m.group] = append(bySystem[m.group], m.name)
+	}
 	open, err := p.openIncidents(ctx)
 	if err != nil {
 		return v, err

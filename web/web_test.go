@@ -277,7 +277,6 @@ func TestImpactSegments(t *testing.T) {
 	}
 }
 
-
 func TestPostmortemDraft(t *testing.T) {
 	f := scenario(t)
 	c := newClient(t, mux(newTestPages(f, Options{ExternalURL: "https://nines.example.com/"})))

@@ -27,9 +27,9 @@ func svgOpen(b *strings.Builder, id string, height float64, title, desc string) 
 func fill(impact string) string {
 	switch impact {
 	case "outage":
-		return `fill="url(#hatch)" class="outage"`
+		return `fill="url(#hatch)"`
 	case "degraded":
-		return `fill="url(#dots)" class="degraded"`
+		return `fill="url(#dots)"`
 	}
 	return `class="none"`
 }

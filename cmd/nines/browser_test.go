@@ -306,6 +306,29 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 	}
 
+	// The postmortem drafts of the cascade, from the command line, name
+	// the upstream cause, the downstream service and the suspect change.
+	for _, tc := range []struct {
+		id   string
+		want []string
+	}{
+		{ids["api"], []string{"# Postmortem: APIErrors", "| Upstream cause | db: DBDown", "deployed 15 min before: db v2.0 at 50%", "## Action items"}},
+		{ids["db"], []string{"Downstream services affected", "- api: outage, 20m 0s", "deployed 10 min before: db v2.0", "| Outage | 30m 0s |"}},
+	} {
+		var out, errOut strings.Builder
+		if err := run(context.Background(), []string{"incidents", "postmortem", "--url", base, tc.id}, &out, &errOut, nil); err != nil {
+			t.Fatalf("nines incidents postmortem %s: %v %s", tc.id, err, errOut.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("postmortem of %s lacks %q:\n%s", tc.id, w, out.String())
+			}
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"incidents", "postmortem", "--url", base, "inc-00000000000000000000"}, &out, &out, nil); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("postmortem of an unknown incident: %v", err)
+	}
 	t.Logf("figures compared after %s", time.Since(began))
 	// Signing in gives the buttons; Acknowledge acknowledges.
 	b.signInAndAck(t, base, n.apiToken, ids["web"])

@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 		return dashboardsCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "change":
 		return changeCmd(ctx, rest, stdout, stderr, os.Getenv)
+	case "incidents":
+		return incidentsCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -64,6 +66,8 @@ Usage:
                            Grafana dashboards from the service catalog
   nines change record [flags]
                            record a deploy, rollback, config or flag change
+  nines incidents postmortem [--url URL] ID
+                           an incident's postmortem draft, as Markdown
   nines version            print the version
   nines help               this text
 

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"html/template"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -40,6 +42,9 @@ type Pagination struct {
 	Page  int `json:"page"`
 	Pages int `json:"pages"`
 	Total int `json:"total"`
+	// Query keeps the list's filters in the links to other pages
+	// ("squad=x&"), empty or ending in "&".
+	Query template.URL `json:"-"`
 }
 
 // paginate cuts s to page (1-based) of size n.
@@ -233,16 +238,32 @@ func (p *Pages) overview(ctx context.Context, squad string, tier, page int) (Ove
 	markOpen(rows, open)
 	v.Windows = names
 	v.Services, v.ServicesPage = paginate(rows, page, p.o.PageSize)
+	q := url.Values{}
+	if squad != "" {
+		q.Set("squad", squad)
+	}
+	if tier != 0 {
+		q.Set("tier", strconv.Itoa(tier))
+	}
+	if len(q) > 0 {
+		v.ServicesPage.Query = template.URL(q.Encode() + "&")
+	}
 	return v, nil
 }
 
-func markOpen(rows []ServiceRow, open []*incidents.Incident) {
+// worstOpen maps each service with open incidents to their worst impact.
+func worstOpen(open []*incidents.Incident) map[string]incidents.Impact {
 	worst := map[string]incidents.Impact{}
 	for _, inc := range open {
 		if cur, ok := worst[inc.Service]; !ok || inc.Impact > cur {
 			worst[inc.Service] = inc.Impact
 		}
 	}
+	return worst
+}
+
+func markOpen(rows []ServiceRow, open []*incidents.Incident) {
+	worst := worstOpen(open)
 	for i := range rows {
 		if im, ok := worst[rows[i].Name]; ok {
 			rows[i].Open = im.String()
@@ -654,12 +675,7 @@ func (p *Pages) status(ctx context.Context, page int) (StatusView, error) {
 	if err != nil {
 		return v, err
 	}
-	worst := map[string]incidents.Impact{}
-	for _, inc := range open {
-		if cur, ok := worst[inc.Service]; !ok || inc.Impact > cur {
-			worst[inc.Service] = inc.Impact
-		}
-	}
+	worst := worstOpen(open)
 	win, err := p.o.Availability.ParseWindow(strconv.Itoa(HistoryDays) + "d")
 	if err != nil {
 		return v, err

@@ -219,6 +219,18 @@ func TestWriteRights(t *testing.T) {
 	}
 }
 
+func TestPaginationKeepsFilters(t *testing.T) {
+	c := newClient(t, mux(newTestPages(scenario(t), Options{PageSize: 1})))
+	_, body := c.do("GET", "/?squad=payments", nil, nil)
+	if !strings.Contains(body, "Page 1 of 2") || !strings.Contains(body, `href="?squad=payments&amp;page=2"`) {
+		t.Errorf("no link to the next page keeping the filters:\n%s", body)
+	}
+	_, body = c.do("GET", "/?squad=payments&page=2", nil, nil)
+	if !strings.Contains(body, "Page 2 of 2") || !strings.Contains(body, `href="?squad=payments&amp;page=1"`) {
+		t.Errorf("page 2 of payments' services lacks its position or the link back:\n%s", body)
+	}
+}
+
 func TestNoWriteRightsWithoutToken(t *testing.T) {
 	f := scenario(t)
 	c := newClient(t, mux(newTestPages(f, Options{})))

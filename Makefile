@@ -39,7 +39,8 @@ run: build $(RUN_DIR)/webhook.token $(RUN_DIR)/api.token
 	    --config.file=deploy/nines/config.yml \
 	    --catalog.file=deploy/catalog/catalog.yml \
 	    --webhook.bearer-token-file=$(RUN_DIR)/webhook.token \
-	    --api.token-file=$(RUN_DIR)/api.token $(ARGS)
+	    --api.token-file=$(RUN_DIR)/api.token \
+	    --web.external-url=http://$(RUN_ADDR) $(ARGS)
 
 deps:
 	deploy/dev/ensure-deps

@@ -63,6 +63,7 @@ type digester struct {
 	// incs, if set, adds the longest incidents and MTTA/MTTR.
 	incs    IncidentLister
 	catalog func() *catalog.Catalog
+	pageURL string // nines' external URL: incidents link to their pages
 }
 
 // digestData is what one digest shows.
@@ -75,6 +76,7 @@ type digestData struct {
 	MTTA      *time.Duration
 	MTTR      *time.Duration
 	Loc       *time.Location
+	PageURL   string // nines' external URL, if known
 }
 
 type digestRow struct {
@@ -136,7 +138,7 @@ func (d *digester) build(ctx context.Context, now time.Time) (digestData, error)
 	if err != nil {
 		return digestData{}, fmt.Errorf("digest: availability over %s: %w", digestMonth, err)
 	}
-	dd := digestData{Scope: "All services", From: now.Add(-7 * 24 * time.Hour), To: now, Loc: cat.Location()}
+	dd := digestData{Scope: "All services", From: now.Add(-7 * 24 * time.Hour), To: now, Loc: cat.Location(), PageURL: d.pageURL}
 	rows := map[string]*digestRow{}
 	get := func(f Figure) *digestRow {
 		r := rows[f.Service]
@@ -318,8 +320,12 @@ func renderDigest(dd digestData) rendered {
 			if i == maxLongest || inc.Downtime <= 0 {
 				break
 			}
-			fmt.Fprintf(&b, "\n• %s *%s* — %s — %s (`%s`)", impactEmoji(inc.Impact), esc(inc.Service),
-				esc(clip(inc.Title, 200)), incidents.FormatDuration(inc.Downtime), inc.ID)
+			id := "`" + inc.ID + "`"
+			if u := incidentPage(dd.PageURL, inc.ID); u != "" {
+				id = link(u, inc.ID)
+			}
+			fmt.Fprintf(&b, "\n• %s *%s* — %s — %s (%s)", impactEmoji(inc.Impact), esc(inc.Service),
+				esc(clip(inc.Title, 200)), incidents.FormatDuration(inc.Downtime), id)
 		}
 		if b.Len() > len("*Longest incidents (last 7 days)*") {
 			blocks = append(blocks, section(b.String()))
@@ -473,6 +479,8 @@ type DigestOptions struct {
 	Availability Availability
 	Incidents    IncidentLister
 	Catalog      func() *catalog.Catalog
+	// ExternalURL: as in Options.
+	ExternalURL string
 	// Channels, if set, limits the posts to these channels.
 	Channels   []string
 	Now        func() time.Time
@@ -501,7 +509,7 @@ func PostDigest(ctx context.Context, o DigestOptions) ([]string, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	api := newSlackAPI(o.Token, o.APIURL, o.HTTPClient, newMetrics(o.Registerer))
-	d := &digester{avail: o.Availability, incs: o.Incidents, catalog: o.Catalog}
+	d := &digester{avail: o.Availability, incs: o.Incidents, catalog: o.Catalog, pageURL: strings.TrimSuffix(o.ExternalURL, "/")}
 	now := o.Now()
 	msgs, err := d.Messages(ctx, now, o.Config.OperationsChannel)
 	if err != nil {

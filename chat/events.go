@@ -204,7 +204,7 @@ func (s *Sender) refresh(ctx context.Context, is *incState, inc *incidents.Incid
 
 // view gathers what the incident message shows besides the incident.
 func (s *Sender) view(ctx context.Context, inc *incidents.Incident, now time.Time) incidentView {
-	v := incidentView{Inc: inc, Runbook: inc.RunbookURL}
+	v := incidentView{Inc: inc, Runbook: inc.RunbookURL, Page: incidentPage(s.pageURL, inc.ID)}
 	if svc, ok := s.catalog().Service(inc.Service); ok {
 		v.Owner = svc.Owner
 		if v.Runbook == "" {

@@ -67,6 +67,7 @@ type incidentView struct {
 	Owner     string // the owning squad, if catalogued
 	Runbook   string // the incident's runbook, else the catalog's
 	Dashboard string // the service's Grafana dashboard
+	Page      string // the incident's page in nines, if nines' URL is known
 	Budget    *budgetUse
 	// Suspect is the top suspect change, one line ("deployed 12 min
 	// before: checkout v1.4.2 at 50% — consider rollback").
@@ -340,6 +341,9 @@ func percent(r float64) string {
 
 func linkLine(inc *incidents.Incident, v incidentView) string {
 	var links []string
+	if v.Page != "" {
+		links = append(links, ":page_facing_up: "+link(v.Page, "Incident page"))
+	}
 	if v.Runbook != "" {
 		links = append(links, ":book: "+link(v.Runbook, "Runbook"))
 	}
@@ -435,6 +439,15 @@ func capBlocks(b []slack.Block) []slack.Block {
 // from alerts and people can neither link nor mention (<!channel>).
 func esc(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// incidentPage is the URL of an incident's page under nines' external
+// URL, or "" when that is not known.
+func incidentPage(base, id string) string {
+	if base == "" {
+		return ""
+	}
+	return base + "/incidents/" + id
 }
 
 // link writes a mrkdwn link; URLs with characters that would break it

@@ -42,6 +42,7 @@ func fixture() *incidents.Incident {
 func view(inc *incidents.Incident) incidentView {
 	return incidentView{Inc: inc, Owner: "payments", Runbook: inc.RunbookURL,
 		Dashboard: "https://grafana.example.com/d/nines-svc-checkout", Interactive: true,
+		Page:   incidentPage("https://nines.example.com", inc.ID),
 		Budget: &budgetUse{Window: "30-day", Used: 0.12, Left: 0.41}}
 }
 
@@ -104,7 +105,8 @@ func digestFixture() digestData {
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	mtta, mttr := 4*time.Minute+30*time.Second, 52*time.Minute
 	return digestData{
-		Scope: "All services", From: now.Add(-7 * 24 * time.Hour), To: now, Loc: time.UTC,
+		PageURL: "https://nines.example.com",
+		Scope:   "All services", From: now.Add(-7 * 24 * time.Hour), To: now, Loc: time.UTC,
 		Rows: []digestRow{
 			{Service: "checkout", Owner: "payments", SLO: 0.9995, Week: 0.99712, Month: 0.99891, BudgetLeft: -1.18, Incidents: 3},
 			{Service: "search", Owner: "discovery", SLO: 0.999, Week: 0.99993, Month: 0.99921, BudgetLeft: 0.21, Incidents: 1},

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,6 +91,10 @@ type Options struct {
 	// Config.GrafanaURL/d/<uid> (default "nines-svc-<service>", the UID
 	// package dashboards generates for simple names).
 	DashboardUID func(service string) string
+	// ExternalURL is where people reach nines' pages (--web.external-url);
+	// messages and the digest link to incident pages under it. Empty: no
+	// such links.
+	ExternalURL string
 	// Holder identifies this replica in the lease (default: start time,
 	// host name and a random suffix).
 	Holder string
@@ -178,6 +183,7 @@ type Sender struct {
 	digester *digester
 	weight   func(incidents.Impact) float64
 	dashUID  func(string) string
+	pageURL  string // ExternalURL without its trailing slash
 	holder   string
 	grace    time.Duration
 	maxAge   time.Duration
@@ -200,12 +206,12 @@ func New(o Options) (*Sender, error) {
 	s := &Sender{
 		cfg: o.Config, api: newSlackAPI(o.Token, o.APIURL, o.HTTPClient, m), hooks: o.WebhookURLs,
 		events: o.Events, ledger: o.Ledger, catalog: o.Catalog, avail: o.Availability, suspects: o.Suspects,
-		weight: o.BudgetWeight, dashUID: o.DashboardUID, holder: o.Holder, grace: o.IntentGrace,
+		weight: o.BudgetWeight, dashUID: o.DashboardUID, pageURL: strings.TrimSuffix(o.ExternalURL, "/"), holder: o.Holder, grace: o.IntentGrace,
 		maxAge: o.MaxEventAge, log: o.Logger.With("component", "chat", "holder", o.Holder), metrics: m, now: o.Now,
 		budgets: map[string]budgetEntry{}, warned: map[string]bool{},
 	}
 	if o.Availability != nil {
-		s.digester = &digester{avail: o.Availability, incs: o.Incidents, catalog: o.Catalog}
+		s.digester = &digester{avail: o.Availability, incs: o.Incidents, catalog: o.Catalog, pageURL: s.pageURL}
 	}
 	s.lease = newLease(o.Leases, o.Holder, o.LeaseTTL, o.LeaseHeartbeat, o.Now, s.log, func(leader bool) {
 		if leader {

@@ -296,3 +296,7 @@ func (b *builder) dashboard(uid, title, description string, tags []string, vars 
 		Panels: l.entries,
 	}
 }
+
+// ServiceUID returns the UID of a service's generated dashboard, for links
+// from elsewhere (nines' pages).
+func ServiceUID(name string) string { return serviceUID(name) }

@@ -317,11 +317,12 @@ func stateMappings() []ValueMapping {
 	}}}
 }
 
-// incidentLinks link a column of incident IDs to nines' API.
+// incidentLinks link a column of incident IDs to the incident's page in
+// nines (with its timeline) and to its postmortem draft.
 func incidentLinks() Property {
 	return links(
-		DataLink{Title: "Incident ${__value.text} (nines API)", URL: apiURL("/api/v1/incidents/${__value.raw}"), TargetBlank: true},
-		DataLink{Title: "Timeline (nines API)", URL: apiURL("/api/v1/incidents/${__value.raw}/timeline"), TargetBlank: true},
+		DataLink{Title: "Incident ${__value.text} (nines)", URL: apiURL("/incidents/${__value.raw}"), TargetBlank: true},
+		DataLink{Title: "Postmortem draft (nines)", URL: apiURL("/incidents/${__value.raw}/postmortem"), TargetBlank: true},
 	)
 }
 
@@ -330,6 +331,7 @@ func incidentLinks() Property {
 func serviceLinks(uidField string) Property {
 	return links(
 		DataLink{Title: "${__value.text} dashboard", URL: dashboardURL(uidField)},
+		DataLink{Title: "${__value.text} in nines", URL: apiURL("/services/${__value.raw}"), TargetBlank: true},
 		DataLink{Title: "${__value.text} availability (nines API)", URL: apiURL("/api/v1/services/${__value.raw}/availability?window=${window}"), TargetBlank: true},
 	)
 }

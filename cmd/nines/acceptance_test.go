@@ -79,8 +79,14 @@ type nines struct {
 
 func startNines(t *testing.T, dsn string, extra ...string) *nines {
 	t.Helper()
+	return startNinesAt(t, freePort(t), dsn, extra...)
+}
+
+// startNinesAt starts nines on addr, for tests that must know the address
+// before nines starts (--web.external-url).
+func startNinesAt(t *testing.T, addr, dsn string, extra ...string) *nines {
+	t.Helper()
 	dir := t.TempDir()
-	addr := freePort(t)
 	n := &nines{t: t, base: "http://" + addr, apiToken: "api-secret-token", done: make(chan error, 1), stderr: &bytes.Buffer{}}
 	args := append([]string{"serve",
 		"--web.listen-address=" + addr,

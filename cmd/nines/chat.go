@@ -93,6 +93,9 @@ type chatDeps struct {
 	catalog  func() *catalog.Catalog
 	log      *slog.Logger
 	reg      prometheus.Registerer
+	// externalURL (--web.external-url) makes messages link to the
+	// incident pages.
+	externalURL string
 }
 
 // chatParts are the running parts of chat; a nil field is turned off.
@@ -123,7 +126,7 @@ func newChat(d chatDeps) (*chatParts, error) {
 			Config: d.cfg, Token: sec.token, APIURL: d.flags.apiURL, WebhookURLs: hooks,
 			Events: d.store, Ledger: d.store, Leases: d.store, Incidents: d.store,
 			Catalog: d.catalog, Availability: avail, BudgetWeight: d.weights.Weight,
-			Suspects: d.suspects, Logger: d.log, Registerer: d.reg,
+			Suspects: d.suspects, Logger: d.log, Registerer: d.reg, ExternalURL: d.externalURL,
 		})
 		if err != nil {
 			return nil, err
@@ -218,14 +221,16 @@ func toChatFigure(f availability.Figure) chat.Figure {
 
 // digestFlags are the flags of `nines report --post`.
 type digestFlags struct {
-	post     bool
-	channels string
-	slack    slackFlags
+	post        bool
+	channels    string
+	slack       slackFlags
+	externalURL string
 }
 
 func (f *digestFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.post, "post", false, "Post the availability digest to Slack (the operations channel and each squad's channel) instead of printing figures.")
 	fs.StringVar(&f.channels, "post.channels", "", "With --post: comma-separated channels to post to (default: all).")
+	fs.StringVar(&f.externalURL, "web.external-url", "", "With --post: the URL under which people reach nines; the digest links incidents to their pages.")
 	f.slack.register(fs)
 }
 
@@ -253,6 +258,7 @@ func postDigest(ctx context.Context, f digestFlags, cfg chat.Config, avail *avai
 	posted, err := chat.PostDigest(ctx, chat.DigestOptions{
 		Config: cfg, Token: sec.token, APIURL: f.slack.apiURL, WebhookURLs: hooks,
 		Availability: chatAvailability{svc: avail}, Incidents: list, Catalog: cat, Channels: channels, Logger: log,
+		ExternalURL: f.externalURL,
 	})
 	if len(posted) > 0 {
 		fmt.Fprintf(stdout, "posted the availability digest to %s\n", strings.Join(posted, ", "))

@@ -19,6 +19,7 @@ import (
 	"github.com/ninesops/nines/changes"
 	"github.com/ninesops/nines/chat"
 	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/web"
 )
 
 // routeDeps is everything the HTTP surface serves.
@@ -36,6 +37,8 @@ type routeDeps struct {
 	// readyDetail, if set, adds the spool's state to /-/ready.
 	readyDetail func() any
 	gatherer    prometheus.Gatherer
+	// pages serves the pages for people and their JSON twins.
+	pages *web.Pages
 }
 
 // routes declares nines' whole HTTP surface, in one place.
@@ -86,7 +89,45 @@ func routes(d routeDeps) http.Handler {
 	r.Handle("/api/v1/incidents/{id}/cause", auth(d.changes.Cause)).Methods(http.MethodPost)
 	r.HandleFunc("/api/v1/dora", d.changes.DORA).Methods(http.MethodGet)
 
+	// Pages for people, and the JSON twins the API lacked. Reads follow
+	// the server's access rule (--web.config.file); the forms behind the
+	// buttons need the session that signing in with the API token gives.
+	p := d.pages
+	get := []string{http.MethodGet, http.MethodHead}
+	r.HandleFunc("/", p.Overview).Methods(get...)
+	r.HandleFunc("/incidents/{id}", p.Incident).Methods(get...)
+	r.HandleFunc("/incidents/{id}/postmortem", p.Postmortem).Methods(get...)
+	r.HandleFunc("/incidents/{id}/ack", p.Act).Methods(http.MethodPost)
+	r.HandleFunc("/incidents/{id}/resolve", p.Act).Methods(http.MethodPost)
+	r.HandleFunc("/incidents/{id}/notes", p.Act).Methods(http.MethodPost)
+	r.HandleFunc("/services/{name}", p.Service).Methods(get...)
+	r.HandleFunc("/squads/{name}", p.Squad).Methods(get...)
+	r.HandleFunc("/login", p.SignIn).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/logout", p.SignOut).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/overview", p.OverviewJSON).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/squads/{name}", p.SquadJSON).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/incidents/{id}/postmortem", p.PostmortemJSON).Methods(http.MethodGet)
+	statusRoutesOn(r, p)
+
 	// Operations.
+	healthRoutesOn(r, d.ready, d.readyDetail)
+	r.Handle("/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelError),
+		EnableOpenMetrics: true,
+	}))
+	return r
+}
+
+// statusRoutesOn adds the status page: on the main router, and alone on
+// the public status listener (--web.status-page.listen-address).
+func statusRoutesOn(r *mux.Router, p *web.Pages) {
+	r.HandleFunc("/status", p.Status).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/api/v1/status", p.StatusJSON).Methods(http.MethodGet)
+	r.PathPrefix("/static/").HandlerFunc(p.Static).Methods(http.MethodGet, http.MethodHead)
+}
+
+// healthRoutesOn adds liveness and readiness.
+func healthRoutesOn(r *mux.Router, ready func(context.Context) error, readyDetail func() any) {
 	r.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		answer.JSON(w, http.StatusOK, map[string]string{"status": "healthy"})
 	}).Methods(http.MethodGet, http.MethodHead)
@@ -94,22 +135,31 @@ func routes(d routeDeps) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		body := map[string]any{"status": "ready"}
-		if d.readyDetail != nil {
-			if v := d.readyDetail(); v != nil {
+		if readyDetail != nil {
+			if v := readyDetail(); v != nil {
 				body["spool"] = v
 			}
 		}
-		if err := d.ready(ctx); err != nil {
+		if err := ready(ctx); err != nil {
 			body["status"], body["error"] = "not ready", "clickhouse: "+err.Error()
 			answer.JSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
 		answer.JSON(w, http.StatusOK, body)
 	}).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelError),
-		EnableOpenMetrics: true,
-	}))
+}
+
+// statusRoutes is the whole surface of the public status listener: the
+// status page, its JSON twin, the style sheet and the health endpoints.
+func statusRoutes(p *web.Pages, ready func(context.Context) error) http.Handler {
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answer.Message(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
+	r.Use(pathValues)
+	statusRoutesOn(r, p)
+	healthRoutesOn(r, ready, nil)
 	return r
 }
 

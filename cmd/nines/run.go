@@ -40,6 +40,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 		return changeCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "spool":
 		return spoolCmd(ctx, rest, stdout, stderr, os.Getenv)
+	case "incidents":
+		return incidentsCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -71,6 +73,8 @@ Usage:
                            refused by the store)
   nines spool replay --spool.dir D [--clickhouse.dsn …]
                            apply the dead letters again; keep those refused
+  nines incidents postmortem [--url URL] ID
+                           an incident's postmortem draft, as Markdown
   nines version            print the version
   nines help               this text
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/exporter-toolkit/web"
+	toolkit "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/ninesops/nines/alerts"
 	"github.com/ninesops/nines/availability"
@@ -26,6 +26,7 @@ import (
 	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/collector"
 	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/web"
 )
 
 // storeFlags are the ClickHouse flags shared by every command that needs
@@ -159,6 +160,7 @@ type serveOptions struct {
 	slack       slackFlags
 	reliability reliabilityFlags
 	debugListen string
+	pages       pageFlags
 }
 
 // serveFlags declares the flags of `nines serve`. Tests use it to check
@@ -185,6 +187,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.collectorScrapeTimeout, "collector.scrape-timeout", collector.DefaultScrapeTimeout,
 		"Longest a scrape of /metrics waits for the first figures after start; later scrapes never wait.")
 	o.slack.register(fs)
+	o.pages.register(fs)
 	fs.StringVar(&o.debugListen, "web.debug-listen-address", "", "Address for Go's profiler (/debug/pprof/) on a listener of its own; empty disables it. Keep it internal.")
 	o.store.register(fs)
 	o.reliability.register(fs)
@@ -268,7 +271,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	chatParts, err := newChat(chatDeps{
 		flags: o.slack, cfg: cfg.Chat, weights: cfg.Availability.ImpactWeights,
 		store: store, actor: svc, avail: avail, catalog: cat.Current, log: log, reg: reg,
-		suspects: chg,
+		suspects: chg, externalURL: o.pages.externalURL,
 	})
 	if err != nil {
 		return err
@@ -298,7 +301,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	if err != nil {
 		return err
 	}
+	pages, err := web.New(web.Options{
+		Incidents: store, Availability: avail, Changes: chg, Mutator: svc, Catalog: cat.Current,
+		ExternalURL: o.pages.externalURL, APIToken: apiToken, StatusTitles: o.pages.statusTitles,
+		DashboardURL: dashboardLink(cat.Current, cfg.Chat.GrafanaURL), Logger: log,
+	})
+	if err != nil {
+		return usageError{fmt.Errorf("--web.external-url: %w", err)}
+	}
 	handler := routes(routeDeps{
+		pages:        pages,
 		log:          log,
 		webhook:      hook,
 		api:          incidents.NewAPI(svc, store, log),
@@ -344,6 +356,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		})
 	}
 	chatParts.run(runCtx, &parts, log)
+	if o.pages.statusListen != "" {
+		statusSrv, err := o.pages.serveStatus(runCtx, &parts, statusRoutes(pages, in.ready(store.Ping)), log)
+		if err != nil {
+			return err
+		}
+		cl.push(func() error { return statusSrv.Close() })
+	}
 	parts.Go(func() {
 		if err := figures.Run(runCtx); err != nil {
 			log.Error("metrics collector stopped", "err", err)
@@ -352,7 +371,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 
 	serveErr := make(chan error, 1)
 	go func() {
-		serveErr <- web.Serve(ln, srv, &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &noSystemd, WebConfigFile: &o.webConfig}, log)
+		serveErr <- toolkit.Serve(ln, srv, &toolkit.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &noSystemd, WebConfigFile: &o.webConfig}, log)
 	}()
 	log.Info("nines started", "version", version, "address", ln.Addr().String())
 

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/dashboards"
+)
+
+// pageFlags are the flags of nines' pages.
+type pageFlags struct {
+	externalURL  string
+	statusListen string
+	statusTitles bool
+}
+
+func (f *pageFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.externalURL, "web.external-url", "", "The URL under which people reach nines (e.g. https://nines.example.com). Pages, Slack messages and the digest link to incident pages with it; empty: pages link relatively and messages carry no incident link.")
+	fs.StringVar(&f.statusListen, "web.status-page.listen-address", "", "Address of a listener of its own serving only the status page (/status, /api/v1/status) and the health endpoints, without --web.config.file's authentication; empty: the status page is served only on the main listener, behind it.")
+	fs.BoolVar(&f.statusTitles, "web.status-page.show-titles", false, "Show incidents' own titles on the status page. Without it, an incident shows its public_title annotation or \"Outage of <service>\"; labels are never shown.")
+}
+
+// serveStatus starts the public status listener on wg; it stops when ctx
+// ends.
+func (f *pageFlags) serveStatus(ctx context.Context, wg *sync.WaitGroup, h http.Handler, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", f.statusListen)
+	if err != nil {
+		return nil, fmt.Errorf("--web.status-page.listen-address: %w", err)
+	}
+	srv := &http.Server{
+		Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("status page listening", "address", ln.Addr().String())
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("status listener stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	return srv, nil
+}
+
+// dashboardLink gives a service's Grafana dashboard: the catalog's
+// dashboard_url, else the generated dashboard under chat.grafana_url.
+func dashboardLink(cat func() *catalog.Catalog, grafanaURL string) func(string) string {
+	return func(service string) string {
+		if sv, ok := cat().Service(service); ok && sv.DashboardURL != "" {
+			return sv.DashboardURL
+		}
+		if grafanaURL == "" {
+			return ""
+		}
+		return strings.TrimSuffix(grafanaURL, "/") + "/d/" + dashboards.ServiceUID(service)
+	}
+}

@@ -1,0 +1,765 @@
+package web
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"html/template"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/changes"
+	"github.com/ninesops/nines/incidents"
+)
+
+// HistoryDays is how many days the daily bars of the service and status
+// pages show.
+const HistoryDays = 90
+
+// maxOpen bounds how many open incidents a page reads.
+const maxOpen = 1000
+
+// IncidentRow is an incident in a list.
+type IncidentRow struct {
+	ID        string     `json:"id"`
+	Service   string     `json:"service"`
+	Owner     string     `json:"owner"`
+	Title     string     `json:"title"`
+	Impact    string     `json:"impact"`
+	State     string     `json:"state"`
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"resolved_at"`
+	// DurationSeconds runs up to now while the incident is open.
+	DurationSeconds int64 `json:"duration_seconds"`
+}
+
+// Pagination tells a list's page and its neighbours (0: none).
+type Pagination struct {
+	Page  int `json:"page"`
+	Pages int `json:"pages"`
+	Total int `json:"total"`
+	// Query keeps the list's filters in the links to other pages
+	// ("squad=x&"), empty or ending in "&".
+	Query template.URL `json:"-"`
+}
+
+// paginate cuts s to page (1-based) of size n.
+func paginate[T any](s []T, page, n int) ([]T, Pagination) {
+	pages := max((len(s)+n-1)/n, 1)
+	page = min(max(page, 1), pages)
+	lo := min((page-1)*n, len(s))
+	hi := min(lo+n, len(s))
+	return s[lo:hi], Pagination{Page: page, Pages: pages, Total: len(s)}
+}
+
+func (p *Pages) row(inc *incidents.Incident, cat *catalog.Catalog, now time.Time) IncidentRow {
+	r := IncidentRow{
+		ID: inc.ID, Service: inc.Service, Title: inc.Title, Impact: inc.Impact.String(),
+		State: string(inc.State), StartedAt: inc.StartedAt.UTC(),
+	}
+	if sv, ok := cat.Service(inc.Service); ok {
+		r.Owner = sv.Owner
+	}
+	end := now
+	if !inc.ResolvedAt.IsZero() {
+		t := inc.ResolvedAt.UTC()
+		r.EndedAt, end = &t, t
+	}
+	r.DurationSeconds = int64(end.Sub(inc.StartedAt) / time.Second)
+	return r
+}
+
+// openIncidents returns the open incidents, worst impact first, then the
+// oldest first.
+func (p *Pages) openIncidents(ctx context.Context) ([]*incidents.Incident, error) {
+	var out []*incidents.Incident
+	for _, st := range []incidents.State{incidents.StateFiring, incidents.StateAcknowledged} {
+		cursor := ""
+		for {
+			page, next, err := p.o.Incidents.List(ctx, incidents.Filter{State: st, Limit: 1000, Cursor: cursor})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, page...)
+			if next == "" || len(out) >= maxOpen {
+				break
+			}
+			cursor = next
+		}
+	}
+	slices.SortFunc(out, func(a, b *incidents.Incident) int {
+		if c := cmp.Compare(b.Impact, a.Impact); c != 0 {
+			return c
+		}
+		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// windows returns the default windows, parsed.
+func (p *Pages) windows() ([]availability.Window, error) {
+	var out []availability.Window
+	for _, name := range p.o.Availability.Config().Windows {
+		w, err := p.o.Availability.ParseWindow(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// primaryWindow is the window lists are sorted by: 30d if it is a
+// default window, else the longest default window.
+func primaryWindow(ws []availability.Window) int {
+	best := 0
+	for i, w := range ws {
+		if w.String() == availability.DefaultWindow {
+			return i
+		}
+		if w.Duration() > ws[best].Duration() {
+			best = i
+		}
+	}
+	return best
+}
+
+// ServiceRow is a service's figures over the default windows.
+type ServiceRow struct {
+	Name      string    `json:"name"`
+	Owner     string    `json:"owner"`
+	Tier      int       `json:"tier"`
+	SLOTarget float64   `json:"slo_target"`
+	Figures   []FigCell `json:"figures"`
+	// Open is the worst impact of its open incidents, "" when none.
+	Open string `json:"open,omitempty"`
+}
+
+// FigCell is one window's availability and error budget left.
+type FigCell struct {
+	Window               string  `json:"window"`
+	Availability         float64 `json:"availability"`
+	ErrorBudgetRemaining float64 `json:"error_budget_remaining"`
+}
+
+// serviceRows computes every service's figures over the default windows,
+// worst first by the primary window, keeping those keep accepts.
+func (p *Pages) serviceRows(ctx context.Context, cat *catalog.Catalog, keep func(name string) bool) ([]ServiceRow, []string, error) {
+	ws, err := p.windows()
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make([]string, len(ws))
+	byName := map[string]*ServiceRow{}
+	var order []string
+	prim := primaryWindow(ws)
+	for i, w := range ws {
+		names[i] = w.String()
+		figs, err := p.o.Availability.All(ctx, w, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, f := range figs {
+			if !keep(f.Service) {
+				continue
+			}
+			r := byName[f.Service]
+			if r == nil {
+				r = &ServiceRow{Name: f.Service, Owner: f.Owner, SLOTarget: f.SLOTarget, Figures: make([]FigCell, len(ws))}
+				if sv, ok := cat.Service(f.Service); ok {
+					r.Tier = sv.Tier
+				}
+				byName[f.Service] = r
+			}
+			r.Figures[i] = FigCell{Window: w.String(), Availability: f.Availability, ErrorBudgetRemaining: f.ErrorBudgetRemaining}
+			if i == prim {
+				order = append(order, f.Service) // All sorts worst first
+			}
+		}
+	}
+	out := make([]ServiceRow, 0, len(order))
+	for _, name := range order {
+		out = append(out, *byName[name])
+	}
+	return out, names, nil
+}
+
+// OverviewView is the overview page: open incidents, then services worst
+// first, filtered by squad and tier.
+type OverviewView struct {
+	Squad        string        `json:"squad,omitempty"`
+	Tier         int           `json:"tier,omitempty"`
+	Squads       []string      `json:"-"`
+	Tiers        []int         `json:"-"`
+	Open         []IncidentRow `json:"open_incidents"`
+	Windows      []string      `json:"windows"`
+	Services     []ServiceRow  `json:"services"`
+	ServicesPage Pagination    `json:"services_page"`
+}
+
+func (p *Pages) overview(ctx context.Context, squad string, tier, page int) (OverviewView, error) {
+	cat := p.o.Catalog()
+	now := p.o.Now()
+	v := OverviewView{Squad: squad, Tier: tier, Open: []IncidentRow{}}
+	for _, sq := range cat.Squads() {
+		v.Squads = append(v.Squads, sq.Name)
+	}
+	tiers := map[int]bool{}
+	for _, sv := range cat.Services() {
+		if sv.Tier > 0 {
+			tiers[sv.Tier] = true
+		}
+	}
+	v.Tiers = slices.Sorted(mapKeys(tiers))
+	keep := func(name string) bool {
+		sv, _ := cat.Service(name)
+		return (squad == "" || sv.Owner == squad) && (tier == 0 || sv.Tier == tier)
+	}
+	open, err := p.openIncidents(ctx)
+	if err != nil {
+		return v, err
+	}
+	for _, inc := range open {
+		if keep(inc.Service) {
+			v.Open = append(v.Open, p.row(inc, cat, now))
+		}
+	}
+	rows, names, err := p.serviceRows(ctx, cat, keep)
+	if err != nil {
+		return v, err
+	}
+	markOpen(rows, open)
+	v.Windows = names
+	v.Services, v.ServicesPage = paginate(rows, page, p.o.PageSize)
+	q := url.Values{}
+	if squad != "" {
+		q.Set("squad", squad)
+	}
+	if tier != 0 {
+		q.Set("tier", strconv.Itoa(tier))
+	}
+	if len(q) > 0 {
+		v.ServicesPage.Query = template.URL(q.Encode() + "&")
+	}
+	return v, nil
+}
+
+// worstOpen maps each service with open incidents to their worst impact.
+func worstOpen(open []*incidents.Incident) map[string]incidents.Impact {
+	worst := map[string]incidents.Impact{}
+	for _, inc := range open {
+		if cur, ok := worst[inc.Service]; !ok || inc.Impact > cur {
+			worst[inc.Service] = inc.Impact
+		}
+	}
+	return worst
+}
+
+func markOpen(rows []ServiceRow, open []*incidents.Incident) {
+	worst := worstOpen(open)
+	for i := range rows {
+		if im, ok := worst[rows[i].Name]; ok {
+			rows[i].Open = im.String()
+		}
+	}
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Segment is a stretch of an incident at one impact.
+type Segment struct {
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Impact string    `json:"impact"`
+	impact incidents.Impact
+}
+
+// Seconds is the segment's length in whole seconds.
+func (s Segment) Seconds() int64 { return int64(s.End.Sub(s.Start) / time.Second) }
+
+// impactSegments splits an incident into stretches of the worst impact
+// of the alerts firing at each instant (for incidents without alerts, its
+// firing periods at its own impact). Open ends run to now.
+func impactSegments(inc *incidents.Incident, now time.Time) []Segment {
+	type span struct {
+		s, e time.Time
+		im   incidents.Impact
+	}
+	var spans []span
+	endOr := func(t time.Time) time.Time {
+		if t.IsZero() || t.After(now) {
+			return now
+		}
+		return t
+	}
+	for _, a := range inc.Alerts {
+		end := a.EndsAt
+		if a.Status == incidents.AlertFiring {
+			end = time.Time{}
+		}
+		spans = append(spans, span{a.StartsAt, endOr(end), a.Impact})
+	}
+	if len(spans) == 0 {
+		for _, pe := range inc.Periods {
+			spans = append(spans, span{pe.Start, endOr(pe.End), inc.Impact})
+		}
+	}
+	var cuts []time.Time
+	for _, sp := range spans {
+		cuts = append(cuts, sp.s, sp.e)
+	}
+	slices.SortFunc(cuts, time.Time.Compare)
+	cuts = slices.CompactFunc(cuts, time.Time.Equal)
+	var out []Segment
+	for i := 0; i+1 < len(cuts); i++ {
+		a, b := cuts[i], cuts[i+1]
+		worst, any := incidents.ImpactNone, false
+		for _, sp := range spans {
+			if !sp.s.After(a) && !sp.e.Before(b) {
+				worst, any = max(worst, sp.im), true
+			}
+		}
+		if !any {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].End.Equal(a) && out[n-1].impact == worst {
+			out[n-1].End = b
+			continue
+		}
+		out = append(out, Segment{Start: a.UTC(), End: b.UTC(), Impact: worst.String(), impact: worst})
+	}
+	return out
+}
+
+// Link is a labelled URL.
+type Link struct {
+	Label string `json:"label"`
+	URL   string `json:"url"`
+}
+
+// IncidentView is the incident page.
+type IncidentView struct {
+	Incident   incidents.IncidentJSON `json:"incident"`
+	Owner      string                 `json:"owner"`
+	Segments   []Segment              `json:"segments"`
+	Suspects   []changes.Suspect      `json:"suspects"`
+	Upstream   *IncidentRow           `json:"upstream,omitempty"`
+	Downstream []IncidentRow          `json:"downstream"`
+	Links      []Link                 `json:"links"`
+	From, To   time.Time              `json:"-"`
+}
+
+func (p *Pages) incident(ctx context.Context, id string) (IncidentView, error) {
+	var v IncidentView
+	inc, err := p.o.Incidents.Get(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	tl, err := p.o.Incidents.Timeline(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	cat := p.o.Catalog()
+	now := p.o.Now()
+	v.Incident = incidents.ToJSON(inc, tl)
+	v.Incident.Timeline = nonNilSlice(tl)
+	if sv, ok := cat.Service(inc.Service); ok {
+		v.Owner = sv.Owner
+	}
+	v.Segments = impactSegments(inc, now)
+	v.From, v.To = inc.StartedAt, now
+	if !inc.ResolvedAt.IsZero() {
+		v.To = inc.ResolvedAt
+	}
+	if len(v.Segments) > 0 {
+		v.From = minT(v.From, v.Segments[0].Start)
+		v.To = maxT(v.To, v.Segments[len(v.Segments)-1].End)
+	}
+	if v.Suspects, err = p.o.Changes.Suspects(ctx, id); err != nil {
+		return v, err
+	}
+	v.Suspects = nonNilSlice(v.Suspects)
+	if inc.CausedBy != "" {
+		up, err := p.o.Incidents.Get(ctx, inc.CausedBy)
+		if err == nil {
+			r := p.row(up, cat, now)
+			v.Upstream = &r
+		}
+	}
+	down, err := p.downstreamIncidents(ctx, cat, inc)
+	if err != nil {
+		return v, err
+	}
+	for _, d := range down {
+		v.Downstream = append(v.Downstream, p.row(d, cat, now))
+	}
+	v.Downstream = nonNilSlice(v.Downstream)
+	v.Links = p.incidentLinks(inc)
+	return v, nil
+}
+
+// downstreamIncidents finds the incidents linked to inc as their upstream
+// cause, among the incidents of the services that depend on its service.
+func (p *Pages) downstreamIncidents(ctx context.Context, cat *catalog.Catalog, inc *incidents.Incident) ([]*incidents.Incident, error) {
+	var out []*incidents.Incident
+	for _, sv := range cat.Services() {
+		if !slices.Contains(cat.Upstream(sv.Name), inc.Service) {
+			continue
+		}
+		f := incidents.Filter{Service: sv.Name, Since: inc.StartedAt.Add(-time.Minute), Limit: 100}
+		if !inc.ResolvedAt.IsZero() {
+			f.Until = inc.ResolvedAt.Add(time.Second)
+		}
+		list, _, err := p.o.Incidents.List(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range list {
+			if d.CausedBy == inc.ID {
+				out = append(out, d)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *incidents.Incident) int { return a.StartedAt.Compare(b.StartedAt) })
+	return out, nil
+}
+
+func (p *Pages) incidentLinks(inc *incidents.Incident) []Link {
+	var out []Link
+	if inc.ExternalURL != "" {
+		out = append(out, Link{"Alertmanager", inc.ExternalURL})
+	}
+	if inc.GeneratorURL != "" {
+		out = append(out, Link{"Source", inc.GeneratorURL})
+	}
+	if inc.RunbookURL != "" {
+		out = append(out, Link{"Runbook", inc.RunbookURL})
+	}
+	if u := p.o.DashboardURL(inc.Service); u != "" {
+		out = append(out, Link{"Grafana dashboard", u})
+	}
+	return nonNilSlice(out)
+}
+
+// ServiceView is the service page.
+type ServiceView struct {
+	availability.ServiceInfo
+	Downstream []string              `json:"downstream"`
+	Figures    []availability.Figure `json:"figures"`
+	Days       []availability.Day    `json:"days"`
+	Incidents  []IncidentRow         `json:"incidents"`
+	NextCursor string                `json:"next_cursor,omitempty"`
+	Changes    []changes.Change      `json:"changes"`
+	Dashboard  string                `json:"dashboard_url,omitempty"`
+	From, To   time.Time             `json:"-"`
+	// Spans are the incidents of the last HistoryDays days, for the
+	// time axis the changes share.
+	Spans []IncidentRow `json:"-"`
+}
+
+func (p *Pages) service(ctx context.Context, name, cursor string) (ServiceView, error) {
+	var v ServiceView
+	info, err := p.o.Availability.Info(ctx, name)
+	if err != nil {
+		return v, err
+	}
+	cat := p.o.Catalog()
+	now := p.o.Now()
+	v.ServiceInfo = info
+	v.Downstream = []string{}
+	for _, sv := range cat.Services() {
+		if slices.Contains(cat.Dependencies(sv.Name), name) {
+			v.Downstream = append(v.Downstream, sv.Name)
+		}
+	}
+	ws, err := p.windows()
+	if err != nil {
+		return v, err
+	}
+	for _, w := range ws {
+		f, err := p.o.Availability.Service(ctx, name, w, true)
+		if err != nil {
+			return v, err
+		}
+		v.Figures = append(v.Figures, f)
+	}
+	if v.Days, err = p.days(ctx, name, now); err != nil {
+		return v, err
+	}
+	list, next, err := p.o.Incidents.List(ctx, incidents.Filter{Service: name, Limit: p.o.PageSize, Cursor: cursor})
+	if err != nil {
+		return v, err
+	}
+	v.NextCursor = next
+	v.Incidents = []IncidentRow{}
+	for _, inc := range list {
+		v.Incidents = append(v.Incidents, p.row(inc, cat, now))
+	}
+	v.To = now
+	v.From = now.Add(-HistoryDays * 24 * time.Hour)
+	spans, _, err := p.o.Incidents.List(ctx, incidents.Filter{Service: name, Since: v.From, Limit: 1000})
+	if err != nil {
+		return v, err
+	}
+	for _, inc := range spans {
+		v.Spans = append(v.Spans, p.row(inc, cat, now))
+	}
+	if v.Changes, err = p.o.Changes.List(ctx, changes.Query{Services: []string{name}, From: v.From, Limit: 200}); err != nil {
+		return v, err
+	}
+	v.Changes = nonNilSlice(v.Changes)
+	v.Dashboard = p.o.DashboardURL(name)
+	return v, nil
+}
+
+// days returns a service's last HistoryDays days.
+func (p *Pages) days(ctx context.Context, name string, now time.Time) ([]availability.Day, error) {
+	loc := p.o.Catalog().Location()
+	to := now.In(loc)
+	from := time.Date(to.Year(), to.Month(), to.Day()-(HistoryDays-1), 0, 0, 0, 0, loc)
+	return p.o.Availability.Daily(ctx, name, from, to)
+}
+
+// SquadView is the squad page: its services and their open incidents.
+type SquadView struct {
+	Name     string        `json:"name"`
+	Channel  string        `json:"channel"`
+	Windows  []string      `json:"windows"`
+	Services []ServiceRow  `json:"services"`
+	Open     []IncidentRow `json:"open_incidents"`
+}
+
+func (p *Pages) squad(ctx context.Context, name string) (SquadView, error) {
+	cat := p.o.Catalog()
+	v := SquadView{Name: name, Open: []IncidentRow{}}
+	owned := map[string]bool{}
+	for _, sv := range cat.Services() {
+		if sv.Owner == name {
+			owned[sv.Name] = true
+		}
+	}
+	sq, ok := cat.Squad(name)
+	if !ok && len(owned) == 0 {
+		return v, fmt.Errorf("%w: squad %q owns no service in the catalog", incidents.ErrNotFound, name)
+	}
+	v.Channel = sq.Channel
+	rows, names, err := p.serviceRows(ctx, cat, func(s string) bool { return owned[s] })
+	if err != nil {
+		return v, err
+	}
+	open, err := p.openIncidents(ctx)
+	if err != nil {
+		return v, err
+	}
+	markOpen(rows, open)
+	v.Services, v.Windows = nonNilSlice(rows), names
+	now := p.o.Now()
+	for _, inc := range open {
+		if owned[inc.Service] {
+			v.Open = append(v.Open, p.row(inc, cat, now))
+		}
+	}
+	return v, nil
+}
+
+// StatusView is the status page.
+type StatusView struct {
+	Groups    []StatusGroup `json:"groups"`
+	GroupPage Pagination    `json:"group_page"`
+	Days      int           `json:"days"`
+}
+
+// StatusGroup is a group of services (the catalog's system) on the status
+// page.
+type StatusGroup struct {
+	Name string `json:"name"`
+	// State is operational, degraded or outage.
+	State    string          `json:"state"`
+	Services []StatusService `json:"services"`
+	// Days is the group's worst service availability per day.
+	Days      []StatusDay      `json:"days"`
+	Incidents []StatusIncident `json:"incidents"`
+}
+
+// StatusService is a service's current state and 90-day uptime.
+type StatusService struct {
+	Name   string  `json:"name"`
+	State  string  `json:"state"`
+	Uptime float64 `json:"uptime"`
+}
+
+// StatusDay is one day's bar.
+type StatusDay struct {
+	Date         string  `json:"date"`
+	Availability float64 `json:"availability"`
+}
+
+// StatusIncident is an incident as the public sees it.
+type StatusIncident struct {
+	Title     string     `json:"title"`
+	Impact    string     `json:"impact"`
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"resolved_at"`
+}
+
+// statusServices is how many services a status page shows.
+const statusServices = 50
+
+// otherGroup holds the services without a system, last.
+const otherGroup = "Other services"
+
+// statusIncidents is how many incidents a group lists.
+const statusIncidents = 10
+
+func stateOf(im incidents.Impact, open bool) string {
+	switch {
+	case !open:
+		return "operational"
+	case im == incidents.ImpactOutage:
+		return "outage"
+	case im == incidents.ImpactDegraded:
+		return "degraded"
+	}
+	return "operational"
+}
+
+func (p *Pages) status(ctx context.Context, page int) (StatusView, error) {
+	cat := p.o.Catalog()
+	now := p.o.Now()
+	v := StatusView{Days: HistoryDays}
+	// Services in group order, a page at a time: each costs a few store
+	// queries, so a page of groups could cost thousands.
+	type member struct{ group, name string }
+	var all []member
+	for _, sv := range cat.Services() {
+		g := sv.System
+		if g == "" {
+			g = otherGroup
+		}
+		all = append(all, member{g, sv.Name})
+	}
+	slices.SortFunc(all, func(a, b member) int {
+		last := func(g string) int {
+			if g == otherGroup {
+				return 1
+			}
+			return 0
+		}
+		return cmp.Or(cmp.Compare(last(a.group), last(b.group)), cmp.Compare(a.group, b.group), cmp.Compare(a.name, b.name))
+	})
+	all, v.GroupPage = paginate(all, page, statusServices)
+	var names []string
+	bySystem := map[string][]string{}
+	for _, m := range all {
+		if len(bySystem[m.group]) == 0 {
+			names = append(names, m.group)
+		}
+		bySystem[m.group] = append(bySystem[m.group], m.name)
+	}
+	open, err := p.openIncidents(ctx)
+	if err != nil {
+		return v, err
+	}
+	worst := worstOpen(open)
+	win, err := p.o.Availability.ParseWindow(strconv.Itoa(HistoryDays) + "d")
+	if err != nil {
+		return v, err
+	}
+	for _, g := range names {
+		grp := StatusGroup{Name: g, State: "operational"}
+		rank := map[string]int{"operational": 0, "degraded": 1, "outage": 2}
+		var incs []StatusIncident
+		for _, name := range bySystem[g] {
+			im, isOpen := worst[name]
+			st := stateOf(im, isOpen)
+			if rank[st] > rank[grp.State] {
+				grp.State = st
+			}
+			f, err := p.o.Availability.Service(ctx, name, win, false)
+			if err != nil {
+				return v, err
+			}
+			grp.Services = append(grp.Services, StatusService{Name: name, State: st, Uptime: f.Availability})
+			days, err := p.days(ctx, name, now)
+			if err != nil {
+				return v, err
+			}
+			for i, d := range days {
+				if i >= len(grp.Days) {
+					grp.Days = append(grp.Days, StatusDay{Date: d.Date, Availability: d.Availability})
+				} else if d.Availability < grp.Days[i].Availability {
+					grp.Days[i].Availability = d.Availability
+				}
+			}
+			list, _, err := p.o.Incidents.List(ctx, incidents.Filter{Service: name, Since: win.From, Limit: statusIncidents})
+			if err != nil {
+				return v, err
+			}
+			for _, inc := range list {
+				if inc.Impact == incidents.ImpactNone {
+					continue
+				}
+				incs = append(incs, p.publicIncident(inc))
+			}
+		}
+		slices.SortFunc(incs, func(a, b StatusIncident) int { return b.StartedAt.Compare(a.StartedAt) })
+		grp.Incidents = nonNilSlice(incs[:min(len(incs), statusIncidents)])
+		v.Groups = append(v.Groups, grp)
+	}
+	v.Groups = nonNilSlice(v.Groups)
+	return v, nil
+}
+
+// publicIncident shows an incident without labels or internal details:
+// its title only when the status page is configured to show titles.
+func (p *Pages) publicIncident(inc *incidents.Incident) StatusIncident {
+	title := inc.Annotations["public_title"]
+	if title == "" && p.o.StatusTitles {
+		title = inc.Title
+	}
+	if title == "" {
+		title = map[incidents.Impact]string{incidents.ImpactOutage: "Outage", incidents.ImpactDegraded: "Degraded performance"}[inc.Impact] + " of " + inc.Service
+	}
+	s := StatusIncident{Title: title, Impact: inc.Impact.String(), StartedAt: inc.StartedAt.UTC()}
+	if !inc.ResolvedAt.IsZero() {
+		t := inc.ResolvedAt.UTC()
+		s.EndedAt = &t
+	}
+	return s
+}
+
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func minT(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxT(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

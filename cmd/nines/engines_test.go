@@ -7,8 +7,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -68,41 +66,8 @@ func TestSameFiguresOnBothEngines(t *testing.T) {
 // answers, by where it was asked.
 func engineFigures(t *testing.T, dsn string) map[string]string {
 	t.Helper()
+	n, catalogFile, configFile := fixtureNines(t, dsn, "--collector.windows=1h,24h,7d", "--collector.refresh-interval=500ms")
 	dir := t.TempDir()
-	catalogFile := writeFile(t, dir, "catalog.yml", `
-services:
-  - {name: checkout, owner: payments, slo_target: 99.9}
-  - {name: search, owner: discovery, slo_target: 99.5}
-  - {name: playlist, owner: music, slo_target: 99}
-`)
-	configFile := writeFile(t, dir, "config.yml", "availability:\n  impact_weights: {outage: 1, degraded: 0.3, none: 0}\n")
-	n := startNines(t, dsn, "--catalog.file="+catalogFile, "--config.file="+configFile,
-		"--collector.windows=1h,24h,7d", "--collector.refresh-interval=500ms")
-
-	fixtures, err := filepath.Glob("../../alerts/testdata/0*.json")
-	if err != nil || len(fixtures) != 6 {
-		t.Fatalf("fixtures: %v %v", fixtures, err)
-	}
-	for _, f := range fixtures {
-		body, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, _ := http.NewRequest("POST", n.base+"/api/v1/alerts", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer s3cr3t-token")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("post %s: %v %v", f, err, resp)
-		}
-		resp.Body.Close()
-	}
-	if code, b := n.do("POST", "/api/v1/incidents", n.apiToken, map[string]any{
-		"service": "playlist", "title": "Playlists fail to load", "impact": "outage",
-		"started_at": "2026-11-22T17:10:00Z", "actor": "alice",
-	}); code != http.StatusCreated {
-		t.Fatalf("open by hand: %d %s", code, b)
-	}
 
 	out := map[string]string{}
 	get := func(path string) {

@@ -10,6 +10,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 REVISION     := $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS      := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 WITH_CH      := deploy/dev/with-clickhouse
+WITH_CHDB    := deploy/dev/with-chdb
 
 # make run: a private ClickHouse under .build/run (ports 19000/18123).
 RUN_DIR      := $(BUILD)/run
@@ -19,9 +20,13 @@ RUN_ADDR     ?= 127.0.0.1:9095
 TEST_DIR     := $(BUILD)/test
 TEST_CH_TCP  ?= 19100
 TEST_CH_HTTP ?= 18223
+# ... and current ClickHouse as chDB behind chdbserver (HTTP port 18224).
+TEST_CHDB_HTTP ?= 18224
+# The packages whose tests use chstore/chtest: they run on both engines.
+CHTEST_PKGS   = $$($(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./... | awk '/ github.com\/ninesops\/nines\/chstore\/chtest( |$$)/ {print $$1}')
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint fmt vet deps clean check-deploy bench-availability bench bench-go chaos soak fuzz
+.PHONY: all build run test test-engines test-chdb unit lint fmt vet deps clean check-deploy bench-availability bench-availability-chdb bench bench-go chaos soak fuzz
 
 all: build
 
@@ -44,13 +49,30 @@ run: build $(RUN_DIR)/webhook.token $(RUN_DIR)/api.token
 
 deps:
 	deploy/dev/ensure-deps
+	deploy/dev/ensure-chdb >/dev/null
 
-# Every test, integration tests included: they must not skip here.
+# Every test, integration tests included: they must not skip here. Both
+# engines are up: ClickHouse 18.16 and current ClickHouse (chDB). First
+# every test on 18.16 (with the cross-engine comparison), then every package
+# that talks to ClickHouse again on chDB, with the same assertions.
 test: deps lint check-deploy
-	rm -rf $(TEST_DIR)/clickhouse
+	rm -rf $(TEST_DIR)/clickhouse $(TEST_DIR)/chdb
 	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(TEST_DIR)/clickhouse $(TEST_CH_TCP) $(TEST_CH_HTTP) -- \
-	  env NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
+	  $(WITH_CHDB) $(TEST_DIR)/chdb $(TEST_CHDB_HTTP) -- \
+	  $(MAKE) --no-print-directory test-engines
+
+test-engines:
+	env NINES_TEST_ENGINE=clickhouse18 NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
 	  $(GO) test $(GOTEST_FLAGS) ./...
+	env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
+	  $(GO) test $(GOTEST_FLAGS) $(CHTEST_PKGS)
+
+# The ClickHouse-facing packages on current ClickHouse (chDB) only.
+test-chdb: deps
+	rm -rf $(TEST_DIR)/chdb
+	env -u NINES_CLICKHOUSE_DSN -u NINES_TEST_CLICKHOUSE_ADDR $(WITH_CHDB) $(TEST_DIR)/chdb $(TEST_CHDB_HTTP) -- \
+	  env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
+	  $(GO) test $(GOTEST_FLAGS) $(CHTEST_PKGS)
 
 # Unit tests only: integration tests skip and say what is missing.
 unit:
@@ -74,6 +96,13 @@ bench-availability: deps
 	rm -rf $(BUILD)/bench/clickhouse
 	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(BUILD)/bench/clickhouse 19400 18523 -- \
 	  env NINES_REQUIRE_INTEGRATION=1 $(GO) test ./chstore/ -run '^$$' -bench '^BenchmarkAvailability$$' -benchtime 10x -count 1 -timeout 30m
+
+# The same on current ClickHouse (chDB, `make bench-availability-chdb`).
+BENCH_CHDB_HTTP ?= 18524
+bench-availability-chdb: deps
+	rm -rf $(BUILD)/bench/chdb
+	env -u NINES_CLICKHOUSE_DSN -u NINES_TEST_CLICKHOUSE_ADDR $(WITH_CHDB) $(BUILD)/bench/chdb $(BENCH_CHDB_HTTP) -- \
+	  env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 $(GO) test ./chstore/ -run '^$$' -bench '^BenchmarkAvailability$$' -benchtime 10x -count 1 -timeout 30m
 
 # make bench: nines against a private ClickHouse beside Alertmanager, a
 # decode-only receiver and ClickHouse's own insert rate, on the same

@@ -139,8 +139,8 @@ func chHarness(t *testing.T, f func(t *testing.T, h *harness)) {
 func bothStores(t *testing.T, f func(t *testing.T, h *harness)) {
 	t.Run("mem", func(t *testing.T) { memHarness(t, f) })
 	t.Run("clickhouse", func(t *testing.T) {
-		if os.Getenv(chtest.AddrEnv) == "" && os.Getenv(chtest.RequireEnv) != "1" {
-			t.Skipf("integration test: %s not set", chtest.AddrEnv)
+		if !chtest.Configured(t) {
+			t.Skipf("integration test: no test server for %s=%s", chtest.EngineEnv, chtest.Engine(t))
 		}
 		chHarness(t, f)
 	})

@@ -4,10 +4,12 @@
 // that ReplacingMergeTree merges have happened. It is the only package that
 // imports clickhouse-go.
 //
-// Every statement is valid on ClickHouse 18.16 (Debian's package, used for
-// development and tests) and on current releases: INSERTs name their
-// columns and go through batches, tables use the modern MergeTree syntax,
-// and only the native protocol is used.
+// Every statement is valid on ClickHouse 18.16 (Debian's package) and on
+// current releases (26.7, as chDB): INSERTs name their columns and go
+// through batches, tables use the modern MergeTree syntax, and subqueries
+// that are joined carry aliases. The tests run on both (chtest). The store
+// speaks the native protocol (clickhouse:// DSNs) or ClickHouse's HTTP
+// interface (http:// and https://, not answered by 18.16); see Options.DSN.
 package chstore
 
 import (
@@ -18,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -46,10 +49,15 @@ const (
 
 // Options configure a Store.
 type Options struct {
-	// DSN is clickhouse://[user[:password]@]host:port[/database][?params],
-	// with the native protocol's port (9000 by default). The database
-	// defaults to DefaultDatabase and is created if missing. Parameters are
-	// those of clickhouse-go (dial_timeout, compress, secure, …).
+	// DSN names the server, the protocol and the database:
+	//   - clickhouse://[user[:password]@]host:port[/database][?params]: the
+	//     native protocol (port 9000, or 9440 with secure=true);
+	//   - http://[user[:password]@]host:port[/database][?params] and
+	//     https://…: ClickHouse's HTTP interface (ports 8123 and 8443), as
+	//     ClickHouse Cloud and many managed services expose it. ClickHouse
+	//     18.16 does not answer the driver over HTTP: use clickhouse:// there.
+	// The database defaults to DefaultDatabase and is created if missing.
+	// Parameters are those of clickhouse-go (dial_timeout, compress, …).
 	DSN string
 	// Cluster, if set, adds ON CLUSTER to every DDL statement.
 	Cluster string
@@ -114,13 +122,24 @@ func (o *Options) chOptions() (*clickhouse.Options, error) {
 	if o.DSN == "" {
 		return nil, fmt.Errorf("%w: clickhouse dsn is required", fault.ErrInvalid)
 	}
-	co, err := clickhouse.ParseDSN(o.DSN)
+	dsn := o.DSN
+	if u, err := url.Parse(dsn); err == nil {
+		switch u.Scheme {
+		case "clickhouse", "http":
+		case "https":
+			// https means TLS: the driver wants it said twice.
+			if q := u.Query(); !q.Has("secure") {
+				q.Set("secure", "true")
+				u.RawQuery = q.Encode()
+				dsn = u.String()
+			}
+		default:
+			return nil, fmt.Errorf("%w: clickhouse dsn: scheme %q: want clickhouse://, http:// or https://", incidents.ErrInvalid, u.Scheme)
+		}
+	}
+	co, err := clickhouse.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: clickhouse dsn: %w", fault.ErrInvalid, err)
-	}
-	if co.Protocol != clickhouse.Native {
-		// The HTTP protocol of the driver fails against older servers.
-		return nil, fmt.Errorf("%w: clickhouse dsn: only the native protocol (clickhouse://) is supported", fault.ErrInvalid)
 	}
 	if co.Auth.Database == "" {
 		co.Auth.Database = DefaultDatabase

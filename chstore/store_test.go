@@ -172,7 +172,8 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 		opts chstore.Options
 	}{
 		{"no dsn", chstore.Options{}},
-		{"http protocol", chstore.Options{DSN: "http://127.0.0.1:8123/nines"}},
+		{"unknown scheme", chstore.Options{DSN: "tcp://127.0.0.1:9000/nines"}},
+		{"http with TLS", chstore.Options{DSN: "http://127.0.0.1:8123/nines?secure=true"}},
 		{"bad database name", chstore.Options{DSN: "clickhouse://127.0.0.1:9000/nines-prod"}},
 		{"bad cluster name", chstore.Options{DSN: "clickhouse://127.0.0.1:9000/nines", Cluster: "a b"}},
 	}
@@ -181,6 +182,24 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 			t.Parallel()
 			if _, err := chstore.Open(t.Context(), tc.opts); !errors.Is(err, fault.ErrInvalid) {
 				t.Errorf("Open = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+// TestOpenAcceptsEveryProtocol: the three DSN forms of the README reach the
+// server (here an address where none listens), none is refused as invalid.
+func TestOpenAcceptsEveryProtocol(t *testing.T) {
+	for _, dsn := range []string{
+		"clickhouse://127.0.0.1:1/nines",
+		"http://127.0.0.1:1/nines",
+		"https://user:pass@127.0.0.1:1/nines",
+	} {
+		t.Run(dsn, func(t *testing.T) {
+			t.Parallel()
+			_, err := chstore.Open(t.Context(), chstore.Options{DSN: dsn, DialTimeout: time.Second})
+			if !errors.Is(err, incidents.ErrUnavailable) {
+				t.Errorf("Open = %v, want ErrUnavailable", err)
 			}
 		})
 	}
@@ -812,10 +831,10 @@ func TestUnavailable(t *testing.T) {
 
 	t.Run("server gone", func(t *testing.T) {
 		t.Parallel()
-		_, rest, _ := strings.Cut(dsn, "://")
+		scheme, rest, _ := strings.Cut(dsn, "://")
 		upstream, db, _ := strings.Cut(rest, "/")
 		p := newProxy(t, upstream)
-		s := openStore(t, "clickhouse://"+p.ln.Addr().String()+"/"+db)
+		s := openStore(t, scheme+"://"+p.ln.Addr().String()+"/"+db)
 		inc := newIncident("g", "gone", t0)
 		s.write(t, incidents.Change{Incident: inc})
 		if err := s.Ping(t.Context()); err != nil {

@@ -75,9 +75,9 @@ func (b *builder) availabilityTableSQL(uncatalogued bool) string {
     ` + weightedDowntime("", w) + ` AS downtime_seconds,
     ` + weightedDowntime("own_", w) + ` AS own_downtime_seconds
 FROM
-` + sub("SELECT service, owner, tier, slo_target, dashboard_uid, squad_uid\nFROM\n"+sub(b.servicesSQL(uncatalogued))+"\nWHERE "+serviceCond) + `
+` + sub("SELECT service, owner, tier, slo_target, dashboard_uid, squad_uid\nFROM\n"+sub(b.servicesSQL(uncatalogued))+"\nWHERE "+serviceCond) + ` AS l
 ANY LEFT JOIN
-` + sub(totals(segments(per, ms), ms, true)) + ` USING service`
+` + sub(totals(segments(per, ms), ms, true)) + ` AS r USING service`
 	withCounts := `SELECT
     service,
     owner,
@@ -90,9 +90,9 @@ ANY LEFT JOIN
     incident_count,
     toFloat64(` + windowSeconds + `) AS window_seconds
 FROM
-` + sub(withDowntime) + `
+` + sub(withDowntime) + ` AS l
 ANY LEFT JOIN
-` + sub("SELECT service, uniqExact(id) AS incident_count\nFROM\n"+sub(per)+"\nGROUP BY service") + ` USING service`
+` + sub("SELECT service, uniqExact(id) AS incident_count\nFROM\n"+sub(per)+"\nGROUP BY service") + ` AS r USING service`
 	return `SELECT
     service,
     owner,
@@ -267,9 +267,9 @@ FROM
     `+lastHour+` / least(3600, `+windowSeconds+`) / (1 - slo_target) AS burn_rate_1h,
     `+weightedDowntime("", w)+` / `+windowSeconds+` / (1 - slo_target) AS burn_rate_window
 FROM
-`+sub("SELECT service, owner, slo_target, dashboard_uid\nFROM\n"+sub(b.servicesSQL(true))+"\nWHERE "+serviceCond)+`
+`+sub("SELECT service, owner, slo_target, dashboard_uid\nFROM\n"+sub(b.servicesSQL(true))+"\nWHERE "+serviceCond)+` AS l
 ANY LEFT JOIN
-`+sub("SELECT\n    "+strings.Join(cols, ",\n    ")+"\nFROM\n"+sub(segments(periods(serviceCond), ms))+"\nGROUP BY service")+` USING service`) + `
+`+sub("SELECT\n    "+strings.Join(cols, ",\n    ")+"\nFROM\n"+sub(segments(periods(serviceCond), ms))+"\nGROUP BY service")+` AS r USING service`) + `
 WHERE burn_rate_window > 0
 ORDER BY burn_rate_1h DESC, burn_rate_window DESC, service ASC
 LIMIT 10`
@@ -375,18 +375,18 @@ FROM
     p_from,
     p_to
 FROM
-` + sub("SELECT id, impact, caused_by, p_from, p_to\nFROM\n"+sub(periods(serviceCond))+"\nWHERE caused_by != ''") + `
+` + sub("SELECT id, impact, caused_by, p_from, p_to\nFROM\n"+sub(periods(serviceCond))+"\nWHERE caused_by != ''") + ` AS l
 ANY INNER JOIN
-` + sub("SELECT id AS caused_by, any(service) AS upstream\nFROM incidents\nWHERE "+upCond+" AND opened_at <= $__toTime\nGROUP BY id") + ` USING caused_by`
+` + sub("SELECT id AS caused_by, any(service) AS upstream\nFROM incidents\nWHERE "+upCond+" AND opened_at <= $__toTime\nGROUP BY id") + ` AS r USING caused_by`
 	withAvailability := `SELECT
     service,
     relation,
     dashboard_uid,
     1 - ` + weightedDowntime("", w) + ` / ` + windowSeconds + ` AS availability
 FROM
-` + sub(deps) + `
+` + sub(deps) + ` AS l
 ANY LEFT JOIN
-` + sub(totals(segments(periods(upCond), ms), ms, true)) + ` USING service`
+` + sub(totals(segments(periods(upCond), ms), ms, true)) + ` AS r USING service`
 	return `SELECT
     service,
     relation,
@@ -394,9 +394,9 @@ ANY LEFT JOIN
     caused_downtime_seconds,
     dashboard_uid
 FROM
-` + sub(withAvailability) + `
+` + sub(withAvailability) + ` AS l
 ANY LEFT JOIN
-` + sub("SELECT\n    service,\n    "+weightedDowntime("", w)+" AS caused_downtime_seconds\nFROM\n"+sub(totals(segments(caused, ms), ms, true))) + ` USING service
+` + sub("SELECT\n    service,\n    "+weightedDowntime("", w)+" AS caused_downtime_seconds\nFROM\n"+sub(totals(segments(caused, ms), ms, true))) + ` AS r USING service
 ORDER BY caused_downtime_seconds DESC, relation ASC, service ASC`
 }
 
@@ -422,9 +422,9 @@ FROM
     caused_by
 FROM
 `+sub(collapsedIncidents(serviceCond+" AND opened_at <= $__toTime"))+`
-WHERE caused_by != '' AND started_at <= $__toTime AND (toUInt32(resolved_at) = 0 OR resolved_at >= $__fromTime)`) + `
+WHERE caused_by != '' AND started_at <= $__toTime AND (toUInt32(resolved_at) = 0 OR resolved_at >= $__fromTime)`) + ` AS l
 ANY LEFT JOIN
-` + sub("SELECT id AS caused_by, any(service) AS upstream_service\nFROM incidents\nWHERE opened_at <= $__toTime\nGROUP BY id") + ` USING caused_by
+` + sub("SELECT id AS caused_by, any(service) AS upstream_service\nFROM incidents\nWHERE opened_at <= $__toTime\nGROUP BY id") + ` AS r USING caused_by
 ORDER BY started_at DESC
 LIMIT 200`
 }

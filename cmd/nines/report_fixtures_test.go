@@ -20,40 +20,8 @@ import (
 // then checks `nines report` against figures computed by hand.
 func TestReportFromFixtures(t *testing.T) {
 	dsn := chtest.Database(t)
+	n, catalogFile, configFile := fixtureNines(t, dsn)
 	dir := t.TempDir()
-	catalogFile := writeFile(t, dir, "catalog.yml", `
-services:
-  - {name: checkout, owner: payments, slo_target: 99.9}
-  - {name: search, owner: discovery, slo_target: 99.5}
-  - {name: playlist, owner: music, slo_target: 99}
-`)
-	configFile := writeFile(t, dir, "config.yml", "availability:\n  impact_weights: {outage: 1, degraded: 0.3, none: 0}\n")
-	n := startNines(t, dsn, "--catalog.file="+catalogFile, "--config.file="+configFile)
-
-	fixtures, err := filepath.Glob("../../alerts/testdata/0*.json")
-	if err != nil || len(fixtures) != 6 {
-		t.Fatalf("fixtures: %v %v", fixtures, err)
-	}
-	for _, f := range fixtures {
-		body, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, _ := http.NewRequest("POST", n.base+"/api/v1/alerts", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer s3cr3t-token")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("post %s: %v %v", f, err, resp)
-		}
-		resp.Body.Close()
-	}
-	if code, b := n.do("POST", "/api/v1/incidents", n.apiToken, map[string]any{
-		"service": "playlist", "title": "Playlists fail to load", "impact": "outage",
-		"started_at": "2026-11-22T17:10:00Z", "actor": "alice",
-	}); code != http.StatusCreated {
-		t.Fatalf("open by hand: %d %s", code, b)
-	}
 
 	var out, errb bytes.Buffer
 	args := []string{"--from=2026-11-22T17:00:00Z", "--to=2026-11-22T18:00:00Z", "--format=json",
@@ -168,4 +136,48 @@ services:
 func ftoa(f float64) string {
 	b, _ := json.Marshal(f)
 	return string(b)
+}
+
+// fixtureNines starts nines on dsn with three catalogued services and
+// impact weights, and fills it through the webhook with the captured
+// Alertmanager notifications (alerts/testdata) plus an outage of playlist
+// opened by hand at 17:10 on their day. It returns nines with its catalog
+// and config files.
+func fixtureNines(t *testing.T, dsn string, extra ...string) (n *nines, catalogFile, configFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	catalogFile = writeFile(t, dir, "catalog.yml", `
+services:
+  - {name: checkout, owner: payments, slo_target: 99.9}
+  - {name: search, owner: discovery, slo_target: 99.5}
+  - {name: playlist, owner: music, slo_target: 99}
+`)
+	configFile = writeFile(t, dir, "config.yml", "availability:\n  impact_weights: {outage: 1, degraded: 0.3, none: 0}\n")
+	n = startNines(t, dsn, append([]string{"--catalog.file=" + catalogFile, "--config.file=" + configFile}, extra...)...)
+
+	fixtures, err := filepath.Glob("../../alerts/testdata/0*.json")
+	if err != nil || len(fixtures) != 6 {
+		t.Fatalf("fixtures: %v %v", fixtures, err)
+	}
+	for _, f := range fixtures {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", n.base+"/api/v1/alerts", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cr3t-token")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("post %s: %v %v", f, err, resp)
+		}
+		resp.Body.Close()
+	}
+	if code, b := n.do("POST", "/api/v1/incidents", n.apiToken, map[string]any{
+		"service": "playlist", "title": "Playlists fail to load", "impact": "outage",
+		"started_at": "2026-11-22T17:10:00Z", "actor": "alice",
+	}); code != http.StatusCreated {
+		t.Fatalf("open by hand: %d %s", code, b)
+	}
+	return n, catalogFile, configFile
 }

@@ -208,7 +208,7 @@ func TestStartupErrorsHideSecrets(t *testing.T) {
 	tests := []struct{ name, dsn string }{
 		{"bad port", "clickhouse://nines:" + dsnPass + "@127.0.0.1:port/x"},
 		{"bad escape", "clickhouse://nines:" + dsnPass + "%zz@" + addr + "/x"},
-		{"refused password", "clickhouse://default:" + dsnPass + "@" + addr + "/x?dial_timeout=2s"},
+		{"refused password", chtest.Scheme(t) + "://default:" + dsnPass + "@" + addr + "/x?dial_timeout=2s"},
 		{"unreachable", "clickhouse://nines:" + dsnPass + "@127.0.0.1:1/x?dial_timeout=1s"},
 	}
 	for _, tc := range tests {

@@ -156,7 +156,7 @@ func (o *Options) chOptions() (*clickhouse.Options, error) {
 	case co.DialTimeout == 0:
 		co.DialTimeout = DefaultDialTimeout
 	}
-	co.Logger = o.Logger.With("component", "clickhouse-go")
+	co.Logger = slog.New(quietDriver{o.Logger.Handler()}).With("component", "clickhouse-go")
 	// A flush of a storm's batch grows a connection's buffer to tens of
 	// megabytes; without this every pooled connection would keep its own.
 	co.FreeBufOnConnRelease = true
@@ -213,6 +213,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open clickhouse: %w", err)
 	}
 	s.conn = conn
+	s.sayVersion(ctx)
 	s.batcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flush)
 	s.batcher.adapt(opts.MaxFlushInterval, opts.BusyRows)
 	go s.batcher.run()

@@ -1,6 +1,7 @@
 package chstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -904,4 +905,44 @@ func TestOpenOutages(t *testing.T) {
 	if fmt.Sprint(ids) != fmt.Sprint(want) {
 		t.Errorf("open outages = %v, want %v", ids, want)
 	}
+}
+
+// TestOpenSaysTheServerVersionOnce: the driver warns on every connection
+// that the server is older than it supports (18.16 is); nines says once,
+// in its own words, which release the server is and whether nines is
+// tested on it.
+func TestOpenSaysTheServerVersionOnce(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := openStore(t, chtest.Database(t), func(o *chstore.Options) { o.Logger = log })
+	for range 4 { // more connections of the pool
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if strings.Contains(out, "unsupported clickhouse version") {
+		t.Errorf("the driver's version warning reached the log:\n%s", out)
+	}
+	if n := strings.Count(out, `msg="clickhouse server`); n != 1 {
+		t.Errorf("%d lines about the server's version, want 1:\n%s", n, out)
+	}
+	if !strings.Contains(out, "tested=true") {
+		t.Errorf("the test servers (18.16, 26.7) are tested releases; log:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -339,6 +339,7 @@ func (b *build) timeline(inc *Incident, g Group) []Event {
 	events := []Event{{
 		ID: EventID(id, string(EventOpened)), IncidentID: id, At: inc.StartedAt,
 		Kind: EventOpened, Actor: ActorAlertmanager, Text: fmt.Sprintf("Opened with impact %s", opening),
+		Impact: recorded(opening),
 	}}
 	for _, a := range b.alerts {
 		events = append(events, alertEvent(id, EventAlertFired, a))
@@ -377,7 +378,7 @@ func (b *build) timeline(inc *Incident, g Group) []Event {
 		events = append(events, Event{
 			ID: EventID(id, string(EventImpactChanged), fmt.Sprint(ch.at.UnixMilli())), IncidentID: id, At: ch.at,
 			Kind: EventImpactChanged, Actor: ActorAlertmanager,
-			Text: fmt.Sprintf("Impact changed from %s to %s", ch.from, ch.to),
+			Text: fmt.Sprintf("Impact changed from %s to %s", ch.from, ch.to), Impact: recorded(ch.to),
 		})
 	}
 	return events

@@ -519,6 +519,51 @@ func TestCascadeLinking(t *testing.T) {
 	}
 }
 
+// TestCascadeLinkSurvivesLaterNotifications: the automatic link to an
+// upstream outage is a fact about the incident; the notifications that
+// follow (more alerts, the resolve) must not drop it.
+func TestCascadeLinkSurvivesLaterNotifications(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	svc, err := NewService(Options{Store: store, Upstream: func(s string) []string {
+		if s == "api" {
+			return []string{"db"}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []Notification{
+		note("db", alert("d", "DBDown", "db", "critical", t0, time.Time{})),
+		note("api", alert("a", "APIErrors", "api", "critical", t0.Add(5*time.Minute), time.Time{})),
+		note("api", alert("a", "APIErrors", "api", "critical", t0.Add(5*time.Minute), time.Time{}),
+			alert("b", "APISlow", "api", "warning", t0.Add(6*time.Minute), time.Time{})),
+		note("api", alert("a", "APIErrors", "api", "critical", t0.Add(5*time.Minute), t0.Add(20*time.Minute)),
+			alert("b", "APISlow", "api", "warning", t0.Add(6*time.Minute), t0.Add(21*time.Minute))),
+	}
+	for i, n := range steps {
+		if err := svc.Ingest(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		if i < 1 {
+			continue
+		}
+		var api, db *Incident
+		for _, inc := range store.all() {
+			switch inc.Service {
+			case "api":
+				api = inc
+			case "db":
+				db = inc
+			}
+		}
+		if api == nil || db == nil || api.CausedBy != db.ID {
+			t.Fatalf("after notification %d: api caused by %q, want db's incident", i+1, api.CausedBy)
+		}
+	}
+}
+
 func TestManualLink(t *testing.T) {
 	ctx := context.Background()
 	svc, store := run(t,

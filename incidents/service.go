@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -262,7 +263,13 @@ func (s *Service) apply(ctx context.Context, n *Notification, byRef map[GroupRef
 		s.metrics.unchanged.Inc()
 		return nil
 	}
-	s.linkUpstream(ctx, p.changes)
+	for _, a := range s.linkUpstream(ctx, p.changes) {
+		// A link is an action on the incident: derivations that follow
+		// keep it, as they keep a person's.
+		if e := p.next[a.ref]; e != nil {
+			e.actions = append(slices.Clone(e.actions), a.Action)
+		}
+	}
 	if err := s.store.Write(ctx, p.changes); err != nil {
 		return fmt.Errorf("store notification %s: %w", n.GroupKey, err)
 	}
@@ -452,14 +459,22 @@ func (s *Service) Unlink(ctx context.Context, id, actor string) (*Incident, erro
 	})
 }
 
+// groupAction is an action taken on an incident of a group.
+type groupAction struct {
+	Action
+	ref GroupRef
+}
+
 // linkUpstream links incidents that these changes open to an outage open
 // upstream at that moment: the nearest dependency first, then the
 // earliest outage. A failed lookup only costs the link, never the write.
-func (s *Service) linkUpstream(ctx context.Context, changes []Change) {
+// It returns the links made, as actions.
+func (s *Service) linkUpstream(ctx context.Context, changes []Change) []groupAction {
 	finder, ok := s.store.(OutageFinder)
 	if !ok || s.upstream == nil {
-		return
+		return nil
 	}
+	var linked []groupAction
 	for i := range changes {
 		inc := changes[i].Incident
 		if inc.CausedBy != "" || len(changes[i].Events) == 0 || changes[i].Events[0].Kind != EventOpened {
@@ -482,8 +497,13 @@ func (s *Service) linkUpstream(ctx context.Context, changes []Change) {
 				Kind: EventLinked, Actor: "nines",
 				Text: fmt.Sprintf("Caused by %s: %s on %s (open upstream outage)", up.ID, up.Title, up.Service),
 			})
+			linked = append(linked, groupAction{
+				Action: Action{Kind: EventLinked, Incident: inc.ID, Actor: "nines", At: inc.StartedAt, CausedBy: up.ID},
+				ref:    GroupRef{GroupKey: inc.GroupKey, Service: inc.Service},
+			})
 		}
 	}
+	return linked
 }
 
 // nearestOutage picks, among open outages that started no later than at,

@@ -350,21 +350,13 @@ func Percent(r float64) string {
 	return fmt.Sprintf("%.1f%%", r*100)
 }
 
-// Duration writes seconds for people: "1h 2m 3s", "4d 5h".
+// Duration writes seconds for people, as every surface of nines does
+// (incidents.FormatDuration): "1h2m3s", "4m30s", "20m".
 func Duration(sec int64) string {
 	if sec < 0 {
 		return "-" + Duration(-sec)
 	}
-	d, h, m, s := sec/86400, sec%86400/3600, sec%3600/60, sec%60
-	switch {
-	case d > 0:
-		return fmt.Sprintf("%dd %dh", d, h)
-	case h > 0:
-		return fmt.Sprintf("%dh %dm", h, m)
-	case m > 0:
-		return fmt.Sprintf("%dm %ds", m, s)
-	}
-	return fmt.Sprintf("%ds", s)
+	return incidents.FormatDuration(time.Duration(sec) * time.Second)
 }
 
 func optTime(t *time.Time) string {

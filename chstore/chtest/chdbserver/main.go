@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -244,7 +245,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	body, err := io.ReadAll(r.Body)
+	var (
+		body      []byte
+		externals []external
+		err       error
+	)
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		body, externals, err = readExternal(r, params)
+	} else {
+		body, err = io.ReadAll(r.Body)
+	}
 	if err != nil {
 		h.fail(w, &serverError{code: 1000, msg: "read request body: " + err.Error()})
 		return
@@ -260,6 +270,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		q = string(body)
 	case len(body) > 0:
 		data = body
+	}
+	if len(externals) > 0 {
+		var cleanup func()
+		if q, cleanup, err = h.e.withExternal(q, externals); err != nil {
+			h.fail(w, err)
+			return
+		}
+		defer cleanup()
 	}
 	if f := params.Get("default_format"); f != "" && f != "Native" {
 		h.fail(w, &serverError{code: 73, msg: "chdbserver: only default_format=Native is answered, not " + f})
@@ -285,6 +303,75 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-ClickHouse-Format", "Native")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.Write(out)
+}
+
+// external is a table sent beside a query (ClickHouse's "external data"):
+// the driver sends a multipart form whose field query is the statement
+// and whose files are the tables, each described by the URL parameters
+// NAME_structure and NAME_format.
+type external struct {
+	name, structure string
+	data            []byte
+}
+
+// readExternal reads a multipart request: the statement, and the external
+// tables, whose parameters it removes from params (they are not settings).
+func readExternal(r *http.Request, params url.Values) ([]byte, []external, error) {
+	if err := r.ParseMultipartForm(64 << 20); err != nil {
+		return nil, nil, err
+	}
+	var out []external
+	for name, files := range r.MultipartForm.File {
+		if !identRe.MatchString(name) || len(files) != 1 {
+			return nil, nil, fmt.Errorf("external table %q: want one file named like an identifier", name)
+		}
+		if f := params.Get(name + "_format"); f != "Native" {
+			return nil, nil, fmt.Errorf("external table %s: format %q, only Native is answered", name, f)
+		}
+		f, err := files[0].Open()
+		if err != nil {
+			return nil, nil, err
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, external{name: name, structure: params.Get(name + "_structure"), data: data})
+		params.Del(name + "_format")
+		params.Del(name + "_structure")
+	}
+	return []byte(r.FormValue("query")), out, nil
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// withExternal writes the external tables to files and returns q reading
+// them where it names them (FROM name, JOIN name) through the file table
+// function, which is what a server does with external data in effect; the
+// cleanup removes the files.
+func (e *engine) withExternal(q string, ext []external) (string, func(), error) {
+	var paths []string
+	cleanup := func() {
+		for _, p := range paths {
+			os.Remove(p)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range ext {
+		e.seq++
+		p := filepath.Join(e.tmp, strconv.Itoa(e.seq)+"."+t.name+".native")
+		if err := os.WriteFile(p, t.data, 0o600); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		paths = append(paths, p)
+		lit := func(s string) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'" }
+		re := regexp.MustCompile(`(?i)\b(FROM|JOIN)\s+` + t.name + `\b`)
+		q = re.ReplaceAllString(q, "$1 file("+lit(p)+", 'Native', "+lit(t.structure)+")")
+	}
+	return q, cleanup, nil
 }
 
 // authenticate admits the user default without a password, as the test

@@ -321,25 +321,40 @@ func readExternal(r *http.Request, params url.Values) ([]byte, []external, error
 		return nil, nil, err
 	}
 	var out []external
-	for name, files := range r.MultipartForm.File {
-		if !identRe.MatchString(name) || len(files) != 1 {
-			return nil, nil, fmt.Errorf("external table %q: want one file named like an identifier", name)
+	for param := range params {
+		name, ok := strings.CutSuffix(param, "_structure")
+		if !ok {
+			continue
+		}
+		if !identRe.MatchString(name) {
+			return nil, nil, fmt.Errorf("external table %q: want a name like an identifier", name)
 		}
 		if f := params.Get(name + "_format"); f != "Native" {
 			return nil, nil, fmt.Errorf("external table %s: format %q, only Native is answered", name, f)
 		}
-		f, err := files[0].Open()
-		if err != nil {
-			return nil, nil, err
+		// The driver sends each table as a file part without a file name,
+		// which Go's form parser keeps as a value.
+		var data []byte
+		if files := r.MultipartForm.File[name]; len(files) == 1 {
+			f, err := files[0].Open()
+			if err != nil {
+				return nil, nil, err
+			}
+			data, err = io.ReadAll(f)
+			f.Close()
+			if err != nil {
+				return nil, nil, err
+			}
+		} else if vs := r.MultipartForm.Value[name]; len(vs) == 1 {
+			data = []byte(vs[0])
+		} else {
+			return nil, nil, fmt.Errorf("external table %s: no data part", name)
 		}
-		data, err := io.ReadAll(f)
-		f.Close()
-		if err != nil {
-			return nil, nil, err
-		}
-		out = append(out, external{name: name, structure: params.Get(name + "_structure"), data: data})
-		params.Del(name + "_format")
-		params.Del(name + "_structure")
+		out = append(out, external{name: name, structure: params.Get(param), data: data})
+	}
+	for _, t := range out {
+		params.Del(t.name + "_format")
+		params.Del(t.name + "_structure")
 	}
 	return []byte(r.FormValue("query")), out, nil
 }

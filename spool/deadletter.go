@@ -88,12 +88,7 @@ func appendDeadLetters(dir string, ds ...DeadLetter) error {
 		if err == nil {
 			_, err = f.Write(buf.Bytes())
 		}
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+		err = syncClose(f, err)
 		if err == nil {
 			err = syncDir(dir)
 		}
@@ -234,12 +229,7 @@ func rewriteDeadLetters(dir string, ds []DeadLetter) error {
 		return err
 	}
 	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = syncClose(f, err)
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, deadLetterFile))
 	}

@@ -349,7 +349,7 @@ func (s *Spool) scanSegment(seq uint64, last bool) (int64, error) {
 	if len(b) < len(segmentMagic) {
 		if last && strings.HasPrefix(segmentMagic, string(b)) {
 			// Created, then a crash before its header was on disk.
-			if err := rewriteHeader(path); err != nil {
+			if err := writeHeader(path, true); err != nil {
 				return 0, err
 			}
 			return magic, nil
@@ -364,7 +364,7 @@ func (s *Spool) scanSegment(seq uint64, last bool) (int64, error) {
 		s.log.Warn("spool segment header is damaged: repairing it and reading its records", "file", path,
 			"header", fmt.Sprintf("%q", b[:len(segmentMagic)]))
 		s.metrics.corrupt.Inc()
-		if err := repairHeader(path); err != nil {
+		if err := writeHeader(path, false); err != nil {
 			return 0, err
 		}
 		copy(b, segmentMagic)
@@ -1097,37 +1097,32 @@ func createSegment(dir string, seq uint64) (*os.File, error) {
 	return f, nil
 }
 
-func rewriteHeader(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0o600)
+// writeHeader writes the segment header at the start of path, durably:
+// over what is there (a damaged header), or, with truncate, as all the
+// file holds (a torn one).
+func writeHeader(path string, truncate bool) error {
+	flag := os.O_WRONLY
+	if truncate {
+		flag |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write([]byte(segmentMagic)); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	_, err = f.WriteAt([]byte(segmentMagic), 0)
+	return syncClose(f, err)
 }
 
-// repairHeader writes the segment header over the first bytes of path.
-func repairHeader(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
+// syncClose fsyncs and closes f, unless err (the outcome of writing it)
+// is set, and returns the first error.
+func syncClose(f *os.File, err error) error {
+	if err == nil {
+		err = f.Sync()
 	}
-	if _, err := f.WriteAt([]byte(segmentMagic), 0); err != nil {
-		_ = f.Close()
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return err
 }
 
 func truncateFile(path string, size int64) error {

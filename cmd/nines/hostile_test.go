@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -25,18 +24,7 @@ func TestHostileRun(t *testing.T) {
 	n := startNines(t, chtest.Database(t))
 	addr := strings.TrimPrefix(n.base, "http://")
 	start := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
-	post := func(body []byte) (int, string) {
-		req, _ := http.NewRequest("POST", n.base+"/api/v1/alerts", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+webhookToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	post := n.postAlerts
 	// raw sends a request with the headers given and streams size bytes
 	// of body, whatever Content-Length says, and returns the status line.
 	raw := func(contentLength string, size int) string {

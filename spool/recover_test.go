@@ -118,3 +118,32 @@ func TestTruncatedSegmentSaysWhatIsTrue(t *testing.T) {
 		t.Errorf("log: %s", logs.String())
 	}
 }
+
+// TestUndecodableRecordBecomesDeadLetter: a record whose checksum holds
+// over bytes that are not a notification (written by a nines with another
+// format, say) is kept with its bytes, not dropped.
+func TestUndecodableRecordBecomesDeadLetter(t *testing.T) {
+	dir := t.TempDir()
+	path := spoolFiles(t, dir, 2)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(frame([]byte(`{"group_key": 42}`), t0)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	store := &fakeStore{}
+	s := open(t, dir, store)
+	drain(t, s)
+	if got := store.got(); !slices.Equal(got, keys("g", 1, 2)) {
+		t.Errorf("applied %v", got)
+	}
+	ds, _, err := ReadDeadLetters(dir)
+	if err != nil || len(ds) != 1 || string(ds[0].Payload) != `{"group_key": 42}` || !ds[0].AcceptedAt.Equal(t0) {
+		t.Fatalf("dead letters %+v, %v; want the undecodable record with its bytes", ds, err)
+	}
+	if got := testutil.ToFloat64(s.metrics.rejected); got != 1 {
+		t.Errorf("rejected = %v, want 1", got)
+	}
+}

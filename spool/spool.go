@@ -328,8 +328,9 @@ func (s *Spool) checkCheckpoint(cp position, seqs []uint64) string {
 		}
 		skip := resync(b[off:])
 		if skip < 0 {
-			// A torn tail: the checkpoint may only name its start.
-			break
+			// Damaged to the end: the replay moves past it, to the
+			// end of the segment (see readBatch).
+			skip = len(b) - off
 		}
 		off += skip
 	}
@@ -664,8 +665,9 @@ func (s *Spool) replayBatch(ctx context.Context) (int, error) {
 
 // readBatch reads up to max records from the checkpoint on. It returns
 // them and the position after what it consumed, which may lie past
-// damaged bytes it skipped. Records whose payload does not decode are
-// consumed and dropped with an error in the log (n.GroupKey is empty).
+// damaged bytes it skipped. Records whose payload does not decode (a
+// checksum that holds over bytes that are not a notification) carry the
+// payload and the error instead.
 func (s *Spool) readBatch(max int) ([]record, position, error) {
 	s.mu.Lock()
 	pos := position{s.readSeq, s.readOff}
@@ -702,8 +704,8 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 			}
 			r := record{seq: seg.seq, off: pos.off + int64(off), end: pos.off + int64(off+size), acceptedAt: at}
 			if n, err := fromJSON(payload); err != nil {
-				s.log.Error("spool: dropping a notification that does not decode", "segment", segmentName(seg.seq), "offset", r.off, "err", err)
-				s.metrics.rejected.Inc()
+				// Kept as a dead letter by apply, bytes and all.
+				r.payload, r.decodeErr = slices.Clone(payload), err
 			} else {
 				r.n = n
 			}
@@ -743,8 +745,12 @@ func (s *Spool) apply(ctx context.Context, recs []record) error {
 	groups := map[string][]*record{}
 	for i := range recs {
 		r := &recs[i]
-		if r.n.GroupKey == "" {
-			continue // did not decode
+		if r.decodeErr != nil {
+			s.metrics.rejected.Inc()
+			if err := s.putAside(r, r.decodeErr, "spool: a spooled notification does not decode: put aside as a dead letter"); err != nil {
+				return err
+			}
+			continue
 		}
 		if _, ok := groups[r.n.GroupKey]; !ok {
 			order = append(order, r.n.GroupKey)
@@ -812,7 +818,7 @@ func (s *Spool) applyOne(ctx context.Context, r *record) error {
 // past it without losing it. If that fails, it returns the error, and r is
 // replayed again later.
 func (s *Spool) putAside(r *record, cause error, msg string, args ...any) error {
-	d := DeadLetter{AcceptedAt: r.acceptedAt, FailedAt: s.o.Now(), Reason: cause.Error(), Notification: r.n}
+	d := DeadLetter{AcceptedAt: r.acceptedAt, FailedAt: s.o.Now(), Reason: cause.Error(), Notification: r.n, Payload: r.payload}
 	if err := appendDeadLetters(s.o.Dir, d); err != nil {
 		s.log.Error("spool: cannot put a notification aside; will retry", "group_key", r.n.GroupKey, "err", err, "cause", cause)
 		return fmt.Errorf("%w: %w", err, cause)
@@ -1009,7 +1015,7 @@ func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
 			Name: "nines_spool_corrupt_records_total", Help: "Torn or damaged spool records skipped.",
 		}),
 		rejected: f.NewCounter(prometheus.CounterOpts{
-			Name: "nines_spool_rejected_total", Help: "Spooled records dropped because their payload, although its checksum is right, does not decode.",
+			Name: "nines_spool_rejected_total", Help: "Spooled records whose payload, although its checksum is right, does not decode (kept as dead letters).",
 		}),
 		deadLetters: f.NewCounter(prometheus.CounterOpts{
 			Name: "nines_spool_dead_letters_total",

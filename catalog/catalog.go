@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -101,6 +102,18 @@ func load(path string, fsys fileSystem) (*Catalog, error) {
 	return parse(data, path, fsys)
 }
 
+// blank reports whether a YAML file holds nothing but blanks, comments and
+// document markers.
+func blank(data []byte) bool {
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") && line != "---" && line != "..." {
+			return false
+		}
+	}
+	return true
+}
+
 // Parse parses and validates a catalog. name is the file's path: errors
 // name it, and Backstage files the catalog references are read relative to
 // its directory. Validation errors are *FieldError values joined with
@@ -110,6 +123,11 @@ func Parse(data []byte, name string) (*Catalog, error) {
 }
 
 func parse(data []byte, name string, fsys fileSystem) (*Catalog, error) {
+	if blank(data) {
+		// What a file being rewritten looks like mid-write, or a
+		// truncated one: never a catalog. An empty catalog says so.
+		return nil, fmt.Errorf("%s: the catalog is empty or holds only comments; to mean no services, write `services: []`", name)
+	}
 	var cfg fileConfig
 	ix, errs := decodeYAML(name, data, &cfg, true)
 	if len(errs) > 0 {

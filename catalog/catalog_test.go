@@ -97,8 +97,8 @@ func TestParse(t *testing.T) {
 		check func(t *testing.T, c *Catalog)
 	}{
 		{
-			name:  "empty file",
-			files: map[string]string{"catalog.yml": ""},
+			name:  "no services",
+			files: map[string]string{"catalog.yml": "services: []\n"},
 			check: func(t *testing.T, c *Catalog) {
 				if c.Len() != 0 || c.DefaultSLO() != DefaultSLOTarget || c.Location().String() != "UTC" {
 					t.Errorf("got %d services, default %v, location %v", c.Len(), c.DefaultSLO(), c.Location())

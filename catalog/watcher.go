@@ -41,6 +41,11 @@ type WatcherOptions struct {
 	Interval time.Duration
 	// Now is the clock for the last-reload timestamp; nil means time.Now.
 	Now func() time.Time
+	// AllowEmpty lets a reload replace a catalog that has services with
+	// one that has none. Without it such a reload fails and the last good
+	// catalog stays: a catalog emptied by mistake would otherwise move
+	// every alert to the default service.
+	AllowEmpty bool
 }
 
 func (o *WatcherOptions) defaults() error {
@@ -218,6 +223,10 @@ func (w *Watcher) poll() {
 
 func (w *Watcher) reload(reason string) error {
 	c, err := load(w.opts.Path, w.fs)
+	if err == nil && c.Len() == 0 && w.current.Load().Len() > 0 && !w.opts.AllowEmpty {
+		err = fmt.Errorf("%s has no services, the catalog in force has %d: refused (set --catalog.allow-empty to allow it)",
+			w.opts.Path, w.current.Load().Len())
+	}
 	if err != nil {
 		w.metrics.reloads.WithLabelValues("failure").Inc()
 		w.metrics.lastSuccessful.Set(0)

@@ -303,3 +303,54 @@ func TestNewWatcherErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyCatalogIsNotACatalog: a file that is empty or holds only
+// comments, as one being rewritten mid-deploy may, is refused at start
+// and on reload (the last good catalog stays); one that says
+// `services: []` is an empty catalog, taken at start, and on reload only
+// when allowed.
+func TestEmptyCatalogIsNotACatalog(t *testing.T) {
+	for _, content := range []string{"", "\n\n", "# services are coming\n# soon\n", "---\n"} {
+		path := filepath.Join(t.TempDir(), "catalog.yml")
+		writeFile(t, path, content)
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("Load(%q) = %v, want an error saying it is empty", content, err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "catalog.yml")
+	writeFile(t, path, "services: []\n")
+	if c, err := Load(path); err != nil || c.Len() != 0 {
+		t.Errorf("services: [] loads as %v, %v; want an empty catalog", c, err)
+	}
+
+	tests := []struct {
+		name       string
+		content    string
+		allowEmpty bool
+		want       int // services after the reload
+	}{
+		{"empty file", "", false, 1},
+		{"comments only", "# being rewritten\n", false, 1},
+		{"no services", "services: []\n", false, 1},
+		{"no services, allowed", "services: []\n", true, 0},
+		{"comments only, allowed", "# being rewritten\n", true, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "catalog.yml")
+			writeFile(t, path, catalogV1)
+			w, err := NewWatcher(WatcherOptions{Path: path, AllowEmpty: tc.allowEmpty})
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, path, tc.content)
+			err = w.Reload()
+			if got := w.Current().Len(); got != tc.want {
+				t.Errorf("after the reload: %d services, want %d (reload error: %v)", got, tc.want, err)
+			}
+			if (err == nil) != (tc.want == 0) {
+				t.Errorf("reload error = %v", err)
+			}
+		})
+	}
+}

@@ -300,12 +300,12 @@ func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[inci
 	out := make(map[incidents.GroupRef]*incidents.Incident, len(refs))
 	const op = "query_latest"
 	for chunk := range slices.Chunk(refs, maxInList) {
-		refs, want, err := refKeys(chunk)
+		chunkKeys, want, err := refKeys(chunk)
 		if err != nil {
 			return nil, err
 		}
 		s.metrics.op(op)
-		rows, err := s.conn.Query(refs.context(ctx), latestIDs)
+		rows, err := s.conn.Query(chunkKeys.context(ctx), latestIDs)
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "latest incident ids")
 		}

@@ -28,12 +28,12 @@ ORDER BY min(opened_at) DESC, id DESC
 LIMIT 1 BY group_key, service`
 	out := make(map[incidents.GroupRef]incidents.Head, len(refs))
 	for chunk := range slices.Chunk(refs, maxInList) {
-		refs, want, err := refKeys(chunk)
+		chunkKeys, want, err := refKeys(chunk)
 		if err != nil {
 			return nil, err
 		}
 		s.metrics.op(op)
-		rows, err := s.conn.Query(refs.context(ctx), q)
+		rows, err := s.conn.Query(chunkKeys.context(ctx), q)
 		if err != nil {
 			return nil, s.fail(ctx, op, err, "latest incident versions")
 		}

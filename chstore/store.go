@@ -355,12 +355,6 @@ const (
 	codeDatabaseAlreadyExists = 82
 )
 
-// codeIllegalColumn is, among others, ClickHouse's answer to an ADD COLUMN
-// of a column that exists. ClickHouse 18.16 knows no ADD COLUMN IF NOT
-// EXISTS, so migrations add columns plainly and execDDL takes "already
-// exists" as done (a rerun, or another replica migrating at once).
-const codeIllegalColumn = 44
-
 // execDDL runs an idempotent DDL statement, retrying briefly when another
 // process is running the same statement at the same moment.
 func execDDL(ctx context.Context, conn chdriver.Conn, q string) error {
@@ -369,10 +363,13 @@ func execDDL(ctx context.Context, conn chdriver.Conn, q string) error {
 		if err = conn.Exec(ctx, q); err == nil {
 			return nil
 		}
-		var exc *clickhouse.Exception
-		if errors.As(err, &exc) && exc.Code == codeIllegalColumn && strings.Contains(exc.Message, "already exists") {
+		// ClickHouse 18.16 knows no ADD COLUMN IF NOT EXISTS, so migrations
+		// add columns plainly and "already exists" counts as done (a rerun,
+		// or another replica migrating at once).
+		if columnExists(err) {
 			return nil
 		}
+		var exc *clickhouse.Exception
 		if !errors.As(err, &exc) || (exc.Code != codeTableAlreadyExists && exc.Code != codeDatabaseAlreadyExists) {
 			return err
 		}

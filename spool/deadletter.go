@@ -39,12 +39,16 @@ type DeadLetter struct {
 	FailedAt     time.Time
 	Reason       string
 	Notification incidents.Notification
+	// Payload holds the spooled bytes of a notification that did not
+	// decode (Notification is then empty).
+	Payload []byte
 }
 
 type deadLetterJSON struct {
 	FailedAt     time.Time        `json:"failed_at"`
 	Reason       string           `json:"reason"`
 	Notification notificationJSON `json:"notification"`
+	Payload      []byte           `json:"payload,omitempty"`
 }
 
 // maxReason bounds the reason kept with a dead letter.
@@ -55,7 +59,7 @@ func encodeDeadLetter(d DeadLetter) ([]byte, error) {
 	if len(reason) > maxReason {
 		reason = reason[:maxReason] + "…"
 	}
-	payload, err := json.Marshal(deadLetterJSON{FailedAt: d.FailedAt.UTC(), Reason: reason, Notification: toJSON(d.Notification)})
+	payload, err := json.Marshal(deadLetterJSON{FailedAt: d.FailedAt.UTC(), Reason: reason, Notification: toJSON(d.Notification), Payload: d.Payload})
 	if err != nil {
 		return nil, fmt.Errorf("encode dead letter: %w", err)
 	}
@@ -88,12 +92,7 @@ func appendDeadLetters(dir string, ds ...DeadLetter) error {
 		if err == nil {
 			_, err = f.Write(buf.Bytes())
 		}
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+		err = syncClose(f, err)
 		if err == nil {
 			err = syncDir(dir)
 		}
@@ -142,7 +141,7 @@ func readDeadLetters(dir string) ([]DeadLetter, int64, error) {
 			var j deadLetterJSON
 			if err := json.Unmarshal(payload, &j); err == nil {
 				n, _ := fromJSON(mustMarshal(j.Notification))
-				out = append(out, DeadLetter{AcceptedAt: at, FailedAt: j.FailedAt.UTC(), Reason: j.Reason, Notification: n})
+				out = append(out, DeadLetter{AcceptedAt: at, FailedAt: j.FailedAt.UTC(), Reason: j.Reason, Notification: n, Payload: j.Payload})
 				off += size
 				continue
 			}
@@ -183,27 +182,42 @@ func ReplayDeadLetters(ctx context.Context, dir string, next Ingester, now func(
 		if damaged > 0 {
 			return fmt.Errorf("dead-letter file has %d damaged bytes: inspect it before replaying (nines spool inspect)", damaged)
 		}
-		var keep []DeadLetter
-		var stop error
+		var (
+			keep    []DeadLetter
+			stop    error
+			changed bool
+		)
 		for i, d := range ds {
 			if stop != nil {
 				keep = append(keep, ds[i:]...)
 				break
 			}
-			ierr := next.Ingest(ctx, d.Notification)
+			var ierr error
+			if d.Payload != nil {
+				// Did not decode when spooled: a fixed nines may read it.
+				var n incidents.Notification
+				if n, ierr = fromJSON(d.Payload); ierr == nil {
+					d.Notification, d.Payload = n, nil
+				}
+			}
+			if ierr == nil {
+				ierr = next.Ingest(ctx, d.Notification)
+			}
 			switch {
 			case ierr == nil:
 				applied++
+				changed = true
 			case retryable(ierr), ctx.Err() != nil:
 				stop = ierr
 				keep = append(keep, d)
 			default:
 				d.FailedAt, d.Reason = now(), ierr.Error()
 				keep = append(keep, d)
+				changed = true
 			}
 		}
 		left = len(keep)
-		if applied > 0 {
+		if changed {
 			if err := rewriteDeadLetters(dir, keep); err != nil {
 				return err
 			}
@@ -234,12 +248,7 @@ func rewriteDeadLetters(dir string, ds []DeadLetter) error {
 		return err
 	}
 	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = syncClose(f, err)
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, deadLetterFile))
 	}

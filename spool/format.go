@@ -70,6 +70,10 @@ type record struct {
 	off, end   int64  // offsets of the record and of what follows it
 	acceptedAt time.Time
 	n          incidents.Notification
+	// payload and decodeErr are set instead of n when the payload does
+	// not decode.
+	payload   []byte
+	decodeErr error
 }
 
 // parseStatus says what parse found at an offset.

@@ -328,8 +328,9 @@ func (s *Spool) checkCheckpoint(cp position, seqs []uint64) string {
 		}
 		skip := resync(b[off:])
 		if skip < 0 {
-			// A torn tail: the checkpoint may only name its start.
-			break
+			// Damaged to the end: the replay moves past it, to the
+			// end of the segment (see readBatch).
+			skip = len(b) - off
 		}
 		off += skip
 	}
@@ -349,7 +350,7 @@ func (s *Spool) scanSegment(seq uint64, last bool) (int64, error) {
 	if len(b) < len(segmentMagic) {
 		if last && strings.HasPrefix(segmentMagic, string(b)) {
 			// Created, then a crash before its header was on disk.
-			if err := rewriteHeader(path); err != nil {
+			if err := writeHeader(path, true); err != nil {
 				return 0, err
 			}
 			return magic, nil
@@ -364,7 +365,7 @@ func (s *Spool) scanSegment(seq uint64, last bool) (int64, error) {
 		s.log.Warn("spool segment header is damaged: repairing it and reading its records", "file", path,
 			"header", fmt.Sprintf("%q", b[:len(segmentMagic)]))
 		s.metrics.corrupt.Inc()
-		if err := repairHeader(path); err != nil {
+		if err := writeHeader(path, false); err != nil {
 			return 0, err
 		}
 		copy(b, segmentMagic)
@@ -664,8 +665,9 @@ func (s *Spool) replayBatch(ctx context.Context) (int, error) {
 
 // readBatch reads up to max records from the checkpoint on. It returns
 // them and the position after what it consumed, which may lie past
-// damaged bytes it skipped. Records whose payload does not decode are
-// consumed and dropped with an error in the log (n.GroupKey is empty).
+// damaged bytes it skipped. Records whose payload does not decode (a
+// checksum that holds over bytes that are not a notification) carry the
+// payload and the error instead.
 func (s *Spool) readBatch(max int) ([]record, position, error) {
 	s.mu.Lock()
 	pos := position{s.readSeq, s.readOff}
@@ -702,8 +704,8 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 			}
 			r := record{seq: seg.seq, off: pos.off + int64(off), end: pos.off + int64(off+size), acceptedAt: at}
 			if n, err := fromJSON(payload); err != nil {
-				s.log.Error("spool: dropping a notification that does not decode", "segment", segmentName(seg.seq), "offset", r.off, "err", err)
-				s.metrics.rejected.Inc()
+				// Kept as a dead letter by apply, bytes and all.
+				r.payload, r.decodeErr = slices.Clone(payload), err
 			} else {
 				r.n = n
 			}
@@ -743,8 +745,12 @@ func (s *Spool) apply(ctx context.Context, recs []record) error {
 	groups := map[string][]*record{}
 	for i := range recs {
 		r := &recs[i]
-		if r.n.GroupKey == "" {
-			continue // did not decode
+		if r.decodeErr != nil {
+			s.metrics.rejected.Inc()
+			if err := s.putAside(r, r.decodeErr, "spool: a spooled notification does not decode: put aside as a dead letter"); err != nil {
+				return err
+			}
+			continue
 		}
 		if _, ok := groups[r.n.GroupKey]; !ok {
 			order = append(order, r.n.GroupKey)
@@ -812,7 +818,7 @@ func (s *Spool) applyOne(ctx context.Context, r *record) error {
 // past it without losing it. If that fails, it returns the error, and r is
 // replayed again later.
 func (s *Spool) putAside(r *record, cause error, msg string, args ...any) error {
-	d := DeadLetter{AcceptedAt: r.acceptedAt, FailedAt: s.o.Now(), Reason: cause.Error(), Notification: r.n}
+	d := DeadLetter{AcceptedAt: r.acceptedAt, FailedAt: s.o.Now(), Reason: cause.Error(), Notification: r.n, Payload: r.payload}
 	if err := appendDeadLetters(s.o.Dir, d); err != nil {
 		s.log.Error("spool: cannot put a notification aside; will retry", "group_key", r.n.GroupKey, "err", err, "cause", cause)
 		return fmt.Errorf("%w: %w", err, cause)
@@ -1009,7 +1015,7 @@ func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
 			Name: "nines_spool_corrupt_records_total", Help: "Torn or damaged spool records skipped.",
 		}),
 		rejected: f.NewCounter(prometheus.CounterOpts{
-			Name: "nines_spool_rejected_total", Help: "Spooled records dropped because their payload, although its checksum is right, does not decode.",
+			Name: "nines_spool_rejected_total", Help: "Spooled records whose payload, although its checksum is right, does not decode (kept as dead letters).",
 		}),
 		deadLetters: f.NewCounter(prometheus.CounterOpts{
 			Name: "nines_spool_dead_letters_total",
@@ -1097,37 +1103,32 @@ func createSegment(dir string, seq uint64) (*os.File, error) {
 	return f, nil
 }
 
-func rewriteHeader(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0o600)
+// writeHeader writes the segment header at the start of path, durably:
+// over what is there (a damaged header), or, with truncate, as all the
+// file holds (a torn one).
+func writeHeader(path string, truncate bool) error {
+	flag := os.O_WRONLY
+	if truncate {
+		flag |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write([]byte(segmentMagic)); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	_, err = f.WriteAt([]byte(segmentMagic), 0)
+	return syncClose(f, err)
 }
 
-// repairHeader writes the segment header over the first bytes of path.
-func repairHeader(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
+// syncClose fsyncs and closes f, unless err (the outcome of writing it)
+// is set, and returns the first error.
+func syncClose(f *os.File, err error) error {
+	if err == nil {
+		err = f.Sync()
 	}
-	if _, err := f.WriteAt([]byte(segmentMagic), 0); err != nil {
-		_ = f.Close()
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return err
 }
 
 func truncateFile(path string, size int64) error {

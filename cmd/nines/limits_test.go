@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +15,21 @@ import (
 	"github.com/ninesops/nines/chstore/chtest"
 )
 
+// postAlerts posts a webhook body with the webhook's credentials and
+// returns the status and body of the answer (0 and the error if none).
+func (n *nines) postAlerts(body []byte) (int, string) {
+	req, _ := http.NewRequest("POST", n.base+"/api/v1/alerts", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+webhookToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // TestBigNotificationsAreStored posts what broke ClickHouse's query size
 // limit when keys were bound into the query text: a 300 KiB group key,
 // and 12 concurrent notifications of 1,000 new services each, which the
@@ -22,19 +38,7 @@ import (
 func TestBigNotificationsAreStored(t *testing.T) {
 	n := startNines(t, chtest.Database(t))
 	start := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
-	post := func(body []byte) (int, string) {
-		req, _ := http.NewRequest("POST", n.base+"/api/v1/alerts", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+webhookToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(resp.Body)
-		return resp.StatusCode, b.String()
-	}
+	post := n.postAlerts
 
 	hugeKey := `{}:{alertname="Huge",x="` + strings.Repeat("k", 300<<10) + `"}`
 	if code, b := post(webhookNote(hugeKey, inputAlert("huge", map[string]string{"alertname": "Huge", "service": "hugekey"}, start, "0001-01-01T00:00:00Z", "firing"))); code != 200 {

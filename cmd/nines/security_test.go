@@ -205,21 +205,37 @@ func basic(user, pass string) http.Header {
 // quote the password.
 func TestStartupErrorsHideSecrets(t *testing.T) {
 	addr := chtest.Addr(t)
-	tests := []struct{ name, dsn string }{
-		{"bad port", "clickhouse://nines:" + dsnPass + "@127.0.0.1:port/x"},
-		{"bad escape", "clickhouse://nines:" + dsnPass + "%zz@" + addr + "/x"},
-		{"refused password", chtest.Scheme(t) + "://default:" + dsnPass + "@" + addr + "/x?dial_timeout=2s"},
-		{"unreachable", "clickhouse://nines:" + dsnPass + "@127.0.0.1:1/x?dial_timeout=1s"},
+	tests := []struct {
+		name, dsn string
+		waits     bool // ClickHouse unavailable: nines waits for it
+	}{
+		{"bad port", "clickhouse://nines:" + dsnPass + "@127.0.0.1:port/x", false},
+		{"bad escape", "clickhouse://nines:" + dsnPass + "%zz@" + addr + "/x", false},
+		{"refused password", chtest.Scheme(t) + "://default:" + dsnPass + "@" + addr + "/x?dial_timeout=2s", false},
+		{"unreachable", "clickhouse://nines:" + dsnPass + "@127.0.0.1:1/x?dial_timeout=1s", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			var stderr bytes.Buffer
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			var stderr syncWriter
+			stderr.buf = &bytes.Buffer{}
+			timeout := 30 * time.Second
+			if tc.waits {
+				timeout = 3 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			err := run(ctx, []string{"serve", "--web.listen-address=127.0.0.1:0", "--clickhouse.dsn=" + tc.dsn,
 				"--clickhouse.dial-timeout=1s", "--log.level=debug",
 				"--webhook.bearer-token-file=" + writeFile(t, dir, "w", webhookToken)}, io.Discard, &stderr, nil)
+			if tc.waits {
+				// It waited until stopped, logging why.
+				if err != nil || !strings.Contains(stderr.String(), "waiting for it") {
+					t.Errorf("nines stopped with %v; log:\n%s", err, stderr.String())
+				}
+				noSecrets(t, "the log", stderr.String())
+				return
+			}
 			if err == nil {
 				t.Fatal("nines started")
 			}

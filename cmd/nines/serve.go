@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -146,6 +147,7 @@ type serveOptions struct {
 	shutdownTimeout time.Duration
 	configFile      string
 	catalogFile     string
+	catalogEmpty    bool
 	bearerFile      string
 	basicFile       string
 	noAuth          bool
@@ -173,6 +175,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.shutdownTimeout, "web.shutdown-timeout", 30*time.Second, "How long shutdown waits for in-flight requests and batches.")
 	fs.StringVar(&o.configFile, "config.file", "", "YAML configuration file (grouping, label and severity mapping).")
 	fs.StringVar(&o.catalogFile, "catalog.file", "", "Service catalog YAML (owners, SLOs, dependencies, maintenance); reloaded on change and on SIGHUP.")
+	fs.BoolVar(&o.catalogEmpty, "catalog.allow-empty", false, "Let a reload replace a catalog that has services with one that has none (`services: []`); without it such a reload is refused and the last good catalog stays.")
 	fs.StringVar(&o.bearerFile, "webhook.bearer-token-file", "", "File holding the bearer token Alertmanager sends (http_config.authorization).")
 	fs.StringVar(&o.basicFile, "webhook.basic-auth-file", "", "File holding user:password that Alertmanager sends (http_config.basic_auth).")
 	fs.BoolVar(&o.noAuth, "webhook.allow-unauthenticated", false, "Accept webhooks without credentials (development only).")
@@ -237,15 +240,72 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	var cl closers
 	defer cl.closeAll(log)
 
-	store, err := o.store.open(ctx, log, reg)
+	// The listener, the webhook and the spool come first: while nines
+	// waits for ClickHouse it answers /-/healthy, says /-/ready is not,
+	// and spools webhooks (503 without a spool).
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	late := &lateIngester{}
+	sp, err := openSpool(o.reliability, late, log, reg)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	var ingester alerts.Ingester = late
+	if sp != nil {
+		ingester = sp
+		cl.push(sp.Close) // after the intake drained it; a no-op then
+	}
+	hook, err := alerts.NewHandler(alerts.Options{
+		Ingester: ingester, Auth: auth, MaxBodyBytes: o.maxBody, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	var waiting atomic.Pointer[string]
+	front := &swapHandler{}
+	front.set(startingRoutes(hook, reg, log, sp, &waiting))
+	srv := &http.Server{
+		Handler:           front,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	noSystemd := false
+	addrs := []string{ln.Addr().String()}
+	serveErr := make(chan error, 1)
+	go func() {
+		serveErr <- toolkit.Serve(ln, srv, &toolkit.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &noSystemd, WebConfigFile: &o.webConfig}, log)
+	}()
+	var stopOnce sync.Once
+	stop := func() (err error) {
+		stopOnce.Do(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+			defer cancel()
+			if serr := srv.Shutdown(sctx); serr != nil {
+				err = fmt.Errorf("shutdown: %w", serr)
+			}
+		})
+		return err
+	}
+	// Whatever ends serve stops the server before the parts it uses close.
+	defer func() { _ = stop() }()
+
+	store, err := waitForStore(ctx, o.store, log, reg, &waiting)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while waiting
+		}
 		return err
 	}
 	cl.push(store.Close)
-	if err := store.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	cat, err := catalog.NewWatcher(catalog.WatcherOptions{Path: o.catalogFile, Logger: log, Registerer: reg})
+	cat, err := catalog.NewWatcher(catalog.WatcherOptions{Path: o.catalogFile, AllowEmpty: o.catalogEmpty, Logger: log, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("--catalog.file: %w", err)
 	}
@@ -286,7 +346,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	}
 	// The spool (--spool.dir) and the reconciler (--alertmanager.url),
 	// closed after the server stops and before the store closes.
-	in, err := newIntake(o.reliability, svc, store, log, reg)
+	in, err := newIntake(o.reliability, sp, ingester, svc, store, log, reg)
 	if err != nil {
 		return err
 	}
@@ -295,12 +355,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		defer cancel()
 		return in.Close(ctx)
 	})
-	hook, err := alerts.NewHandler(alerts.Options{
-		Ingester: in.ingester, Auth: auth, MaxBodyBytes: o.maxBody, Logger: log, Registerer: reg,
-	})
-	if err != nil {
-		return err
-	}
 	pages, err := web.New(web.Options{
 		Incidents: store, Availability: avail, Changes: chg, Mutator: svc, Catalog: cat.Current,
 		ExternalURL: o.pages.externalURL, APIToken: apiToken, StatusTitles: o.pages.statusTitles,
@@ -323,21 +377,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		gatherer:     reg,
 	})
 
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      90 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	noSystemd := false
-	addrs := []string{ln.Addr().String()}
+	late.next.Store(svc)
+	front.set(handler)
 	// Background parts stop when runCtx ends, after the server has.
 	runCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
 	var parts sync.WaitGroup
@@ -369,10 +410,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		}
 	})
 
-	serveErr := make(chan error, 1)
-	go func() {
-		serveErr <- toolkit.Serve(ln, srv, &toolkit.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &noSystemd, WebConfigFile: &o.webConfig}, log)
-	}()
 	log.Info("nines started", "version", version, "address", ln.Addr().String())
 
 	for {
@@ -394,12 +431,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		break
 	}
 	log.Info("shutting down", "timeout", o.shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	return stop()
 }
 
 func migrate(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {

@@ -57,9 +57,12 @@ func spoolInspect(args []string, stdout, stderr io.Writer, getenv func(string) s
 			fmt.Fprintf(stdout, "%s\n", b)
 			continue
 		}
-		fmt.Fprintf(stdout, "accepted %s  failed %s  alerts %d  group %s\n    reason: %s\n",
-			d.AcceptedAt.Format(time.RFC3339), d.FailedAt.Format(time.RFC3339), len(d.Notification.Alerts),
-			cut(d.Notification.GroupKey, 200), cut(d.Reason, 500))
+		what := fmt.Sprintf("alerts %d  group %s", len(d.Notification.Alerts), cut(d.Notification.GroupKey, 200))
+		if d.Payload != nil {
+			what = fmt.Sprintf("a payload of %d bytes that does not decode: %s", len(d.Payload), cut(string(d.Payload), 200))
+		}
+		fmt.Fprintf(stdout, "accepted %s  failed %s  %s\n    reason: %s\n",
+			d.AcceptedAt.Format(time.RFC3339), d.FailedAt.Format(time.RFC3339), what, cut(d.Reason, 500))
 	}
 	if *format == "text" {
 		fmt.Fprintf(stdout, "%d dead letters in %s\n", len(ds), *dir)
@@ -75,10 +78,11 @@ type deadLetterJSON struct {
 	FailedAt     time.Time              `json:"failed_at"`
 	Reason       string                 `json:"reason"`
 	Notification incidents.Notification `json:"notification"`
+	Payload      string                 `json:"payload,omitempty"`
 }
 
 func deadLetterOut(d spool.DeadLetter) deadLetterJSON {
-	return deadLetterJSON{AcceptedAt: d.AcceptedAt, FailedAt: d.FailedAt, Reason: d.Reason, Notification: d.Notification}
+	return deadLetterJSON{AcceptedAt: d.AcceptedAt, FailedAt: d.FailedAt, Reason: d.Reason, Notification: d.Notification, Payload: string(d.Payload)}
 }
 
 // cut shortens s to n bytes for a line of output.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,20 +60,28 @@ type intake struct {
 	closeErr  error
 }
 
-// newIntake builds the intake. Call Run in the background and Close on
-// shutdown, after the HTTP server has stopped and before the store closes.
-func newIntake(f reliabilityFlags, svc *incidents.Service, store *chstore.Store, log *slog.Logger, reg prometheus.Registerer) (*intake, error) {
-	in := &intake{ingester: svc, log: log}
-	if f.spoolDir != "" {
-		sp, err := spool.Open(spool.Options{
-			Dir: f.spoolDir, Next: svc, Timeout: f.spoolTimeout, MaxBytes: f.spoolMaxBytes, MaxAge: f.spoolMaxAge,
-			Logger: log, Registerer: reg,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("--spool.dir: %w", err)
-		}
-		in.spool, in.ingester = sp, sp
+// openSpool opens the spool of --spool.dir in front of next, or returns
+// nil without one.
+func openSpool(f reliabilityFlags, next spool.Ingester, log *slog.Logger, reg prometheus.Registerer) (*spool.Spool, error) {
+	if f.spoolDir == "" {
+		return nil, nil
 	}
+	sp, err := spool.Open(spool.Options{
+		Dir: f.spoolDir, Next: next, Timeout: f.spoolTimeout, MaxBytes: f.spoolMaxBytes, MaxAge: f.spoolMaxAge,
+		Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--spool.dir: %w", err)
+	}
+	return sp, nil
+}
+
+// newIntake builds the intake around the spool sp (nil without
+// --spool.dir) and ingester, what the webhook hands notifications to (sp,
+// or the service). Call Run in the background and Close on shutdown,
+// after the HTTP server has stopped and before the store closes.
+func newIntake(f reliabilityFlags, sp *spool.Spool, ingester alerts.Ingester, svc *incidents.Service, store *chstore.Store, log *slog.Logger, reg prometheus.Registerer) (*intake, error) {
+	in := &intake{ingester: ingester, spool: sp, log: log}
 	if f.amURL != "" {
 		token, err := readSecretFile("alertmanager.bearer-token-file", f.amTokenFile)
 		if err != nil {
@@ -159,4 +168,19 @@ func (in *intake) status() any {
 		return nil
 	}
 	return in.spool.Status()
+}
+
+// lateIngester hands notifications to the incident service once it
+// exists: nines serves the webhook (into the spool) while it waits for
+// ClickHouse at start. Until then the store is unavailable.
+type lateIngester struct {
+	next atomic.Pointer[incidents.Service]
+}
+
+// Ingest implements alerts.Ingester and spool.Ingester.
+func (l *lateIngester) Ingest(ctx context.Context, n incidents.Notification) error {
+	if svc := l.next.Load(); svc != nil {
+		return svc.Ingest(ctx, n)
+	}
+	return fmt.Errorf("%w: ClickHouse not reached since nines started", incidents.ErrUnavailable)
 }

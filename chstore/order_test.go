@@ -98,4 +98,24 @@ func TestImpactOverTimeEndToEnd(t *testing.T) {
 	if len(raw) != 1 || raw[0].Downtime != 600 || raw[0].Union != want || raw[0].Incidents != 1 {
 		t.Errorf("availability: %+v, want 600 s of outage and 3600 s degraded in one incident", raw)
 	}
+
+	// A note through another replica (which reads the incident from the
+	// store) writes a version that keeps the impact over time.
+	incs, _, err := store.List(ctx, incidents.Filter{Service: "api"})
+	if err != nil || len(incs) != 1 {
+		t.Fatalf("list: %v, %d incidents", err, len(incs))
+	}
+	if _, err := newReplica(t, store.Store).AddNote(ctx, incs[0].ID, "bob", "rolled back"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err = store.Downtime(ctx, availability.Query{From: day, To: day.Add(24 * time.Hour), Now: day.Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != 1 || raw[0].Downtime != 600 || raw[0].Union != want {
+		t.Errorf("availability after a note on another replica: %+v", raw)
+	}
+	if after, err := store.Get(ctx, incs[0].ID); err != nil || after.Impact != incidents.ImpactOutage {
+		t.Errorf("impact after a note on another replica: %v (%v), want outage, the worst it had", after.Impact, err)
+	}
 }

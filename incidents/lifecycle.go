@@ -559,6 +559,14 @@ func (c *Config) join(ours, theirs *Incident, now time.Time) Change {
 		}
 	}
 	events, _ := c.settle(m)
+	if m.State == StateResolved && m.Source == SourceAlertmanager && len(m.Alerts) > 0 {
+		// As Derive: a resolved incident's impact is the worst it had,
+		// whichever version's impact field was read.
+		m.Impact = ImpactNone
+		for _, a := range m.Alerts {
+			m.Impact = max(m.Impact, a.Impact)
+		}
+	}
 	m.Facts = max(ours.Facts, theirs.Facts) + 1
 	m.UpdatedAt = latest(now, ours.UpdatedAt, theirs.UpdatedAt)
 	return Change{Incident: m, Events: events}

@@ -65,7 +65,13 @@ func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notificatio
 		}
 		maps.Copy(rec, reconciled)
 	}
-	g := Group{Ref: ref, Alerts: all, Actions: e.actions, Reconciled: rec}
+	// The held incidents' own fields may hold actions this process did
+	// not take: merged from another replica's version (join).
+	actions := e.actions
+	for _, inc := range held {
+		actions = append(actions[:len(actions):len(actions)], restoredActions(inc)...)
+	}
+	g := Group{Ref: ref, Alerts: all, Actions: actions, Reconciled: rec}
 	if len(held) > 0 {
 		g.First = held[0].ID
 	}

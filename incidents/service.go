@@ -532,6 +532,7 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 	if err != nil {
 		return nil, err
 	}
+	withSegments(inc)
 	ref := GroupRef{GroupKey: inc.GroupKey, Service: inc.Service}
 	unlock := s.lock([]GroupRef{ref})
 	defer unlock()
@@ -629,13 +630,18 @@ func newEntry(inc *Incident) *entry {
 	e := &entry{inc: inc, actions: restoredActions(inc)}
 	if inc != nil {
 		e.known = map[uint64]bool{inc.Version(): true}
-		if len(inc.Segments) == 0 && inc.Source == SourceAlertmanager {
-			// The store does not read segments back; they follow from the
-			// alerts and periods.
-			inc.Segments = SegmentsOf(inc.Alerts, inc.Periods)
-		}
+		withSegments(inc)
 	}
 	return e
+}
+
+// withSegments fills in the impact segments of an incident read from the
+// store, which does not read them back: they follow from its alerts and
+// periods. Incidents opened by hand have none.
+func withSegments(inc *Incident) {
+	if len(inc.Segments) == 0 && inc.Source == SourceAlertmanager {
+		inc.Segments = SegmentsOf(inc.Alerts, inc.Periods)
+	}
 }
 
 func (s *Service) cached(ref GroupRef) *entry {

@@ -161,11 +161,6 @@ func New(o Options) (*Pages, error) {
 // relative to the server's root.
 func (p *Pages) Link(path string) string { return p.o.ExternalURL + path }
 
-// IncidentURL returns the incident page's URL.
-func IncidentURL(external, id string) string {
-	return strings.TrimSuffix(external, "/") + "/incidents/" + url.PathEscape(id)
-}
-
 // Static serves the embedded style sheet and script under /static/.
 func (p *Pages) Static(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=3600")

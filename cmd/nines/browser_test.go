@@ -163,7 +163,7 @@ func TestPagesInBrowser(t *testing.T) {
 		{"incident-web", "/incidents/" + ids["web"], []string{"WebSlow", "firing", "reopened", "Degraded", "Sign in to act"}},
 		{"incident-from-slack", strings.TrimPrefix(slackLink, base), []string{"Impact over time", "Timeline", "Postmortem draft"}},
 		{"service-api", "/services/api", []string{"Service api", "payments", "99.900%", "Depends on", "db", "Depended on by", "web",
-			"Daily availability", "Incidents and changes", "APIErrors", "Maintenance excluded: 1h 0m"}},
+			"Daily availability", "Incidents and changes", "APIErrors", "leaves out maintenance (1h 0m)"}},
 		{"service-db", "/services/db", []string{"Service db", "The primary database.", "v2.0", "ci", "DBDown"}},
 		{"squad-payments", "/squads/payments", []string{"Squad payments", "#payments", "WebSlow", "api", "web"}},
 		{"status", "/status", []string{"platform", "shop", "Degraded", "Outage of db", "Outage of api", "Degraded performance of web"}},

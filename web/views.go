@@ -410,6 +410,14 @@ func (p *Pages) incident(ctx context.Context, id string) (IncidentView, error) {
 	}
 	v.Downstream = nonNilSlice(v.Downstream)
 	v.Links = p.incidentLinks(inc)
+	if p.o.SlackThread != nil {
+		// The page is worth more than the link: a failure only costs it.
+		if u, err := p.o.SlackThread(ctx, id); err != nil {
+			p.o.Logger.Warn("page: no Slack thread link", "incident", id, "err", err)
+		} else if u != "" {
+			v.Links = append(v.Links, Link{"Slack thread", u})
+		}
+	}
 	return v, nil
 }
 

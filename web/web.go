@@ -93,6 +93,9 @@ type Options struct {
 	APIToken string
 	// DashboardURL gives a service's Grafana dashboard, or "".
 	DashboardURL func(service string) string
+	// SlackThread, if set, gives the URL of an incident's Slack message
+	// (its thread), or "" when there is none.
+	SlackThread func(ctx context.Context, incidentID string) (string, error)
 	// StatusTitles shows incidents' own titles on the status page instead
 	// of a public title made of the impact and the service.
 	StatusTitles bool

@@ -155,6 +155,7 @@ func (a fakeAvail) figure(name string, w availability.Window) availability.Figur
 	end := minT(w.To, a.f.now)
 	win := end.Sub(w.From).Seconds()
 	var down float64
+	var ids []string
 	n := 0
 	for _, inc := range a.f.bySvc[name] {
 		if inc.StartedAt.After(end) {
@@ -168,6 +169,7 @@ func (a fakeAvail) figure(name string, w availability.Window) availability.Figur
 			break // newest first: the rest ended earlier (near enough for a fake)
 		}
 		n++
+		ids = append(ids, inc.ID)
 		if inc.Impact == incidents.ImpactOutage {
 			down += minT(stop, end).Sub(maxT(inc.StartedAt, w.From)).Seconds()
 		}
@@ -180,7 +182,7 @@ func (a fakeAvail) figure(name string, w availability.Window) availability.Figur
 		WindowSeconds: int64(win), Availability: 1 - down/win, OwnAvailability: 1 - down/win, DowntimeSeconds: down,
 		Incidents: n, SLOTarget: slo, ErrorBudgetSeconds: budget, ErrorBudgetConsumedSeconds: down,
 		ErrorBudgetRemaining: (budget - down) / budget, ErrorBudgetRemainingSeconds: budget - down,
-		Upstream: []availability.UpstreamCost{},
+		Upstream: []availability.UpstreamCost{}, IncidentIDs: ids,
 	}
 }
 

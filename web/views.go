@@ -410,6 +410,14 @@ func (p *Pages) incident(ctx context.Context, id string) (IncidentView, error) {
 	}
 	v.Downstream = nonNilSlice(v.Downstream)
 	v.Links = p.incidentLinks(inc)
+	if p.o.SlackThread != nil {
+		// The page is worth more than the link: a failure only costs it.
+		if u, err := p.o.SlackThread(ctx, id); err != nil {
+			p.o.Logger.Warn("page: no Slack thread link", "incident", id, "err", err)
+		} else if u != "" {
+			v.Links = append(v.Links, Link{"Slack thread", u})
+		}
+	}
 	return v, nil
 }
 
@@ -470,6 +478,25 @@ type ServiceView struct {
 	// Spans are the incidents of the last HistoryDays days, for the
 	// time axis the changes share.
 	Spans []IncidentRow `json:"-"`
+	// Explained lists, per window, the incidents behind its figure.
+	Explained []Explanation `json:"explained"`
+}
+
+// Explanation is what the incidents of one window cost.
+type Explanation struct {
+	Window string     `json:"window"`
+	Items  []CostItem `json:"incidents"`
+}
+
+// CostItem is one incident's time inside a window, and that time weighed
+// by its impact. Overlapping incidents each count here; the figure counts
+// overlaps once.
+type CostItem struct {
+	ID              string  `json:"id"`
+	Title           string  `json:"title"`
+	Impact          string  `json:"impact"`
+	Seconds         int64   `json:"seconds_in_window"`
+	WeightedSeconds float64 `json:"weighted_seconds"`
 }
 
 func (p *Pages) service(ctx context.Context, name, cursor string) (ServiceView, error) {
@@ -524,7 +551,45 @@ func (p *Pages) service(ctx context.Context, name, cursor string) (ServiceView, 
 	}
 	v.Changes = nonNilSlice(v.Changes)
 	v.Dashboard = p.o.DashboardURL(name)
+	v.Explained = p.explain(v.Figures, spans, now)
 	return v, nil
+}
+
+// explain lists the incidents behind each figure with their time in its
+// window, from the incidents of the last HistoryDays days (older ones
+// appear by ID alone).
+func (p *Pages) explain(figs []availability.Figure, incs []*incidents.Incident, now time.Time) []Explanation {
+	byID := make(map[string]*incidents.Incident, len(incs))
+	for _, inc := range incs {
+		byID[inc.ID] = inc
+	}
+	weights := p.o.Availability.Config().ImpactWeights
+	out := make([]Explanation, 0, len(figs))
+	for _, f := range figs {
+		e := Explanation{Window: f.Window, Items: []CostItem{}}
+		end := minT(f.To, now)
+		for _, id := range f.IncidentIDs {
+			inc, ok := byID[id]
+			if !ok {
+				e.Items = append(e.Items, CostItem{ID: id})
+				continue
+			}
+			it := CostItem{ID: id, Title: inc.Title, Impact: inc.Impact.String()}
+			for _, s := range impactSegments(inc, now) {
+				if lo, hi := maxT(s.Start, f.From), minT(s.End, end); lo.Before(hi) {
+					d := int64(hi.Sub(lo) / time.Second)
+					it.Seconds += d
+					it.WeightedSeconds += weights.Weight(s.impact) * float64(d)
+				}
+			}
+			e.Items = append(e.Items, it)
+		}
+		slices.SortFunc(e.Items, func(a, b CostItem) int {
+			return cmp.Or(cmp.Compare(b.WeightedSeconds, a.WeightedSeconds), cmp.Compare(b.Seconds, a.Seconds), cmp.Compare(a.ID, b.ID))
+		})
+		out = append(out, e)
+	}
+	return out
 }
 
 // days returns a service's last HistoryDays days.

@@ -93,6 +93,9 @@ type Options struct {
 	APIToken string
 	// DashboardURL gives a service's Grafana dashboard, or "".
 	DashboardURL func(service string) string
+	// SlackThread, if set, gives the URL of an incident's Slack message
+	// (its thread), or "" when there is none.
+	SlackThread func(ctx context.Context, incidentID string) (string, error)
 	// StatusTitles shows incidents' own titles on the status page instead
 	// of a public title made of the impact and the service.
 	StatusTitles bool
@@ -160,11 +163,6 @@ func New(o Options) (*Pages, error) {
 // Link returns the URL of a page: absolute with the external URL, else
 // relative to the server's root.
 func (p *Pages) Link(path string) string { return p.o.ExternalURL + path }
-
-// IncidentURL returns the incident page's URL.
-func IncidentURL(external, id string) string {
-	return strings.TrimSuffix(external, "/") + "/incidents/" + url.PathEscape(id)
-}
 
 // Static serves the embedded style sheet and script under /static/.
 func (p *Pages) Static(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -136,6 +138,8 @@ func TestPagesShowWhatPeopleNeed(t *testing.T) {
 		{"incident: upstream cause", "/incidents/inc-00000000000000000002", []string{"Caused by upstream incident", "DB primary down"}, nil},
 		{"service: catalog, figures, bars, changes", "/services/api", []string{"Service api", "payments", "99.900%", "Depends on", ">db<", "Depended on by", ">web<", "Daily availability", "API errors"}, nil},
 		{"service: changes on the axis", "/services/db", []string{"v2.0", "Incidents and changes", "deploy"}, nil},
+		// 30 minutes of incident, 10 of them at outage (weight 1), 20 degraded (weight 0).
+		{"service: what cost what", "/services/db", []string{"What cost what", `<td><a href="/incidents/inc-00000000000000000001">DB primary down</a></td><td>Outage</td><td>30m 0s</td><td>10m 0s</td>`}, nil},
 		{"squad", "/squads/payments", []string{"Squad payments", "#payments", "Slow pages", ">api<", ">web<"}, []string{">db<"}},
 		{"status: groups, state, no internals", "/status", []string{"platform", "shop", "Degraded", "Outage of db", "Uptime of shop, last 90 days"},
 			[]string{"DB primary down", "db-7.corp", "internal_host"}},
@@ -228,6 +232,22 @@ func TestPaginationKeepsFilters(t *testing.T) {
 	_, body = c.do("GET", "/?squad=payments&page=2", nil, nil)
 	if !strings.Contains(body, "Page 2 of 2") || !strings.Contains(body, `href="?squad=payments&amp;page=1"`) {
 		t.Errorf("page 2 of payments' services lacks its position or the link back:\n%s", body)
+	}
+}
+
+func TestSlackThreadLink(t *testing.T) {
+	thread := func(_ context.Context, id string) (string, error) {
+		if id == "inc-00000000000000000001" {
+			return "https://acme.slack.com/archives/C1/p1700000000000100", nil
+		}
+		return "", errors.New("chat store down")
+	}
+	c := newClient(t, mux(newTestPages(scenario(t), Options{SlackThread: thread})))
+	if _, body := c.do("GET", "/incidents/inc-00000000000000000001", nil, nil); !strings.Contains(body, `<a href="https://acme.slack.com/archives/C1/p1700000000000100" rel="noopener">Slack thread</a>`) {
+		t.Error("no link to the Slack thread")
+	}
+	if resp, body := c.do("GET", "/incidents/inc-00000000000000000002", nil, nil); resp.StatusCode != 200 || strings.Contains(body, "Slack thread") {
+		t.Errorf("a failing chat store should cost the link only: %d", resp.StatusCode)
 	}
 }
 

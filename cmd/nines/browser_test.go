@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -83,7 +84,7 @@ func TestPagesInBrowser(t *testing.T) {
 		"--catalog.file="+writeFile(t, dir, "catalog.yml", fmt.Sprintf(browserCatalog, at(-26*time.Hour), at(-25*time.Hour))),
 		"--config.file="+writeFile(t, dir, "config.yml", "chat:\n  operations_channel: \"#operations\"\n  grafana_url: http://grafana.example\n  digest: {cadence: \"off\"}\n"),
 		"--slack.token-file="+writeFile(t, dir, "slack.token", chatTestToken+"\n"), "--slack.api-url="+slack.APIURL(),
-		"--web.external-url="+base,
+		"--web.external-url="+base, "--slack.workspace-url=https://acme.slack.com",
 	)
 
 	// The scenario.
@@ -149,6 +150,16 @@ func TestPagesInBrowser(t *testing.T) {
 		return false
 	})
 
+	// Incident pages link to the Slack thread once the message is posted.
+	eventually(t, 30*time.Second, "db's page linking to its Slack thread", func() bool {
+		resp, err := http.Get(base + "/incidents/" + ids["db"])
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return regexp.MustCompile(`href="https://acme\.slack\.com/archives/C[0-9A-Z]+/p[0-9]{16}"[^>]*>Slack thread<`).Match(b)
+	})
 	t.Logf("scenario ready after %s", time.Since(began))
 	b := newBrowser(t, chromium)
 	pages := []struct {
@@ -158,12 +169,12 @@ func TestPagesInBrowser(t *testing.T) {
 		{"overview", "/", []string{"Open incidents (1)", "WebSlow", "Services, worst first", "api", "db", "web", "storage", "payments"}},
 		{"overview-squad", "/?squad=storage", []string{"Open incidents (0)", "db"}},
 		{"incident-db", "/incidents/" + ids["db"], []string{"DBDown", "resolved", "storage", "Impact over time", "outage",
-			`pod="db-7d9f"`, "Downstream incidents it caused", "APIErrors", "deploy v2.0", "50.0%", "Alertmanager", "Source", "Grafana dashboard", "Postmortem draft"}},
+			`pod="db-7d9f"`, "Downstream incidents it caused", "APIErrors", "deploy v2.0", "50.0%", "Alertmanager", "Source", "Grafana dashboard", "Slack thread", "Postmortem draft"}},
 		{"incident-api", "/incidents/" + ids["api"], []string{"APIErrors", "Caused by upstream incident", "DBDown", "deploy v2.0"}},
 		{"incident-web", "/incidents/" + ids["web"], []string{"WebSlow", "firing", "reopened", "Degraded", "Sign in to act"}},
 		{"incident-from-slack", strings.TrimPrefix(slackLink, base), []string{"Impact over time", "Timeline", "Postmortem draft"}},
 		{"service-api", "/services/api", []string{"Service api", "payments", "99.900%", "Depends on", "db", "Depended on by", "web",
-			"Daily availability", "Incidents and changes", "APIErrors", "Maintenance excluded: 1h"}},
+			"Daily availability", "Incidents and changes", "APIErrors", "leaves out maintenance (1h)"}},
 		{"service-db", "/services/db", []string{"Service db", "The primary database.", "v2.0", "ci", "DBDown"}},
 		{"squad-payments", "/squads/payments", []string{"Squad payments", "#payments", "WebSlow", "api", "web"}},
 		{"status", "/status", []string{"platform", "shop", "Degraded", "Outage of db", "Outage of api", "Degraded performance of web"}},

@@ -13,19 +13,22 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/chat"
 	"github.com/ninesops/nines/dashboards"
 )
 
 // pageFlags are the flags of nines' pages.
 type pageFlags struct {
-	externalURL  string
-	statusListen string
-	statusTitles bool
+	externalURL    string
+	statusListen   string
+	statusTitles   bool
+	slackWorkspace string
 }
 
 func (f *pageFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.externalURL, "web.external-url", "", "The URL under which people reach nines (e.g. https://nines.example.com). Pages, Slack messages and the digest link to incident pages with it; empty: pages link relatively and messages carry no incident link.")
 	fs.StringVar(&f.statusListen, "web.status-page.listen-address", "", "Address of a listener of its own serving only the status page (/status, /api/v1/status) and the health endpoints, without --web.config.file's authentication; empty: the status page is served only on the main listener, behind it.")
+	fs.StringVar(&f.slackWorkspace, "slack.workspace-url", "", "The Slack workspace's URL (e.g. https://acme.slack.com); incident pages then link to the incident's Slack thread.")
 	fs.BoolVar(&f.statusTitles, "web.status-page.show-titles", false, "Show incidents' own titles on the status page. Without it, an incident shows its public_title annotation or \"Outage of <service>\"; labels are never shown.")
 }
 
@@ -54,6 +57,41 @@ func (f *pageFlags) serveStatus(ctx context.Context, wg *sync.WaitGroup, h http.
 		_ = srv.Shutdown(sctx)
 	})
 	return srv, nil
+}
+
+// chatMessages knows how to read where incidents' Slack messages are
+// (*chstore.Store).
+type chatMessages interface {
+	LoadChat(ctx context.Context, ids []string, self string) (chat.Records, error)
+}
+
+// slackThreadLink gives an incident's Slack message in the operations
+// channel (else in any channel) as a permalink under the workspace's URL;
+// nil without a workspace URL.
+func slackThreadLink(store chatMessages, workspace, operations string) func(context.Context, string) (string, error) {
+	if workspace == "" {
+		return nil
+	}
+	workspace = strings.TrimSuffix(workspace, "/")
+	return func(ctx context.Context, id string) (string, error) {
+		recs, err := store.LoadChat(ctx, []string{id}, "")
+		if err != nil {
+			return "", err
+		}
+		var best *chat.MessageRecord
+		for i, m := range recs.Messages {
+			if m.ChannelID == "" || m.TS == "" {
+				continue
+			}
+			if best == nil || m.Channel == operations {
+				best = &recs.Messages[i]
+			}
+		}
+		if best == nil {
+			return "", nil
+		}
+		return workspace + "/archives/" + best.ChannelID + "/p" + strings.ReplaceAll(best.TS, ".", ""), nil
+	}
 }
 
 // dashboardLink gives a service's Grafana dashboard: the catalog's

@@ -359,6 +359,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		Incidents: store, Availability: avail, Changes: chg, Mutator: svc, Catalog: cat.Current,
 		ExternalURL: o.pages.externalURL, APIToken: apiToken, StatusTitles: o.pages.statusTitles,
 		DashboardURL: dashboardLink(cat.Current, cfg.Chat.GrafanaURL), Logger: log,
+		SlackThread: slackThreadLink(store, o.pages.slackWorkspace, cfg.Chat.OperationsChannel),
 	})
 	if err != nil {
 		return usageError{fmt.Errorf("--web.external-url: %w", err)}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -35,8 +36,17 @@ func TestSameFiguresOnBothEngines(t *testing.T) {
 	}
 	engines := []string{chtest.EngineClickHouse18, chtest.EngineChDB}
 	got := make([]map[string]string, len(engines))
-	for i, e := range engines {
-		got[i] = engineFigures(t, chtest.DatabaseOn(t, e))
+	// Both at once, so that rolling windows end at nearly the same moment.
+	t.Run("engines", func(t *testing.T) {
+		for i, e := range engines {
+			t.Run(e, func(t *testing.T) {
+				t.Parallel()
+				got[i] = engineFigures(t, chtest.DatabaseOn(t, e))
+			})
+		}
+	})
+	if t.Failed() {
+		return
 	}
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range got[0] {
@@ -51,13 +61,8 @@ func TestSameFiguresOnBothEngines(t *testing.T) {
 	t.Logf("%d answers compared", len(keys))
 	for _, k := range keys {
 		a, b := rolling(got[0][k]), rolling(got[1][k])
-		if !sameFigures(a, b) {
-			i := 0
-			for i < len(a) && i < len(b) && a[i] == b[i] {
-				i++
-			}
-			from := max(i-300, 0)
-			t.Errorf("%s differs at byte %d:\n%s: …%s\n%s: …%s", k, i, engines[0], a[from:min(i+200, len(a))], engines[1], b[from:min(i+200, len(b))])
+		if why := differ(a, b); why != "" {
+			t.Errorf("%s differs: %s\n%s: %s\n%s: %s", k, why, engines[0], a, engines[1], b)
 		}
 	}
 }
@@ -126,10 +131,11 @@ func engineFigures(t *testing.T, dsn string) map[string]string {
 	return out
 }
 
-// rolling replaces the bounds of rolling windows, which depend on the
-// moment each engine was asked, by a placeholder: every time but those of
-// the fixtures' day, 2026-11-22.
+// rolling replaces the times that depend on the moment each engine was
+// asked by placeholders: the bounds of rolling windows (every time but
+// those of the fixtures' day, 2026-11-22) and when the digest was made.
 func rolling(s string) string {
+	s = slackDateRe.ReplaceAllString(s, "<generated-at>")
 	return timeRe.ReplaceAllStringFunc(s, func(ts string) string {
 		if strings.HasPrefix(ts, "2026-11-22T") {
 			return ts
@@ -138,26 +144,34 @@ func rolling(s string) string {
 	})
 }
 
-var timeRe = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+var (
+	timeRe      = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+	slackDateRe = regexp.MustCompile(`<!date\^\d+\^[^>]*>`)
+)
 
-// sameFigures reports whether a and b are equal but for numbers that
-// differ by at most a relative 1e-4.
-func sameFigures(a, b string) bool {
+// differ says how a and b differ, or nothing when they are equal but for
+// numbers that differ by at most a relative 1e-4.
+func differ(a, b string) string {
 	if a == b {
-		return true
+		return ""
+	}
+	ta, tb := numberRe.ReplaceAllString(a, "#"), numberRe.ReplaceAllString(b, "#")
+	if ta != tb {
+		i := 0
+		for i < len(ta) && i < len(tb) && ta[i] == tb[i] {
+			i++
+		}
+		return fmt.Sprintf("text (numbers as #) differs at byte %d: %q vs %q", i, ta[max(i-60, 0):min(i+60, len(ta))], tb[max(i-60, 0):min(i+60, len(tb))])
 	}
 	na, nb := numberRe.FindAllString(a, -1), numberRe.FindAllString(b, -1)
-	if len(na) != len(nb) || numberRe.ReplaceAllString(a, "#") != numberRe.ReplaceAllString(b, "#") {
-		return false
-	}
 	for i := range na {
 		x, errx := strconv.ParseFloat(na[i], 64)
 		y, erry := strconv.ParseFloat(nb[i], 64)
 		if errx != nil || erry != nil || math.Abs(x-y) > 1e-4*math.Max(math.Abs(x), math.Abs(y)) {
-			return false
+			return fmt.Sprintf("number %d: %s vs %s", i, na[i], nb[i])
 		}
 	}
-	return true
+	return ""
 }
 
 var numberRe = regexp.MustCompile(`-?\d+(\.\d+)?([eE][-+]?\d+)?`)

@@ -82,8 +82,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open chDB session in %s: %w", *dir, err)
 	}
-	// chDB installs ClickHouse's handlers of fatal signals: a write to a
-	// client that went away must fail with EPIPE, not raise SIGPIPE there.
+	// chDB installs ClickHouse's own signal handlers over Go's. SIGPIPE is
+	// ignored, so that a write to a client that went away fails with EPIPE
+	// instead of reaching them. Beware: a nil dereference in this process
+	// no longer panics but makes chDB answer "The server is shutting down
+	// due to a fatal error" to every later statement (seen while writing
+	// header).
 	signal.Ignore(syscall.SIGPIPE)
 	e := &engine{conn: conn, tmp: filepath.Join(*dir, "inserts")}
 	defer e.close()

@@ -54,9 +54,12 @@ func benchFake(b *testing.B) *fake {
 }
 
 // BenchmarkPages renders each page over the in-memory fake of the read
-// interfaces (benchFake), so it measures nines' own server time: building
-// the view, rendering the template and the SVG. With ClickHouse behind
-// them, pages add the store's queries (see README, "Pages").
+// interfaces (benchFake), which answers like an indexed store whose
+// availability figures are already computed, so it measures nines' own
+// server time: reading the answers, filtering, sorting and paginating,
+// building the SVG and rendering the template. With ClickHouse behind them,
+// pages add the store's queries (see README, "Pages"). A page fails if it
+// takes 100 ms or more on average.
 func BenchmarkPages(b *testing.B) {
 	f := benchFake(b)
 	h := mux(newTestPages(f, Options{APIToken: testToken}))
@@ -77,8 +80,8 @@ func BenchmarkPages(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
-			if worst > 100*time.Millisecond && !testing.Short() {
-				b.Errorf("%s took %s at worst, want under 100ms", path, worst)
+			if mean := b.Elapsed() / time.Duration(b.N); mean >= 100*time.Millisecond {
+				b.Errorf("%s took %s on average, want under 100ms", path, mean)
 			}
 		})
 	}

@@ -24,6 +24,8 @@ type fake struct {
 	byID      map[string]*incidents.Incident
 	bySvc     map[string][]*incidents.Incident // newest first
 	all       []*incidents.Incident            // newest first
+	open      []*incidents.Incident            // newest first
+	figs      map[string][]availability.Figure // All's answers by window: a store answers in one query
 	timelines map[string][]incidents.Event
 	changes   []changes.Change
 	suspects  map[string][]changes.Suspect
@@ -46,6 +48,15 @@ func (f *fake) index() {
 	for _, l := range f.bySvc {
 		f.all = append(f.all, l...)
 	}
+	defer func() {
+		f.open = f.open[:0]
+		for _, inc := range f.all {
+			if inc.State.Open() {
+				f.open = append(f.open, inc)
+			}
+		}
+		f.figs = map[string][]availability.Figure{}
+	}()
 	for _, l := range append([][]*incidents.Incident{f.all}, mapValues(f.bySvc)...) {
 		slices.SortFunc(l, func(a, b *incidents.Incident) int {
 			if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
@@ -58,8 +69,11 @@ func (f *fake) index() {
 
 func (f *fake) List(_ context.Context, fl incidents.Filter) ([]*incidents.Incident, string, error) {
 	src := f.all
-	if fl.Service != "" {
+	switch {
+	case fl.Service != "":
 		src = f.bySvc[fl.Service]
+	case fl.State.Open() && fl.State != "":
+		src = f.open // a store's index on state
 	}
 	skip := fl.Cursor != ""
 	var out []*incidents.Incident
@@ -187,6 +201,9 @@ func (a fakeAvail) figure(name string, w availability.Window) availability.Figur
 }
 
 func (a fakeAvail) All(_ context.Context, w availability.Window, _ bool) ([]availability.Figure, error) {
+	if figs, ok := a.f.figs[w.String()]; ok && a.f.figs != nil {
+		return slices.Clone(figs), nil
+	}
 	var out []availability.Figure
 	for _, sv := range a.f.cat.Services() {
 		out = append(out, a.figure(sv.Name, w))
@@ -197,6 +214,9 @@ func (a fakeAvail) All(_ context.Context, w availability.Window, _ bool) ([]avai
 		}
 		return cmp.Compare(x.Service, y.Service)
 	})
+	if a.f.figs != nil {
+		a.f.figs[w.String()] = slices.Clone(out)
+	}
 	return out, nil
 }
 

@@ -152,6 +152,10 @@ type FigCell struct {
 // serviceRows computes every service's figures over the default windows,
 // worst first by the primary window, keeping those keep accepts.
 func (p *Pages) serviceRows(ctx context.Context, cat *catalog.Catalog, keep func(name string) bool) ([]ServiceRow, []string, error) {
+	tiers := map[string]int{}
+	for _, sv := range cat.Services() {
+		tiers[sv.Name] = sv.Tier
+	}
 	ws, err := p.windows()
 	if err != nil {
 		return nil, nil, err
@@ -173,9 +177,7 @@ func (p *Pages) serviceRows(ctx context.Context, cat *catalog.Catalog, keep func
 			r := byName[f.Service]
 			if r == nil {
 				r = &ServiceRow{Name: f.Service, Owner: f.Owner, SLOTarget: f.SLOTarget, Figures: make([]FigCell, len(ws))}
-				if sv, ok := cat.Service(f.Service); ok {
-					r.Tier = sv.Tier
-				}
+				r.Tier = tiers[f.Service]
 				byName[f.Service] = r
 			}
 			r.Figures[i] = FigCell{Window: w.String(), Availability: f.Availability, ErrorBudgetRemaining: f.ErrorBudgetRemaining}
@@ -212,14 +214,16 @@ func (p *Pages) overview(ctx context.Context, squad string, tier, page int) (Ove
 		v.Squads = append(v.Squads, sq.Name)
 	}
 	tiers := map[int]bool{}
+	svcs := map[string]catalog.Service{}
 	for _, sv := range cat.Services() {
+		svcs[sv.Name] = sv
 		if sv.Tier > 0 {
 			tiers[sv.Tier] = true
 		}
 	}
 	v.Tiers = slices.Sorted(mapKeys(tiers))
 	keep := func(name string) bool {
-		sv, _ := cat.Service(name)
+		sv := svcs[name]
 		return (squad == "" || sv.Owner == squad) && (tier == 0 || sv.Tier == tier)
 	}
 	open, err := p.openIncidents(ctx)

@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// The SQL below is written for ClickHouse 18.16 and current releases alike
-// (see /work/shared/CLICKHOUSE.md): no WITH subqueries, no window
+// The SQL below is written for ClickHouse 18.16 (Debian's, which the tests
+// run) and current releases alike: no WITH subqueries, no window
 // functions, one JOIN per SELECT, no toStartOfInterval (so none of the
 // plugin's $__timeInterval/$__timeGroup macros: buckets are
 // intDiv(…, $__interval_s) * $__interval_s), and every mutable column of

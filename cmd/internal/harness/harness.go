@@ -9,11 +9,13 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -294,4 +296,50 @@ func (c *ClickHouse) ctl(ctx context.Context, args ...string) error {
 		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(c.Ctl), strings.Join(args, " "), err, b)
 	}
 	return nil
+}
+
+// GetJSON reads GET u into v; an answer other than 200 is an error that
+// shows its body.
+func GetJSON(ctx context.Context, client *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d: %s", u, resp.StatusCode, b)
+	}
+	return json.Unmarshal(b, v)
+}
+
+// Incidents reads every incident through the API of the nines at base,
+// 1,000 a page, each into a T: a struct with the API's JSON fields the
+// caller reads.
+func Incidents[T any](ctx context.Context, client *http.Client, base string) ([]T, error) {
+	var (
+		all    []T
+		cursor string
+	)
+	for {
+		var page struct {
+			Incidents  []T    `json:"incidents"`
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := GetJSON(ctx, client, base+"/api/v1/incidents?limit=1000&cursor="+url.QueryEscape(cursor), &page); err != nil {
+			return nil, fmt.Errorf("list incidents: %w", err)
+		}
+		all = append(all, page.Incidents...)
+		if page.NextCursor == "" {
+			return all, nil
+		}
+		cursor = page.NextCursor
+	}
 }

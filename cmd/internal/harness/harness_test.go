@@ -95,3 +95,29 @@ func TestProcessFigures(t *testing.T) {
 		t.Errorf("FreeAddr = %q, %v", addr, err)
 	}
 }
+
+func TestIncidentsPages(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("cursor") {
+		case "":
+			_, _ = w.Write([]byte(`{"incidents":[{"id":"inc-1"},{"id":"inc-2"}],"next_cursor":"c2"}`))
+		case "c2":
+			_, _ = w.Write([]byte(`{"incidents":[{"id":"inc-3"}],"next_cursor":""}`))
+		default:
+			http.Error(w, `{"error":"bad cursor"}`, http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+	type inc struct {
+		ID string `json:"id"`
+	}
+	got, err := harness.Incidents[inc](context.Background(), srv.Client(), srv.URL)
+	if err != nil || len(got) != 3 || got[2].ID != "inc-3" {
+		t.Errorf("Incidents = %v, %v; want inc-1, inc-2, inc-3", got, err)
+	}
+	var v any
+	if err := harness.GetJSON(context.Background(), srv.Client(), srv.URL+"/?cursor=x", &v); err == nil || !strings.Contains(err.Error(), "bad cursor") {
+		t.Errorf("GetJSON of a 400 = %v, want the body in the error", err)
+	}
+}

@@ -1,3 +1,5 @@
+// Package nines_test checks the layout that docs/architecture.md draws:
+// imports point down its layers.
 package nines_test
 
 import (

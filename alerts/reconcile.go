@@ -64,7 +64,7 @@ const maxAPIResponse = 64 << 20
 // OpenIncidentLister knows how to list the open incidents that alerts
 // opened, with their alerts; chstore.Store implements it.
 type OpenIncidentLister interface {
-	OpenIncidents(ctx context.Context) ([]*incidents.Incident, error)
+	OpenIncidentsFromAlerts(ctx context.Context) ([]*incidents.Incident, error)
 }
 
 // StaleResolver knows how to resolve alerts that are no longer active;
@@ -257,7 +257,7 @@ func (r *Reconciler) reconcile(ctx context.Context) (ReconcileResult, error) {
 	}
 	res.Active = len(active)
 	r.metrics.active.Set(float64(len(active)))
-	open, err := r.o.Incidents.OpenIncidents(ctx)
+	open, err := r.o.Incidents.OpenIncidentsFromAlerts(ctx)
 	if err != nil {
 		return res, fmt.Errorf("reconcile: %w", err)
 	}

@@ -64,7 +64,7 @@ type fakeIncidents struct {
 	ingested []incidents.Notification
 }
 
-func (f *fakeIncidents) OpenIncidents(context.Context) ([]*incidents.Incident, error) {
+func (f *fakeIncidents) OpenIncidentsFromAlerts(context.Context) ([]*incidents.Incident, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.open, nil

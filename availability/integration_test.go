@@ -2,7 +2,6 @@ package availability_test
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"slices"
 	"testing"
@@ -19,15 +18,7 @@ import (
 // openStore returns a store on a fresh, migrated test database.
 func openStore(t testing.TB) *chstore.Store {
 	t.Helper()
-	dsn := chtest.Database(t)
-	s, err := chstore.Open(context.Background(), chstore.Options{
-		DSN: dsn, FlushInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return chtest.Open(t, chtest.Database(t), func(o *chstore.Options) { o.FlushInterval = time.Millisecond })
 }
 
 // write stores incidents, each as one version.

@@ -5,8 +5,6 @@
 package changes
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/fault"
+	"github.com/ninesops/nines/incidents"
 )
 
 // Kind is what sort of change it was.
@@ -113,7 +112,7 @@ func (c *Change) Normalize(now time.Time) error {
 		}
 	}
 	if c.ID == "" {
-		c.ID = "chg-" + hashHex(c.Service, string(c.Kind), c.Version, c.Environment, fmt.Sprint(c.At.UnixMilli()))[:20]
+		c.ID = "chg-" + incidents.StableHash(c.Service, string(c.Kind), c.Version, c.Environment, fmt.Sprint(c.At.UnixMilli()))[:20]
 	}
 	if !idRe.MatchString(c.ID) {
 		return invalid("id: want 1 to 200 of A-Z a-z 0-9 . _ : / @ -, got %q", c.ID)
@@ -158,13 +157,4 @@ func shortCommit(c string) string {
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{fault.ErrInvalid}, args...)...)
-}
-
-func hashHex(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }

@@ -34,7 +34,7 @@ type Query struct {
 // Incidents knows how to find incidents and add to their timelines.
 type Incidents interface {
 	Get(ctx context.Context, id string) (*incidents.Incident, error)
-	OpenIncidentsOf(ctx context.Context, services []string) ([]*incidents.Incident, error)
+	OpenIncidentsOfServices(ctx context.Context, services []string) ([]*incidents.Incident, error)
 }
 
 // Timeline knows how to add an event to an incident's timeline.
@@ -101,7 +101,7 @@ var errUnwired = errors.New("changes: built without incidents")
 
 func (unwired) Get(context.Context, string) (*incidents.Incident, error) { return nil, errUnwired }
 
-func (unwired) OpenIncidentsOf(context.Context, []string) ([]*incidents.Incident, error) {
+func (unwired) OpenIncidentsOfServices(context.Context, []string) ([]*incidents.Incident, error) {
 	return nil, errUnwired
 }
 
@@ -125,7 +125,7 @@ func (s *Service) Record(ctx context.Context, c Change) (Change, error) {
 		return c, nil
 	}
 	affected := append([]string{c.Service}, s.o.Catalog().Downstream(c.Service)...)
-	open, err := s.o.Incidents.OpenIncidentsOf(ctx, affected)
+	open, err := s.o.Incidents.OpenIncidentsOfServices(ctx, affected)
 	if err != nil {
 		s.o.Logger.Warn("rollback recorded, but open incidents could not be read", "change", c.ID, "err", err)
 		return c, nil

@@ -6,6 +6,7 @@ package chat
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -84,13 +85,7 @@ func (s *Sender) claim(ctx context.Context, fresh []*action, now time.Time) (map
 	for _, a := range fresh {
 		ids[a.incidentID()] = true
 	}
-	recs, err := s.ledger.LoadChat(ctx, slices.Sorted(func(yield func(string) bool) {
-		for id := range ids {
-			if !yield(id) {
-				return
-			}
-		}
-	}), s.holder)
+	recs, err := s.ledger.LoadChat(ctx, slices.Sorted(maps.Keys(ids)), s.holder)
 	if err != nil {
 		return nil, err
 	}

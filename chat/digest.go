@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -433,21 +434,11 @@ func (s *Sender) prepareDigest(ctx context.Context, now time.Time) {
 	}
 	st.digestDue = due
 	st.digestJobs = nil
-	for _, ch := range slices.Sorted(mapKeys(msgs)) {
+	for _, ch := range slices.Sorted(maps.Keys(msgs)) {
 		if done[ch] || (s.hooks[ch] == "" && s.api.client == nil) {
 			continue
 		}
 		st.digestJobs = append(st.digestJobs, &digestJob{key: key, channel: ch, hook: s.hooks[ch], msg: msgs[ch], intent: intents[ch]})
-	}
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
@@ -518,7 +509,7 @@ func PostDigest(ctx context.Context, o DigestOptions) ([]string, error) {
 	var posted []string
 	var errs []error
 	key := "digest:" + now.UTC().Format(time.RFC3339)
-	for _, ch := range slices.Sorted(mapKeys(msgs)) {
+	for _, ch := range slices.Sorted(maps.Keys(msgs)) {
 		if len(o.Channels) > 0 && !slices.Contains(o.Channels, ch) {
 			continue
 		}

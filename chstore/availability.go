@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -274,7 +275,7 @@ func maintenanceArgs(maint map[string][]catalog.Interval, services []string, lo,
 		ms     []string
 		mt, me []uint32
 	)
-	for _, svc := range slices.Sorted(mapKeys(maint)) {
+	for _, svc := range slices.Sorted(maps.Keys(maint)) {
 		if services != nil && !slices.Contains(services, svc) {
 			continue
 		}
@@ -312,16 +313,6 @@ func unix(t time.Time) uint32 {
 		return 1<<32 - 1
 	}
 	return uint32(u)
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(yield func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // downtimeQuery renders downtimeSQL and its arguments for q.
@@ -407,7 +398,7 @@ func (s *Store) Downtime(ctx context.Context, q availability.Query) ([]availabil
 		return nil, s.fail(ctx, op, err, "read availability")
 	}
 	out := make([]availability.Raw, 0, len(byService))
-	for _, name := range slices.Sorted(mapKeys(byService)) {
+	for _, name := range slices.Sorted(maps.Keys(byService)) {
 		r := byService[name]
 		slices.SortFunc(r.Upstream, func(a, b availability.RawUpstream) int { return strings.Compare(a.Service, b.Service) })
 		out = append(out, *r)

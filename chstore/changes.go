@@ -201,13 +201,13 @@ func (s *Store) DORA(ctx context.Context, from, to time.Time) ([]changes.DORARaw
 	return out, s.wrapRowsErr(ctx, op, rows.Err())
 }
 
-// OpenIncidentsOf returns the open incidents of services (changes.Incidents).
-func (s *Store) OpenIncidentsOf(ctx context.Context, services []string) ([]*incidents.Incident, error) {
+// OpenIncidentsOfServices returns the open incidents of services (changes.Incidents).
+func (s *Store) OpenIncidentsOfServices(ctx context.Context, services []string) ([]*incidents.Incident, error) {
 	if len(services) == 0 {
 		return nil, nil
 	}
 	q := selectIncidents("service IN ?", []string{"last_state != 'resolved'"}, "ORDER BY started_at, id")
-	incs, err := s.queryIncidents(ctx, "query_open_incidents", q, inList(services))
+	incs, err := s.queryIncidents(ctx, "query_open_incidents_of_services", q, inList(services))
 	if err != nil {
 		return nil, fmt.Errorf("open incidents: %w", err)
 	}

@@ -91,8 +91,20 @@ func TestChangesAndDORA(t *testing.T) {
 	if fmt.Sprintf("%+v", raws) != fmt.Sprintf("%+v", want) {
 		t.Errorf("dora =\n %+v\nwant\n %+v", raws, want)
 	}
-	open, err := s.OpenIncidentsOf(ctx, []string{"checkout"})
+	open, err := s.OpenIncidentsOfServices(ctx, []string{"checkout"})
 	if err != nil || len(open) != 1 || open[0].ID != "inc-00000000000000000002" {
 		t.Errorf("open incidents = %v, %v", open, err)
+	}
+	// Each of the three "open incidents" reads counts under its own op.
+	if _, err := s.OpenOutages(ctx, []string{"checkout"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OpenIncidentsFromAlerts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{"query_open_incidents_of_services", "query_open_outages", "query_open_incidents_from_alerts"} {
+		if n := s.ops(t, op); n != 1 {
+			t.Errorf("nines_clickhouse_operations_total{op=%q} = %v, want 1", op, n)
+		}
 	}
 }

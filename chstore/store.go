@@ -1,8 +1,32 @@
-// Package chstore keeps incidents in ClickHouse. It owns the ClickHouse
-// schema (versioned migrations embedded in the binary), batches concurrent
-// writes into few large INSERTs, and reads mutable rows without trusting
-// that ReplacingMergeTree merges have happened. It is the only package that
-// imports clickhouse-go.
+// Package chstore is nines' ClickHouse adapter: the one storage backend,
+// implementing the narrow ports that the domain packages declare (each
+// consumer declares the interface it uses; chstore never defines them).
+// It owns the ClickHouse schema (versioned migrations embedded in the
+// binary), batches concurrent writes into few large INSERTs, and reads
+// mutable rows without trusting that ReplacingMergeTree merges have
+// happened. It is the only package that imports clickhouse-go; no domain
+// package imports it (cmd wires it in).
+//
+// Which file implements which port:
+//
+//	store.go         Open, Ping, Close; the Store type
+//	write.go         incidents.Store (Write), with batch.go (group commit)
+//	read.go          incidents.Store and incidents.Reader (Get, Latest, List, Timeline)
+//	replica.go       incidents.VersionReader (Heads, Versions, GetVersions)
+//	owners.go        incidents.AlertOwnerFinder (AlertOwners)
+//	outages.go       incidents.OutageFinder (OpenOutages: cascades)
+//	reconcile.go     alerts.OpenIncidentLister (OpenIncidentsFromAlerts)
+//	availability.go  availability.Source (Downtime, Daily, SeenServices)
+//	changes.go       changes.Store (RecordChange, Changes, SetCause, Causes, DORA)
+//	                 and changes.Incidents (OpenIncidentsOfServices)
+//	chat.go          chat.Events, chat.Ledger, chat.Leases
+//	collector.go     collector.IncidentCounter (IncidentCounts)
+//	lookup.go        coalesces concurrent Latest lookups into one query
+//	migrate.go       the schema: Migrate and migrations/
+//	metrics.go       the store's own metrics
+//
+// A new query for a domain goes in that domain's file here, behind a
+// method the domain's port declares; see docs/architecture.md.
 //
 // Every statement is valid on ClickHouse 18.16 (Debian's package) and on
 // current releases (26.7, as chDB): INSERTs name their columns and go

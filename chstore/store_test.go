@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"reflect"
 	"slices"
@@ -37,25 +36,7 @@ type testStore struct {
 func openStore(t *testing.T, dsn string, configure ...func(*chstore.Options)) *testStore {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	opts := chstore.Options{
-		DSN:           dsn,
-		Logger:        slog.New(slog.DiscardHandler),
-		Registerer:    reg,
-		FlushInterval: 20 * time.Millisecond,
-		DialTimeout:   2 * time.Second,
-	}
-	for _, c := range configure {
-		c(&opts)
-	}
-	s, err := chstore.Open(t.Context(), opts)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
+	s := chtest.Open(t, dsn, append([]func(*chstore.Options){func(o *chstore.Options) { o.Registerer = reg }}, configure...)...)
 	return &testStore{Store: s, reg: reg, dsn: dsn}
 }
 

@@ -7,11 +7,10 @@ import (
 )
 
 // The SQL below is written for ClickHouse 18.16 and current releases alike
-// (see /work/shared/CLICKHOUSE.md; the tests run it on both): no WITH
-// subqueries, no window functions, one JOIN per SELECT with an alias on
-// both sides (current releases refuse a joined subquery without one), no
-// toStartOfInterval (so none of the plugin's $__timeInterval/$__timeGroup
-// macros: buckets are
+// (the tests run it on both): no WITH subqueries, no window functions, one
+// JOIN per SELECT with an alias on both sides (current releases refuse a
+// joined subquery without one), no toStartOfInterval (so none of the
+// plugin's $__timeInterval/$__timeGroup macros: buckets are
 // intDiv(…, $__interval_s) * $__interval_s), and every mutable column of
 // `incidents` collapsed with argMax(col, version) before it is filtered.
 // Timestamps are handled as UInt32 seconds, which sidesteps DateTime time

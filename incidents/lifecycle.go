@@ -400,7 +400,7 @@ func firstNonEmpty(s ...string) string {
 // their writes meet on one incident and are merged (see join) instead of
 // splitting the episode in two.
 func SuccessorID(groupKey, service, prev string) string {
-	return "inc-" + hashHex("successor", groupKey, service, prev)[:20]
+	return "inc-" + StableHash("successor", groupKey, service, prev)[:20]
 }
 
 // automatic reports whether a resolve was made by the alerts (or by the

@@ -294,15 +294,18 @@ func recorded(i Impact) *Impact { return &i }
 // the start of its first episode, so that two replicas seeing the same
 // alerts choose the same ID.
 func IncidentID(groupKey, service string, start time.Time) string {
-	return "inc-" + hashHex(groupKey, service, fmt.Sprint(start.UnixMilli()))[:20]
+	return "inc-" + StableHash(groupKey, service, fmt.Sprint(start.UnixMilli()))[:20]
 }
 
 // EventID derives a deterministic event ID from its parts.
 func EventID(parts ...string) string {
-	return "ev-" + hashHex(parts...)[:24]
+	return "ev-" + StableHash(parts...)[:24]
 }
 
-func hashHex(parts ...string) string {
+// StableHash is the hex SHA-256 of the parts, each followed by a NUL
+// byte: the basis of nines' deterministic IDs (incidents, events,
+// changes), the same on every replica.
+func StableHash(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
 		h.Write([]byte(p))

@@ -3,7 +3,6 @@ package spool_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sort"
 	"strings"
 	"testing"
@@ -82,14 +81,7 @@ type process struct {
 
 func openStore(t *testing.T, dsn string) *chstore.Store {
 	t.Helper()
-	s, err := chstore.Open(t.Context(), chstore.Options{
-		DSN: dsn, Logger: slog.New(slog.DiscardHandler), FlushInterval: 20 * time.Millisecond,
-		DialTimeout: time.Second, FlushTimeout: 3 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := chtest.Open(t, dsn, func(o *chstore.Options) { o.DialTimeout, o.FlushTimeout = time.Second, 3*time.Second })
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}

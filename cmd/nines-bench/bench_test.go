@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/alerts"
+	"github.com/ninesops/nines/cmd/internal/harness"
 )
 
 var testNow = time.Date(2026, 11, 22, 17, 0, 0, 0, time.UTC)
@@ -224,9 +225,9 @@ func TestProcStats(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
-	cpu, rss, err := procStats(os.Getpid())
+	cpu, rss, err := harness.ProcStats(os.Getpid())
 	if err != nil || rss <= 0 || cpu < 0 {
-		t.Errorf("procStats = %v, %d, %v", cpu, rss, err)
+		t.Errorf("ProcStats = %v, %d, %v", cpu, rss, err)
 	}
 }
 

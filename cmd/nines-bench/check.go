@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/ninesops/nines/cmd/internal/harness"
 )
 
 // apiIncident is the part of nines' incident JSON the check reads.
@@ -24,44 +23,7 @@ type apiIncident struct {
 
 // listIncidents reads every incident through nines' API, 1,000 a page.
 func listIncidents(ctx context.Context, client *http.Client, base string) ([]apiIncident, error) {
-	var (
-		all    []apiIncident
-		cursor string
-	)
-	for {
-		u := base + "/api/v1/incidents?limit=1000"
-		if cursor != "" {
-			u += "&cursor=" + url.QueryEscape(cursor)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("list incidents: %w", err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("list incidents: %w", err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("list incidents: HTTP %d: %s", resp.StatusCode, b)
-		}
-		var page struct {
-			Incidents  []apiIncident `json:"incidents"`
-			NextCursor string        `json:"next_cursor"`
-		}
-		if err := json.Unmarshal(b, &page); err != nil {
-			return nil, fmt.Errorf("list incidents: %w", err)
-		}
-		all = append(all, page.Incidents...)
-		if page.NextCursor == "" {
-			return all, nil
-		}
-		cursor = page.NextCursor
-	}
+	return harness.Incidents[apiIncident](ctx, client, base)
 }
 
 // checkResult compares what nines stores with what the script implies.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/alerts"
+	"github.com/ninesops/nines/cmd/internal/harness"
 )
 
 // config holds the flags.
@@ -202,7 +203,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if b.nines == "" {
 			b.nines = filepath.Join(b.work, "nines")
 			b.logf("building nines…")
-			if err := buildNines(ctx, cfg.module, b.nines); err != nil {
+			if err := harness.BuildNines(ctx, cfg.module, b.nines); err != nil {
 				return err
 			}
 		}
@@ -322,26 +323,21 @@ func (b *bench) startClickHouse(ctx context.Context) (stop func() error, err err
 		}
 		return func() error { return nil }, nil
 	}
-	pidFile := filepath.Join(cfg.chDir, "clickhouse-server.pid")
-	wasRunning := pidFromFile(pidFile) > 0 && processAlive(pidFromFile(pidFile))
+	ch := &harness.ClickHouse{Ctl: cfg.clickhousectl, Dir: cfg.chDir, TCP: cfg.chTCP, HTTP: cfg.chHTTP}
+	wasRunning := ch.PID() > 0
 	b.logf("starting ClickHouse in %s (ports %d/%d)…", cfg.chDir, cfg.chTCP, cfg.chHTTP)
-	if err := clickhousectl(ctx, cfg.clickhousectl, "start", cfg.chDir, fmt.Sprint(cfg.chTCP), fmt.Sprint(cfg.chHTTP)); err != nil {
+	if err := ch.Start(ctx); err != nil {
 		return nil, err
 	}
-	b.chAddr = fmt.Sprintf("127.0.0.1:%d", cfg.chTCP)
+	b.chAddr = ch.Addr()
 	b.ch = newCHHTTP(fmt.Sprintf("127.0.0.1:%d", cfg.chHTTP))
-	b.chPid = pidFromFile(pidFile)
+	b.chPid = ch.PID()
 	return func() error {
 		if wasRunning || cfg.keepServer {
 			return nil
 		}
-		return clickhousectl(context.Background(), cfg.clickhousectl, "stop", cfg.chDir)
+		return ch.Stop(context.Background())
 	}, nil
-}
-
-func processAlive(pid int) bool {
-	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-	return err == nil
 }
 
 // database names a fresh database for a phase and remembers to drop it.
@@ -411,25 +407,25 @@ receivers:
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	if _, err := exec.LookPath(b.cfg.alertmanager); err != nil {
 		return nil, fmt.Errorf("-alertmanager: %w (install Debian's prometheus-alertmanager, or leave the phase out with -phases)", err)
 	}
-	am, err := startChild("alertmanager", filepath.Join(b.work, "alertmanager.log"), nil, b.cfg.alertmanager,
+	am, err := harness.Start("alertmanager", filepath.Join(b.work, "alertmanager.log"), nil, b.cfg.alertmanager,
 		"--config.file="+confPath, "--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
 	if err != nil {
 		return nil, err
 	}
-	defer am.stop(30 * time.Second)
+	defer am.Stop(30 * time.Second)
 	base := "http://" + addr
-	if err := am.waitReady(ctx, base+"/-/ready", 30*time.Second); err != nil {
+	if err := am.WaitReady(ctx, base+"/-/ready", 30*time.Second); err != nil {
 		return nil, err
 	}
-	u := startUsage(am.pid())
+	u := startUsage(am.PID())
 	res := drive(ctx, b.client, target{name: "alertmanager", url: base + "/api/v2/alerts", body: func(s *step) []byte { return s.am }},
 		w, loadOptions{Concurrency: b.cfg.concurrency})
 	u.stop()
@@ -480,7 +476,7 @@ func (b *bench) runNines(ctx context.Context, phase string, w *workload, lo load
 	if err := os.WriteFile(token, []byte("bench-"+b.runID+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -496,23 +492,23 @@ func (b *bench) runNines(ctx context.Context, phase string, w *workload, lo load
 		if !b.ninesHasFlag("web.debug-listen-address") {
 			return nil, errors.New("-cpuprofile and -memprofile need nines' --web.debug-listen-address (pprof on an internal listener), which this nines does not have")
 		}
-		if debugAddr, err = freeAddr(); err != nil {
+		if debugAddr, err = harness.FreeAddr(); err != nil {
 			return nil, err
 		}
 		args = append(args, "--web.debug-listen-address="+debugAddr)
 	}
 	args = append(args, strings.Fields(b.cfg.ninesArgs)...)
-	n, err := startChild("nines", filepath.Join(b.work, phase+".log"), strings.Fields(b.cfg.ninesEnv), b.nines, args...)
+	n, err := harness.Start("nines", filepath.Join(b.work, phase+".log"), strings.Fields(b.cfg.ninesEnv), b.nines, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		if err := n.stop(60 * time.Second); err != nil {
-			b.logf("nines: %v; log %s:\n%s", err, n.log, tail(n.log, 10))
+		if _, err := n.Stop(60 * time.Second); err != nil && !harness.Signaled(err) {
+			b.logf("nines: %v; log %s:\n%s", err, n.Log, harness.Tail(n.Log, 10))
 		}
 	}()
 	base := "http://" + addr
-	if err := n.waitReady(ctx, base+"/-/ready", 60*time.Second); err != nil {
+	if err := n.WaitReady(ctx, base+"/-/ready", 60*time.Second); err != nil {
 		return nil, err
 	}
 	before, err := scrape(ctx, b.client, base+"/metrics")
@@ -521,7 +517,7 @@ func (b *bench) runNines(ctx context.Context, phase string, w *workload, lo load
 	}
 	parts := pollParts(ctx, b.ch, db, 250*time.Millisecond)
 	chProbe := startProbe(ctx, b.ch, 100*time.Millisecond)
-	nu, cu := startUsage(n.pid()), startUsage(b.chPid)
+	nu, cu := startUsage(n.PID()), startUsage(b.chPid)
 	profDone := make(chan error, 1)
 	if profiling && b.cfg.cpuProfile != "" {
 		go func() {
@@ -575,7 +571,7 @@ func (b *bench) runNines(ctx context.Context, phase string, w *workload, lo load
 	}
 	if res.non2xx > 0 || res.transport > 0 {
 		out.notes = append(out.notes, fmt.Sprintf("answers %s, %d without answer; first failure: %s; log %s:\n%s",
-			sortedCodes(res.codes), res.transport, res.firstErr, n.log, tail(n.log, 5)))
+			sortedCodes(res.codes), res.transport, res.firstErr, n.Log, harness.Tail(n.Log, 5)))
 	}
 	return out, nil
 }

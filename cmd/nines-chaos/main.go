@@ -29,6 +29,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ninesops/nines/cmd/internal/harness"
 )
 
 func main() {
@@ -102,14 +104,14 @@ func parseChaos(args []string, out io.Writer) (chaosConfig, error) {
 // a private ClickHouse.
 type env struct {
 	root, work, bin string
-	ch              *clickhouse
+	ch              *harness.ClickHouse
 	token, apiToken string
 	out             io.Writer
 	keep            bool
 }
 
 func setup(ctx context.Context, c common, out io.Writer, needFlags ...string) (_ *env, err error) {
-	root, err := repoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +129,7 @@ func setup(ctx context.Context, c common, out io.Writer, needFlags ...string) (_
 			return
 		}
 		if started {
-			_ = e.ch.stop()
+			_ = e.ch.Stop(context.Background())
 		}
 		if !e.keep {
 			_ = os.RemoveAll(e.work)
@@ -149,10 +151,10 @@ func setup(ctx context.Context, c common, out io.Writer, needFlags ...string) (_
 	if _, err := os.Stat("/usr/sbin/clickhouse-server"); err != nil {
 		return nil, fmt.Errorf("%w: clickhouse-server is not installed (make deps)", errSkip)
 	}
-	if e.ch, err = newClickHouse(root, filepath.Join(e.work, "clickhouse")); err != nil {
+	if e.ch, err = harness.NewClickHouse(root, filepath.Join(e.work, "clickhouse")); err != nil {
 		return nil, err
 	}
-	if err := e.ch.start(ctx); err != nil {
+	if err := e.ch.Start(ctx); err != nil {
 		return nil, err
 	}
 	started = true
@@ -168,7 +170,7 @@ func setup(ctx context.Context, c common, out io.Writer, needFlags ...string) (_
 // teardown stops ClickHouse and removes the working directory unless the
 // test failed or it was given.
 func (e *env) teardown(failed bool) {
-	if err := e.ch.stop(); err != nil {
+	if err := e.ch.Stop(context.Background()); err != nil {
 		fmt.Fprintln(e.out, err)
 	}
 	if failed || e.keep {
@@ -180,7 +182,7 @@ func (e *env) teardown(failed bool) {
 
 func (e *env) replicaArgs(name string, extra ...string) []string {
 	return append([]string{
-		"--clickhouse.dsn=clickhouse://" + e.ch.addr() + "/chaos",
+		"--clickhouse.dsn=clickhouse://" + e.ch.Addr() + "/chaos",
 		"--clickhouse.dial-timeout=1s", "--clickhouse.flush-interval=50ms",
 		"--webhook.bearer-token-file=" + filepath.Join(e.work, "webhook.token"),
 		"--api.token-file=" + filepath.Join(e.work, "api.token"),
@@ -256,7 +258,7 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {
 				return ctx.Err()
 			}
 			if c.outage > 0 {
-				if err := e.ch.stop(); err != nil {
+				if err := e.ch.Stop(context.Background()); err != nil {
 					return err
 				}
 				faultLog = append(faultLog, fmt.Sprintf("ClickHouse stopped at +%s for %s", time.Since(began).Round(time.Second), c.outage))
@@ -293,7 +295,7 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {
 				if !sleepUntil(ctx, back) {
 					return ctx.Err()
 				}
-				if err := e.ch.start(ctx); err != nil {
+				if err := e.ch.Start(ctx); err != nil {
 					return err
 				}
 			}

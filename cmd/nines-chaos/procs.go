@@ -3,48 +3,22 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-)
 
-// repoRoot finds the module root from the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
+	"github.com/ninesops/nines/cmd/internal/harness"
+)
 
 // buildNines builds ./cmd/nines into dir.
 func buildNines(ctx context.Context, root, dir string) (string, error) {
 	bin := filepath.Join(dir, "nines")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/nines")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/nines: %w\n%s", err, out)
-	}
-	return bin, nil
+	return bin, harness.BuildNines(ctx, root, bin)
 }
 
 // hasFlags reports whether `nines serve` knows every flag in names.
@@ -61,68 +35,21 @@ func hasFlags(ctx context.Context, bin string, names ...string) (bool, error) {
 	return true, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// clickhouse is a private ClickHouse server run by clickhousectl.
-type clickhouse struct {
-	ctl, dir  string
-	tcp, http int
-}
-
-func newClickHouse(root, dir string) (*clickhouse, error) {
-	tcp, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	http, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	return &clickhouse{ctl: filepath.Join(root, "deploy", "clickhouse", "dev", "clickhousectl"), dir: dir, tcp: tcp, http: http}, nil
-}
-
-func (c *clickhouse) addr() string { return "127.0.0.1:" + strconv.Itoa(c.tcp) }
-
-func (c *clickhouse) start(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, c.ctl, "start", c.dir, strconv.Itoa(c.tcp), strconv.Itoa(c.http)).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("start clickhouse: %w: %s", err, out)
-	}
-	return nil
-}
-
-func (c *clickhouse) stop() error {
-	out, err := exec.Command(c.ctl, "stop", c.dir).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("stop clickhouse: %w: %s", err, out)
-	}
-	return nil
-}
-
-// replica is one nines process.
+// replica is one nines process, which may be killed and started again.
 type replica struct {
 	name, bin, base string
 	args            []string
 	logPath         string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan error
+	mu    sync.Mutex
+	child *harness.Child
 }
 
 func newReplica(name, bin, workDir string, args []string) (*replica, error) {
-	port, err := freePort()
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	return &replica{
 		name: name, bin: bin, base: "http://" + addr,
 		args:    append([]string{"serve", "--web.listen-address=" + addr}, args...),
@@ -130,78 +57,35 @@ func newReplica(name, bin, workDir string, args []string) (*replica, error) {
 	}, nil
 }
 
+func (r *replica) current() *harness.Child {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.child
+}
+
 // start starts the process and waits until it is ready.
 func (r *replica) start(ctx context.Context) error {
-	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	c, err := harness.Start("nines "+r.name, r.logPath, nil, r.bin, r.args...)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(r.bin, r.args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start %s: %w", r.name, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logf.Close() }()
 	r.mu.Lock()
-	r.cmd, r.exited = cmd, exited
+	r.child = c
 	r.mu.Unlock()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("nines %s exited while starting: %v; log %s:\n%s", r.name, err, r.logPath, tail(r.logPath, 20))
-		default:
-		}
-		if resp, err := http.Get(r.base + "/-/healthy"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("nines %s not up; log %s:\n%s", r.name, r.logPath, tail(r.logPath, 20))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return c.WaitReady(ctx, r.base+"/-/healthy", 60*time.Second)
 }
 
 // kill sends SIGKILL and waits for the process to die.
-func (r *replica) kill() {
-	r.mu.Lock()
-	cmd, exited := r.cmd, r.exited
-	r.mu.Unlock()
-	_ = cmd.Process.Kill()
-	<-exited
-}
+func (r *replica) kill() { r.current().Kill() }
 
 // stop sends SIGTERM and returns how the process ended and how long that
 // took.
 func (r *replica) stop(timeout time.Duration) (time.Duration, error) {
-	r.mu.Lock()
-	cmd, exited := r.cmd, r.exited
-	r.mu.Unlock()
-	began := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return 0, err
-	}
-	select {
-	case err := <-exited:
-		return time.Since(began), err
-	case <-time.After(timeout):
-		_ = cmd.Process.Kill()
-		<-exited
-		return time.Since(began), fmt.Errorf("nines %s did not exit within %s of SIGTERM", r.name, timeout)
-	}
+	return r.current().Stop(timeout)
 }
 
 // pid returns the process ID.
-func (r *replica) pid() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cmd.Process.Pid
-}
+func (r *replica) pid() int { return r.current().PID() }
 
 // metric reads one unlabelled sample from /metrics.
 func (r *replica) metric(name string) (float64, error) {
@@ -219,33 +103,4 @@ func (r *replica) metric(name string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("metric %s not found", name)
-}
-
-// rss reads the resident set size of the process from /proc.
-func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmRSS")
-}
-
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(f)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ninesops/nines/cmd/internal/harness"
 )
 
 // The soak test: one nines, a steady rate of notifications from a fixed
@@ -143,7 +145,7 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (err error) {
 	}
 	measure := func(at time.Duration) (sample, error) {
 		sm := sample{at: at}
-		rs, err := rss(r.pid())
+		rs, err := harness.RSS(r.pid())
 		if err != nil {
 			return sm, err
 		}

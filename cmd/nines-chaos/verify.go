@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"time"
+
+	"github.com/ninesops/nines/cmd/internal/harness"
 )
 
 // stored is an incident as the API shows it, with what verify reads.
@@ -32,49 +32,23 @@ type stored struct {
 	} `json:"timeline"`
 }
 
-func getJSON(client *http.Client, u string, v any) error {
-	resp, err := client.Get(u)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %d %s", u, resp.StatusCode, b)
-	}
-	return json.Unmarshal(b, v)
-}
-
 // fetchIncidents reads every incident, with its alerts and timeline,
 // through the API.
 func fetchIncidents(client *http.Client, base string) ([]*stored, error) {
-	var (
-		out    []*stored
-		cursor string
-	)
-	for {
-		var page struct {
-			Incidents []*stored `json:"incidents"`
-			Next      string    `json:"next_cursor"`
-		}
-		if err := getJSON(client, base+"/api/v1/incidents?limit=1000&cursor="+url.QueryEscape(cursor), &page); err != nil {
+	ctx := context.Background()
+	list, err := harness.Incidents[stored](ctx, client, base)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*stored, 0, len(list))
+	for _, inc := range list {
+		var full stored
+		if err := harness.GetJSON(ctx, client, base+"/api/v1/incidents/"+inc.ID, &full); err != nil {
 			return nil, err
 		}
-		for _, inc := range page.Incidents {
-			var full stored
-			if err := getJSON(client, base+"/api/v1/incidents/"+inc.ID, &full); err != nil {
-				return nil, err
-			}
-			out = append(out, &full)
-		}
-		if page.Next == "" {
-			return out, nil
-		}
-		cursor = page.Next
+		out = append(out, &full)
 	}
+	return out, nil
 }
 
 // verdict is the comparison of the store with the model.

@@ -1,0 +1,345 @@
+// Package harness owns what nines' benchmark (cmd/nines-bench) and fault
+// and soak tests (cmd/nines-chaos) need to run programs as processes:
+// finding the module and building nines, free loopback ports, child
+// processes with their logs (start, wait until ready, stop, kill, the
+// log's last lines), CPU and memory from /proc, and a private ClickHouse
+// run by deploy/clickhouse/dev/clickhousectl. It is for those programs
+// only (Linux, loopback).
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// RepoRoot finds the module root (the directory holding go.mod) from the
+// working directory up.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// BuildNines compiles ./cmd/nines of the module at root into out, static
+// and without local paths.
+func BuildNines(ctx context.Context, root, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/nines")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/nines: %w\n%s", err, b)
+	}
+	return nil
+}
+
+// FreePort returns a loopback port nobody listens on now.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreeAddr is FreePort as host:port.
+func FreeAddr() (string, error) {
+	port, err := FreePort()
+	if err != nil {
+		return "", err
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), nil
+}
+
+// Tail returns the last n lines of a file, or why it cannot.
+func Tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Child is a program the harness started, its output going to a log file.
+type Child struct {
+	Name string
+	Log  string // the file holding its output
+
+	cmd  *exec.Cmd
+	done chan error // receives the exit once, and holds it for the next reader
+}
+
+// Start starts bin with args, its environment extended by env, appending
+// its output to logPath (so that a restarted program keeps one log).
+func Start(name, logPath string, env []string, bin string, args ...string) (*Child, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &Child{Name: name, Log: logPath, cmd: cmd, done: make(chan error, 1)}
+	go func() {
+		c.done <- cmd.Wait()
+		f.Close()
+	}()
+	return c, nil
+}
+
+// PID returns the process ID.
+func (c *Child) PID() int { return c.cmd.Process.Pid }
+
+// exited returns the exit, once the process has ended.
+func (c *Child) exited() error {
+	err := <-c.done
+	c.done <- err
+	return err
+}
+
+// WaitReady polls url until it answers 200; it fails when the process
+// exits, timeout passes or ctx ends, with the log's last lines.
+func (c *Child) WaitReady(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-c.done:
+			c.done <- err
+			return fmt.Errorf("%s exited during start-up (%v); last lines of %s:\n%s", c.Name, err, c.Log, Tail(c.Log, 20))
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready at %s within %v; last lines of %s:\n%s", c.Name, url, timeout, c.Log, Tail(c.Log, 20))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop sends SIGTERM and waits for the exit, killing the process after
+// timeout. It returns how long that took and the exit (nil for status 0;
+// see Signaled).
+func (c *Child) Stop(timeout time.Duration) (time.Duration, error) {
+	began := time.Now()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return 0, err
+	}
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return time.Since(began), err
+	case <-time.After(timeout):
+		_ = c.cmd.Process.Kill()
+		c.exited()
+		return time.Since(began), fmt.Errorf("%s did not exit within %v of SIGTERM: killed", c.Name, timeout)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to die.
+func (c *Child) Kill() {
+	_ = c.cmd.Process.Kill()
+	c.exited()
+}
+
+// Signaled reports whether a Stop's error is only that a signal ended the
+// process (programs without a SIGTERM handler).
+func Signaled(err error) bool {
+	var exit *exec.ExitError
+	return errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signaled()
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat:
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// ProcStats reads a process's CPU time (user + system) and peak resident
+// set (VmHWM) from /proc.
+func ProcStats(pid int) (cpu time.Duration, peakRSS int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name may hold spaces and parentheses: fields start after
+	// the last ')'.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields))
+	}
+	// fields[0] is the state (field 3): utime and stime are fields 14, 15.
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	cpu = time.Duration(utime+stime) * time.Second / clockTicks
+	peakRSS, err = statusKB(pid, "VmHWM")
+	return cpu, peakRSS, err
+}
+
+// RSS reads a process's resident set size from /proc.
+func RSS(pid int) (int64, error) { return statusKB(pid, "VmRSS") }
+
+// statusKB reads one "Name:  123 kB" line of /proc/PID/status, in bytes.
+func statusKB(pid int, name string) (int64, error) {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/%d/status %s: %w", pid, name, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, name)
+}
+
+// ResetPeakRSS restarts VmHWM from the current resident set, so that a
+// phase's peak does not include an earlier one.
+func ResetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// ClickHouse is a private ClickHouse server run by clickhousectl
+// (deploy/clickhouse/dev/clickhousectl) in Dir on loopback ports.
+type ClickHouse struct {
+	Ctl       string // path of clickhousectl
+	Dir       string
+	TCP, HTTP int
+}
+
+// NewClickHouse is a server of the module at root in dir, on free ports.
+func NewClickHouse(root, dir string) (*ClickHouse, error) {
+	tcp, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	http, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return &ClickHouse{Ctl: filepath.Join(root, "deploy", "clickhouse", "dev", "clickhousectl"), Dir: dir, TCP: tcp, HTTP: http}, nil
+}
+
+// Addr is the native protocol's address.
+func (c *ClickHouse) Addr() string { return "127.0.0.1:" + strconv.Itoa(c.TCP) }
+
+// Start starts the server (clickhousectl waits until it answers).
+func (c *ClickHouse) Start(ctx context.Context) error {
+	return c.ctl(ctx, "start", c.Dir, strconv.Itoa(c.TCP), strconv.Itoa(c.HTTP))
+}
+
+// Stop stops the server.
+func (c *ClickHouse) Stop(ctx context.Context) error { return c.ctl(ctx, "stop", c.Dir) }
+
+// PID returns the server's process ID from its pid file, 0 when it is not
+// running.
+func (c *ClickHouse) PID() int {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "clickhouse-server.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 {
+		return 0
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		return 0
+	}
+	return pid
+}
+
+func (c *ClickHouse) ctl(ctx context.Context, args ...string) error {
+	if b, err := exec.CommandContext(ctx, c.Ctl, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(c.Ctl), strings.Join(args, " "), err, b)
+	}
+	return nil
+}
+
+// GetJSON reads GET u into v; an answer other than 200 is an error that
+// shows its body.
+func GetJSON(ctx context.Context, client *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d: %s", u, resp.StatusCode, b)
+	}
+	return json.Unmarshal(b, v)
+}
+
+// Incidents reads every incident through the API of the nines at base,
+// 1,000 a page, each into a T: a struct with the API's JSON fields the
+// caller reads.
+func Incidents[T any](ctx context.Context, client *http.Client, base string) ([]T, error) {
+	var (
+		all    []T
+		cursor string
+	)
+	for {
+		var page struct {
+			Incidents  []T    `json:"incidents"`
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := GetJSON(ctx, client, base+"/api/v1/incidents?limit=1000&cursor="+url.QueryEscape(cursor), &page); err != nil {
+			return nil, fmt.Errorf("list incidents: %w", err)
+		}
+		all = append(all, page.Incidents...)
+		if page.NextCursor == "" {
+			return all, nil
+		}
+		cursor = page.NextCursor
+	}
+}

@@ -251,14 +251,21 @@ ORDER BY version`)
 	return nil
 }
 
-// codeIllegalColumn is what ADD COLUMN of an existing column fails with.
-const codeIllegalColumn = 44
+// What ADD COLUMN of an existing column fails with: ILLEGAL_COLUMN on
+// ClickHouse 18.16, DUPLICATE_COLUMN on current releases.
+const (
+	codeIllegalColumn   = 44
+	codeDuplicateColumn = 15
+)
 
 // columnExists reports whether err is an ADD COLUMN of a column that
 // exists already.
 func columnExists(err error) bool {
 	var exc *clickhouse.Exception
-	return errors.As(err, &exc) && exc.Code == codeIllegalColumn && strings.Contains(exc.Message, "already exists")
+	if !errors.As(err, &exc) {
+		return false
+	}
+	return exc.Code == codeDuplicateColumn || (exc.Code == codeIllegalColumn && strings.Contains(exc.Message, "already exists"))
 }
 
 // appliedMigrations returns the versions schema_migrations lists, each

@@ -260,6 +260,12 @@ func TestStoreDown(t *testing.T) {
 			t.Error("store errors not counted")
 		}
 		mem.Down(false)
+		// The sender retries on its own schedule (up to maxBackoff after a
+		// minute of errors): wait for the catch-up, then for quiet, so that
+		// a duplicate would show.
+		h.waitFor("the messages once the store is back", 10*time.Minute, func() bool {
+			return len(h.slack.Messages("#operations")) > 0 && len(h.slack.Messages("#checkout")) > 0
+		})
 		h.idle(r)
 		for _, ch := range []string{"#operations", "#checkout"} {
 			if n := h.assertOnce(ch); n != 1 {

@@ -122,13 +122,13 @@ FROM
     WHERE %[1]s cityHash64(id) GLOBAL IN (` + candidatesSQL + `)
     ORDER BY id, version DESC
     LIMIT 1 BY id
-)
+) AS latest
 ANY LEFT JOIN
 (
     SELECT incident_id AS id, version AS ver, segment_starts AS ss0, segment_ends AS se0, segment_impacts AS si0
     FROM incident_segments
     WHERE %[1]s cityHash64(incident_id) GLOBAL IN (` + candidatesSQL + `)
-) USING (id, ver)
+) AS segs USING (id, ver)
 WHERE NOT ignore(ss0, se0, si0)`
 
 // downtimeSQL answers a Query. Verbs: %[1]s the service filter, %[2]s the

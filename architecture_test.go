@@ -34,6 +34,8 @@ var layers = map[string]int{
 	"collector/promtest":     1,
 	"dashboards/grafanatest": 1,
 	"chat/chattest":          5,
+	// Pages over the domains' figures.
+	"web": 5,
 	// The storage adapter implements the domains' ports.
 	"chstore":        6,
 	"chstore/chtest": 7,
@@ -42,6 +44,8 @@ var layers = map[string]int{
 	"cmd/nines-bench":      8,
 	"cmd/nines-chaos":      8,
 	"cmd/internal/harness": 7,
+	// A test program that imports nothing of nines.
+	"chstore/chtest/chdbserver": 8,
 }
 
 const module = "github.com/ninesops/nines"

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -19,6 +20,7 @@ import (
 	"github.com/ninesops/nines/changes"
 	"github.com/ninesops/nines/chat"
 	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/spool"
 	"github.com/ninesops/nines/web"
 )
 
@@ -204,4 +206,32 @@ func checkBearer(r *http.Request, token string, want [32]byte) error {
 		return errors.New("invalid API token")
 	}
 	return nil
+}
+
+// startingRoutes are served until the store is reached. waiting holds why
+// it is not yet.
+func startingRoutes(hook http.Handler, gatherer prometheus.Gatherer, log *slog.Logger, sp *spool.Spool, waiting *atomic.Pointer[string]) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/alerts", hook)
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		answer.JSON(w, http.StatusOK, map[string]string{"status": "healthy"})
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		why := "connecting"
+		if p := waiting.Load(); p != nil {
+			why = *p
+		}
+		body := map[string]any{"status": "not ready", "error": "clickhouse: waiting at start: " + why}
+		if sp != nil {
+			body["spool"] = sp.Status()
+		}
+		answer.JSON(w, http.StatusServiceUnavailable, body)
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError),
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		answer.JSON(w, http.StatusServiceUnavailable, map[string]string{"error": "starting: waiting for ClickHouse, retry later"})
+	})
+	return mux
 }

@@ -3,21 +3,19 @@ package main
 import (
 	"context"
 	"errors"
-	"github.com/ninesops/nines/answer"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/incidents"
-	"github.com/ninesops/nines/spool"
 )
 
 // Waiting for ClickHouse at start: nines serves what it can without it
+// (startingRoutes in routes.go)
 // (liveness, readiness saying why not, /metrics, and the webhook into the
 // spool) and retries with a growing pause, so that a replica restarted
 // during an outage comes back by itself.
@@ -33,34 +31,6 @@ func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
 
 func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	(*s.h.Load()).ServeHTTP(w, r)
-}
-
-// startingRoutes are served until the store is reached. waiting holds why
-// it is not yet.
-func startingRoutes(hook http.Handler, gatherer prometheus.Gatherer, log *slog.Logger, sp *spool.Spool, waiting *atomic.Pointer[string]) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/api/v1/alerts", hook)
-	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
-		answer.JSON(w, http.StatusOK, map[string]string{"status": "healthy"})
-	})
-	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		why := "connecting"
-		if p := waiting.Load(); p != nil {
-			why = *p
-		}
-		body := map[string]any{"status": "not ready", "error": "clickhouse: waiting at start: " + why}
-		if sp != nil {
-			body["spool"] = sp.Status()
-		}
-		answer.JSON(w, http.StatusServiceUnavailable, body)
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError),
-	}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		answer.JSON(w, http.StatusServiceUnavailable, map[string]string{"error": "starting: waiting for ClickHouse, retry later"})
-	})
-	return mux
 }
 
 // waitForStore opens the store and migrates its schema, retrying while

@@ -15,9 +15,8 @@ import (
 )
 
 // Waiting for ClickHouse at start: nines serves what it can without it
-// (startingRoutes in routes.go)
 // (liveness, readiness saying why not, /metrics, and the webhook into the
-// spool) and retries with a growing pause, so that a replica restarted
+// spool: startingRoutes in routes.go) and retries with a growing pause, so that a replica restarted
 // during an outage comes back by itself.
 const (
 	storeRetryMin = 500 * time.Millisecond

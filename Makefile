@@ -31,6 +31,7 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 all: build
 
 build:
+	@echo "building nines into $(BIN) (the first build downloads Go modules: a minute or two)"
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nines
 
 # Secrets for the local run: random, kept in files, never printed.
@@ -39,6 +40,7 @@ $(RUN_DIR)/webhook.token $(RUN_DIR)/api.token:
 
 run: build $(RUN_DIR)/webhook.token $(RUN_DIR)/api.token
 	@echo "nines on http://$(RUN_ADDR) — webhook token in $(RUN_DIR)/webhook.token, API token in $(RUN_DIR)/api.token"
+	@echo "figures from another shell: NINES_CLICKHOUSE_DSN=clickhouse://127.0.0.1:19000/nines $(BIN) report --catalog.file=deploy/catalog/catalog.yml --config.file=deploy/nines/config.yml --window 30d"
 	$(WITH_CH) $(RUN_DIR)/clickhouse 19000 18123 -- \
 	  $(BIN) serve --web.listen-address=$(RUN_ADDR) \
 	    --config.file=deploy/nines/config.yml \

@@ -61,8 +61,41 @@ func hasFlags(ctx context.Context, bin string, names ...string) (bool, error) {
 	return true, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// ports hands out free loopback ports: any (from 0) or, when the machine
+// is shared, only those from..to (--ports).
+type ports struct {
+	from, to, next int
+}
+
+func parsePorts(s string) (*ports, error) {
+	if s == "" {
+		return &ports{}, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	from, err1 := strconv.Atoi(a)
+	to, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || from <= 0 || to < from || to > 65535 {
+		return nil, fmt.Errorf("--ports %q: want FROM-TO, e.g. 19810-19819", s)
+	}
+	return &ports{from: from, to: to, next: from}, nil
+}
+
+// listen opens a loopback listener on the next free port.
+func (p *ports) listen() (net.Listener, error) {
+	if p.from == 0 {
+		return net.Listen("tcp", "127.0.0.1:0")
+	}
+	for ; p.next <= p.to; p.next++ {
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p.next)); err == nil {
+			p.next++
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("no free port left in %d-%d", p.from, p.to)
+}
+
+func (p *ports) free() (int, error) {
+	l, err := p.listen()
 	if err != nil {
 		return 0, err
 	}
@@ -76,12 +109,12 @@ type clickhouse struct {
 	tcp, http int
 }
 
-func newClickHouse(root, dir string) (*clickhouse, error) {
-	tcp, err := freePort()
+func newClickHouse(root, dir string, p *ports) (*clickhouse, error) {
+	tcp, err := p.free()
 	if err != nil {
 		return nil, err
 	}
-	http, err := freePort()
+	http, err := p.free()
 	if err != nil {
 		return nil, err
 	}
@@ -117,8 +150,8 @@ type replica struct {
 	exited chan error
 }
 
-func newReplica(name, bin, workDir string, args []string) (*replica, error) {
-	port, err := freePort()
+func newReplica(name, bin, workDir string, args []string, p *ports) (*replica, error) {
+	port, err := p.free()
 	if err != nil {
 		return nil, err
 	}

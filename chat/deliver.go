@@ -123,9 +123,10 @@ func (a *action) registerIntent() {
 	a.pair.intents[a.key] = a.intent
 }
 
-// claim reads the intents back: a delivery another holder also intends to
-// make (a brief double leadership) is left to the look-up after the grace
-// period rather than sent twice.
+// claim reads the intents back and returns the actions not to perform: a
+// delivery another replica already made is taken from its record, and one
+// another holder also intends to make (a brief double leadership) is left
+// to the look-up after the grace period rather than sent twice.
 func (s *Sender) claim(ctx context.Context, fresh []*action, now time.Time) (map[*action]bool, error) {
 	ids := map[string]bool{}
 	for _, a := range fresh {
@@ -160,6 +161,7 @@ func (s *Sender) claim(ctx context.Context, fresh []*action, now time.Time) (map
 			// one did not know: take its record.
 			s.log.Warn("chat: another replica already delivered this message; not sending it", "incident", k.inc, "channel", k.ch, "key", k.key, "state", d.State, "holder", d.Holder)
 			s.adopt(a, d, recs.Messages)
+			out[a] = true
 			continue
 		}
 		if foreign[k] {

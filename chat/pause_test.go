@@ -3,6 +3,7 @@ package chat_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,4 +262,84 @@ func TestBackoffPostsOnly(t *testing.T) {
 			t.Error("no look-up before a post was retried")
 		}
 	})
+}
+
+// blindLeases hides a holder from a replica's view of the lease, as clocks
+// further apart than the lease's margin would: both replicas lead.
+type blindLeases struct {
+	chat.Leases
+	hide string
+}
+
+func (l blindLeases) LeaseHolders(ctx context.Context, name string, since time.Time) ([]string, error) {
+	hs, err := l.Leases.LeaseHolders(ctx, name, since)
+	return slices.DeleteFunc(hs, func(h string) bool { return h == l.hide }), err
+}
+
+// TestDoubleLeaderTakesTheOthersRecord: two replicas lead at once; one is
+// held up reading its intents back while the other posts the same
+// messages. Reading back, it finds them delivered and takes their record
+// instead of posting.
+func TestDoubleLeaderTakesTheOthersRecord(t *testing.T) {
+	bothStores(t, func(t *testing.T, h *harness) {
+		// Only a's read-back of its main intents is held up; its
+		// heartbeats go on, so it leads throughout.
+		p := newPause(func(point string) bool { return point == "read deliveries" })
+		var wrote sync.Mutex
+		intents := false
+		a := h.start("a", func(o *chat.Options) {
+			o.Ledger = heldReadBack{Ledger: h.store, p: p, after: func() bool {
+				wrote.Lock()
+				defer wrote.Unlock()
+				return intents
+			}, wrote: func() {
+				wrote.Lock()
+				intents = true
+				wrote.Unlock()
+			}}
+		})
+		h.waitFor("a to lead", 10*time.Second, func() bool { return a.metric("nines_chat_leader") == 1 })
+		h.notify("g1", alertSpec{name: "CheckoutDown", service: "checkout", severity: "critical", start: time.Now().Add(-time.Minute)})
+		h.waitFor("a to be held up reading back", 10*time.Second, p.isPaused)
+		// b leads as well, finds a's intents, looks them up after the
+		// grace period, does not find them and posts.
+		b := h.start("b", func(o *chat.Options) { o.Leases = blindLeases{Leases: h.store, hide: "a"} })
+		h.waitFor("b to post", 30*time.Second, func() bool {
+			return len(h.slack.Messages("#operations")) == 1 && len(h.slack.Messages("#checkout")) == 1
+		})
+		b.stop()
+		p.resume()
+		h.idle(a)
+		for _, ch := range []string{"#operations", "#checkout"} {
+			if n := h.assertOnce(ch); n != 1 {
+				t.Errorf("%s: %d messages, want 1", ch, n)
+			}
+		}
+	})
+}
+
+// heldReadBack holds up the first read of the ledger after main intents
+// were written (the sender reading its intents back).
+type heldReadBack struct {
+	chat.Ledger
+	p     *pause
+	after func() bool
+	wrote func()
+}
+
+func (l heldReadBack) WriteChat(ctx context.Context, r chat.Records) error {
+	err := l.Ledger.WriteChat(ctx, r)
+	for _, d := range r.Deliveries {
+		if d.State == chat.StateIntent && d.Kind == chat.KindMain && err == nil {
+			l.wrote()
+		}
+	}
+	return err
+}
+
+func (l heldReadBack) LoadChat(ctx context.Context, ids []string, self string) (chat.Records, error) {
+	if l.after() {
+		l.p.at("read deliveries")
+	}
+	return l.Ledger.LoadChat(ctx, ids, self)
 }

@@ -205,9 +205,11 @@ func TestLostAnswers(t *testing.T) {
 func TestLeadershipHandover(t *testing.T) {
 	bothStores(t, func(t *testing.T, h *harness) {
 		a := h.start("a")
+		// b starts once a leads: started together, b may check the
+		// lease before a's first heartbeat and lead briefly too.
+		h.waitFor("a to lead", 10*time.Second, func() bool { return a.metric("nines_chat_leader") == 1 })
 		b := h.start("b")
 		start := time.Now().Add(-time.Minute)
-		h.waitFor("a to lead", 10*time.Second, func() bool { return a.metric("nines_chat_leader") == 1 })
 		h.notify("g1", alertSpec{name: "CheckoutDown", service: "checkout", severity: "critical", start: start})
 		first := h.incidentOf("checkout")
 		h.idle(a)

@@ -160,11 +160,7 @@ func TestPausedLeader(t *testing.T) {
 				// a, the older replica, leads again.
 				h.waitFor("a to lead again", 10*time.Second, func() bool { return b.metric("nines_chat_leader") == 0 })
 				h.idle(a)
-				for _, ch := range []string{"#operations", "#checkout"} {
-					if n := h.assertOnce(ch); n != 1 {
-						t.Errorf("%s: %d messages, want 1", ch, n)
-					}
-				}
+				h.assertOneMessage("#operations", "#checkout")
 			})
 		})
 	}
@@ -211,11 +207,7 @@ func TestLapseMidRound(t *testing.T) {
 		h.waitFor("a to lead", 10*time.Second, func() bool { return a.metric("nines_chat_leader") == 1 })
 		h.notify("g1", alertSpec{name: "CheckoutDown", service: "checkout", severity: "critical", start: time.Now().Add(-time.Minute)})
 		h.idle(a)
-		for _, ch := range []string{"#operations", "#checkout"} {
-			if n := h.assertOnce(ch); n != 1 {
-				t.Errorf("%s: %d messages, want 1", ch, n)
-			}
-		}
+		h.assertOneMessage("#operations", "#checkout")
 		for _, c := range h.slack.Calls() {
 			if strings.HasPrefix(c.Method, "conversations.") {
 				t.Errorf("a %s look-up of a post the sender knows it never made", c.Method)
@@ -310,11 +302,7 @@ func TestDoubleLeaderTakesTheOthersRecord(t *testing.T) {
 		b.stop()
 		p.resume()
 		h.idle(a)
-		for _, ch := range []string{"#operations", "#checkout"} {
-			if n := h.assertOnce(ch); n != 1 {
-				t.Errorf("%s: %d messages, want 1", ch, n)
-			}
-		}
+		h.assertOneMessage("#operations", "#checkout")
 	})
 }
 
@@ -342,4 +330,15 @@ func (l heldReadBack) LoadChat(ctx context.Context, ids []string, self string) (
 		l.p.at("read deliveries")
 	}
 	return l.Ledger.LoadChat(ctx, ids, self)
+}
+
+// assertOneMessage checks that each channel holds exactly one message,
+// posted once.
+func (h *harness) assertOneMessage(channels ...string) {
+	h.t.Helper()
+	for _, ch := range channels {
+		if n := h.assertOnce(ch); n != 1 {
+			h.t.Errorf("%s: %d messages, want 1", ch, n)
+		}
+	}
 }

@@ -263,11 +263,7 @@ func TestStoreDown(t *testing.T) {
 		}
 		mem.Down(false)
 		h.idle(r)
-		for _, ch := range []string{"#operations", "#checkout"} {
-			if n := h.assertOnce(ch); n != 1 {
-				t.Errorf("%s: %d messages, want 1", ch, n)
-			}
-		}
+		h.assertOneMessage("#operations", "#checkout")
 	})
 }
 

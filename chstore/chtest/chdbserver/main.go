@@ -321,6 +321,17 @@ func readExternal(r *http.Request, params url.Values) ([]byte, []external, error
 		return nil, nil, err
 	}
 	var out []external
+	for name, vals := range r.MultipartForm.Value {
+		if name == "query" || params.Get(name+"_format") == "" {
+			continue
+		}
+		if !identRe.MatchString(name) || len(vals) != 1 {
+			return nil, nil, fmt.Errorf("external table %q: want one file named like an identifier", name)
+		}
+		out = append(out, external{name: name, structure: params.Get(name + "_structure"), data: []byte(vals[0])})
+		params.Del(name + "_format")
+		params.Del(name + "_structure")
+	}
 	for name, files := range r.MultipartForm.File {
 		if !identRe.MatchString(name) || len(files) != 1 {
 			return nil, nil, fmt.Errorf("external table %q: want one file named like an identifier", name)

@@ -121,9 +121,12 @@ bench-go:
 	  ./alerts/ ./incidents/ ./chstore/ | tee $(BUILD)/bench-go.txt
 
 # The fault test: private ClickHouse, two replicas, ClickHouse stopped 30s,
-# one kill -9. A short version runs in `make test` (TestChaosShort).
+# one kill -9; then the paused-leader test: the chat leader stopped 3× for
+# 24s (SIGSTOP) while posting to a fake Slack. Short versions run in
+# `make test` (TestChaosShort, TestPauseShort).
 chaos: deps build
 	$(GO) run ./cmd/nines-chaos chaos --nines.bin=$(BIN) $(CHAOS_ARGS)
+	$(GO) run ./cmd/nines-chaos pause --nines.bin=$(BIN) $(PAUSE_ARGS)
 
 # Soak at a steady rate: memory, goroutines and latency at start, middle and
 # end. A short version runs in `make test` (TestSoakShort).

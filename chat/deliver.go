@@ -1,6 +1,7 @@
 // Delivery: write an intent before every new message, check that no other
-// replica intends the same one, make the Slack call, and record the
-// outcome (sent, failed for good, or to be looked up: recover.go).
+// replica intends or made the same one, check the lease again just before
+// each Slack call, make it, and record the outcome (sent, failed for good,
+// or to be looked up: recover.go).
 
 package chat
 
@@ -29,7 +30,7 @@ func (s *Sender) execute(ctx context.Context, round []*action, now time.Time) {
 			d.Hash = a.is.hash
 		}
 		rows.Deliveries = append(rows.Deliveries, d)
-		a.intent = &intent{d: d}
+		a.intent = &intent{d: d, fresh: true}
 		fresh = append(fresh, a)
 	}
 	if rows.len() > 0 {
@@ -50,17 +51,62 @@ func (s *Sender) execute(ctx context.Context, round []*action, now time.Time) {
 			// intents; they are looked up after the grace period.
 			s.storeFailed("check intents", err)
 			st.storeWait = now.Add(s.cfg.PollInterval)
+			s.unsent(fresh)
 			return
 		}
+		s.unsent(slices.Collect(maps.Keys(deferred)))
 		round = slices.DeleteFunc(round, func(a *action) bool { return deferred[a] })
 	}
-	for _, a := range round {
-		if !s.lease.leader() {
-			return // fenced: the intents are looked up by whoever leads next
+	for i, a := range round {
+		// Fenced: the lease lapsed (a paused process, a slow
+		// heartbeat) and another replica may lead; its intents are
+		// looked up by whoever leads next.
+		term, until, ok := s.lease.fence()
+		if !ok || term != st.term {
+			s.log.Warn("chat: the lease lapsed during a round; its remaining messages wait for the next leader", "left", len(round)-i)
+			s.unsent(round[i:])
+			return
 		}
-		s.perform(ctx, a, s.now())
+		s.perform(ctx, a, s.now(), until)
 	}
 }
+
+// maxUnsent bounds the remembered intents never acted on.
+const maxUnsent = 10_000
+
+// unsent remembers this replica's fresh intents among actions it never
+// acted on (no Slack call was made), so that when it reads them back on
+// leading again it plans them afresh instead of looking them up: the
+// process knows for sure it did not post them. Other replicas, which
+// cannot know, look them up after the grace period.
+func (s *Sender) unsent(actions []*action) {
+	for _, a := range actions {
+		if it := a.intent; it != nil && it.fresh {
+			if len(s.notSent) >= maxUnsent {
+				clear(s.notSent)
+			}
+			s.notSent[deliveryRef{it.d.IncidentID, it.d.Channel, it.d.Key}] = it.d.At.UnixMilli()
+		}
+	}
+}
+
+// neverSent reports (once) whether d is an intent of this replica that it
+// never acted on (see unsent).
+func (s *Sender) neverSent(d Delivery) bool {
+	if d.State != StateIntent || d.Holder != s.holder {
+		return false
+	}
+	k := deliveryRef{d.IncidentID, d.Channel, d.Key}
+	at, ok := s.notSent[k]
+	if !ok || at != d.At.UnixMilli() {
+		return false
+	}
+	delete(s.notSent, k)
+	return true
+}
+
+// deliveryRef names a delivery.
+type deliveryRef struct{ inc, ch, key string }
 
 func (a *action) incidentID() string {
 	if a.digest != nil {
@@ -77,9 +123,10 @@ func (a *action) registerIntent() {
 	a.pair.intents[a.key] = a.intent
 }
 
-// claim reads the intents back: a delivery another holder also intends to
-// make (a brief double leadership) is left to the look-up after the grace
-// period rather than sent twice.
+// claim reads the intents back and returns the actions not to perform: a
+// delivery another replica already made is taken from its record, and one
+// another holder also intends to make (a brief double leadership) is left
+// to the look-up after the grace period rather than sent twice.
 func (s *Sender) claim(ctx context.Context, fresh []*action, now time.Time) (map[*action]bool, error) {
 	ids := map[string]bool{}
 	for _, a := range fresh {
@@ -89,16 +136,29 @@ func (s *Sender) claim(ctx context.Context, fresh []*action, now time.Time) (map
 	if err != nil {
 		return nil, err
 	}
-	type dkey struct{ inc, ch, key string }
-	foreign := map[dkey]bool{}
+	foreign := map[deliveryRef]bool{}
+	final := map[deliveryRef]Delivery{}
 	for _, d := range recs.Deliveries {
-		if !d.ForeignIntentAt.IsZero() && now.Sub(d.ForeignIntentAt) < s.grace && !d.State.Final() {
-			foreign[dkey{d.IncidentID, d.Channel, d.Key}] = true
+		k := deliveryRef{d.IncidentID, d.Channel, d.Key}
+		switch {
+		case d.State.Final():
+			final[k] = d
+		case !d.ForeignIntentAt.IsZero() && now.Sub(d.ForeignIntentAt) < s.grace:
+			foreign[k] = true
 		}
 	}
 	out := map[*action]bool{}
 	for _, a := range fresh {
-		if foreign[dkey{a.incidentID(), a.channel(), a.key}] {
+		k := deliveryRef{a.incidentID(), a.channel(), a.key}
+		if d, ok := final[k]; ok {
+			// Another replica made it (or gave up on it) while this
+			// one did not know: take its record.
+			s.log.Warn("chat: another replica already delivered this message; not sending it", "incident", k.inc, "channel", k.ch, "key", k.key, "state", d.State, "holder", d.Holder)
+			s.adopt(a, d, recs.Messages)
+			out[a] = true
+			continue
+		}
+		if foreign[k] {
 			s.log.Warn("chat: another replica intends the same message; looking it up later instead", "incident", a.incidentID(), "channel", a.channel(), "key", a.key)
 			out[a] = true
 		}
@@ -106,10 +166,32 @@ func (s *Sender) claim(ctx context.Context, fresh []*action, now time.Time) (map
 	return out, nil
 }
 
-// perform makes one action's Slack calls and records the outcome.
-func (s *Sender) perform(ctx context.Context, a *action, now time.Time) {
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+// adopt takes another replica's final record of an action's delivery in
+// place of making it.
+func (s *Sender) adopt(a *action, d Delivery, msgs []MessageRecord) {
+	if j := a.digest; j != nil {
+		j.done, j.intent = true, nil
+		return
+	}
+	s.dropIntent(a)
+	var own []MessageRecord
+	for _, m := range msgs {
+		if m.IncidentID == d.IncidentID && m.Channel == d.Channel {
+			own = append(own, m)
+		}
+	}
+	s.merge(Records{Messages: own, Deliveries: []Delivery{d}})
+}
+
+// perform makes one action's Slack calls and records the outcome. The
+// calls end by until, when the lease ends unless renewed: a call that a
+// pause held up past it is not sent (see lease.fence).
+func (s *Sender) perform(ctx context.Context, a *action, now, until time.Time) {
+	cctx, cancel := context.WithTimeout(ctx, min(callTimeout, until.Sub(now)))
 	defer cancel()
+	if a.intent != nil {
+		a.intent.fresh = false // acted on from here
+	}
 	switch a.kind {
 	case actPost, actReply, actFlap, actDigest:
 		chID, ts, err := s.send(cctx, a)

@@ -421,7 +421,7 @@ func (s *Sender) prepareDigest(ctx context.Context, now time.Time) {
 		}
 		if d.State.Final() {
 			done[d.Channel] = true
-		} else if d.State == StateIntent {
+		} else if d.State == StateIntent && !s.neverSent(d) {
 			dd := d
 			intents[d.Channel] = &intent{d: dd}
 		}

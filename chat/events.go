@@ -160,6 +160,8 @@ func (s *Sender) merge(r Records) {
 			if d.State == StateSent && (d.Kind == KindChurn || d.Kind == KindFlap) && d.At.After(p.lastChurn) {
 				p.lastChurn = d.At
 			}
+		case s.neverSent(d):
+			// Planned afresh: this replica knows it never sent it.
 		case d.State == StateIntent:
 			dd := d
 			p.intents[d.Key] = &intent{d: dd}

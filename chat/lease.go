@@ -32,6 +32,14 @@ const (
 // sends. Should clocks disagree by more than that margin, the intent rows
 // and the look-up before every re-send still keep a message from being
 // posted twice (see README.md).
+//
+// Each stretch of leadership is a term, numbered by this replica: the term
+// changes whenever leadership lapsed in between, however briefly, so that
+// the sender never carries on with a round (or with knowledge) from a
+// term in which another replica may have led. fence gives the sender the
+// term and the instant its leadership ends unless renewed; every Slack
+// call checks both just before it starts and carries that instant as its
+// deadline.
 type lease struct {
 	store  Leases
 	holder string
@@ -43,6 +51,7 @@ type lease struct {
 
 	mu    sync.Mutex
 	until time.Time // leader until then
+	term  uint64    // this replica's current or last term
 	was   bool
 	flip  chan struct{} // buffered(1): leadership may have changed
 }
@@ -103,6 +112,12 @@ func (l *lease) check(ctx context.Context) {
 	leader := len(holders) > 0 && holders[0] == l.holder
 	l.mu.Lock()
 	if leader {
+		if !l.now().Before(l.until) {
+			// Not leading until now, or lapsed (a slow check, a
+			// paused process): another replica may have led
+			// meanwhile. A new term begins.
+			l.term++
+		}
 		l.until = at.Add(l.ttl - 2*l.beat)
 	} else {
 		l.until = time.Time{}
@@ -129,7 +144,15 @@ func (l *lease) changed() {
 
 // leader reports whether this replica may send now.
 func (l *lease) leader() bool {
+	_, _, ok := l.fence()
+	return ok
+}
+
+// fence reports whether this replica may send now, in which term, and
+// until when: no call may start, and none should still be under way, at
+// or after until unless a heartbeat renews it within the same term.
+func (l *lease) fence() (term uint64, until time.Time, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.now().Before(l.until)
+	return l.term, l.until, l.now().Before(l.until)
 }

@@ -47,7 +47,7 @@ func (s *Sender) recover(ctx context.Context, a *action, now time.Time) {
 		chID, thread = p.msg.ChannelID, p.msg.TS
 	}
 	ts, err := s.api.find(ctx, chID, thread, it.d.At.Add(-time.Minute), deliveryMeta{Key: it.d.Key, IncidentID: a.incidentID()})
-	s.written(a.channel(), err, now)
+	s.lookedUp(a.channel(), err, now)
 	if err != nil {
 		if classify(err).result == resultPermanent {
 			s.log.Warn("chat: cannot look up an interrupted post; sending it again", "channel", a.channel(), "err", err)
@@ -62,4 +62,24 @@ func (s *Sender) recover(ctx context.Context, a *action, now time.Time) {
 	s.log.Info("chat: interrupted post found in Slack", "incident", a.incidentID(), "channel", a.channel(), "key", it.d.Key)
 	a.covers = it.d.Covers
 	s.sent(a, chID, ts, now)
+}
+
+// lookedUp paces a channel after a look-up. A look-up that works says
+// nothing of whether posts do: the backoff of the post that failed stands
+// (README.md: 1 s doubling to 5 min between attempts), or a channel whose
+// posts keep failing would be retried every second.
+func (s *Sender) lookedUp(ch string, err error, now time.Time) {
+	if err != nil {
+		s.written(ch, err, now)
+		return
+	}
+	st := s.st
+	st.ready[ch] = later(st.ready[ch], now.Add(s.cfg.ChannelInterval))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

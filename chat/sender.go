@@ -192,7 +192,8 @@ type Sender struct {
 	now      func() time.Time
 	lease    *lease
 
-	st      *state // the leader's state; nil while not leading
+	st      *state                // the leader's state; nil while not leading
+	notSent map[deliveryRef]int64 // own intents never acted on: their times (ms)
 	budgets map[string]budgetEntry
 	warned  map[string]bool
 }
@@ -208,7 +209,7 @@ func New(o Options) (*Sender, error) {
 		events: o.Events, ledger: o.Ledger, catalog: o.Catalog, avail: o.Availability, suspects: o.Suspects,
 		weight: o.BudgetWeight, dashUID: o.DashboardUID, pageURL: strings.TrimSuffix(o.ExternalURL, "/"), holder: o.Holder, grace: o.IntentGrace,
 		maxAge: o.MaxEventAge, log: o.Logger.With("component", "chat", "holder", o.Holder), metrics: m, now: o.Now,
-		budgets: map[string]budgetEntry{}, warned: map[string]bool{},
+		budgets: map[string]budgetEntry{}, warned: map[string]bool{}, notSent: map[deliveryRef]int64{},
 	}
 	if o.Availability != nil {
 		s.digester = &digester{avail: o.Availability, incs: o.Incidents, catalog: o.Catalog, pageURL: s.pageURL}
@@ -279,6 +280,7 @@ func (s *Sender) Run(ctx context.Context) error {
 // this replica becomes leader, so a replica that led before and lost the
 // lease never acts on stale knowledge.
 type state struct {
+	term        uint64    // the lease term it belongs to
 	cursor      time.Time // events stored before cursor − lookback are handled
 	maxSeen     time.Time
 	savedCursor time.Time
@@ -320,6 +322,8 @@ type intent struct {
 	// is no other call to wait for: look it up now rather than after the
 	// grace period.
 	lookup bool
+	// fresh: written by this replica in the current round.
+	fresh bool
 }
 
 type digestJob struct {
@@ -347,9 +351,15 @@ func (s *Sender) stopLeading() {
 // step does one round of work and says how long to wait before the next.
 func (s *Sender) step(ctx context.Context) time.Duration {
 	now := s.now()
-	if !s.lease.leader() {
+	term, _, ok := s.lease.fence()
+	if !ok {
 		s.stopLeading()
 		return s.cfg.PollInterval
+	}
+	if s.st != nil && s.st.term != term {
+		// The lease lapsed since this state was built: another
+		// replica may have led and sent meanwhile.
+		s.stopLeading()
 	}
 	if s.st == nil {
 		st, err := s.begin(ctx, now)
@@ -357,6 +367,7 @@ func (s *Sender) step(ctx context.Context) time.Duration {
 			s.storeFailed("load cursor", err)
 			return s.cfg.PollInterval
 		}
+		st.term = term
 		s.st = st
 	}
 	st := s.st

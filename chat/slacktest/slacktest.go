@@ -10,13 +10,14 @@
 //
 // Use New for an in-process fake (its Client calls the handler directly,
 // which works inside testing/synctest bubbles) or NewServer for a real
-// HTTP server.
+// HTTP server (Serve outside tests).
 package slacktest
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -112,6 +113,7 @@ type Fake struct {
 	lastTS    int64 // microseconds
 	nextID    int
 	after     func(Call)
+	latency   time.Duration
 	client    *http.Client
 }
 
@@ -136,6 +138,24 @@ func NewServer(t testing.TB, token string) *Fake {
 	f.base = srv.URL + "/"
 	f.client = srv.Client()
 	return f
+}
+
+// Serve returns a fake served over HTTP on l until the server it returns
+// is closed: for processes other than the test's own (nines-chaos).
+func Serve(l net.Listener, token string) (*Fake, *http.Server) {
+	f := New(token)
+	f.base = "http://" + l.Addr().String() + "/"
+	f.client = &http.Client{}
+	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return f, srv
+}
+
+// SetLatency makes every API call take d before it acts, as Slack's do.
+func (f *Fake) SetLatency(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.latency = d
 }
 
 // SetClock sets the clock that message timestamps come from.
@@ -381,6 +401,12 @@ func (f *Fake) api(w http.ResponseWriter, r *http.Request, method string) {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
+	}
+	f.mu.Lock()
+	latency := f.latency
+	f.mu.Unlock()
+	if latency > 0 {
+		time.Sleep(latency)
 	}
 	v, err := args(r)
 	if err != nil {

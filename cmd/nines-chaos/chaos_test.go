@@ -48,6 +48,16 @@ func TestChaosShort(t *testing.T) {
 	runShort(t, "chaos", "--groups=30", "--episodes=2", "--duration=40s", "--outage=5s", "--kill=true")
 }
 
+// TestPauseShort is the short paused-leader test of `make test`: the chat
+// leader stopped once for 20 seconds (NINES_CHAOS_PORTS=FROM-TO keeps it to
+// those ports).
+func TestPauseShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: not with -short")
+	}
+	runShort(t, "pause", "--pauses=1", "--pause=20s", "--ports="+os.Getenv("NINES_CHAOS_PORTS"))
+}
+
 // TestSoakShort is the short soak test of `make test`: 40 seconds at 100
 // notifications per second, memory and goroutines must stay flat.
 func TestSoakShort(t *testing.T) {

@@ -2,6 +2,7 @@
 // promises (docs/guarantees.md).
 //
 //	nines-chaos chaos [flags]   the fault test (make chaos)
+//	nines-chaos pause [flags]   the paused-leader test (make chaos)
 //	nines-chaos soak [flags]    the soak test (make soak)
 //
 // The fault test starts a private ClickHouse and two nines replicas as
@@ -48,7 +49,7 @@ var errSkip = errors.New("skipped")
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: nines-chaos chaos|soak [flags]")
+		return errors.New("usage: nines-chaos chaos|pause|soak [flags]")
 	}
 	switch args[0] {
 	case "chaos":
@@ -57,6 +58,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return runChaos(ctx, cfg, out)
+	case "pause":
+		cfg, err := parsePause(args[1:], out)
+		if err != nil {
+			return err
+		}
+		return runPause(ctx, cfg, out)
 	case "soak":
 		cfg, err := parseSoak(args[1:], out)
 		if err != nil {
@@ -64,20 +71,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return runSoak(ctx, cfg, out)
 	}
-	return fmt.Errorf("unknown command %q: want chaos or soak", args[0])
+	return fmt.Errorf("unknown command %q: want chaos, pause or soak", args[0])
 }
 
 // common are the flags both tests share.
 type common struct {
-	bin  string // nines binary; empty: build ./cmd/nines
-	work string // working directory; empty: a temporary one, removed after a pass
-	seed uint64
+	bin   string // nines binary; empty: build ./cmd/nines
+	work  string // working directory; empty: a temporary one, removed after a pass
+	seed  uint64
+	ports string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.bin, "nines.bin", "", "nines binary to test (default: go build ./cmd/nines)")
 	fs.StringVar(&c.work, "work.dir", "", "working directory for ClickHouse, spools and logs (default: a temporary one, kept on failure)")
 	fs.Uint64Var(&c.seed, "seed", 0, "random seed (default: from the clock; printed)")
+	fs.StringVar(&c.ports, "ports", "", "loopback ports to use, FROM-TO (default: any free ones)")
 }
 
 type chaosConfig struct {
@@ -105,6 +114,7 @@ func parseChaos(args []string, out io.Writer) (chaosConfig, error) {
 type env struct {
 	root, work, bin string
 	ch              *harness.ClickHouse
+	ports           *harness.Ports
 	token, apiToken string
 	out             io.Writer
 	keep            bool
@@ -115,7 +125,11 @@ func setup(ctx context.Context, c common, out io.Writer, needFlags ...string) (_
 	if err != nil {
 		return nil, err
 	}
-	e := &env{root: root, work: c.work, bin: c.bin, out: out, keep: c.work != ""}
+	p, err := harness.ParsePorts(c.ports)
+	if err != nil {
+		return nil, err
+	}
+	e := &env{root: root, work: c.work, bin: c.bin, out: out, keep: c.work != "", ports: p}
 	if e.work == "" {
 		if e.work, err = os.MkdirTemp("", "nines-chaos-"); err != nil {
 			return nil, err
@@ -151,7 +165,7 @@ func setup(ctx context.Context, c common, out io.Writer, needFlags ...string) (_
 	if _, err := os.Stat("/usr/sbin/clickhouse-server"); err != nil {
 		return nil, fmt.Errorf("%w: clickhouse-server is not installed (make deps)", errSkip)
 	}
-	if e.ch, err = harness.NewClickHouse(root, filepath.Join(e.work, "clickhouse")); err != nil {
+	if e.ch, err = harness.NewClickHouse(root, filepath.Join(e.work, "clickhouse"), e.ports); err != nil {
 		return nil, err
 	}
 	if err := e.ch.Start(ctx); err != nil {
@@ -203,7 +217,7 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {
 	var replicas []*replica
 	for _, name := range []string{"a", "b"} {
 		r, err := newReplica(name, e.bin, e.work, e.replicaArgs(name,
-			"--spool.dir="+filepath.Join(e.work, "spool-"+name), "--spool.store-timeout=1s"))
+			"--spool.dir="+filepath.Join(e.work, "spool-"+name), "--spool.store-timeout=1s"), e.ports)
 		if err != nil {
 			return err
 		}

@@ -45,8 +45,8 @@ type replica struct {
 	child *harness.Child
 }
 
-func newReplica(name, bin, workDir string, args []string) (*replica, error) {
-	addr, err := harness.FreeAddr()
+func newReplica(name, bin, workDir string, args []string, p *harness.Ports) (*replica, error) {
+	addr, err := p.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

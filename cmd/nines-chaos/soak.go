@@ -108,7 +108,7 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (err error) {
 		return err
 	}
 	defer func() { e.teardown(err != nil) }()
-	r, err := newReplica("soak", e.bin, e.work, e.replicaArgs("soak"))
+	r, err := newReplica("soak", e.bin, e.work, e.replicaArgs("soak"), e.ports)
 	if err != nil {
 		return err
 	}

@@ -57,8 +57,48 @@ func BuildNines(ctx context.Context, root, out string) error {
 }
 
 // FreePort returns a loopback port nobody listens on now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func FreePort() (int, error) { return (*Ports)(nil).Free() }
+
+// FreeAddr is FreePort as host:port.
+func FreeAddr() (string, error) { return (*Ports)(nil).FreeAddr() }
+
+// Ports hands out free loopback ports: any (a nil or zero Ports) or, on a
+// machine others share, only those from..to.
+type Ports struct {
+	from, to, next int
+}
+
+// ParsePorts reads FROM-TO; empty means any free port.
+func ParsePorts(s string) (*Ports, error) {
+	if s == "" {
+		return &Ports{}, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	from, err1 := strconv.Atoi(a)
+	to, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || from <= 0 || to < from || to > 65535 {
+		return nil, fmt.Errorf("ports %q: want FROM-TO, e.g. 19810-19819", s)
+	}
+	return &Ports{from: from, to: to, next: from}, nil
+}
+
+// Listen opens a loopback listener on the next free port.
+func (p *Ports) Listen() (net.Listener, error) {
+	if p == nil || p.from == 0 {
+		return net.Listen("tcp", "127.0.0.1:0")
+	}
+	for ; p.next <= p.to; p.next++ {
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p.next)); err == nil {
+			p.next++
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("no free port left in %d-%d", p.from, p.to)
+}
+
+// Free returns a port nobody listens on now.
+func (p *Ports) Free() (int, error) {
+	l, err := p.Listen()
 	if err != nil {
 		return 0, err
 	}
@@ -66,9 +106,9 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// FreeAddr is FreePort as host:port.
-func FreeAddr() (string, error) {
-	port, err := FreePort()
+// FreeAddr is Free as host:port.
+func (p *Ports) FreeAddr() (string, error) {
+	port, err := p.Free()
 	if err != nil {
 		return "", err
 	}
@@ -250,13 +290,14 @@ type ClickHouse struct {
 	TCP, HTTP int
 }
 
-// NewClickHouse is a server of the module at root in dir, on free ports.
-func NewClickHouse(root, dir string) (*ClickHouse, error) {
-	tcp, err := FreePort()
+// NewClickHouse is a server of the module at root in dir, on ports from p
+// (nil: any free ones).
+func NewClickHouse(root, dir string, p *Ports) (*ClickHouse, error) {
+	tcp, err := p.Free()
 	if err != nil {
 		return nil, err
 	}
-	http, err := FreePort()
+	http, err := p.Free()
 	if err != nil {
 		return nil, err
 	}

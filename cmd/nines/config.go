@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/chat"
 	"github.com/ninesops/nines/incidents"
 )
@@ -50,3 +51,17 @@ func loadConfig(path string) (fileConfig, error) {
 }
 
 func goVersion() string { return runtime.Version() }
+
+// loadFiles reads the config file and the catalog, as the commands that
+// work without a running server (report, spool replay) need both.
+func loadFiles(configFile, catalogFile string) (fileConfig, *catalog.Catalog, error) {
+	cfg, err := loadConfig(configFile)
+	if err != nil {
+		return fileConfig{}, nil, err
+	}
+	cat, err := catalog.Load(catalogFile)
+	if err != nil {
+		return fileConfig{}, nil, fmt.Errorf("--catalog.file: %w", err)
+	}
+	return cfg, cat, nil
+}

@@ -54,13 +54,9 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(configFile)
+	cfg, cat, err := loadFiles(configFile, catalogFile)
 	if err != nil {
 		return err
-	}
-	cat, err := catalog.Load(catalogFile)
-	if err != nil {
-		return fmt.Errorf("--catalog.file: %w", err)
 	}
 	store, err := sf.open(ctx, log, nil)
 	if err != nil {

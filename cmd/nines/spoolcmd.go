@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/incidents"
 	"github.com/ninesops/nines/spool"
 )
@@ -117,13 +116,9 @@ func spoolReplay(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configFile)
+	cfg, cat, err := loadFiles(*configFile, *catalogFile)
 	if err != nil {
 		return err
-	}
-	cat, err := catalog.Load(*catalogFile)
-	if err != nil {
-		return fmt.Errorf("--catalog.file: %w", err)
 	}
 	store, err := sf.open(ctx, log, nil)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -200,5 +202,17 @@ func TestOpenAPIServed(t *testing.T) {
 	doc := parseOpenAPI(t, body)
 	if _, ok := doc.Paths["/api/v1/openapi.json"]; !ok {
 		t.Error("the served document does not describe itself")
+	}
+}
+
+// TestOpenAPIValidates validates the document with an OpenAPI validator
+// (kin-openapi, test only): the spec's rules, schemas and references.
+func TestOpenAPIValidates(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(openAPI)
+	if err != nil {
+		t.Fatalf("load openapi.json: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.json is not a valid OpenAPI %s document: %v", doc.OpenAPI, err)
 	}
 }

@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
@@ -32,10 +27,12 @@ func loadConfig(path string) (fileConfig, error) {
 		if err != nil {
 			return cfg, fmt.Errorf("--config.file: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("%s: %w", path, err)
+		doc, err := parseYAMLDoc(path, b)
+		if err != nil {
+			return cfg, err
+		}
+		if err := doc.decodeStrict(&cfg); err != nil {
+			return cfg, err
 		}
 	}
 	if err := cfg.Incidents.Validate(); err != nil {

@@ -112,6 +112,7 @@ func routes(d routeDeps) http.Handler {
 	statusRoutesOn(r, p)
 
 	// Operations.
+	r.HandleFunc("/api/v1/openapi.json", serveOpenAPI).Methods(http.MethodGet)
 	healthRoutesOn(r, d.ready, d.readyDetail)
 	r.Handle("/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelError),

@@ -40,6 +40,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 		return changeCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "spool":
 		return spoolCmd(ctx, rest, stdout, stderr, os.Getenv)
+	case "check":
+		return checkCmd(ctx, rest, stdout, stderr)
 	case "incidents":
 		return incidentsCmd(ctx, rest, stdout, stderr, os.Getenv)
 	case "version":
@@ -75,6 +77,8 @@ Usage:
                            apply the dead letters again; keep those refused
   nines incidents postmortem [--url URL] ID
                            an incident's postmortem draft, as Markdown
+  nines check config|catalog|rules FILE…
+                           check files offline, like promtool check
   nines version            print the version
   nines help               this text
 

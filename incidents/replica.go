@@ -107,7 +107,7 @@ func (s *Service) closeLateCopies(ctx context.Context, refs []GroupRef, byRef ma
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ref, owners := range got {
-		e := s.cache[ref]
+		e := s.cache.at(ref)
 		if e == nil || e.inc == nil {
 			continue
 		}
@@ -125,7 +125,7 @@ func (s *Service) closeLateCopies(ctx context.Context, refs []GroupRef, byRef ma
 		if closed != nil {
 			ne := *e
 			ne.closed = closed
-			s.cache[ref] = &ne
+			s.cache.put(ref, &ne)
 			s.metrics.lateCopies.Add(float64(len(closed) - len(e.closed)))
 		}
 	}
@@ -196,7 +196,7 @@ func (s *Service) reload(ctx context.Context, refs []GroupRef) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range refs {
-		old := s.cache[r]
+		old := s.cache.at(r)
 		ne := newEntry(got[r])
 		if old != nil {
 			ne.closed = old.closed
@@ -210,7 +210,7 @@ func (s *Service) reload(ctx context.Context, refs []GroupRef) error {
 				}
 			}
 		}
-		s.cache[r] = ne
+		s.cache.put(r, ne)
 	}
 	s.metrics.reloads.Add(float64(len(refs)))
 	return nil

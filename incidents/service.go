@@ -33,6 +33,12 @@ type Options struct {
 	Now        Clock
 	// CacheSize bounds how many groups' latest incidents stay in memory.
 	CacheSize int
+	// CacheBytes bounds the estimated bytes the groups held in memory
+	// take (their incidents, alerts and bookkeeping); 0 means
+	// DefaultCacheBytes. Groups no request is working on are dropped,
+	// least recently used first, and read from the store again when
+	// needed.
+	CacheBytes int64
 }
 
 // OutageFinder knows how to find the open outages of services. Stores
@@ -66,11 +72,12 @@ type Service struct {
 	log      *slog.Logger
 	now      Clock
 	maxCache int
+	maxBytes int64
 	metrics  *serviceMetrics
 
 	mu    sync.Mutex
 	locks map[GroupRef]*refLock
-	cache map[GroupRef]*entry
+	cache groupCache
 }
 
 type refLock struct {
@@ -127,6 +134,9 @@ func NewService(o Options) (*Service, error) {
 	if o.CacheSize <= 0 {
 		o.CacheSize = 100_000
 	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
 	reg := o.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -134,7 +144,7 @@ func NewService(o Options) (*Service, error) {
 	f := promauto.With(reg)
 	s := &Service{
 		cfg: o.Config, store: o.Store, resolver: o.Resolver, upstream: o.Upstream, observer: o.Observer,
-		log: o.Logger, now: o.Now, maxCache: o.CacheSize,
+		log: o.Logger, now: o.Now, maxCache: o.CacheSize, maxBytes: o.CacheBytes,
 		metrics: &serviceMetrics{
 			transitions: f.NewCounterVec(prometheus.CounterOpts{
 				Name: "nines_incident_transitions_total",
@@ -162,7 +172,7 @@ func NewService(o Options) (*Service, error) {
 			}),
 		},
 		locks:   map[GroupRef]*refLock{},
-		cache:   map[GroupRef]*entry{},
+		cache:   newGroupCache(),
 		started: newStartServices(4 * o.CacheSize),
 	}
 	if of, ok := o.Store.(AlertOwnerFinder); ok {
@@ -282,7 +292,7 @@ func (s *Service) apply(ctx context.Context, n *Notification, byRef map[GroupRef
 		if f, ok := final[e.inc.ID]; ok {
 			e.inc, e.known = f.inc, f.known
 		}
-		s.cache[ref] = e
+		s.cache.put(ref, e)
 	}
 	s.mu.Unlock()
 	all := append(p.changes, merged...)
@@ -565,13 +575,13 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 		out, outKnown = f.inc, f.known
 	}
 	s.mu.Lock()
-	if e := s.cache[ref]; e != nil && e.inc != nil && e.inc.ID == id {
+	if e := s.cache.at(ref); e != nil && e.inc != nil && e.inc.ID == id {
 		ne := *e
 		ne.inc, ne.known, ne.top = out, outKnown, max(e.top, out.Facts)
 		if a, ok := actionOf(ch); ok {
 			ne.actions = append(append([]Action(nil), e.actions...), a)
 		}
-		s.cache[ref] = &ne
+		s.cache.put(ref, &ne)
 	} else if e != nil {
 		// An earlier incident of the group, held beside the latest.
 		for i, inc := range e.earlier {
@@ -583,7 +593,7 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 				if a, ok := actionOf(ch); ok {
 					ne.actions = append(append([]Action(nil), e.actions...), a)
 				}
-				s.cache[ref] = &ne
+				s.cache.put(ref, &ne)
 			}
 		}
 	}
@@ -603,7 +613,7 @@ func (s *Service) load(ctx context.Context, refs []GroupRef) (map[GroupRef]bool,
 	var missing []GroupRef
 	s.mu.Lock()
 	for _, r := range refs {
-		if _, ok := s.cache[r]; !ok {
+		if _, ok := s.cache.slots[r]; !ok {
 			missing = append(missing, r)
 		}
 	}
@@ -619,7 +629,7 @@ func (s *Service) load(ctx context.Context, refs []GroupRef) (map[GroupRef]bool,
 	defer s.mu.Unlock()
 	s.evict(len(missing))
 	for _, r := range missing {
-		s.cache[r] = newEntry(got[r])
+		s.cache.put(r, newEntry(got[r]))
 		loaded[r] = true
 	}
 	return loaded, nil
@@ -647,33 +657,51 @@ func withSegments(inc *Incident) {
 func (s *Service) cached(ref GroupRef) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.cache[ref]; ok {
+	if e, ok := s.cache.get(ref); ok {
 		return e
 	}
 	return &entry{}
 }
 
-// evict makes room for n entries, dropping groups whose latest incident
-// is resolved and past its reopen window first. Must hold s.mu. A dropped
-// group is simply read from the store again when it next fires.
+// evict makes room for n entries and keeps the cache within its byte
+// budget. Must hold s.mu. Beyond the count, it drops groups whose latest
+// incident is resolved and past its reopen window first, then closed
+// ones, least recently used first; beyond the bytes, any group no request
+// is working on, least recently used first, down to 9/10 of the budget
+// (so that eviction is not paid on every request). A dropped group is
+// simply read from the store again when it next fires, as after a
+// restart.
 func (s *Service) evict(n int) {
-	if len(s.cache)+n <= s.maxCache {
+	c := &s.cache
+	if c.len()+n <= s.maxCache && c.bytes <= s.maxBytes {
 		return
 	}
-	cutoff := s.now().Add(-s.cfg.ReopenWindow)
-	for r, e := range s.cache {
-		if e.inc == nil || (e.inc.State == StateResolved && e.inc.ResolvedAt.Before(cutoff)) {
-			delete(s.cache, r)
+	if c.len()+n > s.maxCache {
+		cutoff := s.now().Add(-s.cfg.ReopenWindow)
+		for r, sl := range c.slots {
+			if e := sl.e; e.inc == nil || (e.inc.State == StateResolved && e.inc.ResolvedAt.Before(cutoff)) {
+				c.del(r)
+			}
 		}
+		c.shrink(func(r GroupRef, e *entry) bool {
+			_, locked := s.locks[r]
+			return !locked && e.inc != nil && !e.inc.State.Open()
+		}, func() bool { return c.len()+n <= s.maxCache })
 	}
-	for r, e := range s.cache {
-		if len(s.cache)+n <= s.maxCache {
-			return
-		}
-		if _, locked := s.locks[r]; !locked && e.inc != nil && !e.inc.State.Open() {
-			delete(s.cache, r)
-		}
+	if c.bytes > s.maxBytes {
+		c.shrink(func(r GroupRef, _ *entry) bool {
+			_, locked := s.locks[r]
+			return !locked
+		}, func() bool { return c.bytes <= s.maxBytes-s.maxBytes/10 })
 	}
+}
+
+// CacheBytes is the estimated size of the groups held in memory, in
+// bytes (at most Options.CacheBytes once no request is in flight).
+func (s *Service) CacheBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cache.bytes
 }
 
 // lock takes the per-group locks of refs in a fixed order.
@@ -706,6 +734,8 @@ func (s *Service) lock(refs []GroupRef) (unlock func()) {
 				delete(s.locks, refs[i])
 			}
 		}
+		// What these refs' work added may now be dropped.
+		s.evict(0)
 	}
 }
 

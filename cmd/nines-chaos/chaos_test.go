@@ -58,6 +58,15 @@ func TestPauseShort(t *testing.T) {
 	runShort(t, "pause", "--pauses=1", "--pause=20s", "--ports="+os.Getenv("NINES_CHAOS_PORTS"))
 }
 
+// TestStormShort is the short storm of `make test`: 2,000 new groups in
+// 10 seconds, each answered 2xx at the first try and each with its incident.
+func TestStormShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("storm test: not with -short")
+	}
+	runShort(t, "storm", "--groups=2000", "--duration=10s", "--ports="+os.Getenv("NINES_CHAOS_PORTS"))
+}
+
 // TestSoakShort is the short soak test of `make test`: 40 seconds at 100
 // notifications per second, memory and goroutines must stay flat.
 func TestSoakShort(t *testing.T) {

@@ -3,6 +3,8 @@
 //
 //	nines-chaos chaos [flags]   the fault test (make chaos)
 //	nines-chaos pause [flags]   the paused-leader test (make chaos)
+//	nines-chaos storm [flags]   the storm of new groups (make chaos)
+//	nines-chaos deadletter [flags]  refused replays kept as dead letters (make chaos)
 //	nines-chaos soak [flags]    the soak test (make soak)
 //
 // The fault test starts a private ClickHouse and two nines replicas as
@@ -49,7 +51,7 @@ var errSkip = errors.New("skipped")
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: nines-chaos chaos|pause|soak [flags]")
+		return errors.New("usage: nines-chaos chaos|pause|storm|deadletter|soak [flags]")
 	}
 	switch args[0] {
 	case "chaos":
@@ -64,6 +66,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return runPause(ctx, cfg, out)
+	case "storm":
+		cfg, err := parseStorm(args[1:], out)
+		if err != nil {
+			return err
+		}
+		return runStorm(ctx, cfg, out)
+	case "deadletter":
+		cfg, err := parseDeadLetter(args[1:], out)
+		if err != nil {
+			return err
+		}
+		return runDeadLetter(ctx, cfg, out)
 	case "soak":
 		cfg, err := parseSoak(args[1:], out)
 		if err != nil {
@@ -71,7 +85,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return runSoak(ctx, cfg, out)
 	}
-	return fmt.Errorf("unknown command %q: want chaos, pause or soak", args[0])
+	return fmt.Errorf("unknown command %q: want chaos, pause, storm, deadletter or soak", args[0])
 }
 
 // common are the flags both tests share.

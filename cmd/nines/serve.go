@@ -152,6 +152,7 @@ type serveOptions struct {
 	basicFile       string
 	noAuth          bool
 	maxBody         int64
+	cacheBytes      int64
 	apiTokenFile    string
 
 	collectorWindows         string
@@ -180,6 +181,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.basicFile, "webhook.basic-auth-file", "", "File holding user:password that Alertmanager sends (http_config.basic_auth).")
 	fs.BoolVar(&o.noAuth, "webhook.allow-unauthenticated", false, "Accept webhooks without credentials (development only).")
 	fs.Int64Var(&o.maxBody, "webhook.max-body-bytes", 10<<20, "Largest webhook body accepted; larger ones get 413.")
+	fs.Int64Var(&o.cacheBytes, "incidents.cache-bytes", incidents.DefaultCacheBytes,
+		"Estimated bytes of incidents (with their alerts) kept in memory to answer repeated notifications; beyond it the least recently used groups are read from ClickHouse again when they next change.")
 	fs.StringVar(&o.apiTokenFile, "api.token-file", "", "File holding the bearer token required by mutating API calls. Without it they are refused.")
 	fs.StringVar(&o.collectorWindows, "collector.windows", strings.Join(collector.DefaultWindows(), ","),
 		"Windows of the availability figures on /metrics, comma-separated; each costs one ClickHouse query per refresh. `nines rules generate` reads the same flag.")
@@ -310,7 +313,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		return fmt.Errorf("--catalog.file: %w", err)
 	}
 	svc, err := incidents.NewService(incidents.Options{
-		Config: cfg.Incidents, Store: store, Logger: log, Registerer: reg,
+		Config: cfg.Incidents, Store: store, Logger: log, Registerer: reg, CacheBytes: o.cacheBytes,
 		Resolver: func(labels map[string]string) (string, bool) { return cat.Current().ServiceFor(labels) },
 		Upstream: func(service string) []string { return cat.Current().UpstreamNearestFirst(service) },
 	})

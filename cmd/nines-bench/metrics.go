@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ninesops/nines/cmd/internal/harness"
 )
 
 // samples are the series of one /metrics scrape, by name and labels as
@@ -140,7 +142,7 @@ type partsPoller struct {
 	lastError error
 }
 
-func pollParts(ctx context.Context, ch *chHTTP, db string, every time.Duration) *partsPoller {
+func pollParts(ctx context.Context, ch *harness.SQL, db string, every time.Duration) *partsPoller {
 	p := &partsPoller{stop: make(chan struct{}), done: make(chan struct{})}
 	q := fmt.Sprintf(`SELECT table, partition, count() AS c FROM system.parts
 WHERE active AND database = '%s' GROUP BY table, partition ORDER BY c DESC LIMIT 1 FORMAT TSV`, db)
@@ -149,7 +151,7 @@ WHERE active AND database = '%s' GROUP BY table, partition ORDER BY c DESC LIMIT
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			out, err := ch.query(ctx, q)
+			out, err := ch.Query(ctx, q)
 			p.mu.Lock()
 			if err != nil {
 				p.lastError = err

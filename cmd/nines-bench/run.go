@@ -135,17 +135,18 @@ func (c *config) phase(name string) bool {
 
 // bench is one run of the whole bench.
 type bench struct {
-	cfg    *config
-	out    io.Writer
-	log    io.Writer
-	work   string
-	nines  string // binary
-	chAddr string // native
-	ch     *chHTTP
-	chPid  int
-	runID  string
-	client *http.Client
-	dbs    []string
+	cfg        *config
+	out        io.Writer
+	log        io.Writer
+	work       string
+	nines      string // binary
+	chAddr     string // native
+	ch         *harness.SQL
+	chHTTPAddr string // host:port of ch
+	chPid      int
+	runID      string
+	client     *http.Client
+	dbs        []string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -317,8 +318,8 @@ func (c *closers) run(w io.Writer) {
 func (b *bench) startClickHouse(ctx context.Context) (stop func() error, err error) {
 	cfg := b.cfg
 	if cfg.chAddr != "" {
-		b.chAddr, b.ch = cfg.chAddr, newCHHTTP(cfg.chHTTPAddr)
-		if _, err := b.ch.query(ctx, "SELECT 1"); err != nil {
+		b.chAddr, b.chHTTPAddr, b.ch = cfg.chAddr, cfg.chHTTPAddr, harness.NewSQL(cfg.chHTTPAddr, 30*time.Second)
+		if _, err := b.ch.Query(ctx, "SELECT 1"); err != nil {
 			return nil, fmt.Errorf("-clickhouse.http-addr: %w", err)
 		}
 		return func() error { return nil }, nil
@@ -330,7 +331,8 @@ func (b *bench) startClickHouse(ctx context.Context) (stop func() error, err err
 		return nil, err
 	}
 	b.chAddr = ch.Addr()
-	b.ch = newCHHTTP(fmt.Sprintf("127.0.0.1:%d", cfg.chHTTP))
+	b.chHTTPAddr = fmt.Sprintf("127.0.0.1:%d", cfg.chHTTP)
+	b.ch = harness.NewSQL(b.chHTTPAddr, 30*time.Second)
 	b.chPid = ch.PID()
 	return func() error {
 		if wasRunning || cfg.keepServer {
@@ -355,7 +357,7 @@ func (b *bench) dropDatabases() error {
 		return nil
 	}
 	for _, db := range b.dbs {
-		if err := b.ch.dropDatabase(context.Background(), db); err != nil {
+		if err := dropDatabase(context.Background(), b.chHTTPAddr, db); err != nil {
 			b.logf("could not drop database %s (drop it by hand): %v", db, err)
 		}
 	}
@@ -686,7 +688,7 @@ WHERE arrayExists((s, e) -> toUInt32(s) < %[1]d AND (toUInt32(s) >= %[2]d OR toU
     period_starts, period_ends)
 GROUP BY service FORMAT Null`, now, from, "`"+db+"`")
 	avail, err1 := median(get(base+"/api/v1/availability?window=30d", nil))
-	plain, err2 := median(func() error { _, err := b.ch.query(ctx, scan); return err })
+	plain, err2 := median(func() error { _, err := b.ch.Query(ctx, scan); return err })
 	if err := errors.Join(err1, err2); err != nil {
 		out = append(out, "availability figures: "+err.Error())
 	} else {

@@ -173,20 +173,8 @@ func runDeadLetter(ctx context.Context, c deadLetterConfig, out io.Writer) (err 
 
 // sql runs a statement on the private ClickHouse over HTTP.
 func (e *env) sql(ctx context.Context, q string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1:"+strconv.Itoa(e.ch.HTTP)+"/", strings.NewReader(q))
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: HTTP %d: %s", q, resp.StatusCode, b)
-	}
-	return nil
+	_, err := harness.NewSQL("127.0.0.1:"+strconv.Itoa(e.ch.HTTP), 30*time.Second).Query(ctx, q)
+	return err
 }
 
 // nines runs a nines command and returns what it printed.

@@ -384,3 +384,38 @@ func Incidents[T any](ctx context.Context, client *http.Client, base string) ([]
 		cursor = page.NextCursor
 	}
 }
+
+// SQL runs plain statements on ClickHouse's HTTP interface, so that the
+// programs need not import the driver (only chstore does).
+type SQL struct {
+	base   string // http://host:port
+	client *http.Client
+}
+
+// NewSQL is a client of the HTTP interface at addr (host:port), each
+// statement bounded by timeout.
+func NewSQL(addr string, timeout time.Duration) *SQL {
+	return &SQL{base: "http://" + addr, client: &http.Client{Timeout: timeout}}
+}
+
+// Query runs q and returns what the server answered (its default format,
+// TSV).
+func (c *SQL) Query(ctx context.Context, q string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/", strings.NewReader(q))
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("clickhouse: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("clickhouse: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("clickhouse: %s: HTTP %d: %s", q, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return string(b), nil
+}

@@ -16,6 +16,7 @@ var layers = map[string]int{
 	// Vocabulary: imports nothing of nines.
 	"fault":   0,
 	"catalog": 0,
+	"lease":   0,
 	// HTTP answers, over the error kinds.
 	"answer": 1,
 	// The incident model every domain speaks.
@@ -25,6 +26,7 @@ var layers = map[string]int{
 	"availability": 3,
 	"chat":         3,
 	"dashboards":   3,
+	"journal":      3,
 	"spool":        3,
 	// Domains built on availability's figures.
 	"changes":   4,

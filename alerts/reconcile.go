@@ -68,7 +68,7 @@ type OpenIncidentLister interface {
 }
 
 // StaleResolver knows how to resolve alerts that are no longer active;
-// incidents.Service implements it.
+// journal.Journal implements it (through the log).
 type StaleResolver interface {
 	ResolveStale(ctx context.Context, id string, ends map[string]time.Time, actor string) (*incidents.Incident, error)
 }

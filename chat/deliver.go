@@ -61,7 +61,7 @@ func (s *Sender) execute(ctx context.Context, round []*action, now time.Time) {
 		// Fenced: the lease lapsed (a paused process, a slow
 		// heartbeat) and another replica may lead; its intents are
 		// looked up by whoever leads next.
-		term, until, ok := s.lease.fence()
+		term, until, ok := s.lease.Fence()
 		if !ok || term != st.term {
 			s.log.Warn("chat: the lease lapsed during a round; its remaining messages wait for the next leader", "left", len(round)-i)
 			s.unsent(round[i:])
@@ -185,7 +185,7 @@ func (s *Sender) adopt(a *action, d Delivery, msgs []MessageRecord) {
 
 // perform makes one action's Slack calls and records the outcome. The
 // calls end by until, when the lease ends unless renewed: a call that a
-// pause held up past it is not sent (see lease.fence).
+// pause held up past it is not sent (see lease.Lease.Fence).
 func (s *Sender) perform(ctx context.Context, a *action, now, until time.Time) {
 	cctx, cancel := context.WithTimeout(ctx, min(callTimeout, until.Sub(now)))
 	defer cancel()

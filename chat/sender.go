@@ -1,8 +1,8 @@
 // The Sender and its loop. Delivery is a pipeline of stages, one file each,
 // in the spirit of Alertmanager's notify/ stages:
 //
-//   lease.go    who sends: only the replica holding the lease (this file's Run
-//               starts and stops leading as the lease flips);
+//   who sends:  only the replica holding the lease (package lease; this
+//               file's Run starts and stops leading as the lease flips);
 //   events.go   reading events: tail the stored timeline, load what is known
 //               of each incident, render its messages;
 //   plan.go     planning: per channel, the most urgent action now;
@@ -27,6 +27,7 @@ import (
 
 	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/lease"
 )
 
 // Sender defaults.
@@ -52,6 +53,8 @@ const (
 	budgetCacheFor = time.Minute
 	// cursorName names the sender's cursor.
 	cursorName = "chat-sender"
+	// leaseName names the sender's lease in the leases table.
+	leaseName = "chat-sender"
 )
 
 // Options configure a Sender.
@@ -98,8 +101,8 @@ type Options struct {
 	// Holder identifies this replica in the lease (default: start time,
 	// host name and a random suffix).
 	Holder string
-	// LeaseTTL and LeaseHeartbeat tune leadership (DefaultLeaseTTL,
-	// DefaultLeaseHeartbeat).
+	// LeaseTTL and LeaseHeartbeat tune leadership (lease.DefaultTTL,
+	// lease.DefaultHeartbeat).
 	LeaseTTL       time.Duration
 	LeaseHeartbeat time.Duration
 	// IntentGrace: see DefaultIntentGrace.
@@ -135,13 +138,13 @@ func (o *Options) validate() error {
 		o.Now = time.Now
 	}
 	if o.Holder == "" {
-		o.Holder = newHolderID(o.Now())
+		o.Holder = lease.NewHolderID(o.Now())
 	}
 	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = DefaultLeaseTTL
+		o.LeaseTTL = lease.DefaultTTL
 	}
 	if o.LeaseHeartbeat <= 0 {
-		o.LeaseHeartbeat = DefaultLeaseHeartbeat
+		o.LeaseHeartbeat = lease.DefaultHeartbeat
 	}
 	if o.LeaseTTL < 4*o.LeaseHeartbeat {
 		// The leader stops 2 heartbeats before the TTL: keep it at
@@ -190,7 +193,7 @@ type Sender struct {
 	log      *slog.Logger
 	metrics  *metrics
 	now      func() time.Time
-	lease    *lease
+	lease    *lease.Lease
 
 	st      *state                // the leader's state; nil while not leading
 	notSent map[deliveryRef]int64 // own intents never acted on: their times (ms)
@@ -214,7 +217,7 @@ func New(o Options) (*Sender, error) {
 	if o.Availability != nil {
 		s.digester = &digester{avail: o.Availability, incs: o.Incidents, catalog: o.Catalog, pageURL: s.pageURL}
 	}
-	s.lease = newLease(o.Leases, o.Holder, o.LeaseTTL, o.LeaseHeartbeat, o.Now, s.log, func(leader bool) {
+	s.lease = lease.New(o.Leases, leaseName, o.Holder, o.LeaseTTL, o.LeaseHeartbeat, o.Now, s.log, func(leader bool) {
 		if leader {
 			m.leader.Set(1)
 			s.log.Info("chat lease acquired: this replica sends to Slack")
@@ -248,7 +251,7 @@ func (s *Sender) Holder() string { return s.holder }
 func (s *Sender) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	leaseCtx, stopLease := context.WithCancel(ctx)
-	wg.Go(func() { s.lease.run(leaseCtx) })
+	wg.Go(func() { s.lease.Run(leaseCtx) })
 	defer func() {
 		stopLease()
 		wg.Wait()
@@ -269,7 +272,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-		case <-s.lease.flip:
+		case <-s.lease.Flip():
 			t.Stop()
 		case <-t.C:
 		}
@@ -351,7 +354,7 @@ func (s *Sender) stopLeading() {
 // step does one round of work and says how long to wait before the next.
 func (s *Sender) step(ctx context.Context) time.Duration {
 	now := s.now()
-	term, _, ok := s.lease.fence()
+	term, _, ok := s.lease.Fence()
 	if !ok {
 		s.stopLeading()
 		return s.cfg.PollInterval

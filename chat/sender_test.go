@@ -10,6 +10,7 @@ import (
 
 	"github.com/ninesops/nines/chat"
 	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/lease"
 )
 
 // TestIncidentLife follows one incident through its life in #operations
@@ -25,7 +26,7 @@ func TestIncidentLife(t *testing.T) {
 		// lease's end is looked up, which the exact call list below would
 		// show: TestLapseMidRound covers lapses).
 		r := h.start("a", func(o *chat.Options) {
-			o.LeaseTTL, o.LeaseHeartbeat = chat.DefaultLeaseTTL, chat.DefaultLeaseHeartbeat
+			o.LeaseTTL, o.LeaseHeartbeat = lease.DefaultTTL, lease.DefaultHeartbeat
 		})
 		start := time.Now().Add(-time.Minute).Truncate(time.Second)
 		down := alertSpec{name: "CheckoutDown", service: "checkout", severity: "critical", start: start}

@@ -2,6 +2,7 @@ package chstore_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func orderSetup(t *testing.T) (*testStore, *incidents.Service, time.Time, func(h
 	store := openStore(t, chtest.Database(t))
 	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
-	return store, newReplica(t, store.Store), day, at
+	return store, newService(t, store.Store), day, at
 }
 
 // TestOutOfOrderDeliveryEndToEnd: a critical alert fires at 12:00 and
@@ -63,7 +64,7 @@ func TestOutOfOrderDeliveryEndToEnd(t *testing.T) {
 	}
 
 	// A replica that starts now and gets a late copy of N3 changes nothing.
-	fresh := newReplica(t, store.Store)
+	fresh := newService(t, store.Store)
 	mustIngest(t, fresh, n3)
 	if again, _, err := store.List(ctx, incidents.Filter{Service: "api"}); err != nil || len(again) != 2 {
 		t.Errorf("after a late copy on a fresh replica: %d incidents (%v)", len(again), err)
@@ -105,7 +106,7 @@ func TestImpactOverTimeEndToEnd(t *testing.T) {
 	if err != nil || len(incs) != 1 {
 		t.Fatalf("list: %v, %d incidents", err, len(incs))
 	}
-	if _, err := newReplica(t, store.Store).AddNote(ctx, incs[0].ID, "bob", "rolled back"); err != nil {
+	if _, err := newService(t, store.Store).AddNote(ctx, incs[0].ID, "bob", "rolled back"); err != nil {
 		t.Fatal(err)
 	}
 	raw, err = store.Downtime(ctx, availability.Query{From: day, To: day.Add(24 * time.Hour), Now: day.Add(24 * time.Hour)})
@@ -117,5 +118,47 @@ func TestImpactOverTimeEndToEnd(t *testing.T) {
 	}
 	if after, err := store.Get(ctx, incs[0].ID); err != nil || after.Impact != incidents.ImpactOutage {
 		t.Errorf("impact after a note on another replica: %v (%v), want outage, the worst it had", after.Impact, err)
+	}
+}
+
+// newService returns a fresh incident service on store: a restarted
+// process, or a new deriver.
+func newService(t *testing.T, store incidents.Store) *incidents.Service {
+	t.Helper()
+	svc, err := incidents.NewService(incidents.Options{Store: store, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+var r0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func ralert(fp string, start, end time.Time) incidents.Alert {
+	a := incidents.Alert{
+		Fingerprint: fp, Status: incidents.AlertFiring, StartsAt: start,
+		Labels:      map[string]string{"alertname": "Down", "service": "api", "severity": "critical", "fp": fp},
+		Annotations: map[string]string{"summary": "API down"},
+	}
+	if !end.IsZero() {
+		a.Status, a.EndsAt = incidents.AlertResolved, end
+	}
+	return a
+}
+
+func snapshot(gk string, alerts ...incidents.Alert) incidents.Notification {
+	st := incidents.AlertResolved
+	for _, a := range alerts {
+		if a.Status == incidents.AlertFiring {
+			st = incidents.AlertFiring
+		}
+	}
+	return incidents.Notification{Receiver: "nines", Status: st, GroupKey: gk, Alerts: alerts}
+}
+
+func mustIngest(t *testing.T, svc *incidents.Service, n incidents.Notification) {
+	t.Helper()
+	if err := svc.Ingest(context.Background(), n); err != nil {
+		t.Fatal(err)
 	}
 }

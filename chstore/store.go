@@ -12,14 +12,15 @@
 //	store.go         Open, Ping, Close; the Store type
 //	write.go         incidents.Store (Write), with batch.go (group commit)
 //	read.go          incidents.Store and incidents.Reader (Get, Latest, List, Timeline)
-//	replica.go       incidents.VersionReader (Heads, Versions, GetVersions)
 //	owners.go        incidents.AlertOwnerFinder (AlertOwners)
 //	outages.go       incidents.OutageFinder (OpenOutages: cascades)
 //	reconcile.go     alerts.OpenIncidentLister (OpenIncidentsFromAlerts)
 //	availability.go  availability.Source (Downtime, Daily, SeenServices)
 //	changes.go       changes.Store (RecordChange, Changes, SetCause, Causes, DORA)
 //	                 and changes.Incidents (OpenIncidentsOfServices)
-//	chat.go          chat.Events, chat.Ledger, chat.Leases
+//	journal.go       journal.Log (AppendLog, ReadLog, with batch.go), journal.Results,
+//	                 journal.Cursors; retention (DropLogBefore)
+//	chat.go          chat.Events, chat.Ledger, chat.Leases (and lease.Store)
 //	collector.go     collector.IncidentCounter (IncidentCounts)
 //	lookup.go        coalesces concurrent Latest lookups into one query
 //	migrate.go       the schema: Migrate and migrations/
@@ -200,8 +201,11 @@ type Store struct {
 	now     func() time.Time
 	metrics *metrics
 	batcher *batcher
-	lookups *lookups
-	opened  openedCache
+	// logBatcher writes notification_log: apart from batcher, so that
+	// the webhook's answer never waits for a flush of derived rows.
+	logBatcher *batcher
+	lookups    *lookups
+	opened     openedCache
 
 	closeOnce sync.Once
 	closeErr  error
@@ -241,6 +245,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.batcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flush)
 	s.batcher.adapt(opts.MaxFlushInterval, opts.BusyRows)
 	go s.batcher.run()
+	s.logBatcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flushLog)
+	s.logBatcher.adapt(opts.MaxFlushInterval, opts.BusyRows)
+	go s.logBatcher.run()
 	s.lookups = newLookups(opts.FlushTimeout, s.latest)
 	go s.lookups.run()
 	return s, nil
@@ -288,6 +295,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // connections. Writes after Close fail with fault.ErrUnavailable.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.logBatcher.close()
 		s.batcher.close()
 		s.lookups.close()
 		if err := s.conn.Close(); err != nil {

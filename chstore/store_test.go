@@ -328,7 +328,11 @@ func TestVersionsCollapse(t *testing.T) {
 	})
 }
 
-func TestResolvedAlertBeatsLaterFiringRow(t *testing.T) {
+// TestAlertRowOfTheLatestVersionWins: an occurrence's row written with
+// the later incident version wins, whatever order the writes reach
+// ClickHouse in and whatever the statuses (the one deriver's latest write
+// holds what it knows: see alertMoved).
+func TestAlertRowOfTheLatestVersionWins(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, chtest.Database(t))
 	inc := newIncident("g", "alerts", t0)
@@ -337,33 +341,17 @@ func TestResolvedAlertBeatsLaterFiringRow(t *testing.T) {
 	resolved := firing
 	resolved.Status = incidents.AlertResolved
 	resolved.EndsAt = t0.Add(5 * time.Minute)
+	// The resolved version is written last but arrives first.
+	s.write(t, incidents.Change{Incident: version(inc, 3, incidents.StateResolved, "resolved"), Alerts: []incidents.Alert{resolved}})
+	s.write(t, incidents.Change{Incident: version(inc, 2, incidents.StateFiring, "firing"), Alerts: []incidents.Alert{firing}})
 
-	// The resolved notification is written first; a stale firing one
-	// arrives later, in a newer incident version.
-	v1 := version(inc, 2, incidents.StateResolved, "resolved")
-	s.write(t, incidents.Change{Incident: v1, Alerts: []incidents.Alert{resolved}})
-	v2 := version(inc, 3, incidents.StateFiring, "stale")
-	staleFiring := firing
-	staleFiring.Annotations = map[string]string{"summary": "newer annotation"}
-	s.write(t, incidents.Change{Incident: v2, Alerts: []incidents.Alert{staleFiring}})
-
-	got := s.get(t, inc.ID)
-	if len(got.Alerts) != 1 {
-		t.Fatalf("got %d alerts, want 1 occurrence: %+v", len(got.Alerts), got.Alerts)
-	}
-	if !reflect.DeepEqual(got.Alerts[0], resolved) {
-		t.Errorf("alert = %+v, want the resolved row %+v", got.Alerts[0], resolved)
-	}
-
-	// Among firing rows, the one written with the later incident update
-	// wins.
 	other := incidents.Alert{Fingerprint: "f2", Status: incidents.AlertFiring, StartsAt: t0.Add(time.Second), Labels: map[string]string{"v": "1"}}
 	newer := other
 	newer.Labels = map[string]string{"v": "2"}
 	s.write(t, incidents.Change{Incident: version(inc, 5, incidents.StateFiring, "x"), Alerts: []incidents.Alert{newer}})
 	s.write(t, incidents.Change{Incident: version(inc, 4, incidents.StateFiring, "x"), Alerts: []incidents.Alert{other}})
-	got = s.get(t, inc.ID)
-	if len(got.Alerts) != 2 || !reflect.DeepEqual(got.Alerts[1], newer) {
+	got := s.get(t, inc.ID)
+	if len(got.Alerts) != 2 || !reflect.DeepEqual(got.Alerts[0], resolved) || !reflect.DeepEqual(got.Alerts[1], newer) {
 		t.Errorf("alerts = %+v, want f1 resolved and f2 with labels v=2", got.Alerts)
 	}
 }
@@ -927,4 +915,32 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestAlertComesBackAfterMove: a late notification merges an incident into
+// another (its alerts are stored as moved), then a later one splits it off
+// again with the same alerts. The incident must hold them again: the
+// latest version written of an occurrence's row wins, a moved one too.
+func TestAlertComesBackAfterMove(t *testing.T) {
+	s := openStore(t, chtest.Database(t))
+	start := time.Date(2026, 11, 20, 8, 12, 36, 0, time.UTC)
+	inc := newIncident("{}:{alertname=\"Flap\"}", "api", start)
+	a := incidents.Alert{Fingerprint: "4408768131dfee90", Status: incidents.AlertFiring, StartsAt: start,
+		Labels: map[string]string{"alertname": "Flap"}}
+	inc.Alerts = []incidents.Alert{a}
+	s.write(t, incidents.Change{Incident: inc, Alerts: inc.Alerts})
+
+	merged := version(inc, 2, incidents.StateResolved, inc.Title)
+	merged.Alerts, merged.Periods = nil, nil
+	s.write(t, incidents.Change{Incident: merged, Moved: []incidents.Alert{a}})
+	if got := s.get(t, inc.ID); len(got.Alerts) != 0 {
+		t.Fatalf("merged away: %d alerts, want 0", len(got.Alerts))
+	}
+
+	back := version(inc, 3, incidents.StateFiring, inc.Title)
+	back.Alerts = []incidents.Alert{a}
+	s.write(t, incidents.Change{Incident: back, Alerts: back.Alerts})
+	if got := s.get(t, inc.ID); len(got.Alerts) != 1 || got.State != incidents.StateFiring {
+		t.Errorf("split off again: %d alerts, state %s; want its alert back, firing", len(got.Alerts), got.State)
+	}
 }

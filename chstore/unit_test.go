@@ -100,21 +100,6 @@ func TestUpdatedAtFromVersion(t *testing.T) {
 	}
 }
 
-func TestAlertVersionResolvedWins(t *testing.T) {
-	early := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
-	late := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
-	if alertVersion(incidents.AlertResolved, early) <= alertVersion(incidents.AlertFiring, late) {
-		t.Error("a resolved version does not outrank a later firing one")
-	}
-	if alertVersion(incidents.AlertFiring, late) <= alertVersion(incidents.AlertFiring, early) {
-		t.Error("a later firing version does not outrank an earlier one")
-	}
-	// Of two resolves, the earlier end wins (incidents.Occurrences).
-	if alertVersion(incidents.AlertResolved, early) <= alertVersion(incidents.AlertResolved, late) {
-		t.Error("an earlier resolved version does not outrank a later one")
-	}
-}
-
 func TestCursorRoundTrip(t *testing.T) {
 	c := cursor{StartedAt: 1714979289, ID: "inc-abc"}
 	got, err := decodeCursor(encodeCursor(c))

@@ -53,9 +53,10 @@ type rowSet struct {
 	incidents []incidentRow
 	alerts    []alertRow
 	events    []eventRow
+	log       []logRow // only in the log's batcher (journal.go)
 }
 
-func (r rowSet) len() int { return len(r.incidents) + len(r.alerts) + len(r.events) }
+func (r rowSet) len() int { return len(r.incidents) + len(r.alerts) + len(r.events) + len(r.log) }
 
 // segmentRow is one incident version's impact segments.
 type segmentRow struct {
@@ -149,7 +150,7 @@ func toRows(changes []incidents.Change) (rowSet, error) {
 					return rowSet{}, err
 				}
 				row.status = alertMoved
-				row.version = alertVersion(alertMoved, toMS(inc.UpdatedAt))
+				row.version = inc.Version()
 				rs.alerts = append(rs.alerts, row)
 			}
 		}
@@ -225,38 +226,16 @@ func toIncidentRow(inc *incidents.Incident) (incidentRow, error) {
 	return r, err
 }
 
-// Alert versions: a resolved row outranks every firing row of the same
-// occurrence, whatever order they arrive in; among firing rows the later
-// update of the incident wins, among resolved rows the EARLIER end, as in
-// incidents.Occurrences (an end inferred when Alertmanager replaced the
-// occurrence is never earlier than its real resolve). A moved row (the occurrence left the incident
-// for another one of its group, incidents.Change.Moved) outranks both, and
-// readers leave it out. 44 bits of milliseconds last until year 2527.
-const (
-	alertRankFiring   = 1
-	alertRankResolved = 2
-	alertRankMoved    = 3
-	alertMSBits       = 44
-)
-
-// alertMoved is the status of an occurrence's row in an incident it left.
+// alertMoved is the status of an occurrence's row in an incident it left
+// (incidents.Change.Moved); readers leave such rows out.
+//
+// An alert row's version is the version of the incident written with it:
+// the latest write of an occurrence's row wins, whatever its status. One
+// deriver writes at a time (package journal), and its memory holds the
+// merged occurrences (a resolved copy beats a firing one, the earlier end
+// wins: incidents.Occurrences), so its latest write is the truth. An
+// occurrence a merge moved away comes back when a later split returns it.
 const alertMoved = "moved"
-
-func alertVersion(status incidents.AlertStatus, ms int64) uint64 {
-	rank := uint64(alertRankFiring)
-	switch status {
-	case incidents.AlertResolved:
-		rank = alertRankResolved
-	case alertMoved:
-		rank = alertRankMoved
-	}
-	ms = max(ms, 0)
-	ms = min(ms, 1<<alertMSBits-1)
-	if rank == alertRankResolved {
-		ms = 1<<alertMSBits - 1 - ms
-	}
-	return rank<<alertMSBits | uint64(ms)
-}
 
 func toAlertRow(inc *incidents.Incident, a incidents.Alert) (alertRow, error) {
 	if a.Fingerprint == "" {
@@ -284,11 +263,7 @@ func toAlertRow(inc *incidents.Incident, a incidents.Alert) (alertRow, error) {
 		annotations:  encodeMap(a.Annotations),
 		generatorURL: a.GeneratorURL,
 	}
-	if a.Status == incidents.AlertResolved {
-		r.version = alertVersion(a.Status, r.endsAtMS)
-	} else {
-		r.version = alertVersion(a.Status, toMS(inc.UpdatedAt))
-	}
+	r.version = inc.Version()
 	return r, nil
 }
 

@@ -18,7 +18,5 @@ func Annotate(inc *Incident, kind EventKind, actor, text string, at time.Time) (
 
 // AddEvent adds an event to the incident's timeline.
 func (s *Service) AddEvent(ctx context.Context, id string, kind EventKind, actor, text string) (*Incident, error) {
-	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
-		return Annotate(inc, kind, actor, text, now)
-	})
+	return s.Do(ctx, Command{Kind: CommandAnnotate, Incident: id, Event: kind, Actor: actor, Text: text, At: s.now().UTC()})
 }

@@ -112,7 +112,6 @@ func (e *entry) size(ref GroupRef) int64 {
 	for _, inc := range e.earlier {
 		n += incidentSize(inc)
 	}
-	n += int64(len(e.known)) * (8 + sizeMapElem)
 	for k := range e.closed {
 		n += int64(len(k)) + sizeMapElem
 	}

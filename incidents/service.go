@@ -55,16 +55,13 @@ type Observer interface {
 // Service applies notifications and people's actions to incidents. It
 // serializes work per group in this process, keeps each group's latest
 // incident in memory so repeated notifications cost no store round trip,
-// and writes only what changed. When its store implements VersionReader,
-// several Services (replicas) may share the store: see replica.go.
+// and writes only what changed. It assumes it is the only writer of the
+// incidents it holds: with several replicas, only the deriver holding the
+// lease (package journal) runs one, and a new holder starts with Forget.
 type Service struct {
 	cfg      Config
 	store    Store
-	replicas VersionReader    // nil when the store cannot tell
 	owners   AlertOwnerFinder // nil when the store cannot tell
-	heads    *coalescer[GroupRef, Head]
-	versions *coalescer[IncidentKey, []StoredVersion]
-	others   *coalescer[VersionKey, *Incident]
 	resolver ServiceResolver
 	started  *startServices
 	upstream func(string) []string
@@ -88,9 +85,6 @@ type refLock struct {
 // entry is what the service remembers of one group.
 type entry struct {
 	inc *Incident // latest incident; nil when the group has none
-	// known holds the stored versions of inc whose content inc includes
-	// (only kept when the store is shared by replicas).
-	known map[uint64]bool
 	// closed holds the alert keys of the group's earlier incidents, so a
 	// late copy of their alerts cannot land in the latest one.
 	closed map[string]bool
@@ -109,12 +103,9 @@ type entry struct {
 }
 
 type serviceMetrics struct {
-	transitions  *prometheus.CounterVec
-	unchanged    prometheus.Counter
-	reloads      prometheus.Counter
-	lateCopies   prometheus.Counter
-	merges       prometheus.Counter
-	mergeGiveUps prometheus.Counter
+	transitions *prometheus.CounterVec
+	unchanged   prometheus.Counter
+	lateCopies  prometheus.Counter
 }
 
 // NewService builds a Service.
@@ -154,21 +145,9 @@ func NewService(o Options) (*Service, error) {
 				Name: "nines_notifications_unchanged_total",
 				Help: "Notifications that changed nothing (repeats and duplicates).",
 			}),
-			reloads: f.NewCounter(prometheus.CounterOpts{
-				Name: "nines_incident_reloads_total",
-				Help: "Groups read again from the store because another replica had changed them.",
-			}),
 			lateCopies: f.NewCounter(prometheus.CounterOpts{
 				Name: "nines_alert_late_copies_total",
 				Help: "Alerts of a group's earlier incident that arrived after a newer one opened, kept out of it.",
-			}),
-			merges: f.NewCounter(prometheus.CounterOpts{
-				Name: "nines_incident_merges_total",
-				Help: "Incident versions merged with a version another replica wrote concurrently.",
-			}),
-			mergeGiveUps: f.NewCounter(prometheus.CounterOpts{
-				Name: "nines_incident_merge_give_ups_total",
-				Help: "Writes refused (to be retried) because concurrent versions kept changing while merging.",
 			}),
 		},
 		locks:   map[GroupRef]*refLock{},
@@ -177,24 +156,6 @@ func NewService(o Options) (*Service, error) {
 	}
 	if of, ok := o.Store.(AlertOwnerFinder); ok {
 		s.owners = of
-	}
-	if vr, ok := o.Store.(VersionReader); ok {
-		s.replicas = vr
-		s.heads = newCoalescer(replicaCheckTimeout, vr.Heads)
-		s.others = newCoalescer(replicaCheckTimeout, vr.GetVersions)
-		s.versions = newCoalescer(replicaCheckTimeout, func(ctx context.Context, keys []IncidentKey) (map[IncidentKey][]StoredVersion, error) {
-			byID, err := vr.Versions(ctx, keys)
-			if err != nil {
-				return nil, err
-			}
-			out := make(map[IncidentKey][]StoredVersion, len(byID))
-			for _, k := range keys {
-				if v, ok := byID[k.ID]; ok {
-					out[k] = v
-				}
-			}
-			return out, nil
-		})
 	}
 	return s, nil
 }
@@ -243,32 +204,6 @@ func (s *Service) apply(ctx context.Context, n *Notification, byRef map[GroupRef
 		return err
 	}
 	p := s.plan(refs, byRef, n, loaded, reconciled, now)
-	if len(p.changes) > 0 && s.replicas != nil {
-		// Another replica may have changed these groups since this one
-		// last did: apply the notification to what the store holds.
-		var cached []GroupRef
-		for _, r := range p.refs {
-			if !loaded[r] {
-				cached = append(cached, r)
-			}
-		}
-		stale, err := s.staleRefs(ctx, cached)
-		if err != nil {
-			return err
-		}
-		if len(stale) > 0 {
-			if err := s.reload(ctx, stale); err != nil {
-				return err
-			}
-			if err := s.closeLateCopies(ctx, stale, byRef); err != nil {
-				return err
-			}
-			for _, r := range stale {
-				loaded[r] = true
-			}
-			p = s.plan(refs, byRef, n, loaded, reconciled, now)
-		}
-	}
 	if len(p.changes) == 0 {
 		s.metrics.unchanged.Inc()
 		return nil
@@ -283,22 +218,14 @@ func (s *Service) apply(ctx context.Context, n *Notification, byRef map[GroupRef
 	if err := s.store.Write(ctx, p.changes); err != nil {
 		return fmt.Errorf("store notification %s: %w", n.GroupKey, err)
 	}
-	merged, final, err := s.settleWrites(ctx, p.changes, p.known, now)
-	if err != nil {
-		return fmt.Errorf("merge notification %s: %w", n.GroupKey, err)
-	}
 	s.mu.Lock()
 	for ref, e := range p.next {
-		if f, ok := final[e.inc.ID]; ok {
-			e.inc, e.known = f.inc, f.known
-		}
 		s.cache.put(ref, e)
 	}
 	s.mu.Unlock()
-	all := append(p.changes, merged...)
-	s.count(all)
+	s.count(p.changes)
 	if s.observer != nil {
-		s.observer.Observe(ctx, all)
+		s.observer.Observe(ctx, p.changes)
 	}
 	return nil
 }
@@ -306,54 +233,41 @@ func (s *Service) apply(ctx context.Context, n *Notification, byRef map[GroupRef
 // plan is what one notification changes.
 type plan struct {
 	changes []Change
-	known   []map[uint64]bool // per change: the stored versions it includes
-	refs    []GroupRef        // the refs that change
+	refs    []GroupRef // the refs that change
 	next    map[GroupRef]*entry
 }
 
 // plan applies the alerts of each ref to its cached incident. Incidents
 // loaded from the store in this call (loaded) are first settled against
-// their alerts, which another replica may have changed without them.
+// their alerts (an earlier writer may have stored alerts without the
+// version they belong to).
 func (s *Service) plan(refs []GroupRef, byRef map[GroupRef][]Alert, n *Notification, loaded map[GroupRef]bool, reconciled map[string]bool, now time.Time) plan {
 	p := plan{next: map[GroupRef]*entry{}}
 	for _, ref := range refs {
 		e := s.cached(ref)
 		cur := e.inc
 		var chs []Change
-		var known []map[uint64]bool
 		if cur != nil && loaded[ref] {
 			m := cur.Clone()
 			if events, changed := s.cfg.settle(m); changed {
 				m.Facts++
 				m.UpdatedAt = now
 				chs = append(chs, Change{Incident: m, Events: events})
-				known = append(known, e.known)
 				cur = m
 			}
 		}
 		derived, ne := s.rederive(e, cur, ref, n, byRef[ref], reconciled, now)
-		for _, ch := range derived {
-			var k map[uint64]bool
-			if e.inc != nil && ch.Incident.ID == e.inc.ID {
-				k = e.known
-			}
-			chs = append(chs, ch)
-			known = append(known, k)
-		}
+		chs = append(chs, derived...)
 		if len(chs) == 0 {
 			continue
 		}
 		p.changes = append(p.changes, chs...)
-		p.known = append(p.known, known...)
 		p.refs = append(p.refs, ref)
 		if ne == nil {
 			// Only the settled version changed.
 			c := *e
 			c.inc = cur
 			ne = &c
-		}
-		if e.inc != nil && ne.inc.ID != e.inc.ID {
-			ne.known = nil
 		}
 		p.next[ref] = ne
 	}
@@ -362,23 +276,17 @@ func (s *Service) plan(refs []GroupRef, byRef map[GroupRef][]Alert, n *Notificat
 
 // Acknowledge marks the incident as being worked on by actor.
 func (s *Service) Acknowledge(ctx context.Context, id, actor string) (*Incident, error) {
-	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
-		return Acknowledge(inc, actor, now)
-	})
+	return s.Do(ctx, Command{Kind: CommandAcknowledge, Incident: id, Actor: actor, At: s.now().UTC()})
 }
 
 // Resolve closes the incident by hand.
 func (s *Service) Resolve(ctx context.Context, id, actor string) (*Incident, error) {
-	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
-		return Resolve(inc, actor, now)
-	})
+	return s.Do(ctx, Command{Kind: CommandResolve, Incident: id, Actor: actor, At: s.now().UTC()})
 }
 
 // AddNote adds a note to the incident's timeline.
 func (s *Service) AddNote(ctx context.Context, id, actor, text string) (*Incident, error) {
-	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
-		return Note(inc, actor, text, now)
-	})
+	return s.Do(ctx, Command{Kind: CommandNote, Incident: id, Actor: actor, Text: text, At: s.now().UTC()})
 }
 
 // ResolveStale resolves the incident's firing alerts named in ends (alert
@@ -386,8 +294,64 @@ func (s *Service) AddNote(ctx context.Context, id, actor, text string) (*Inciden
 // active, on behalf of actor; the incident resolves when none is left
 // firing. See Config.ResolveStale.
 func (s *Service) ResolveStale(ctx context.Context, id string, ends map[string]time.Time, actor string) (*Incident, error) {
+	return s.Do(ctx, Command{Kind: CommandResolveStale, Incident: id, Ends: ends, Actor: actor, At: s.now().UTC()})
+}
+
+// Open opens an incident by hand. Opening the same one twice (same key,
+// service and start) returns the existing incident.
+func (s *Service) Open(ctx context.Context, req OpenRequest) (*Incident, error) {
+	return s.Do(ctx, Command{Kind: CommandOpen, Open: &req, Actor: req.Actor, At: s.now().UTC()})
+}
+
+// Link records by hand that the incident was caused by upstreamID.
+func (s *Service) Link(ctx context.Context, id, upstreamID, actor string) (*Incident, error) {
+	return s.Do(ctx, Command{Kind: CommandLink, Incident: id, Upstream: upstreamID, Actor: actor, At: s.now().UTC()})
+}
+
+// Unlink removes the incident's upstream cause by hand.
+func (s *Service) Unlink(ctx context.Context, id, actor string) (*Incident, error) {
+	return s.Do(ctx, Command{Kind: CommandUnlink, Incident: id, Actor: actor, At: s.now().UTC()})
+}
+
+// Do applies a person's action, taken at c.At, and returns the incident
+// it leaves. An invalid transition is an error wrapping ErrConflict.
+func (s *Service) Do(ctx context.Context, c Command) (*Incident, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	at := c.At.UTC()
+	switch c.Kind {
+	case CommandAcknowledge:
+		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) { return Acknowledge(inc, c.Actor, at) })
+	case CommandResolve:
+		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) { return Resolve(inc, c.Actor, at) })
+	case CommandNote:
+		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) { return Note(inc, c.Actor, c.Text, at) })
+	case CommandUnlink:
+		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) { return Unlink(inc, c.Actor, at) })
+	case CommandAnnotate:
+		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) { return Annotate(inc, c.Event, c.Actor, c.Text, at) })
+	case CommandLink:
+		up, err := s.store.Get(ctx, c.Upstream)
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w: caused_by: no incident %q", ErrInvalid, c.Upstream)
+		} else if err != nil {
+			return nil, err
+		}
+		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) { return Link(inc, up, c.Actor, at) })
+	case CommandOpen:
+		return s.open(ctx, *c.Open, at)
+	case CommandResolveStale:
+		return s.resolveStale(ctx, c.Incident, c.Ends, c.Actor, at)
+	case CommandSync:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%w: command kind %q", ErrInvalid, c.Kind)
+}
+
+func (s *Service) resolveStale(ctx context.Context, id string, ends map[string]time.Time, actor string, now time.Time) (*Incident, error) {
 	old := func() (*Incident, error) {
-		return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
+		return s.modify(ctx, id, now, func(inc *Incident) (Change, error) {
 			return s.cfg.ResolveStale(inc, ends, actor, now)
 		})
 	}
@@ -413,7 +377,6 @@ func (s *Service) ResolveStale(ctx context.Context, id string, ends map[string]t
 	if len(alerts) == 0 {
 		return old()
 	}
-	now := s.now().UTC()
 	n := &Notification{GroupKey: inc.GroupKey, Status: AlertResolved, Alerts: alerts, ReceivedAt: now}
 	if err := s.apply(ctx, n, map[GroupRef][]Alert{ref: alerts}, reconciled, now); err != nil {
 		return nil, err
@@ -427,10 +390,8 @@ func (s *Service) ResolveStale(ctx context.Context, id string, ends map[string]t
 	return s.store.Get(ctx, id)
 }
 
-// Open opens an incident by hand. Opening the same one twice (same key,
-// service and start) returns the existing incident.
-func (s *Service) Open(ctx context.Context, req OpenRequest) (*Incident, error) {
-	ch, err := Open(req, s.now().UTC())
+func (s *Service) open(ctx context.Context, req OpenRequest, now time.Time) (*Incident, error) {
+	ch, err := Open(req, now)
 	if err != nil {
 		return nil, err
 	}
@@ -447,26 +408,6 @@ func (s *Service) Open(ctx context.Context, req OpenRequest) (*Incident, error) 
 		s.observer.Observe(ctx, []Change{ch})
 	}
 	return ch.Incident, nil
-}
-
-// Link records by hand that the incident was caused by upstreamID.
-func (s *Service) Link(ctx context.Context, id, upstreamID, actor string) (*Incident, error) {
-	up, err := s.store.Get(ctx, upstreamID)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: caused_by: no incident %q", ErrInvalid, upstreamID)
-	} else if err != nil {
-		return nil, err
-	}
-	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
-		return Link(inc, up, actor, now)
-	})
-}
-
-// Unlink removes the incident's upstream cause by hand.
-func (s *Service) Unlink(ctx context.Context, id, actor string) (*Incident, error) {
-	return s.modify(ctx, id, func(inc *Incident, now time.Time) (Change, error) {
-		return Unlink(inc, actor, now)
-	})
 }
 
 // groupAction is an action taken on an incident of a group.
@@ -536,8 +477,9 @@ func nearestOutage(open []*Incident, ups []string, at time.Time) *Incident {
 	return best
 }
 
-// modify applies a person's action to an incident under its group's lock.
-func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.Time) (Change, error)) (*Incident, error) {
+// modify applies a person's action, taken at now, to an incident under
+// its group's lock.
+func (s *Service) modify(ctx context.Context, id string, now time.Time, f func(*Incident) (Change, error)) (*Incident, error) {
 	inc, err := s.store.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -547,10 +489,8 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 	unlock := s.lock([]GroupRef{ref})
 	defer unlock()
 	// This process may have changed it since; the cache holds the latest.
-	known := map[uint64]bool{inc.Version(): true}
 	if e := s.cached(ref); e != nil && e.inc != nil && e.inc.ID == id && e.inc.Facts >= inc.Facts {
 		inc = e.inc
-		known = e.known
 	} else if e != nil {
 		for _, held := range e.earlier {
 			if held.ID == id && held.Facts >= inc.Facts {
@@ -558,26 +498,18 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 			}
 		}
 	}
-	now := s.now().UTC()
-	ch, err := f(inc, now)
+	ch, err := f(inc)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.store.Write(ctx, []Change{ch}); err != nil {
 		return nil, fmt.Errorf("store incident %s: %w", id, err)
 	}
-	merged, final, err := s.settleWrites(ctx, []Change{ch}, []map[uint64]bool{known}, now)
-	if err != nil {
-		return nil, fmt.Errorf("merge incident %s: %w", id, err)
-	}
-	out, outKnown := ch.Incident, known
-	if f, ok := final[id]; ok {
-		out, outKnown = f.inc, f.known
-	}
+	out := ch.Incident
 	s.mu.Lock()
 	if e := s.cache.at(ref); e != nil && e.inc != nil && e.inc.ID == id {
 		ne := *e
-		ne.inc, ne.known, ne.top = out, outKnown, max(e.top, out.Facts)
+		ne.inc, ne.top = out, max(e.top, out.Facts)
 		if a, ok := actionOf(ch); ok {
 			ne.actions = append(append([]Action(nil), e.actions...), a)
 		}
@@ -598,12 +530,20 @@ func (s *Service) modify(ctx context.Context, id string, f func(*Incident, time.
 		}
 	}
 	s.mu.Unlock()
-	all := append([]Change{ch}, merged...)
-	s.count(all)
+	s.count([]Change{ch})
 	if s.observer != nil {
-		s.observer.Observe(ctx, all)
+		s.observer.Observe(ctx, []Change{ch})
 	}
 	return out, nil
+}
+
+// Forget drops every group held in memory: they are read from the store
+// again when next needed. A deriver that starts leading calls it, since
+// another may have changed them meanwhile.
+func (s *Service) Forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cache = newGroupCache()
 }
 
 // load fills the cache for refs it does not hold, and returns those it
@@ -639,7 +579,6 @@ func (s *Service) load(ctx context.Context, refs []GroupRef) (map[GroupRef]bool,
 func newEntry(inc *Incident) *entry {
 	e := &entry{inc: inc, actions: restoredActions(inc)}
 	if inc != nil {
-		e.known = map[uint64]bool{inc.Version(): true}
 		withSegments(inc)
 	}
 	return e

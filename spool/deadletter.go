@@ -45,10 +45,10 @@ type DeadLetter struct {
 }
 
 type deadLetterJSON struct {
-	FailedAt     time.Time        `json:"failed_at"`
-	Reason       string           `json:"reason"`
-	Notification notificationJSON `json:"notification"`
-	Payload      []byte           `json:"payload,omitempty"`
+	FailedAt     time.Time                    `json:"failed_at"`
+	Reason       string                       `json:"reason"`
+	Notification incidents.StoredNotification `json:"notification"`
+	Payload      []byte                       `json:"payload,omitempty"`
 }
 
 // maxReason bounds the reason kept with a dead letter.
@@ -59,7 +59,7 @@ func encodeDeadLetter(d DeadLetter) ([]byte, error) {
 	if len(reason) > maxReason {
 		reason = reason[:maxReason] + "…"
 	}
-	payload, err := json.Marshal(deadLetterJSON{FailedAt: d.FailedAt.UTC(), Reason: reason, Notification: toJSON(d.Notification), Payload: d.Payload})
+	payload, err := json.Marshal(deadLetterJSON{FailedAt: d.FailedAt.UTC(), Reason: reason, Notification: incidents.StoredForm(d.Notification), Payload: d.Payload})
 	if err != nil {
 		return nil, fmt.Errorf("encode dead letter: %w", err)
 	}
@@ -140,7 +140,7 @@ func readDeadLetters(dir string) ([]DeadLetter, int64, error) {
 		if st == parseOK {
 			var j deadLetterJSON
 			if err := json.Unmarshal(payload, &j); err == nil {
-				n, _ := fromJSON(mustMarshal(j.Notification))
+				n := j.Notification.Notification()
 				out = append(out, DeadLetter{AcceptedAt: at, FailedAt: j.FailedAt.UTC(), Reason: j.Reason, Notification: n, Payload: j.Payload})
 				off += size
 				continue
@@ -154,11 +154,6 @@ func readDeadLetters(dir string) ([]DeadLetter, int64, error) {
 		off += skip
 	}
 	return out, damaged, nil
-}
-
-func mustMarshal(j notificationJSON) []byte {
-	b, _ := json.Marshal(j) // plain strings, maps and times always marshal
-	return b
 }
 
 // countDeadLetters returns how many dead letters dir holds.
@@ -196,7 +191,7 @@ func ReplayDeadLetters(ctx context.Context, dir string, next Ingester, now func(
 			if d.Payload != nil {
 				// Did not decode when spooled: a fixed nines may read it.
 				var n incidents.Notification
-				if n, ierr = fromJSON(d.Payload); ierr == nil {
+				if n, ierr = incidents.UnmarshalNotification(d.Payload); ierr == nil {
 					d.Notification, d.Payload = n, nil
 				}
 			}

@@ -2,7 +2,6 @@ package spool
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"time"
@@ -44,9 +43,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeRecord frames n, accepted at at, as one record.
 func encodeRecord(n incidents.Notification, at time.Time) ([]byte, error) {
-	payload, err := json.Marshal(toJSON(n))
+	payload, err := incidents.MarshalNotification(n)
 	if err != nil {
-		return nil, fmt.Errorf("encode notification: %w", err)
+		return nil, err
 	}
 	if len(payload) > maxRecord {
 		return nil, fmt.Errorf("%w: notification of %d bytes is too large to spool", incidents.ErrInvalid, len(payload))
@@ -118,69 +117,7 @@ func resync(b []byte) int {
 	return -1
 }
 
-// notificationJSON is a notification as the spool stores it. It is the
-// spool's own format, so that changes to incidents.Notification's Go
-// fields do not silently change what old spools mean.
-type notificationJSON struct {
-	Receiver          string            `json:"receiver"`
-	Status            string            `json:"status"`
-	GroupKey          string            `json:"group_key"`
-	GroupLabels       map[string]string `json:"group_labels,omitempty"`
-	CommonLabels      map[string]string `json:"common_labels,omitempty"`
-	CommonAnnotations map[string]string `json:"common_annotations,omitempty"`
-	ExternalURL       string            `json:"external_url,omitempty"`
-	TruncatedAlerts   int               `json:"truncated_alerts,omitempty"`
-	ReceivedAt        time.Time         `json:"received_at"`
-	Alerts            []alertJSON       `json:"alerts"`
-}
-
-type alertJSON struct {
-	Fingerprint  string            `json:"fingerprint"`
-	Status       string            `json:"status"`
-	Labels       map[string]string `json:"labels,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-	StartsAt     time.Time         `json:"starts_at"`
-	EndsAt       time.Time         `json:"ends_at"`
-	GeneratorURL string            `json:"generator_url,omitempty"`
-}
-
-func toJSON(n incidents.Notification) notificationJSON {
-	out := notificationJSON{
-		Receiver: n.Receiver, Status: string(n.Status), GroupKey: n.GroupKey,
-		GroupLabels: n.GroupLabels, CommonLabels: n.CommonLabels, CommonAnnotations: n.CommonAnnotations,
-		ExternalURL: n.ExternalURL, TruncatedAlerts: n.TruncatedAlerts, ReceivedAt: n.ReceivedAt,
-		Alerts: make([]alertJSON, len(n.Alerts)),
-	}
-	for i, a := range n.Alerts {
-		out.Alerts[i] = alertJSON{
-			Fingerprint: a.Fingerprint, Status: string(a.Status), Labels: a.Labels, Annotations: a.Annotations,
-			StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL,
-		}
-	}
-	return out
-}
-
-func fromJSON(payload []byte) (incidents.Notification, error) {
-	var j notificationJSON
-	if err := json.Unmarshal(payload, &j); err != nil {
-		return incidents.Notification{}, fmt.Errorf("decode spooled notification: %w", err)
-	}
-	n := incidents.Notification{
-		Receiver: j.Receiver, Status: incidents.AlertStatus(j.Status), GroupKey: j.GroupKey,
-		GroupLabels: j.GroupLabels, CommonLabels: j.CommonLabels, CommonAnnotations: j.CommonAnnotations,
-		ExternalURL: j.ExternalURL, TruncatedAlerts: j.TruncatedAlerts, ReceivedAt: j.ReceivedAt.UTC(),
-		Alerts: make([]incidents.Alert, len(j.Alerts)),
-	}
-	for i, a := range j.Alerts {
-		n.Alerts[i] = incidents.Alert{
-			Fingerprint: a.Fingerprint, Status: incidents.AlertStatus(a.Status), Labels: a.Labels,
-			Annotations: a.Annotations, StartsAt: a.StartsAt.UTC(), GeneratorURL: a.GeneratorURL,
-		}
-		if !a.EndsAt.IsZero() {
-			n.Alerts[i].EndsAt = a.EndsAt.UTC()
-		}
-	}
-	return n, nil
-}
+// A record's payload is the notification's stored form
+// (incidents.MarshalNotification), shared with the raw notification log.
 
 func segmentName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentSuffix) }

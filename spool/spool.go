@@ -703,7 +703,7 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 				continue
 			}
 			r := record{seq: seg.seq, off: pos.off + int64(off), end: pos.off + int64(off+size), acceptedAt: at}
-			if n, err := fromJSON(payload); err != nil {
+			if n, err := incidents.UnmarshalNotification(payload); err != nil {
 				// Kept as a dead letter by apply, bytes and all.
 				r.payload, r.decodeErr = slices.Clone(payload), err
 			} else {

@@ -664,7 +664,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	if st != parseOK || size != len(rec) || !at.Equal(t0) {
 		t.Fatalf("parse: %d %v %v", size, at, st)
 	}
-	got, err := fromJSON(payload)
+	got, err := incidents.UnmarshalNotification(payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -692,5 +692,5 @@ func newLogger(b *bytes.Buffer) *slog.Logger {
 
 // equalNotification compares notifications as the spool keeps them.
 func equalNotification(a, b incidents.Notification) bool {
-	return reflect.DeepEqual(toJSON(a), toJSON(b))
+	return reflect.DeepEqual(incidents.StoredForm(a), incidents.StoredForm(b))
 }

@@ -17,9 +17,10 @@ import (
 )
 
 // The dead-letter test: notifications answered 2xx into the spool while
-// ClickHouse is down, then refused by the store when they are replayed
-// (the schema lost a column that no migration adds back, as when a
-// migration was edited after it had shipped), must end in the spool's dead-letter file, never dropped;
+// ClickHouse is down, then refused by the notification log when they are
+// replayed (its table lost a column that no migration adds back, as when
+// a migration was edited after it had shipped), must end in the spool's
+// dead-letter file, never dropped;
 // `nines spool inspect` must show each of them with the reason, and once
 // the cause is gone `nines spool replay` must apply them all, so that the
 // API shows each group's incident.
@@ -96,7 +97,7 @@ func runDeadLetter(ctx context.Context, c deadLetterConfig, out io.Writer) (err 
 	if err := e.ch.Start(ctx); err != nil {
 		return err
 	}
-	if err := e.sql(ctx, "ALTER TABLE chaos.incident_alerts DROP COLUMN generator_url"); err != nil {
+	if err := e.sql(ctx, "ALTER TABLE chaos.notification_log DROP COLUMN kind"); err != nil {
 		return err
 	}
 	if err := r.start(ctx); err != nil {
@@ -121,7 +122,7 @@ func runDeadLetter(ctx context.Context, c deadLetterConfig, out io.Writer) (err 
 		return err
 	}
 	var problems []string
-	if !strings.Contains(inspect, strconv.Itoa(c.groups)+" dead letters") || !strings.Contains(inspect, "generator_url") {
+	if !strings.Contains(inspect, strconv.Itoa(c.groups)+" dead letters") || !strings.Contains(inspect, "kind") {
 		problems = append(problems, "nines spool inspect does not show "+strconv.Itoa(c.groups)+" dead letters refused for the missing column")
 	}
 	for _, g := range groups {
@@ -129,7 +130,7 @@ func runDeadLetter(ctx context.Context, c deadLetterConfig, out io.Writer) (err 
 			problems = append(problems, "nines spool inspect does not show "+g.key)
 		}
 	}
-	if err := e.sql(ctx, "ALTER TABLE chaos.incident_alerts ADD COLUMN generator_url String AFTER annotations"); err != nil {
+	if err := e.sql(ctx, "ALTER TABLE chaos.notification_log ADD COLUMN kind String AFTER hash"); err != nil {
 		return err
 	}
 	replay, err := e.nines(ctx, "spool", "replay", "--spool.dir="+spoolDir, "--clickhouse.dsn=clickhouse://"+e.ch.Addr()+"/chaos")
@@ -149,6 +150,9 @@ func runDeadLetter(ctx context.Context, c deadLetterConfig, out io.Writer) (err 
 		return err
 	}
 	running = true
+	if err := harness.Sync(ctx, &http.Client{Timeout: 30 * time.Second}, r.base, e.apiToken, 3*time.Minute); err != nil {
+		return err
+	}
 	list, err := harness.Incidents[stored](ctx, &http.Client{Timeout: 30 * time.Second}, r.base)
 	if err != nil {
 		return fmt.Errorf("read incidents: %w", err)

@@ -347,6 +347,9 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {
 	if err := waitDrained(ctx, replicas, 3*time.Minute); err != nil {
 		return err
 	}
+	if err := harness.Sync(ctx, client, a.base, e.apiToken, 3*time.Minute); err != nil {
+		return err
+	}
 	incs, err := fetchIncidents(client, a.base)
 	if err != nil {
 		return fmt.Errorf("read incidents: %w", err)

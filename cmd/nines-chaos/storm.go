@@ -154,7 +154,12 @@ func runStorm(ctx context.Context, c stormConfig, out io.Writer) (err error) {
 		fmt.Fprintln(out, "  failed:", f)
 	}
 
-	// Every group's incident, through the API.
+	// Every group's incident, through the API, once derived.
+	derived := time.Now()
+	if err := harness.Sync(ctx, client, r.base, e.apiToken, 3*time.Minute); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "the deriver had applied the storm %s after the last answer\n", time.Since(derived).Round(100*time.Millisecond))
 	list, err := harness.Incidents[stored](ctx, client, r.base)
 	if err != nil {
 		return fmt.Errorf("read incidents: %w", err)

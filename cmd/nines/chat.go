@@ -86,7 +86,7 @@ type chatDeps struct {
 	cfg     chat.Config
 	weights availability.ImpactWeights
 	store   *chstore.Store
-	actor   chat.Actor // *incidents.Service
+	actor   chat.Actor // the journal: actions go through the log
 	avail   *availability.Service
 	// suspects names the top suspect change of an incident (optional).
 	suspects chat.Suspects

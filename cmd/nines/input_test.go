@@ -129,6 +129,7 @@ func TestBadInputNeverHurts(t *testing.T) {
 		}
 	})
 	t.Run("time filters out of range are refused, not wrapped around", func(t *testing.T) {
+		n.sync()
 		tests := []struct{ query, param string }{
 			{"until=1969-01-01T00:00:00Z", "until"},
 			{"since=1969-01-01T00:00:00Z", "since"},
@@ -150,6 +151,7 @@ func TestBadInputNeverHurts(t *testing.T) {
 		if code, b := post(webhookNote("filtered", inputAlert("filtered", map[string]string{"alertname": "F", "service": "filtered"}, start, "0001-01-01T00:00:00Z", "firing"))); code != 200 {
 			t.Fatalf("%d %s", code, b)
 		}
+		n.sync()
 		resp, err := http.Get(n.base + "/api/v1/incidents?since=1970-01-01T00:00:00Z&until=2106-02-07T06:28:15Z&service=filtered")
 		if err != nil {
 			t.Fatal(err)
@@ -227,6 +229,7 @@ type apiIncident struct {
 
 func listService(t *testing.T, n *nines, service string) []apiIncident {
 	t.Helper()
+	n.sync()
 	req, _ := http.NewRequest("GET", n.base+"/api/v1/incidents", nil)
 	q := req.URL.Query()
 	q.Set("service", service)

@@ -34,7 +34,8 @@ type routeDeps struct {
 	slack *chat.Handler
 	// availability serves figures and the service catalog.
 	availability *availability.API
-	apiToken     string // required by mutating API calls; empty refuses them
+	apiToken     string           // required by mutating API calls; empty refuses them
+	sync         http.HandlerFunc // POST /api/v1/sync: the deriver's barrier
 	ready        func(context.Context) error
 	// readyDetail, if set, adds the spool's state to /-/ready.
 	readyDetail func() any
@@ -76,6 +77,7 @@ func routes(d routeDeps) http.Handler {
 	r.Handle("/api/v1/incidents/{id}/notes", auth(d.api.AddNote)).Methods(http.MethodPost)
 	r.Handle("/api/v1/incidents/{id}/link", auth(d.api.Link)).Methods(http.MethodPost)
 	r.Handle("/api/v1/incidents/{id}/unlink", auth(d.api.Unlink)).Methods(http.MethodPost)
+	r.Handle("/api/v1/sync", auth(d.sync)).Methods(http.MethodPost)
 
 	// Availability figures and the service catalog.
 	r.HandleFunc("/api/v1/availability", d.availability.Availability).Methods(http.MethodGet)

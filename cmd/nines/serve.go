@@ -27,6 +27,7 @@ import (
 	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/collector"
 	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/journal"
 	"github.com/ninesops/nines/web"
 )
 
@@ -153,6 +154,7 @@ type serveOptions struct {
 	noAuth          bool
 	maxBody         int64
 	cacheBytes      int64
+	logRetention    time.Duration
 	apiTokenFile    string
 
 	collectorWindows         string
@@ -183,6 +185,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.Int64Var(&o.maxBody, "webhook.max-body-bytes", 10<<20, "Largest webhook body accepted; larger ones get 413.")
 	fs.Int64Var(&o.cacheBytes, "incidents.cache-bytes", incidents.DefaultCacheBytes,
 		"Estimated bytes of incidents (with their alerts) kept in memory to answer repeated notifications; beyond it the least recently used groups are read from ClickHouse again when they next change.")
+	fs.DurationVar(&o.logRetention, "journal.retention", 90*24*time.Hour,
+		"How long the raw log of notifications and actions is kept (whole days are dropped); nines replay can re-derive only what it holds. 0 keeps it forever.")
 	fs.StringVar(&o.apiTokenFile, "api.token-file", "", "File holding the bearer token required by mutating API calls. Without it they are refused.")
 	fs.StringVar(&o.collectorWindows, "collector.windows", strings.Join(collector.DefaultWindows(), ","),
 		"Windows of the availability figures on /metrics, comma-separated; each costs one ClickHouse query per refresh. `nines rules generate` reads the same flag.")
@@ -312,6 +316,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	if err != nil {
 		return fmt.Errorf("--catalog.file: %w", err)
 	}
+	// Log first: the webhook, the spool, the API, the pages and chat
+	// append to the log (jrn); the deriver, on the replica holding its
+	// lease, applies it with the incident service (svc).
 	svc, err := incidents.NewService(incidents.Options{
 		Config: cfg.Incidents, Store: store, Logger: log, Registerer: reg, CacheBytes: o.cacheBytes,
 		Resolver: func(labels map[string]string) (string, bool) { return cat.Current().ServiceFor(labels) },
@@ -320,12 +327,36 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	if err != nil {
 		return err
 	}
+	jrn, err := journal.New(journal.Options{Log: store, Results: store, Incidents: store, Logger: log})
+	if err != nil {
+		return err
+	}
+	deriver, err := journal.NewDeriver(journal.DeriverOptions{
+		Log: store, Results: store, Cursors: store, Leases: store, Applier: svc, Journal: jrn,
+		Retainer: store, Retention: o.logRetention, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	// The deriver outlives the webhook and the spool: on shutdown it
+	// applies what they logged, then stops, before the store closes.
+	derCtx, stopDeriver := context.WithCancel(context.WithoutCancel(ctx))
+	derDone := make(chan struct{})
+	go func() { defer close(derDone); _ = deriver.Run(derCtx) }()
+	cl.push(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+		defer cancel()
+		err := deriver.Stop(ctx)
+		stopDeriver()
+		<-derDone
+		return err
+	})
 	avail, err := availability.New(availability.Options{Source: store, Catalog: cat.Current, Config: cfg.Availability, Logger: log})
 	if err != nil {
 		return err
 	}
 	chg, err := changes.New(changes.Options{
-		Store: store, Incidents: store, Timeline: svc, Logger: log,
+		Store: store, Incidents: store, Timeline: jrn, Logger: log,
 		Catalog: cat.Current,
 	})
 	if err != nil {
@@ -333,7 +364,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	}
 	chatParts, err := newChat(chatDeps{
 		flags: o.slack, cfg: cfg.Chat, weights: cfg.Availability.ImpactWeights,
-		store: store, actor: svc, avail: avail, catalog: cat.Current, log: log, reg: reg,
+		store: store, actor: jrn, avail: avail, catalog: cat.Current, log: log, reg: reg,
 		suspects: chg, externalURL: o.pages.externalURL,
 	})
 	if err != nil {
@@ -349,7 +380,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	}
 	// The spool (--spool.dir) and the reconciler (--alertmanager.url),
 	// closed after the server stops and before the store closes.
-	in, err := newIntake(o.reliability, sp, ingester, svc, store, log, reg)
+	in, err := newIntake(o.reliability, sp, ingester, jrn, store, log, reg)
 	if err != nil {
 		return err
 	}
@@ -359,7 +390,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		return in.Close(ctx)
 	})
 	pages, err := web.New(web.Options{
-		Incidents: store, Availability: avail, Changes: chg, Mutator: svc, Catalog: cat.Current,
+		Incidents: store, Availability: avail, Changes: chg, Mutator: jrn, Catalog: cat.Current,
 		ExternalURL: o.pages.externalURL, APIToken: apiToken, StatusTitles: o.pages.statusTitles,
 		DashboardURL: dashboardLink(cat.Current, cfg.Chat.GrafanaURL), Logger: log,
 		SlackThread: slackThreadLink(store, o.pages.slackWorkspace, cfg.Chat.OperationsChannel),
@@ -371,17 +402,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		pages:        pages,
 		log:          log,
 		webhook:      hook,
-		api:          incidents.NewAPI(svc, store, log),
+		api:          incidents.NewAPI(jrn, store, log),
 		availability: availability.NewAPI(avail, log),
 		changes:      changes.NewAPI(chg, func() *time.Location { return cat.Current().Location() }, log),
 		slack:        chatParts.handler,
 		apiToken:     apiToken,
+		sync:         jrn.ServeSync,
 		ready:        in.ready(store.Ping),
 		readyDetail:  in.status,
 		gatherer:     reg,
 	})
 
-	late.next.Store(svc)
+	late.next.Store(jrn)
 	front.set(handler)
 	// Background parts stop when runCtx ends, after the server has.
 	runCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))

@@ -253,6 +253,15 @@ func TestShutdownWithSpool(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The spool replayed into the log; the deriver may still be applying
+	// it (a shutdown lets it run only --web.shutdown-timeout; the next
+	// start would go on).
+	began := time.Now()
+	eventually(t, 90*time.Second, "the deriver to apply the log", func() bool {
+		code, _ := (&nines{t: t, base: p.base}).do("POST", "/api/v1/sync", apiToken, nil)
+		return code == http.StatusOK
+	})
+	t.Logf("the deriver applied them %s after the spool was replayed", time.Since(began).Round(time.Millisecond))
 	if err, _ := p.stop(); err != nil {
 		t.Errorf("second run: %v", err)
 	}

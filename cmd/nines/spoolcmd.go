@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/journal"
 	"github.com/ninesops/nines/spool"
 )
 
@@ -92,9 +93,10 @@ func cut(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// spoolReplay applies the dead letters again through the incident service,
-// as nines serve would, and keeps those still refused. It may run while
-// nines serves from the same spool.
+// spoolReplay appends the dead letters to the notification log, as nines
+// serve's spool would (the deriver of the running nines applies them), and
+// keeps those still refused. It may run while nines serves from the same
+// spool.
 func spoolReplay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("spool replay", stderr)
 	var (
@@ -102,8 +104,6 @@ func spoolReplay(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		lf logFlags
 	)
 	dir := fs.String("spool.dir", "", "The spool directory (nines serve's --spool.dir).")
-	configFile := fs.String("config.file", "", "nines serve's --config.file (grouping, label and severity mapping).")
-	catalogFile := fs.String("catalog.file", "", "nines serve's --catalog.file (services of alerts).")
 	sf.register(fs)
 	lf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -116,24 +116,16 @@ func spoolReplay(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err != nil {
 		return err
 	}
-	cfg, cat, err := loadFiles(*configFile, *catalogFile)
-	if err != nil {
-		return err
-	}
 	store, err := sf.open(ctx, log, nil)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	svc, err := incidents.NewService(incidents.Options{
-		Config: cfg.Incidents, Store: store, Logger: log,
-		Resolver: cat.ServiceFor,
-		Upstream: cat.UpstreamNearestFirst,
-	})
+	jrn, err := journal.New(journal.Options{Log: store, Results: store, Incidents: store, Logger: log})
 	if err != nil {
 		return err
 	}
-	applied, left, err := spool.ReplayDeadLetters(ctx, *dir, svc, time.Now)
+	applied, left, err := spool.ReplayDeadLetters(ctx, *dir, jrn, time.Now)
 	fmt.Fprintf(stdout, "%d dead letters applied, %d left\n", applied, left)
 	if err != nil {
 		return fmt.Errorf("replay dead letters: %w", err)

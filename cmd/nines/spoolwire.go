@@ -15,6 +15,7 @@ import (
 	"github.com/ninesops/nines/alerts"
 	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/incidents"
+	"github.com/ninesops/nines/journal"
 	"github.com/ninesops/nines/spool"
 )
 
@@ -80,7 +81,7 @@ func openSpool(f reliabilityFlags, next spool.Ingester, log *slog.Logger, reg pr
 // --spool.dir) and ingester, what the webhook hands notifications to (sp,
 // or the service). Call Run in the background and Close on shutdown,
 // after the HTTP server has stopped and before the store closes.
-func newIntake(f reliabilityFlags, sp *spool.Spool, ingester alerts.Ingester, svc *incidents.Service, store *chstore.Store, log *slog.Logger, reg prometheus.Registerer) (*intake, error) {
+func newIntake(f reliabilityFlags, sp *spool.Spool, ingester alerts.Ingester, stale alerts.StaleResolver, store *chstore.Store, log *slog.Logger, reg prometheus.Registerer) (*intake, error) {
 	in := &intake{ingester: ingester, spool: sp, log: log}
 	if f.amURL != "" {
 		token, err := readSecretFile("alertmanager.bearer-token-file", f.amTokenFile)
@@ -92,7 +93,7 @@ func newIntake(f reliabilityFlags, sp *spool.Spool, ingester alerts.Ingester, sv
 			URL: f.amURL, BearerToken: token, Receiver: f.amReceiver, RouteKey: f.amRouteKey,
 			Interval: f.amInterval, Grace: f.amGrace,
 			Client:   &http.Client{Timeout: 30 * time.Second},
-			Ingester: in.ingester, Incidents: store, Resolver: svc,
+			Ingester: in.ingester, Incidents: store, Resolver: stale,
 			Logger: log, Registerer: reg,
 		})
 		if err != nil {
@@ -170,17 +171,17 @@ func (in *intake) status() any {
 	return in.spool.Status()
 }
 
-// lateIngester hands notifications to the incident service once it
+// lateIngester hands notifications to the log (the journal) once it
 // exists: nines serves the webhook (into the spool) while it waits for
 // ClickHouse at start. Until then the store is unavailable.
 type lateIngester struct {
-	next atomic.Pointer[incidents.Service]
+	next atomic.Pointer[journal.Journal]
 }
 
 // Ingest implements alerts.Ingester and spool.Ingester.
 func (l *lateIngester) Ingest(ctx context.Context, n incidents.Notification) error {
-	if svc := l.next.Load(); svc != nil {
-		return svc.Ingest(ctx, n)
+	if j := l.next.Load(); j != nil {
+		return j.Ingest(ctx, n)
 	}
 	return fmt.Errorf("%w: ClickHouse not reached since nines started", incidents.ErrUnavailable)
 }

@@ -361,6 +361,36 @@ func GetJSON(ctx context.Context, client *http.Client, u string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
+// Sync waits until the deriver has applied everything the nines at base
+// answered 2xx for (POST /api/v1/sync with the API token), trying again
+// while it answers 503, up to timeout.
+func Sync(ctx context.Context, client *http.Client, base, apiToken string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/sync", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+apiToken)
+		resp, err := client.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("sync: HTTP %d: %s", resp.StatusCode, b)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the deriver did not catch up within %s: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // Incidents reads every incident through the API of the nines at base,
 // 1,000 a page, each into a T: a struct with the API's JSON fields the
 // caller reads.

@@ -1,4 +1,7 @@
-package chat
+// Package lease decides which one of several replicas acts, without
+// compare-and-swap, on a store that records heartbeats: the chat sender and
+// the deriver each hold one.
+package lease
 
 import (
 	"context"
@@ -12,15 +15,22 @@ import (
 	"time"
 )
 
-// Lease defaults.
+// Defaults.
 const (
-	DefaultLeaseTTL       = 15 * time.Second
-	DefaultLeaseHeartbeat = 3 * time.Second
-	// leaseName names the chat sender's lease in the leases table.
-	leaseName = "chat-sender"
+	DefaultTTL       = 15 * time.Second
+	DefaultHeartbeat = 3 * time.Second
 )
 
-// lease decides whether this replica is the chat leader, without
+// Store knows how to record lease heartbeats and list live holders.
+type Store interface {
+	// Heartbeat records that holder is alive at at, for the lease name.
+	Heartbeat(ctx context.Context, name, holder string, at time.Time) error
+	// LeaseHolders lists, sorted, the holders of name whose latest
+	// heartbeat is at or after since.
+	LeaseHolders(ctx context.Context, name string, since time.Time) ([]string, error)
+}
+
+// Lease decides whether this replica leads, without
 // compare-and-swap: every replica writes a heartbeat row every beat, and
 // the leader is the live holder (heartbeat within ttl) with the smallest
 // ID. IDs start with the process's start time, so the oldest live replica
@@ -35,13 +45,14 @@ const (
 //
 // Each stretch of leadership is a term, numbered by this replica: the term
 // changes whenever leadership lapsed in between, however briefly, so that
-// the sender never carries on with a round (or with knowledge) from a
-// term in which another replica may have led. fence gives the sender the
-// term and the instant its leadership ends unless renewed; every Slack
-// call checks both just before it starts and carries that instant as its
+// the holder never carries on with a round (or with knowledge) from a
+// term in which another replica may have led. Fence gives the holder the
+// term and the instant its leadership ends unless renewed; every external
+// call (a Slack post, a write of derived incidents) checks both just before it starts and carries that instant as its
 // deadline.
-type lease struct {
-	store  Leases
+type Lease struct {
+	store  Store
+	name   string
 	holder string
 	ttl    time.Duration
 	beat   time.Duration
@@ -56,13 +67,18 @@ type lease struct {
 	flip  chan struct{} // buffered(1): leadership may have changed
 }
 
-func newLease(store Leases, holder string, ttl, beat time.Duration, now func() time.Time, log *slog.Logger, onFlip func(bool)) *lease {
-	return &lease{store: store, holder: holder, ttl: ttl, beat: beat, now: now, log: log, onFlip: onFlip, flip: make(chan struct{}, 1)}
+// New returns the lease name of store for holder (see NewHolderID).
+// onFlip, if set, is told when this replica starts or stops leading.
+func New(store Store, name, holder string, ttl, beat time.Duration, now func() time.Time, log *slog.Logger, onFlip func(bool)) *Lease {
+	return &Lease{store: store, name: name, holder: holder, ttl: ttl, beat: beat, now: now, log: log.With("lease", name), onFlip: onFlip, flip: make(chan struct{}, 1)}
 }
 
-// newHolderID returns a lease holder ID that sorts by start time: Unix
+// Flip is signalled whenever leadership may have changed.
+func (l *Lease) Flip() <-chan struct{} { return l.flip }
+
+// NewHolderID returns a lease holder ID that sorts by start time: Unix
 // milliseconds, then the host name and a random suffix for uniqueness.
-func newHolderID(now time.Time) string {
+func NewHolderID(now time.Time) string {
 	host, _ := os.Hostname()
 	host = strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
@@ -75,8 +91,8 @@ func newHolderID(now time.Time) string {
 	return fmt.Sprintf("%013d-%s-%s", now.UnixMilli(), host, hex.EncodeToString(b[:]))
 }
 
-// run heartbeats until ctx ends.
-func (l *lease) run(ctx context.Context) {
+// Run heartbeats until ctx ends.
+func (l *Lease) Run(ctx context.Context) {
 	t := time.NewTicker(l.beat)
 	defer t.Stop()
 	for {
@@ -94,18 +110,18 @@ func (l *lease) run(ctx context.Context) {
 }
 
 // check writes a heartbeat and reads who leads.
-func (l *lease) check(ctx context.Context) {
+func (l *Lease) check(ctx context.Context) {
 	at := l.now()
 	cctx, cancel := context.WithTimeout(ctx, l.beat)
 	defer cancel()
-	if err := l.store.Heartbeat(cctx, leaseName, l.holder, at); err != nil {
-		l.log.Warn("chat lease heartbeat failed", "err", err)
+	if err := l.store.Heartbeat(cctx, l.name, l.holder, at); err != nil {
+		l.log.Warn("lease heartbeat failed", "err", err)
 		l.changed()
 		return
 	}
-	holders, err := l.store.LeaseHolders(cctx, leaseName, at.Add(-l.ttl))
+	holders, err := l.store.LeaseHolders(cctx, l.name, at.Add(-l.ttl))
 	if err != nil {
-		l.log.Warn("chat lease check failed", "err", err)
+		l.log.Warn("lease check failed", "err", err)
 		l.changed()
 		return
 	}
@@ -127,8 +143,8 @@ func (l *lease) check(ctx context.Context) {
 }
 
 // changed reports a possible flip to onFlip and wakes waiters.
-func (l *lease) changed() {
-	now := l.leader()
+func (l *Lease) changed() {
+	now := l.Leader()
 	l.mu.Lock()
 	flipped := now != l.was
 	l.was = now
@@ -142,16 +158,16 @@ func (l *lease) changed() {
 	}
 }
 
-// leader reports whether this replica may send now.
-func (l *lease) leader() bool {
-	_, _, ok := l.fence()
+// Leader reports whether this replica may send now.
+func (l *Lease) Leader() bool {
+	_, _, ok := l.Fence()
 	return ok
 }
 
-// fence reports whether this replica may send now, in which term, and
+// Fence reports whether this replica may send now, in which term, and
 // until when: no call may start, and none should still be under way, at
 // or after until unless a heartbeat renews it within the same term.
-func (l *lease) fence() (term uint64, until time.Time, ok bool) {
+func (l *Lease) Fence() (term uint64, until time.Time, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.term, l.until, l.now().Before(l.until)

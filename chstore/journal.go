@@ -1,0 +1,264 @@
+package chstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/ninesops/nines/fault"
+	"github.com/ninesops/nines/journal"
+)
+
+var (
+	_ journal.Log     = (*Store)(nil)
+	_ journal.Results = (*Store)(nil)
+	_ journal.Cursors = (*Store)(nil)
+)
+
+// logRow is one record of notification_log.
+type logRow struct {
+	day  time.Time
+	ms   int64
+	hash string
+	kind string
+	body string
+}
+
+const insertLog = `INSERT INTO notification_log (day, inserted_ms, hash, kind, body)`
+
+// AppendLog stores records in notification_log (journal.Log). Concurrent
+// calls share INSERTs (group commit, as Write); it returns once the
+// INSERT holding its records has succeeded.
+func (s *Store) AppendLog(ctx context.Context, recs []journal.Record) error {
+	rows := make([]logRow, len(recs))
+	for i, r := range recs {
+		at := r.At.UTC()
+		rows[i] = logRow{
+			day: time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC),
+			ms:  at.UnixMilli(), hash: r.Hash, kind: string(r.Kind), body: string(r.Body),
+		}
+	}
+	if err := s.logBatcher.write(ctx, &request{rows: rowSet{log: rows}}); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, fault.ErrUnavailable) {
+			return fmt.Errorf("append %d records: %w: %w", len(recs), fault.ErrUnavailable, err)
+		}
+		return fmt.Errorf("append %d records: %w", len(recs), err)
+	}
+	return nil
+}
+
+// flushLog inserts the log records of reqs in one INSERT.
+func (s *Store) flushLog(ctx context.Context, reqs []*request) error {
+	var rows []logRow
+	for _, r := range reqs {
+		rows = append(rows, r.rows.log...)
+	}
+	return s.insertColumns(ctx, "notification_log", insertLog, len(rows), func(b chdriver.Batch) error {
+		return appendColumns(b,
+			column(rows, func(r *logRow) time.Time { return r.day }),
+			column(rows, func(r *logRow) int64 { return r.ms }),
+			column(rows, func(r *logRow) string { return r.hash }),
+			column(rows, func(r *logRow) string { return r.kind }),
+			column(rows, func(r *logRow) string { return r.body }),
+		)
+	})
+}
+
+// afterClause selects the records after p in the log's order.
+const afterClause = `(inserted_ms > ? OR (inserted_ms = ? AND hash > ?))`
+
+// ReadLog returns the records after p (journal.Log): first their keys and
+// sizes, then the bodies of those wanted, so that records already applied
+// and large pages cost no transfer.
+func (s *Store) ReadLog(ctx context.Context, after journal.Position, maxRows int, maxBytes int64, want func(journal.Record) bool) ([]journal.Record, error) {
+	const op = "query_notification_log"
+	s.metrics.op(op)
+	ms := after.At.UnixMilli()
+	rows, err := s.conn.Query(ctx, `SELECT inserted_ms, hash, kind, length(body) FROM notification_log
+WHERE `+afterClause+` ORDER BY inserted_ms, hash LIMIT ?`, ms, ms, after.Hash, maxRows)
+	if err != nil {
+		return nil, s.fail(ctx, op, err, "read the notification log")
+	}
+	var (
+		recs   []journal.Record
+		wanted = map[string]int{}
+		bytes  int64
+	)
+	for rows.Next() {
+		var (
+			at         int64
+			hash, kind string
+			size       uint64
+		)
+		if err := rows.Scan(&at, &hash, &kind, &size); err != nil {
+			rows.Close()
+			return nil, s.fail(ctx, op, err, "read the notification log")
+		}
+		r := journal.Record{At: time.UnixMilli(at).UTC(), Hash: hash, Kind: journal.Kind(kind)}
+		if want == nil || want(r) {
+			if len(wanted) > 0 && bytes+int64(size) > maxBytes {
+				break
+			}
+			bytes += int64(size)
+			wanted[hash] = len(recs)
+		}
+		recs = append(recs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, op, err, "read the notification log")
+	}
+	if len(wanted) == 0 {
+		return recs, nil
+	}
+	last := recs[len(recs)-1]
+	keys, err := newKeyTable("hash")
+	if err != nil {
+		return nil, err
+	}
+	for h := range wanted {
+		if err := keys.add(h); err != nil {
+			return nil, err
+		}
+	}
+	lastMS := last.At.UnixMilli()
+	bodies, err := s.conn.Query(keys.context(ctx), `SELECT hash, body FROM notification_log
+WHERE `+afterClause+` AND inserted_ms <= ? AND hash IN (SELECT hash FROM keys)`,
+		ms, ms, after.Hash, lastMS)
+	if err != nil {
+		return nil, s.fail(ctx, op, err, "read the notification log")
+	}
+	defer bodies.Close()
+	for bodies.Next() {
+		var hash, body string
+		if err := bodies.Scan(&hash, &body); err != nil {
+			return nil, s.fail(ctx, op, err, "read the notification log")
+		}
+		if i, ok := wanted[hash]; ok {
+			recs[i].Body = []byte(body)
+		}
+	}
+	if err := bodies.Err(); err != nil {
+		return nil, s.fail(ctx, op, err, "read the notification log")
+	}
+	for _, i := range wanted {
+		if recs[i].Body == nil {
+			// Gone between the two queries: only retention drops
+			// records, and never this recent.
+			return nil, fmt.Errorf("%w: notification log record %s vanished while read", fault.ErrUnavailable, recs[i].Hash)
+		}
+	}
+	return recs, nil
+}
+
+// PutResults records commands' results (journal.Results).
+func (s *Store) PutResults(ctx context.Context, rs []journal.Result) error {
+	return s.insert(ctx, "command_results", `INSERT INTO command_results (id, incident_id, status, message, at_ms)`, len(rs),
+		func(appendRow func(...any) error) error {
+			for _, r := range rs {
+				if err := appendRow(r.ID, r.Incident, r.Status, r.Message, r.At.UnixMilli()); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+}
+
+// Results reads commands' results by ID (journal.Results).
+func (s *Store) Results(ctx context.Context, ids []string) (map[string]journal.Result, error) {
+	const op = "query_command_results"
+	s.metrics.op(op)
+	out := map[string]journal.Result{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys, err := newKeyTable("id")
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := keys.add(id); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.conn.Query(keys.context(ctx), `SELECT id, incident_id, status, message, at_ms FROM command_results
+WHERE id IN (SELECT id FROM keys) ORDER BY at_ms`)
+	if err != nil {
+		return nil, s.fail(ctx, op, err, "read command results")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r  journal.Result
+			at int64
+		)
+		if err := rows.Scan(&r.ID, &r.Incident, &r.Status, &r.Message, &at); err != nil {
+			return nil, s.fail(ctx, op, err, "read command results")
+		}
+		r.At = time.UnixMilli(at).UTC()
+		if _, ok := out[r.ID]; !ok { // the first result counts
+			out[r.ID] = r
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, op, err, "read command results")
+	}
+	return out, nil
+}
+
+// LogCursor returns the deriver's stored cursor (journal.Cursors). The
+// position's hash is not kept: a cursor names an instant.
+func (s *Store) LogCursor(ctx context.Context, name string) (journal.Position, bool, error) {
+	at, ok, err := s.ChatCursor(ctx, name)
+	return journal.Position{At: at}, ok, err
+}
+
+// SetLogCursor stores the deriver's cursor (journal.Cursors), in the
+// table of every singleton's cursor.
+func (s *Store) SetLogCursor(ctx context.Context, name string, p journal.Position, at time.Time) error {
+	return s.insert(ctx, "chat_cursors", `INSERT INTO chat_cursors (name, position_ms, at_ms, version)`, 1,
+		func(appendRow func(...any) error) error {
+			ms := at.UnixMilli()
+			return appendRow(name, p.At.UnixMilli(), ms, uint64(max(ms, 0)))
+		})
+}
+
+// DropLogBefore drops the notification log's days before day (retention):
+// whole partitions, since 18.16 has no TTL. It returns the days dropped.
+func (s *Store) DropLogBefore(ctx context.Context, day time.Time) ([]string, error) {
+	const op = "drop_notification_log"
+	s.metrics.op(op)
+	rows, err := s.conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
+WHERE database = ? AND table = 'notification_log' AND active AND partition < ? ORDER BY partition`,
+		s.db, day.UTC().Format("2006-01-02"))
+	if err != nil {
+		return nil, s.fail(ctx, op, err, "list the notification log's days")
+	}
+	var parts []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return nil, s.fail(ctx, op, err, "list the notification log's days")
+		}
+		parts = append(parts, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, op, err, "list the notification log's days")
+	}
+	var dropped []string
+	for _, p := range parts {
+		if _, err := time.Parse("2006-01-02", p); err != nil {
+			continue // not a day: never drop what is not understood
+		}
+		if err := s.conn.Exec(ctx, "ALTER TABLE notification_log"+s.onCluster()+" DROP PARTITION '"+p+"'"); err != nil {
+			return dropped, s.fail(ctx, op, err, "drop the notification log's day %s", p)
+		}
+		dropped = append(dropped, p)
+	}
+	return dropped, nil
+}

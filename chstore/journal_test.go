@@ -1,0 +1,137 @@
+package chstore_test
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ninesops/nines/chstore/chtest"
+	"github.com/ninesops/nines/journal"
+)
+
+// TestNotificationLog: records come back in (time, hash) order after a
+// position, pages stop at the row and byte bounds, records not wanted come
+// without body, and retention drops whole days.
+func TestNotificationLog(t *testing.T) {
+	s := openStore(t, chtest.Database(t))
+	ctx := t.Context()
+	day1 := time.Date(2026, 11, 1, 23, 59, 59, 0, time.UTC)
+	var recs []journal.Record
+	for i := range 6 {
+		at := day1.Add(time.Duration(i/2) * time.Second) // two records per instant
+		body := bytes.Repeat([]byte{'a' + byte(i)}, 100*(i+1))
+		recs = append(recs, journal.NewRecord(journal.KindNotification, body, at))
+	}
+	// Appended out of order, concurrently: the log orders them.
+	errs := make(chan error, len(recs))
+	for _, r := range slices.Backward(recs) {
+		go func() { errs <- s.AppendLog(ctx, []journal.Record{r}) }()
+	}
+	for range recs {
+		if err := <-errs; err != nil {
+			t.Fatalf("append: %v", err)
+		}
+	}
+	want := slices.Clone(recs)
+	slices.SortFunc(want, func(a, b journal.Record) int {
+		if a.At.Equal(b.At) {
+			return bytes.Compare([]byte(a.Hash), []byte(b.Hash))
+		}
+		return a.At.Compare(b.At)
+	})
+	all, err := s.ReadLog(ctx, journal.Position{}, 100, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(want) {
+		t.Fatalf("read %d records, want %d", len(all), len(want))
+	}
+	for i := range want {
+		if all[i].Hash != want[i].Hash || !all[i].At.Equal(want[i].At) || !bytes.Equal(all[i].Body, want[i].Body) || all[i].Kind != journal.KindNotification {
+			t.Errorf("record %d = %s %v %d bytes, want %s %v %d bytes", i, all[i].Hash[:8], all[i].At, len(all[i].Body), want[i].Hash[:8], want[i].At, len(want[i].Body))
+		}
+	}
+	tests := []struct {
+		name     string
+		after    journal.Position
+		rows     int
+		bytes    int64
+		want     func(journal.Record) bool
+		hashes   []string
+		withBody []bool
+	}{
+		{"after the second record, two rows", journal.Of(want[1]), 2, 1 << 20, nil,
+			[]string{want[2].Hash, want[3].Hash}, []bool{true, true}},
+		{"bytes stop the page (at least one record)", journal.Position{}, 100, 1, nil,
+			[]string{want[0].Hash}, []bool{true}},
+		{"records not wanted come without body and cost no bytes", journal.Of(want[3]), 100, int64(len(want[5].Body)),
+			func(r journal.Record) bool { return r.Hash == want[5].Hash },
+			[]string{want[4].Hash, want[5].Hash}, []bool{false, true}},
+		{"nothing after the last", journal.Of(want[5]), 100, 1 << 20, nil, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.ReadLog(ctx, tc.after, tc.rows, tc.bytes, tc.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hashes []string
+			var bodies []bool
+			for _, r := range got {
+				hashes, bodies = append(hashes, r.Hash), append(bodies, r.Body != nil)
+			}
+			if fmt.Sprint(hashes) != fmt.Sprint(tc.hashes) || fmt.Sprint(bodies) != fmt.Sprint(tc.withBody) {
+				t.Errorf("got %v with bodies %v, want %v with %v", hashes, bodies, tc.hashes, tc.withBody)
+			}
+		})
+	}
+
+	// Retention: records of 1 November go, those of the 2nd stay.
+	dropped, err := s.DropLogBefore(ctx, time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(dropped) != "[2026-11-01]" {
+		t.Errorf("dropped %v, want [2026-11-01]", dropped)
+	}
+	left, err := s.ReadLog(ctx, journal.Position{}, 100, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 4 || left[0].At.Day() != 2 {
+		t.Errorf("after retention %d records left, want the 4 of 2 November", len(left))
+	}
+}
+
+// TestCommandResultsAndCursor: the first result of a command counts, and
+// the deriver's cursor reads back as written.
+func TestCommandResultsAndCursor(t *testing.T) {
+	s := openStore(t, chtest.Database(t))
+	ctx := t.Context()
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	if err := s.PutResults(ctx, []journal.Result{{ID: "cmd-1", Incident: "inc-1", Status: "ok", At: at}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutResults(ctx, []journal.Result{{ID: "cmd-1", Status: "conflict", Message: "again", At: at.Add(time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Results(ctx, []string{"cmd-1", "cmd-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["cmd-1"].Status != "ok" || got["cmd-1"].Incident != "inc-1" {
+		t.Errorf("results = %+v, want cmd-1 ok on inc-1 only", got)
+	}
+	if _, ok, err := s.LogCursor(ctx, journal.LeaseName); err != nil || ok {
+		t.Fatalf("cursor before any = %v, %v; want none", ok, err)
+	}
+	if err := s.SetLogCursor(ctx, journal.LeaseName, journal.Position{At: at}, at); err != nil {
+		t.Fatal(err)
+	}
+	p, ok, err := s.LogCursor(ctx, journal.LeaseName)
+	if err != nil || !ok || !p.At.Equal(at) {
+		t.Errorf("cursor = %v %v %v, want %v", p, ok, err, at)
+	}
+}

@@ -94,14 +94,14 @@ func startNinesAt(t *testing.T, addr, dsn string, extra ...string) *nines {
 	t.Helper()
 	dir := t.TempDir()
 	n := &nines{t: t, base: "http://" + addr, apiToken: "api-secret-token", done: make(chan error, 1), stderr: &bytes.Buffer{}}
-	args := append([]string{"serve",
-		"--web.listen-address=" + addr,
-		"--clickhouse.dsn=" + dsn,
+	args := withDefaults(append([]string{"serve"}, extra...), "--storage.path="+t.TempDir(),
+		"--web.listen-address="+addr,
+		"--clickhouse.dsn="+dsn,
 		"--clickhouse.flush-interval=20ms",
-		"--webhook.bearer-token-file=" + writeFile(t, dir, "webhook.token", "s3cr3t-token\n"),
-		"--api.token-file=" + writeFile(t, dir, "api.token", n.apiToken+"\n"),
+		"--webhook.bearer-token-file="+writeFile(t, dir, "webhook.token", "s3cr3t-token\n"),
+		"--api.token-file="+writeFile(t, dir, "api.token", n.apiToken+"\n"),
 		"--log.level=warn",
-	}, extra...)
+	)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { n.done <- run(ctx, args, io.Discard, &syncWriter{buf: n.stderr}, nil) }()
 	t.Cleanup(func() {

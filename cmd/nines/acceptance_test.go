@@ -101,6 +101,11 @@ func startNinesAt(t *testing.T, addr, dsn string, extra ...string) *nines {
 		"--webhook.bearer-token-file="+writeFile(t, dir, "webhook.token", "s3cr3t-token\n"),
 		"--api.token-file="+writeFile(t, dir, "api.token", n.apiToken+"\n"),
 		"--log.level=warn",
+		// The spool is always on: a notification ClickHouse takes longer
+		// than this to store is spooled (answered 200, stored later). These
+		// tests read what they posted at once, so the wait is long; those
+		// about the spool set their own.
+		"--spool.store-timeout=1m",
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { n.done <- run(ctx, args, io.Discard, &syncWriter{buf: n.stderr}, nil) }()

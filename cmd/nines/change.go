@@ -30,8 +30,8 @@ func (c *cli) addChange() {
 	o := &changeOptions{}
 	o.client.register(cmd, "File holding the API token (nines serve's --api.token-file).")
 	cmd.Flag("api.token", "API token (prefer --api.token-file, or "+envToken+").").Envar(envToken).PlaceHolder("TOKEN").StringVar(&o.token)
-	cmd.Flag("kind", "What changed.").Default("deploy").EnumVar(&o.kind, "deploy", "rollback", "config", "feature_flag", "scale")
-	cmd.Flag("status", "How it went.").Default("succeeded").EnumVar(&o.status, "started", "succeeded", "failed", "rolled_back")
+	cmd.Flag("kind", "What changed: deploy, rollback, config, feature_flag or scale.").Default("deploy").EnumVar(&o.kind, "deploy", "rollback", "config", "feature_flag", "scale")
+	cmd.Flag("status", "How it went: started, succeeded, failed or rolled_back.").Default("succeeded").EnumVar(&o.status, "started", "succeeded", "failed", "rolled_back")
 	cmd.Flag("id", "Idempotency key: recording the same id again updates the change (default: derived).").PlaceHolder("KEY").StringVar(&o.c.ID)
 	cmd.Flag("service", "Service changed.").Required().PlaceHolder("NAME").StringVar(&o.c.Service)
 	cmd.Flag(changeVersionFlag, "Version deployed; --version works too.").PlaceHolder("VERSION").StringVar(&o.c.Version)

@@ -8,7 +8,10 @@ BUILD        := .build
 BIN          := $(BUILD)/nines
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION     := $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS      := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VERSION_PKG  := github.com/prometheus/common/version
+LDFLAGS      := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+                -X $(VERSION_PKG).Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null) \
+                -X $(VERSION_PKG).BuildUser=$(shell whoami)@$(shell hostname) -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 WITH_CH      := deploy/dev/with-clickhouse
 WITH_CHDB    := deploy/dev/with-chdb
 
@@ -42,7 +45,7 @@ run: build $(RUN_DIR)/webhook.token $(RUN_DIR)/api.token
 	@echo "nines on http://$(RUN_ADDR) — webhook token in $(RUN_DIR)/webhook.token, API token in $(RUN_DIR)/api.token"
 	@echo "figures from another shell: NINES_CLICKHOUSE_DSN=clickhouse://127.0.0.1:19000/nines $(BIN) report --catalog.file=deploy/catalog/catalog.yml --config.file=deploy/nines/config.yml --window 30d"
 	$(WITH_CH) $(RUN_DIR)/clickhouse 19000 18123 -- \
-	  $(BIN) serve --web.listen-address=$(RUN_ADDR) \
+	  $(BIN) serve --web.listen-address=$(RUN_ADDR) --storage.path=$(RUN_DIR)/data \
 	    --config.file=deploy/nines/config.yml \
 	    --catalog.file=deploy/catalog/catalog.yml \
 	    --webhook.bearer-token-file=$(RUN_DIR)/webhook.token \

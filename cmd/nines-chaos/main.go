@@ -211,6 +211,7 @@ func (e *env) teardown(failed bool) {
 func (e *env) replicaArgs(name string, extra ...string) []string {
 	return append([]string{
 		"--clickhouse.dsn=clickhouse://" + e.ch.Addr() + "/chaos",
+		"--storage.path=" + filepath.Join(e.work, "data-"+name),
 		"--clickhouse.dial-timeout=1s", "--clickhouse.flush-interval=50ms",
 		"--webhook.bearer-token-file=" + filepath.Join(e.work, "webhook.token"),
 		"--api.token-file=" + filepath.Join(e.work, "api.token"),

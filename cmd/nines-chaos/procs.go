@@ -28,7 +28,8 @@ func hasFlags(ctx context.Context, bin string, names ...string) (bool, error) {
 		return false, fmt.Errorf("%s serve -h printed nothing", bin)
 	}
 	for _, n := range names {
-		if !strings.Contains(string(out), "-"+n+" ") {
+		// kingpin's help: --name=PLACEHOLDER, --name="default", --[no-]name.
+		if !strings.Contains(string(out), "--"+n+"=") && !strings.Contains(string(out), "--[no-]"+n+" ") {
 			return false, nil
 		}
 	}

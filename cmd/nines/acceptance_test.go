@@ -94,14 +94,19 @@ func startNinesAt(t *testing.T, addr, dsn string, extra ...string) *nines {
 	t.Helper()
 	dir := t.TempDir()
 	n := &nines{t: t, base: "http://" + addr, apiToken: "api-secret-token", done: make(chan error, 1), stderr: &bytes.Buffer{}}
-	args := append([]string{"serve",
-		"--web.listen-address=" + addr,
-		"--clickhouse.dsn=" + dsn,
+	args := withDefaults(append([]string{"serve"}, extra...), "--storage.path="+t.TempDir(),
+		"--web.listen-address="+addr,
+		"--clickhouse.dsn="+dsn,
 		"--clickhouse.flush-interval=20ms",
-		"--webhook.bearer-token-file=" + writeFile(t, dir, "webhook.token", "s3cr3t-token\n"),
-		"--api.token-file=" + writeFile(t, dir, "api.token", n.apiToken+"\n"),
+		"--webhook.bearer-token-file="+writeFile(t, dir, "webhook.token", "s3cr3t-token\n"),
+		"--api.token-file="+writeFile(t, dir, "api.token", n.apiToken+"\n"),
 		"--log.level=warn",
-	}, extra...)
+		// The spool is always on: a notification ClickHouse takes longer
+		// than this to store is spooled (answered 200, stored later). These
+		// tests read what they posted at once, so the wait is long; those
+		// about the spool set their own.
+		"--spool.store-timeout=1m",
+	)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { n.done <- run(ctx, args, io.Discard, &syncWriter{buf: n.stderr}, nil) }()
 	t.Cleanup(func() {

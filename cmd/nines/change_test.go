@@ -31,14 +31,13 @@ services:
 		"--slack.token-file="+writeFile(t, dir, "slack.token", chatTestToken+"\n"), "--slack.api-url="+fake.APIURL(),
 		"--config.file="+writeFile(t, dir, "config.yml", "chat:\n  digest: {cadence: \"off\"}\n"))
 	tokenFile := writeFile(t, dir, "token", n.apiToken)
-	env := func(k string) string {
-		return map[string]string{"NINES_URL": n.base, "NINES_API_TOKEN_FILE": tokenFile}[k]
-	}
+	t.Setenv("NINES_URL", n.base) // the client's address and token from the environment, as a CI job gives them
+	t.Setenv("NINES_API_TOKEN_FILE", tokenFile)
 	now := time.Now().UTC().Truncate(time.Second)
 	record := func(args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer
-		if err := changeCmd(context.Background(), append([]string{"record"}, args...), &out, &errb, env); err != nil {
+		if err := run(context.Background(), append([]string{"change", "record"}, args...), &out, &errb, nil); err != nil {
 			t.Fatalf("nines change record %v: %v\n%s", args, err, errb.String())
 		}
 		return out.String()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,11 +29,15 @@ type slackFlags struct {
 	webhookURLFile    string
 }
 
-func (f *slackFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.tokenFile, "slack.token-file", "", "File holding the Slack bot token (xoxb-…) that posts incidents, keeps them current and threads their timeline. Without it (and without webhooks) nothing is posted to Slack.")
-	fs.StringVar(&f.signingSecretFile, "slack.signing-secret-file", "", "File holding the Slack app's signing secret, which verifies button presses and /nines commands. Without it those endpoints answer 404.")
-	fs.StringVar(&f.apiURL, "slack.api-url", chat.DefaultAPIURL, "Slack Web API base URL; a Slack-compatible or test endpoint may stand in.")
-	fs.StringVar(&f.webhookURLFile, "slack.webhook-url-file", "", "File holding an incoming-webhook URL for the operations channel, for workspaces without the bot (posts only: no updates, no threads).")
+func (f *slackFlags) register(fs flagger) {
+	fs.Flag("slack.token-file", "File holding the Slack bot token (xoxb-…) that posts incidents, keeps them current and threads their timeline. Without it (and without webhooks) nothing is posted to Slack.").
+		PlaceHolder("FILE").StringVar(&f.tokenFile)
+	fs.Flag("slack.signing-secret-file", "File holding the Slack app's signing secret, which verifies button presses and /nines commands. Without it those endpoints answer 404.").
+		PlaceHolder("FILE").StringVar(&f.signingSecretFile)
+	fs.Flag("slack.api-url", "Slack Web API base URL; a Slack-compatible or test endpoint may stand in.").
+		Default(chat.DefaultAPIURL).StringVar(&f.apiURL)
+	fs.Flag("slack.webhook-url-file", "File holding an incoming-webhook URL for the operations channel, for workspaces without the bot (posts only: no updates, no threads).").
+		PlaceHolder("FILE").StringVar(&f.webhookURLFile)
 }
 
 // slackSecrets are what the Slack flags' files hold.
@@ -227,10 +230,10 @@ type digestFlags struct {
 	externalURL string
 }
 
-func (f *digestFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&f.post, "post", false, "Post the availability digest to Slack (the operations channel and each squad's channel) instead of printing figures.")
-	fs.StringVar(&f.channels, "post.channels", "", "With --post: comma-separated channels to post to (default: all).")
-	fs.StringVar(&f.externalURL, "web.external-url", "", "With --post: the URL under which people reach nines; the digest links incidents to their pages.")
+func (f *digestFlags) register(fs flagger) {
+	fs.Flag("post", "Post the availability digest to Slack (the operations channel and each squad's channel) instead of printing figures.").BoolVar(&f.post)
+	fs.Flag("post.channels", "With --post: comma-separated channels to post to (default: all).").PlaceHolder("LIST").StringVar(&f.channels)
+	fs.Flag("web.external-url", "With --post: the URL under which people reach nines; the digest links incidents to their pages.").PlaceHolder("URL").StringVar(&f.externalURL)
 	f.slack.register(fs)
 }
 

@@ -14,39 +14,31 @@ import (
 	"github.com/ninesops/nines/catalog"
 )
 
-const checkUsage = `Usage: nines check config|catalog|rules FILE…
+// addCheck declares `nines check config|catalog|rules FILE…`: files
+// checked offline, like amtool check-config and promtool check. Every file
+// is checked and reported, then the exit code says whether all were good:
+// 0 when every file is good, 1 when any is not (each problem named by its
+// line and YAML path), 2 when called wrongly.
+func (c *cli) addCheck() {
+	parent := c.app.Command("check", "Check files offline, like amtool check-config and promtool check.")
+	for _, k := range []struct {
+		kind, help string
+		check      func(string) (string, error)
+	}{
+		{"config", "nines' configuration file (--config.file).", checkConfigFile},
+		{"catalog", "a service catalog (--catalog.file), with the Backstage files it names.", checkCatalogFile},
+		{"rules", "Prometheus rule files (deploy/prometheus/, nines rules generate).", checkRulesFile},
+	} {
+		cmd := parent.Command(k.kind, "Check "+k.help)
+		var files []string
+		cmd.Arg("file", "The files to check.").Required().StringsVar(&files)
+		c.command(cmd, func(ctx context.Context) error { return checkFiles(ctx, k.kind, k.check, files, c.stdout) })
+	}
+}
 
-Checks files offline, like amtool check-config and promtool check:
-  config    nines' configuration file (--config.file)
-  catalog   a service catalog (--catalog.file), with the Backstage files it names
-  rules     Prometheus rule files (deploy/prometheus/, nines rules generate)
-Exits 0 when every file is good, 1 when any is not (each problem named by
-its line and YAML path), 2 when called wrongly.
-`
-
-// checkCmd runs `nines check KIND FILE…`: every file is checked and
-// reported, then the exit code says whether all were good.
-func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
-		fmt.Fprint(stdout, checkUsage)
-		return nil
-	}
-	if len(args) < 2 {
-		fmt.Fprint(stderr, checkUsage)
-		return usageError{errors.New("check: want a kind (config, catalog or rules) and at least one file")}
-	}
-	checks := map[string]func(string) (string, error){
-		"config":  checkConfigFile,
-		"catalog": checkCatalogFile,
-		"rules":   checkRulesFile,
-	}
-	check, ok := checks[args[0]]
-	if !ok {
-		fmt.Fprint(stderr, checkUsage)
-		return usageError{fmt.Errorf("check: unknown kind %q (want config, catalog or rules)", args[0])}
-	}
+func checkFiles(ctx context.Context, kind string, check func(string) (string, error), files []string, stdout io.Writer) error {
 	failed := 0
-	for _, file := range args[1:] {
+	for _, file := range files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -63,7 +55,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "  SUCCESS: %s\n", found)
 	}
 	if failed > 0 {
-		return fmt.Errorf("check %s: %d of %d files have problems", args[0], failed, len(args)-1)
+		return fmt.Errorf("check %s: %d of %d files have problems", kind, failed, len(files))
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime"
 
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
@@ -47,7 +46,13 @@ func loadConfig(path string) (fileConfig, error) {
 	return cfg, nil
 }
 
-func goVersion() string { return runtime.Version() }
+// orDash is s, or "-" when empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
 
 // loadFiles reads the config file and the catalog, as the commands that
 // work without a running server (report, spool replay) need both.

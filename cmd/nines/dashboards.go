@@ -3,53 +3,27 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
 
 	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/dashboards"
 )
 
-// dashboardsCmd runs `nines dashboards generate|push`: Grafana dashboards
-// generated from the service catalog, written as JSON files or published
-// through Grafana's HTTP API.
-func dashboardsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 {
-		dashboardsUsage(stderr)
-		return usageError{errors.New("dashboards: no subcommand given")}
-	}
-	switch args[0] {
-	case "generate":
-		return dashboardsGenerate(args[1:], stdout, stderr, getenv)
-	case "push":
-		return dashboardsPush(ctx, args[1:], stdout, stderr, getenv)
-	case "help", "-h", "--help":
-		dashboardsUsage(stdout)
-		return nil
-	}
-	dashboardsUsage(stderr)
-	return usageError{fmt.Errorf("dashboards: unknown subcommand %q", args[0])}
-}
-
-func dashboardsUsage(w io.Writer) {
-	fmt.Fprint(w, `nines dashboards: Grafana dashboards generated from the service catalog.
-
-Usage:
-  nines dashboards generate --out DIR [--catalog.file F] [flags]
-      write one JSON file per dashboard into DIR (the overview, one per squad,
-      one per service), replacing changed files and removing generated files
-      of services no longer in the catalog
-  nines dashboards push --grafana.url URL --grafana.token-file F
-                        [--folder-uid nines] [--dir DIR | --catalog.file F] [--message M]
-      publish dashboards (files from DIR, or generated from the catalog) into a
-      Grafana folder, created if missing; unchanged dashboards are skipped
-
-Run 'nines dashboards generate -h' or 'nines dashboards push -h' for flags.
-`)
+// addDashboards declares `nines dashboards generate|push`: Grafana
+// dashboards generated from the service catalog, written as JSON files or
+// published through Grafana's HTTP API.
+func (c *cli) addDashboards() {
+	cmd := c.app.Command("dashboards", "Grafana dashboards generated from the service catalog.")
+	c.addDashboardsGenerate(cmd)
+	c.addDashboardsPush(cmd)
 }
 
 // dashboardFlags choose what the generated dashboards contain.
@@ -62,13 +36,18 @@ type dashboardFlags struct {
 	degradedWeight float64
 }
 
-func (f *dashboardFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.catalogFile, "catalog.file", "", "Service catalog file (YAML); empty: no catalog (only services seen in incidents).")
-	fs.StringVar(&f.clickHouseUID, "grafana.clickhouse-uid", dashboards.DefaultClickHouseUID, "UID of the Grafana ClickHouse datasource the dashboards use by default.")
-	fs.StringVar(&f.prometheusUID, "grafana.prometheus-uid", dashboards.DefaultPrometheusUID, "UID of the Grafana Prometheus datasource the dashboards use by default.")
-	fs.StringVar(&f.ninesURL, "nines.external-url", dashboards.DefaultNinesURL, "nines' URL as browsers reach it, for links to its API.")
-	fs.StringVar(&f.window, "dashboards.window", dashboards.DefaultWindow, "Default availability window: "+strings.Join(dashboards.Windows(), ", ")+".")
-	fs.Float64Var(&f.degradedWeight, "availability.degraded-weight", 0, "How much degraded (not outage) time counts as downtime, 0 to 1.")
+func (f *dashboardFlags) register(fs flagger) {
+	fs.Flag("catalog.file", "Service catalog file (YAML); empty: no catalog (only services seen in incidents).").PlaceHolder("FILE").StringVar(&f.catalogFile)
+	fs.Flag("grafana.clickhouse-uid", "UID of the Grafana ClickHouse datasource the dashboards use by default.").
+		Default(dashboards.DefaultClickHouseUID).StringVar(&f.clickHouseUID)
+	fs.Flag("grafana.prometheus-uid", "UID of the Grafana Prometheus datasource the dashboards use by default.").
+		Default(dashboards.DefaultPrometheusUID).StringVar(&f.prometheusUID)
+	fs.Flag("nines.external-url", "nines' URL as browsers reach it, for links to its API.").
+		Default(dashboards.DefaultNinesURL).StringVar(&f.ninesURL)
+	fs.Flag("dashboards.window", "Default availability window: "+strings.Join(dashboards.Windows(), ", ")+".").
+		Default(dashboards.DefaultWindow).EnumVar(&f.window, dashboards.Windows()...)
+	fs.Flag("availability.degraded-weight", "How much degraded (not outage) time counts as downtime, 0 to 1.").
+		Default("0").Float64Var(&f.degradedWeight)
 }
 
 // generate loads the catalog and generates the dashboards' files.
@@ -90,101 +69,101 @@ func (f *dashboardFlags) generate() ([]dashboards.File, error) {
 	return dashboards.Files(ds)
 }
 
-func dashboardsGenerate(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("dashboards generate", stderr)
+func (c *cli) addDashboardsGenerate(parent *kingpin.CmdClause) {
+	cmd := parent.Command("generate", "Write one JSON file per dashboard into --out (the overview, one per squad, one per service), replacing changed files and removing generated files of services no longer in the catalog.")
 	var gen dashboardFlags
-	gen.register(fs)
-	out := fs.String("out", "", "Directory to write the dashboards into (created if missing). Required.")
-	if err := parseFlags(fs, args, getenv); err != nil {
-		return err
-	}
-	if *out == "" {
-		return usageError{errors.New("dashboards generate: --out DIR is required")}
-	}
-	files, err := gen.generate()
-	if err != nil {
-		return fmt.Errorf("dashboards generate: %w", err)
-	}
-	res, err := dashboards.WriteDir(*out, files)
-	if err != nil {
-		return fmt.Errorf("dashboards generate: %w", err)
-	}
-	fmt.Fprintf(stdout, "wrote %d dashboards to %s: %d changed, %d unchanged", len(files), *out, res.Written, res.Unchanged)
-	if len(res.Removed) > 0 {
-		fmt.Fprintf(stdout, ", removed %s", strings.Join(res.Removed, ", "))
-	}
-	fmt.Fprintln(stdout)
-	return nil
+	gen.register(cmd)
+	var out string
+	cmd.Flag("out", "Directory to write the dashboards into (created if missing).").Required().PlaceHolder("DIR").StringVar(&out)
+	c.command(cmd, func(context.Context) error {
+		files, err := gen.generate()
+		if err != nil {
+			return fmt.Errorf("dashboards generate: %w", err)
+		}
+		res, err := dashboards.WriteDir(out, files)
+		if err != nil {
+			return fmt.Errorf("dashboards generate: %w", err)
+		}
+		fmt.Fprintf(c.stdout, "wrote %d dashboards to %s: %d changed, %d unchanged", len(files), out, res.Written, res.Unchanged)
+		if len(res.Removed) > 0 {
+			fmt.Fprintf(c.stdout, ", removed %s", strings.Join(res.Removed, ", "))
+		}
+		fmt.Fprintln(c.stdout)
+		return nil
+	})
 }
 
-func dashboardsPush(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("dashboards push", stderr)
-	var gen dashboardFlags
-	gen.register(fs)
-	var (
-		grafanaURL  = fs.String("grafana.url", "", "Grafana's root URL, e.g. https://grafana.example.com. Required.")
-		tokenFile   = fs.String("grafana.token-file", "", "File holding a Grafana service account token (Editor). Required.")
-		timeout     = fs.Duration("grafana.timeout", dashboards.DefaultTimeout, "Timeout of each request to Grafana.")
-		folderUID   = fs.String("folder-uid", dashboards.DefaultFolderUID, "UID of the Grafana folder for the dashboards (created if missing).")
-		folderTitle = fs.String("folder-title", dashboards.DefaultFolderTitle, "Title of the folder, when push creates it.")
-		dir         = fs.String("dir", "", "Push the dashboards in this directory (as `nines dashboards generate` wrote them) instead of generating them from --catalog.file.")
-		message     = fs.String("message", "", "Version message Grafana keeps with each changed dashboard (default: nines' version).")
-	)
-	if err := parseFlags(fs, args, getenv); err != nil {
-		return err
-	}
+// pushOptions are the flags of `nines dashboards push`.
+type pushOptions struct {
+	gen                    dashboardFlags
+	grafanaURL, tokenFile  string
+	timeout                time.Duration
+	folderUID, folderTitle string
+	dir, message           string
+	dryRun                 bool
+}
+
+func (c *cli) addDashboardsPush(parent *kingpin.CmdClause) {
+	cmd := parent.Command("push", "Publish dashboards (files from --dir, or generated from --catalog.file) into a Grafana folder, created if missing; unchanged dashboards are skipped.")
+	o := &pushOptions{}
+	o.gen.register(cmd)
+	cmd.Flag("grafana.url", "Grafana's root URL, e.g. https://grafana.example.com.").Required().PlaceHolder("URL").StringVar(&o.grafanaURL)
+	cmd.Flag("grafana.token-file", "File holding a Grafana service account token (Editor). Required, except with --dry-run.").PlaceHolder("FILE").StringVar(&o.tokenFile)
+	cmd.Flag("grafana.timeout", "Timeout of each request to Grafana.").Default(dashboards.DefaultTimeout.String()).DurationVar(&o.timeout)
+	cmd.Flag("folder-uid", "UID of the Grafana folder for the dashboards (created if missing).").Default(dashboards.DefaultFolderUID).StringVar(&o.folderUID)
+	cmd.Flag("folder-title", "Title of the folder, when push creates it.").Default(dashboards.DefaultFolderTitle).StringVar(&o.folderTitle)
+	cmd.Flag("dir", "Push the dashboards in this directory (as nines dashboards generate wrote them) instead of generating them from --catalog.file.").PlaceHolder("DIR").StringVar(&o.dir)
+	cmd.Flag("message", "Version message Grafana keeps with each changed dashboard (default: nines' version).").PlaceHolder("TEXT").StringVar(&o.message)
+	cmd.Flag("dry-run", "Print the dashboards that would be pushed, and where; send nothing to Grafana.").BoolVar(&o.dryRun)
+	c.command(cmd, func(ctx context.Context) error { return dashboardsPush(ctx, o, c.stdout) })
+}
+
+func dashboardsPush(ctx context.Context, o *pushOptions, stdout io.Writer) error {
 	switch {
-	case *grafanaURL == "":
-		return usageError{errors.New("dashboards push: --grafana.url is required")}
-	case *tokenFile == "":
+	case o.tokenFile == "" && !o.dryRun:
 		return usageError{errors.New("dashboards push: --grafana.token-file is required")}
-	case *dir != "" && gen.catalogFile != "" && dashboardsCatalogArg(args):
+	case o.dir != "" && o.gen.catalogFile != "":
 		return usageError{errors.New("dashboards push: give --dir or --catalog.file, not both")}
-	case *dir == "" && gen.catalogFile == "":
+	case o.dir == "" && o.gen.catalogFile == "":
 		return usageError{errors.New("dashboards push: give --dir DIR (generated files) or --catalog.file F (generate now)")}
 	}
-	token, err := readSecretFile("grafana.token-file", *tokenFile)
+	token, err := readSecretFile("grafana.token-file", o.tokenFile)
 	if err != nil {
 		return usageError{err}
 	}
 	var files []dashboards.File
-	if *dir != "" {
-		files, err = dashboards.ReadDir(*dir)
+	if o.dir != "" {
+		files, err = dashboards.ReadDir(o.dir)
 	} else {
-		files, err = gen.generate()
+		files, err = o.gen.generate()
 	}
 	if err != nil {
 		return fmt.Errorf("dashboards push: %w", err)
 	}
+	base := strings.TrimRight(o.grafanaURL, "/")
+	if o.dryRun {
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		for _, f := range files {
+			fmt.Fprintf(tw, "would push\t%s\t%s\n", f.UID, f.Title)
+		}
+		tw.Flush()
+		fmt.Fprintf(stdout, "%d dashboards would be pushed to folder %s of %s (dry run: nothing sent)\n", len(files), o.folderUID, base)
+		return nil
+	}
 	client, err := dashboards.NewClient(dashboards.ClientOptions{
-		URL: *grafanaURL, Token: token, UserAgent: "nines/" + version,
-		HTTPClient: &http.Client{Timeout: *timeout},
+		URL: o.grafanaURL, Token: token, UserAgent: version.ComponentUserAgent("nines"),
+		HTTPClient: &http.Client{Timeout: o.timeout},
 	})
 	if err != nil {
 		return usageError{fmt.Errorf("dashboards push: %w", err)}
 	}
-	if *message == "" {
-		*message = "pushed by " + versionString()
+	message := o.message
+	if message == "" {
+		message = "pushed by nines " + version.Info()
 	}
-	results, err := client.Push(ctx, files, dashboards.PushOptions{FolderUID: *folderUID, FolderTitle: *folderTitle, Message: *message})
-	printPushResults(stdout, strings.TrimRight(*grafanaURL, "/"), *folderUID, results)
+	results, err := client.Push(ctx, files, dashboards.PushOptions{FolderUID: o.folderUID, FolderTitle: o.folderTitle, Message: message})
+	printPushResults(stdout, base, o.folderUID, results)
 	return err
-}
-
-// dashboardsCatalogArg reports whether --catalog.file was given as an
-// argument rather than through NINES_CATALOG_FILE: --dir wins over the
-// environment's catalog, which serve uses too.
-func dashboardsCatalogArg(args []string) bool {
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		name := strings.TrimLeft(a, "-")
-		if strings.HasPrefix(a, "-") && (name == "catalog.file" || strings.HasPrefix(name, "catalog.file=")) {
-			return true
-		}
-	}
-	return false
 }
 
 // printPushResults writes a line per dashboard and a summary.

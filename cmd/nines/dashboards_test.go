@@ -22,19 +22,10 @@ const (
 	regenerateCommand   = "go run ./cmd/nines dashboards generate --catalog.file deploy/catalog/catalog.yml --out deploy/grafana/dashboards"
 )
 
-// dashEnv is an environment with only the given variables.
-func dashEnv(kv ...string) func(string) string {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	return func(k string) string { return m[k] }
-}
-
-func runDashboards(t *testing.T, getenv func(string) string, args ...string) (string, string, error) {
+func runDashboards(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := dashboardsCmd(context.Background(), args, &stdout, &stderr, getenv)
+	err := run(context.Background(), append([]string{"dashboards"}, args...), &stdout, &stderr, nil)
 	return stdout.String(), stderr.String(), err
 }
 
@@ -44,7 +35,7 @@ func runDashboards(t *testing.T, getenv func(string) string, args ...string) (st
 func TestCommittedDashboardsAreCurrent(t *testing.T) {
 	t.Parallel()
 	out := t.TempDir()
-	if _, stderr, err := runDashboards(t, dashEnv(), "generate", "--catalog.file", exampleCatalogFile, "--out", out); err != nil {
+	if _, stderr, err := runDashboards(t, "generate", "--catalog.file", exampleCatalogFile, "--out", out); err != nil {
 		t.Fatalf("generate: %v\n%s", err, stderr)
 	}
 	fresh, err := os.ReadDir(out)
@@ -87,14 +78,14 @@ func TestCommittedDashboardsAreCurrent(t *testing.T) {
 func TestDashboardsGenerateAndPush(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "dashboards")
-	stdout, stderr, err := runDashboards(t, dashEnv(), "generate", "--out", dir, "--catalog.file", exampleCatalogFile)
+	stdout, stderr, err := runDashboards(t, "generate", "--out", dir, "--catalog.file", exampleCatalogFile)
 	if err != nil {
 		t.Fatalf("generate: %v\n%s", err, stderr)
 	}
 	if !strings.Contains(stdout, "wrote 11 dashboards to "+dir+": 11 changed, 0 unchanged") {
 		t.Errorf("generate said %q", stdout)
 	}
-	stdout, _, err = runDashboards(t, dashEnv(), "generate", "--out", dir, "--catalog.file", exampleCatalogFile)
+	stdout, _, err = runDashboards(t, "generate", "--out", dir, "--catalog.file", exampleCatalogFile)
 	if err != nil || !strings.Contains(stdout, "0 changed, 11 unchanged") {
 		t.Errorf("second generate: %v, %q", err, stdout)
 	}
@@ -104,9 +95,7 @@ func TestDashboardsGenerateAndPush(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The token file comes from the environment, as in a container.
-	env := dashEnv("NINES_GRAFANA_TOKEN_FILE", tokenFile)
-	stdout, stderr, err = runDashboards(t, env, "push", "--grafana.url", g.URL, "--dir", dir, "--message", "first")
+	stdout, stderr, err = runDashboards(t, "push", "--grafana.url", g.URL, "--grafana.token-file", tokenFile, "--dir", dir, "--message", "first")
 	if err != nil {
 		t.Fatalf("push: %v\n%s%s", err, stdout, stderr)
 	}
@@ -121,11 +110,11 @@ func TestDashboardsGenerateAndPush(t *testing.T) {
 		t.Errorf("version messages %q, want [first]", msgs)
 	}
 
-	stdout, _, err = runDashboards(t, env, "push", "--grafana.url", g.URL, "--dir", dir)
+	stdout, _, err = runDashboards(t, "push", "--grafana.url", g.URL, "--grafana.token-file", tokenFile, "--dir", dir)
 	if err != nil || !strings.Contains(stdout, "0 created, 0 updated, 11 unchanged, 0 failed") {
 		t.Errorf("second push: %v\n%s", err, stdout)
 	}
-	stdout, _, err = runDashboards(t, env, "push", "--grafana.url", g.URL, "--catalog.file", exampleCatalogFile)
+	stdout, _, err = runDashboards(t, "push", "--grafana.url", g.URL, "--grafana.token-file", tokenFile, "--catalog.file", exampleCatalogFile)
 	if err != nil || !strings.Contains(stdout, "11 unchanged") {
 		t.Errorf("push from the catalog: %v\n%s", err, stdout)
 	}
@@ -133,7 +122,7 @@ func TestDashboardsGenerateAndPush(t *testing.T) {
 	// A dashboard Grafana refuses is reported, and the push fails.
 	g.Fail("POST", "nines-svc-search", 412, `{"message":"The dashboard has been changed by someone else","status":"version-mismatch"}`)
 	g.Edit("nines-svc-search", func(m map[string]any) { m["title"] = "changed" })
-	stdout, _, err = runDashboards(t, env, "push", "--grafana.url", g.URL, "--dir", dir)
+	stdout, _, err = runDashboards(t, "push", "--grafana.url", g.URL, "--grafana.token-file", tokenFile, "--dir", dir)
 	if err == nil || !strings.Contains(stdout, "failed     nines-svc-search") || !strings.Contains(stdout, "1 failed") ||
 		!strings.Contains(err.Error(), "version-mismatch") {
 		t.Errorf("push with a refused dashboard: %v\n%s", err, stdout)
@@ -147,25 +136,24 @@ func TestDashboardsUsageErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name   string
-		getenv func(string) string
-		args   []string
-		want   string
+		name string
+		args []string
+		want string
 	}{
-		{"no subcommand", dashEnv(), nil, "no subcommand"},
-		{"unknown subcommand", dashEnv(), []string{"draw"}, `unknown subcommand "draw"`},
-		{"generate without --out", dashEnv(), []string{"generate"}, "--out DIR is required"},
-		{"bad window", dashEnv(), []string{"generate", "--out", t.TempDir(), "--dashboards.window", "1y"}, `window "1y"`},
-		{"push without url", dashEnv(), []string{"push", "--dir", "x", "--grafana.token-file", token}, "--grafana.url is required"},
-		{"push without token", dashEnv(), []string{"push", "--grafana.url", "http://g", "--dir", "x"}, "--grafana.token-file is required"},
-		{"push without source", dashEnv(), []string{"push", "--grafana.url", "http://g", "--grafana.token-file", token}, "give --dir DIR"},
-		{"push with both sources", dashEnv(), []string{"push", "--grafana.url", "http://g", "--grafana.token-file", token, "--dir", "x", "--catalog.file", "c.yml"}, "not both"},
-		{"push with a missing token file", dashEnv(), []string{"push", "--grafana.url", "http://g", "--grafana.token-file", "/nonexistent/token", "--dir", "x"}, "--grafana.token-file"},
-		{"bad flag from the environment", dashEnv("NINES_AVAILABILITY_DEGRADED_WEIGHT", "lots"), []string{"generate", "--out", "x"}, "NINES_AVAILABILITY_DEGRADED_WEIGHT"},
+		{"no subcommand", nil, "must select a subcommand of 'dashboards'"},
+		{"unknown subcommand", []string{"draw"}, `expected command but got "draw"`},
+		{"generate without --out", []string{"generate"}, "required flag(s) '--out' not provided"},
+		{"bad window", []string{"generate", "--out", t.TempDir(), "--dashboards.window", "1y"}, `--dashboards.window="1y"`},
+		{"push without url", []string{"push", "--dir", "x", "--grafana.token-file", token}, "required flag(s) '--grafana.url' not provided"},
+		{"push without token", []string{"push", "--grafana.url", "http://g", "--dir", "x"}, "--grafana.token-file is required"},
+		{"push without source", []string{"push", "--grafana.url", "http://g", "--grafana.token-file", token}, "give --dir DIR"},
+		{"push with both sources", []string{"push", "--grafana.url", "http://g", "--grafana.token-file", token, "--dir", "x", "--catalog.file", "c.yml"}, "not both"},
+		{"push with a missing token file", []string{"push", "--grafana.url", "http://g", "--grafana.token-file", "/nonexistent/token", "--dir", "x"}, "--grafana.token-file"},
+		{"bad flag value", []string{"generate", "--out", "x", "--availability.degraded-weight", "lots"}, `--availability.degraded-weight="lots"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := runDashboards(t, tc.getenv, tc.args...)
+			_, _, err := runDashboards(t, tc.args...)
 			var ue usageError
 			if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want a usage error saying %q", err, tc.want)
@@ -174,12 +162,13 @@ func TestDashboardsUsageErrors(t *testing.T) {
 	}
 }
 
-// TestDashboardsPushDirWinsOverEnvironmentCatalog: NINES_CATALOG_FILE,
-// set for serve, does not clash with an explicit --dir.
-func TestDashboardsPushDirWinsOverEnvironmentCatalog(t *testing.T) {
-	t.Parallel()
+// TestDashboardsPushIgnoresUnlistedEnvironment: environment variables
+// are opt-in per flag; NINES_CATALOG_FILE, which nines once read for
+// every --catalog.file, no longer clashes with an explicit --dir. (Not
+// parallel: it sets the process' environment.)
+func TestDashboardsPushIgnoresUnlistedEnvironment(t *testing.T) {
 	dir := t.TempDir()
-	if _, _, err := runDashboards(t, dashEnv(), "generate", "--out", dir, "--catalog.file", exampleCatalogFile); err != nil {
+	if _, _, err := runDashboards(t, "generate", "--out", dir, "--catalog.file", exampleCatalogFile); err != nil {
 		t.Fatal(err)
 	}
 	g := grafanatest.New(t, "tok")
@@ -187,8 +176,8 @@ func TestDashboardsPushDirWinsOverEnvironmentCatalog(t *testing.T) {
 	if err := os.WriteFile(token, []byte("tok"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := dashEnv("NINES_CATALOG_FILE", "/nonexistent/catalog.yml")
-	stdout, _, err := runDashboards(t, env, "push", "--grafana.url", g.URL, "--grafana.token-file", token, "--dir", dir)
+	t.Setenv("NINES_CATALOG_FILE", "/nonexistent/catalog.yml")
+	stdout, _, err := runDashboards(t, "push", "--grafana.url", g.URL, "--grafana.token-file", token, "--dir", dir)
 	if err != nil || !strings.Contains(stdout, "11 created") {
 		t.Errorf("push --dir with NINES_CATALOG_FILE set: %v\n%s", err, stdout)
 	}

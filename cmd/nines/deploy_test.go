@@ -15,11 +15,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -40,6 +36,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
@@ -76,27 +73,33 @@ func decodeYAML(t *testing.T, p string, v any) {
 
 // ninesFlags is what the deployment files must agree with.
 type ninesFlags struct {
-	fs    *flag.FlagSet
+	flags map[string]*kingpin.FlagModel
 	byEnv map[string]string // NINES_… → flag name
 }
 
 func serveFlagIndex() ninesFlags {
-	fs, _ := serveFlags(io.Discard)
-	byEnv := map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) { byEnv[envName(f.Name)] = f.Name })
-	return ninesFlags{fs: fs, byEnv: byEnv}
+	return ninesFlags{flags: serveFlagModels(), byEnv: serveFlagsByEnv()}
+}
+
+// defaultOf is a flag's default value, as the command line would give it.
+func (f ninesFlags) defaultOf(name string) (string, bool) {
+	m, ok := f.flags[name]
+	if !ok {
+		return "", false
+	}
+	return strings.Join(m.Default, ","), true
 }
 
 // defaultListenPort is the port of --web.listen-address's default.
 func defaultListenPort(t *testing.T) string {
 	t.Helper()
-	f := serveFlagIndex().fs.Lookup("web.listen-address")
-	if f == nil {
+	def, ok := serveFlagIndex().defaultOf("web.listen-address")
+	if !ok {
 		t.Fatal("serve has no --web.listen-address")
 	}
-	_, port, err := net.SplitHostPort(f.DefValue)
+	_, port, err := net.SplitHostPort(def)
 	if err != nil {
-		t.Fatalf("--web.listen-address default %q: %v", f.DefValue, err)
+		t.Fatalf("--web.listen-address default %q: %v", def, err)
 	}
 	return port
 }
@@ -225,29 +228,24 @@ func (inv invocation) flags(t *testing.T) map[string]string {
 		t.Errorf("%s: runs %q, want `nines serve …`", inv.where, inv.args)
 		return nil
 	}
-	fs, _ := serveFlags(io.Discard)
-	getenv := func(k string) string {
-		if v := inv.env[k]; v != "" {
-			return v
-		}
-		if _, ok := inv.env[k]; ok {
+	idx := serveFlagIndex()
+	env := map[string]string{}
+	for k, v := range inv.env {
+		if v == "" && idx.byEnv[k] != "" {
 			// Set from a Secret: a placeholder of the right type, so that
 			// parsing checks the name only.
-			if f := fs.Lookup(serveFlagIndex().byEnv[k]); f != nil {
-				if f.DefValue == "" {
-					return "(from a secret)"
-				}
-				return f.DefValue
+			v = "(from a secret)"
+			if def, _ := idx.defaultOf(idx.byEnv[k]); def != "" {
+				v = def
 			}
 		}
-		return ""
+		env[k] = v
 	}
-	if err := parseFlags(fs, inv.args[1:], getenv); err != nil {
+	_, set, err := parseServe(inv.args[1:], env)
+	if err != nil {
 		t.Errorf("%s: nines would refuse its flags: %v", inv.where, err)
 		return nil
 	}
-	set := map[string]string{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
 	return set
 }
 
@@ -731,13 +729,13 @@ func TestDeployFlags(t *testing.T) {
 		t.Run(inv.where, func(t *testing.T) {
 			for _, a := range inv.args[1:] {
 				name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-				if !strings.HasPrefix(a, "--") || idx.fs.Lookup(name) == nil {
+				if _, ok := idx.flags[name]; !strings.HasPrefix(a, "--") || !ok {
 					t.Errorf("argument %q: `nines serve` has no such flag", a)
 				}
 			}
 			for k := range inv.env {
 				if strings.HasPrefix(k, "NINES_") && idx.byEnv[k] == "" {
-					t.Errorf("environment %s names no flag of `nines serve` (want NINES_<FLAG>, e.g. %s)", k, envName("clickhouse.dsn"))
+					t.Errorf("environment %s is read by no flag of `nines serve` (it reads only %v)", k, slices.Sorted(maps.Keys(idx.byEnv)))
 				}
 			}
 			set := inv.flags(t)
@@ -747,7 +745,7 @@ func TestDeployFlags(t *testing.T) {
 			// Every deployment needs ClickHouse and webhook credentials, or
 			// nines refuses to start.
 			if set["clickhouse.dsn"] == "" {
-				t.Errorf("no --clickhouse.dsn (or %s)", envName("clickhouse.dsn"))
+				t.Errorf("no --clickhouse.dsn (or %s)", envDSN)
 			}
 			if set["webhook.bearer-token-file"] == "" && set["webhook.basic-auth-file"] == "" {
 				t.Errorf("no webhook credentials: --webhook.bearer-token-file or --webhook.basic-auth-file")
@@ -978,9 +976,9 @@ func TestDeployComposeSecrets(t *testing.T) {
 		t.Error("a second generate replaced an existing secret")
 	}
 
-	dsn, err := url.Parse(envs["nines"][envName("clickhouse.dsn")])
+	dsn, err := url.Parse(envs["nines"][envDSN])
 	if err != nil || dsn.Scheme != "clickhouse" {
-		t.Fatalf("nines' env_file: %s = %q: want clickhouse://…", envName("clickhouse.dsn"), envs["nines"][envName("clickhouse.dsn")])
+		t.Fatalf("nines' env_file: %s = %q: want clickhouse://…", envDSN, envs["nines"][envDSN])
 	}
 	checkDSN(t, "generated nines.env", dsn)
 	pw, _ := dsn.User.Password()
@@ -996,7 +994,7 @@ func TestDeployComposeSecrets(t *testing.T) {
 		t.Errorf("ClickHouse gets %s=%q, want the SHA-256 of clickhouse-grafana-password, %q", users["grafana"], got, want)
 	}
 	// The committed examples agree the same way.
-	exDSN, _ := url.Parse(envFileValues(t, "deploy/secrets/nines.env.example")[envName("clickhouse.dsn")])
+	exDSN, _ := url.Parse(envFileValues(t, "deploy/secrets/nines.env.example")[envDSN])
 	exPW, _ := exDSN.User.Password()
 	if got := envFileValues(t, "deploy/secrets/clickhouse.env.example")[users["nines"]]; got != sha256Hex(exPW) {
 		t.Errorf("clickhouse.env.example: %s is not the SHA-256 of nines.env.example's password", users["nines"])
@@ -1541,10 +1539,10 @@ func TestDeployKubernetes(t *testing.T) {
 			t.Errorf("want cpu and memory requests and a memory limit, got %+v", c.Resources)
 		}
 		// Shutdown finishes in-flight webhooks within --web.shutdown-timeout.
-		f := serveFlagIndex().fs.Lookup("web.shutdown-timeout")
+		def, _ := serveFlagIndex().defaultOf("web.shutdown-timeout")
 		grace := ps.TerminationGracePeriodSeconds
-		if want, _ := time.ParseDuration(f.DefValue); grace == nil || time.Duration(*grace)*time.Second <= want {
-			t.Errorf("terminationGracePeriodSeconds %s, want more than --web.shutdown-timeout (%s)", intOrUnset(grace), f.DefValue)
+		if want, _ := time.ParseDuration(def); grace == nil || time.Duration(*grace)*time.Second <= want {
+			t.Errorf("terminationGracePeriodSeconds %s, want more than --web.shutdown-timeout (%s)", intOrUnset(grace), def)
 		}
 	})
 
@@ -1682,11 +1680,11 @@ func TestDeploySystemd(t *testing.T) {
 	if ef := unit["EnvironmentFile"]; len(ef) != 1 || strings.TrimPrefix(ef[0], "-") != "/etc/nines/env" {
 		t.Errorf("EnvironmentFile %q, want /etc/nines/env (deploy/systemd/nines.env.example)", ef)
 	}
-	f := serveFlagIndex().fs.Lookup("web.shutdown-timeout")
-	want, _ := time.ParseDuration(f.DefValue)
+	def, _ := serveFlagIndex().defaultOf("web.shutdown-timeout")
+	want, _ := time.ParseDuration(def)
 	stop := unit["TimeoutStopSec"]
 	if got, err := time.ParseDuration(strings.Join(stop, "")); err != nil || got <= want {
-		t.Errorf("TimeoutStopSec %q, want more than --web.shutdown-timeout (%s)", stop, f.DefValue)
+		t.Errorf("TimeoutStopSec %q, want more than --web.shutdown-timeout (%s)", stop, def)
 	}
 }
 
@@ -1768,20 +1766,21 @@ func TestDeployDockerfile(t *testing.T) {
 		t.Errorf("CMD %q, want [\"serve\"]", got)
 	}
 
-	// -X main.NAME=… sets string variables that exist in package main.
-	vars := mainStringVars(t)
+	// -X github.com/prometheus/common/version.NAME=… sets the build
+	// information --version prints and nines_build_info carries.
 	build := strings.Join(all["GOBUILD"], " ")
-	xs := regexp.MustCompile(`-X main\.(\w+)=`).FindAllStringSubmatch(build, -1)
+	xs := regexp.MustCompile(`-X github\.com/prometheus/common/version\.(\w+)=`).FindAllStringSubmatch(build, -1)
 	if len(xs) == 0 || !strings.Contains(build, "CGO_ENABLED=0") {
-		t.Errorf("the go build neither stamps the version (-X main.version=…) nor builds static (CGO_ENABLED=0): %s", build)
+		t.Errorf("the go build neither stamps the version (-X github.com/prometheus/common/version.Version=…) nor builds static (CGO_ENABLED=0): %s", build)
 	}
+	known := map[string]bool{"Version": true, "Revision": true, "Branch": true, "BuildUser": true, "BuildDate": true}
 	for _, x := range xs {
-		if !vars[x[1]] {
-			t.Errorf("-ldflags -X main.%s: package main has no string variable %s", x[1], x[1])
+		if !known[x[1]] {
+			t.Errorf("-ldflags -X github.com/prometheus/common/version.%s: no such build variable", x[1])
 		}
 	}
-	if !slices.ContainsFunc(xs, func(x []string) bool { return x[1] == "version" }) {
-		t.Error("the go build does not stamp main.version")
+	if !slices.ContainsFunc(xs, func(x []string) bool { return x[1] == "Version" }) {
+		t.Error("the go build does not stamp github.com/prometheus/common/version.Version")
 	}
 }
 
@@ -1808,45 +1807,6 @@ func dockerfileAll(t *testing.T) map[string][]string {
 		}
 	}
 	return all
-}
-
-// mainStringVars are the package-level string variables of package main
-// (the targets of -ldflags -X).
-func mainStringVars(t *testing.T) map[string]bool {
-	t.Helper()
-	pkgs, err := parser.ParseDir(token.NewFileSet(), ".", func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]bool{}
-	for _, f := range pkgs["main"].Files {
-		for _, decl := range f.Decls {
-			gd, ok := decl.(*ast.GenDecl)
-			if !ok || gd.Tok != token.VAR {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				for i, n := range vs.Names {
-					isString := false
-					if id, ok := vs.Type.(*ast.Ident); ok && id.Name == "string" {
-						isString = true
-					}
-					if vs.Type == nil && i < len(vs.Values) {
-						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-							isString = true
-						}
-					}
-					if isString {
-						vars[n.Name] = true
-					}
-				}
-			}
-		}
-	}
-	return vars
 }
 
 // TestDeployGrafana checks Grafana's provisioning against the compose

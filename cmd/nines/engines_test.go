@@ -99,7 +99,7 @@ func engineFigures(t *testing.T, dsn string) map[string]string {
 		"--clickhouse.dsn=" + dsn, "--catalog.file=" + catalogFile, "--config.file=" + configFile, "--log.level=error"}
 	for _, format := range []string{"json", "table"} {
 		var stdout, stderr bytes.Buffer
-		if err := report(context.Background(), append(args, "--format="+format), &stdout, &stderr, func(string) string { return "" }); err != nil {
+		if err := run(context.Background(), append([]string{"report"}, append(args, "--format="+format)...), &stdout, &stderr, nil); err != nil {
 			t.Fatalf("report: %v\n%s", err, stderr.String())
 		}
 		out["report --format="+format] = stdout.String()
@@ -121,7 +121,7 @@ func engineFigures(t *testing.T, dsn string) map[string]string {
 	defer srv.Close()
 	hookFile := writeFile(t, dir, "hook", srv.URL+"/hook\n")
 	var stdout, stderr bytes.Buffer
-	if err := report(context.Background(), append(args[2:], "--post", "--slack.webhook-url-file="+hookFile), &stdout, &stderr, func(string) string { return "" }); err != nil {
+	if err := run(context.Background(), append([]string{"report"}, append(args[2:], "--post", "--slack.webhook-url-file="+hookFile)...), &stdout, &stderr, nil); err != nil {
 		t.Fatalf("report --post: %v\n%s", err, stderr.String())
 	}
 	out["digest"] = hook.String()

@@ -85,11 +85,11 @@ func TestLogLinesAreBounded(t *testing.T) {
 	for _, format := range []string{"logfmt", "json"} {
 		t.Run(format, func(t *testing.T) {
 			var buf bytes.Buffer
-			f := logFlags{level: "info", format: format}
-			log, err := f.logger(&buf)
-			if err != nil {
+			c := newCLI(io.Discard, &buf, nil)
+			if _, err := c.parse([]string{"version", "--log.format=" + format}); err != nil {
 				t.Fatal(err)
 			}
+			log := c.logger()
 			log.Error("webhook not stored", "group_key", huge, "err", fmt.Errorf("look up: %w", errors.New(huge)))
 			log.With("group_key", huge).Warn("spooling", "alerts", 3)
 			sc := bufio.NewScanner(&buf)

@@ -1,5 +1,15 @@
 // Command nines turns Alertmanager notifications into incidents and
 // incidents into availability figures. See README.md.
+//
+// The command line is kingpin's, as in Prometheus and Alertmanager: one
+// command per job (serve, migrate, report, rules generate, dashboards
+// generate|push, change record, spool inspect|replay, check
+// config|catalog|rules, incidents list|show|ack|resolve|note|postmortem),
+// each declared with its flags in flags.go's newCLI and the command's own
+// file (serve's flags all in addServe). -h prints a command's flags;
+// nines --version prints the version. Environment variables are opt-in
+// per flag (.Envar), listed in flags.go. Exit status: 0 on success, 2 for
+// a usage error (usageError), 1 for any other error.
 package main
 
 import (

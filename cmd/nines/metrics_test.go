@@ -78,8 +78,8 @@ services:
 	prom := promtest.Start(t, strings.TrimPrefix(n.base, "http://"))
 	samples := promtest.Await(t, prom, `nines_service_availability_ratio{window="24h"}`, 3)
 	var out, errb bytes.Buffer
-	if err := report(context.Background(), []string{"--window=24h", "--format=json", "--clickhouse.dsn=" + dsn,
-		"--catalog.file=" + catalogFile, "--log.level=error"}, &out, &errb, func(string) string { return "" }); err != nil {
+	if err := run(context.Background(), []string{"report", "--window=24h", "--format=json", "--clickhouse.dsn=" + dsn,
+		"--catalog.file=" + catalogFile, "--log.level=error"}, &out, &errb, nil); err != nil {
 		t.Fatalf("report: %v\n%s", err, errb.String())
 	}
 	var rep struct {

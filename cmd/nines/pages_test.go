@@ -25,7 +25,7 @@ func TestStatusPageAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr, statusAddr := freePort(t), freePort(t)
-	args := []string{"serve", "--web.listen-address=" + addr, "--clickhouse.dsn=" + dsn, "--log.level=error",
+	args := []string{"serve", "--storage.path=" + t.TempDir(), "--web.listen-address=" + addr, "--clickhouse.dsn=" + dsn, "--log.level=error",
 		"--webhook.bearer-token-file=" + writeFile(t, dir, "webhook.token", "s3cr3t-token\n"),
 		"--web.config.file=" + writeFile(t, dir, "web.yml", "basic_auth_users:\n  alice: "+string(hash)+"\n"),
 		"--web.status-page.listen-address=" + statusAddr,

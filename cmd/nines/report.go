@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -15,50 +15,58 @@ import (
 	"github.com/ninesops/nines/fault"
 )
 
+// reportOptions are the flags of `nines report`.
+type reportOptions struct {
+	store       storeFlags
+	digest      digestFlags
+	window      string
+	service     string
+	format      string
+	explain     bool
+	catalogFile string
+	configFile  string
+	from, to    string
+	dora        bool
+}
+
+// addReport declares `nines report`.
+func (c *cli) addReport() {
+	cmd := c.app.Command("report", "Availability figures per service (or delivery figures, or the digest posted to Slack).")
+	o := &reportOptions{}
+	cmd.Flag("from", "Explicit window start (RFC 3339), with --to; instead of --window.").PlaceHolder("TIME").StringVar(&o.from)
+	cmd.Flag("to", "Explicit window end (RFC 3339), with --from.").PlaceHolder("TIME").StringVar(&o.to)
+	cmd.Flag("dora", "Report delivery figures (DORA) per service and squad instead of availability.").BoolVar(&o.dora)
+	cmd.Flag("window", "Window: 1h, 24h, 7d, 30d, 90d, any duration, month, quarter, year, previous-month, previous-quarter, previous-year, …").
+		Default(availability.DefaultWindow).StringVar(&o.window)
+	cmd.Flag("service", "Report on this service only (default: every service, worst first).").PlaceHolder("NAME").StringVar(&o.service)
+	cmd.Flag("format", "Output format: "+strings.Join(availability.ReportFormats, ", ")+".").
+		Default("table").EnumVar(&o.format, availability.ReportFormats...)
+	cmd.Flag("explain", "Also list the incidents behind each figure.").BoolVar(&o.explain)
+	cmd.Flag("catalog.file", "Service catalog (YAML): owners, SLO targets, maintenance windows, time zone.").
+		PlaceHolder("FILE").StringVar(&o.catalogFile)
+	cmd.Flag("config.file", "YAML configuration file (its availability section: impact weights).").
+		PlaceHolder("FILE").StringVar(&o.configFile)
+	o.digest.register(cmd)
+	o.store.register(cmd)
+	c.command(cmd, func(ctx context.Context) error { return report(ctx, o, c.logger(), c.stdout) })
+}
+
 // report prints availability figures: every service (or one) over a
 // window, worst first, as a table for people or as JSON, CSV or Markdown.
-func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("report", stderr)
-	var (
-		sf          storeFlags
-		lf          logFlags
-		window      string
-		service     string
-		format      string
-		explain     bool
-		catalogFile string
-		configFile  string
-		from, to    string
-		dora        bool
-	)
-	fs.StringVar(&from, "from", "", "Explicit window start (RFC 3339), with --to; instead of --window.")
-	fs.StringVar(&to, "to", "", "Explicit window end (RFC 3339), with --from.")
-	fs.BoolVar(&dora, "dora", false, "Report delivery figures (DORA) per service and squad instead of availability.")
-	fs.StringVar(&window, "window", availability.DefaultWindow, "Window: 1h, 24h, 7d, 30d, 90d, any duration, month, quarter, year, previous-month, previous-quarter, previous-year, …")
-	fs.StringVar(&service, "service", "", "Report on this service only (default: every service, worst first).")
-	fs.StringVar(&format, "format", "table", "Output format: "+strings.Join(availability.ReportFormats, ", ")+".")
-	fs.BoolVar(&explain, "explain", false, "Also list the incidents behind each figure.")
-	fs.StringVar(&catalogFile, "catalog.file", "", "Service catalog (YAML): owners, SLO targets, maintenance windows, time zone.")
-	fs.StringVar(&configFile, "config.file", "", "YAML configuration file (its availability section: impact weights).")
-	var df digestFlags
-	df.register(fs)
-	sf.register(fs)
-	lf.register(fs)
-	if err := parseFlags(fs, args, getenv); err != nil {
+// Everything the command line says is checked before ClickHouse is.
+func report(ctx context.Context, o *reportOptions, log *slog.Logger, stdout io.Writer) error {
+	if err := o.store.check(); err != nil {
 		return err
 	}
-	if !slices.Contains(availability.ReportFormats, format) {
-		return usageError{fmt.Errorf("--format: want one of %s, got %q", strings.Join(availability.ReportFormats, ", "), format)}
-	}
-	log, err := lf.logger(stderr)
+	cfg, cat, err := loadFiles(o.configFile, o.catalogFile)
 	if err != nil {
 		return err
 	}
-	cfg, cat, err := loadFiles(configFile, catalogFile)
+	w, err := reportWindow(o.window, o.from, o.to, time.Now(), cat.Location())
 	if err != nil {
-		return err
+		return usageError{err}
 	}
-	store, err := sf.open(ctx, log, nil)
+	store, err := o.store.open(ctx, log, nil)
 	if err != nil {
 		return err
 	}
@@ -69,14 +77,10 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err != nil {
 		return err
 	}
-	if df.post {
-		return postDigest(ctx, df, cfg.Chat, svc, store, func() *catalog.Catalog { return cat }, log, stdout)
+	if o.digest.post {
+		return postDigest(ctx, o.digest, cfg.Chat, svc, store, func() *catalog.Catalog { return cat }, log, stdout)
 	}
-	w, err := reportWindow(svc, window, from, to)
-	if err != nil {
-		return usageError{err}
-	}
-	if dora {
+	if o.dora {
 		chg, err := changes.New(changes.Options{Store: store, Catalog: func() *catalog.Catalog { return cat }, Logger: log})
 		if err != nil {
 			return err
@@ -85,11 +89,11 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		if err != nil {
 			return err
 		}
-		return changes.WriteDORA(stdout, format, w, services, squads)
+		return changes.WriteDORA(stdout, o.format, w, services, squads)
 	}
 	var figs []availability.Figure
-	if service != "" {
-		f, err := svc.Service(ctx, service, w, explain)
+	if o.service != "" {
+		f, err := svc.Service(ctx, o.service, w, o.explain)
 		if err != nil {
 			if errors.Is(err, fault.ErrNotFound) {
 				return usageError{fmt.Errorf("--service: %w", err)}
@@ -97,16 +101,21 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			return err
 		}
 		figs = []availability.Figure{f}
-	} else if figs, err = svc.All(ctx, w, explain); err != nil {
+	} else if figs, err = svc.All(ctx, w, o.explain); err != nil {
 		return err
 	}
-	return availability.WriteReport(stdout, availability.NewReport(w, figs), format, cat.Location())
+	return availability.WriteReport(stdout, availability.NewReport(w, figs), o.format, cat.Location())
 }
 
-// reportWindow is --window, or --from/--to when given.
-func reportWindow(svc *availability.Service, window, from, to string) (availability.Window, error) {
-	if from == "" && to == "" {
-		return svc.ParseWindow(window)
+// reportWindow is --window, or --from/--to when given (both).
+func reportWindow(window, from, to string, now time.Time, loc *time.Location) (availability.Window, error) {
+	switch {
+	case from == "" && to == "":
+		return availability.ParseWindow(window, now, loc)
+	case to == "":
+		return availability.Window{}, errors.New("--from needs --to")
+	case from == "":
+		return availability.Window{}, errors.New("--to needs --from")
 	}
 	f, err := time.Parse(time.RFC3339, from)
 	if err != nil {

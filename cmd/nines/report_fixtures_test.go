@@ -26,7 +26,7 @@ func TestReportFromFixtures(t *testing.T) {
 	var out, errb bytes.Buffer
 	args := []string{"--from=2026-11-22T17:00:00Z", "--to=2026-11-22T18:00:00Z", "--format=json",
 		"--clickhouse.dsn=" + dsn, "--catalog.file=" + catalogFile, "--config.file=" + configFile, "--log.level=error"}
-	if err := report(context.Background(), args, &out, &errb, func(string) string { return "" }); err != nil {
+	if err := run(context.Background(), append([]string{"report"}, args...), &out, &errb, nil); err != nil {
 		t.Fatalf("report: %v\n%s", err, errb.String())
 	}
 	var rep struct {
@@ -74,7 +74,7 @@ func TestReportFromFixtures(t *testing.T) {
 
 	// The table a person reads says the same.
 	out.Reset()
-	if err := report(context.Background(), append(args[:2:2], args[3:]...), &out, &errb, func(string) string { return "" }); err != nil {
+	if err := run(context.Background(), append([]string{"report"}, append(args[:2:2], args[3:]...)...), &out, &errb, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "97.00% (1.5 nines)") || !strings.Contains(out.String(), "16.67% (0.1 nines)") {
@@ -84,20 +84,17 @@ func TestReportFromFixtures(t *testing.T) {
 	// Delivery figures: a checkout deploy rolled back within the hour, a
 	// failed search deploy; checkout's incident was restored in 108 s.
 	tokenFile := writeFile(t, dir, "token", n.apiToken)
-	env := func(k string) string {
-		return map[string]string{"NINES_URL": n.base, "NINES_API_TOKEN_FILE": tokenFile}[k]
-	}
 	for _, a := range [][]string{
 		{"--service=checkout", "--version=v2", "--at=2026-11-22T17:20:00Z"},
 		{"--service=checkout", "--kind=rollback", "--version=v1", "--at=2026-11-22T17:40:00Z"},
 		{"--service=search", "--version=v9", "--status=failed", "--at=2026-11-22T17:25:00Z"},
 	} {
-		if err := changeCmd(context.Background(), append([]string{"record"}, a...), &bytes.Buffer{}, &errb, env); err != nil {
+		if err := run(context.Background(), append([]string{"change", "record", "--server.url=" + n.base, "--api.token-file=" + tokenFile}, a...), &bytes.Buffer{}, &errb, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	out.Reset()
-	if err := report(context.Background(), append(args, "--dora"), &out, &errb, func(string) string { return "" }); err != nil {
+	if err := run(context.Background(), append([]string{"report"}, append(args, "--dora")...), &out, &errb, nil); err != nil {
 		t.Fatalf("report --dora: %v\n%s", err, errb.String())
 	}
 	var dora struct {

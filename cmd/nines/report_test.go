@@ -74,17 +74,11 @@ func TestReportAgainstClickHouse(t *testing.T) {
 	if err := os.WriteFile(catalogFile, []byte(reportCatalog), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := func(t *testing.T, args ...string) string {
+	runReport := func(t *testing.T, args ...string) string {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
-		args = append([]string{"--catalog.file", catalogFile, "--window", "24h", "--log.level", "error"}, args...)
-		getenv := func(k string) string {
-			if k == "NINES_CLICKHOUSE_DSN" {
-				return dsn
-			}
-			return ""
-		}
-		if err := report(context.Background(), args, &stdout, &stderr, getenv); err != nil {
+		args = append([]string{"report", "--clickhouse.dsn", dsn, "--catalog.file", catalogFile, "--window", "24h", "--log.level", "error"}, args...)
+		if err := run(context.Background(), args, &stdout, &stderr, nil); err != nil {
 			t.Fatalf("report %v: %v (stderr: %s)", args, err, stderr.String())
 		}
 		return stdout.String()
@@ -92,7 +86,7 @@ func TestReportAgainstClickHouse(t *testing.T) {
 
 	t.Run("json matches the hand computation", func(t *testing.T) {
 		var rep availability.Report
-		if err := json.Unmarshal([]byte(run(t, "--format", "json", "--explain")), &rep); err != nil {
+		if err := json.Unmarshal([]byte(runReport(t, "--format", "json", "--explain")), &rep); err != nil {
 			t.Fatal(err)
 		}
 		if rep.Window != "24h" || len(rep.Services) != 3 {
@@ -127,7 +121,7 @@ func TestReportAgainstClickHouse(t *testing.T) {
 	})
 
 	t.Run("table", func(t *testing.T) {
-		out := run(t)
+		out := runReport(t)
 		for _, want := range []string{
 			"Availability over 24h",
 			"SERVICE", "BUDGET LEFT",
@@ -145,7 +139,7 @@ func TestReportAgainstClickHouse(t *testing.T) {
 	})
 
 	t.Run("csv", func(t *testing.T) {
-		recs, err := csv.NewReader(strings.NewReader(run(t, "--format", "csv"))).ReadAll()
+		recs, err := csv.NewReader(strings.NewReader(runReport(t, "--format", "csv"))).ReadAll()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +149,7 @@ func TestReportAgainstClickHouse(t *testing.T) {
 	})
 
 	t.Run("markdown, one service", func(t *testing.T) {
-		out := run(t, "--format", "markdown", "--service", "checkout")
+		out := runReport(t, "--format", "markdown", "--service", "checkout")
 		if !strings.Contains(out, "| SERVICE | OWNER |") || !strings.Contains(out, "| checkout | payments | 95.83% (1.4 nines) |") ||
 			strings.Contains(out, "search") {
 			t.Errorf("markdown:\n%s", out)
@@ -163,22 +157,16 @@ func TestReportAgainstClickHouse(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		getenv := func(k string) string {
-			if k == "NINES_CLICKHOUSE_DSN" {
-				return dsn
-			}
-			return ""
-		}
 		for _, tc := range []struct {
 			args []string
 			want string
 		}{
 			{[]string{"--window", "5x"}, `window: unknown window "5x"`},
-			{[]string{"--format", "xml"}, "--format: want one of table, json, csv, markdown"},
+			{[]string{"--format", "xml"}, `--format="xml": enum value must be one of table,json,csv,markdown`},
 			{[]string{"--service", "nope"}, `--service: not found: service "nope"`},
 		} {
 			var stdout, stderr bytes.Buffer
-			err := report(context.Background(), append([]string{"--catalog.file", catalogFile}, tc.args...), &stdout, &stderr, getenv)
+			err := run(context.Background(), append([]string{"report", "--clickhouse.dsn", dsn, "--catalog.file", catalogFile}, tc.args...), &stdout, &stderr, nil)
 			var ue usageError
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &ue) {
 				t.Errorf("report %v = %v, want a usage error containing %q", tc.args, err, tc.want)

@@ -7,35 +7,29 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/collector"
 )
 
-// rulesCmd runs `nines rules generate`: Prometheus alerting rules on every
-// catalogued service's error budget, over the windows the collector
-// exports. --collector.windows (NINES_COLLECTOR_WINDOWS) is the flag of
-// `nines serve` too, so that one setting serves both.
-func rulesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 || args[0] != "generate" {
-		fmt.Fprint(stderr, "Usage: nines rules generate [--catalog.file FILE] [--out FILE] [--collector.windows LIST]\n")
-		if len(args) == 0 {
-			return usageError{errors.New("rules: no subcommand given (want generate)")}
-		}
-		return usageError{fmt.Errorf("rules: unknown subcommand %q (want generate)", args[0])}
-	}
-	fs := newFlagSet("rules generate", stderr)
+// addRules declares `nines rules generate`: Prometheus alerting rules on
+// every catalogued service's error budget, over the windows the collector
+// exports. --collector.windows is the flag of `nines serve` too, so that
+// one setting serves both.
+func (c *cli) addRules() {
+	cmd := c.app.Command("rules", "Prometheus rules for the catalog.").Command("generate", "Prometheus error-budget alerts for every catalogued service.")
 	var catalogFile, out, windows string
-	fs.StringVar(&catalogFile, "catalog.file", "", "Service catalog YAML to generate rules for (required).")
-	fs.StringVar(&out, "out", "-", "File to write the rules to; - is standard output. The file is replaced whole, or left alone on error.")
-	fs.StringVar(&windows, "collector.windows", strings.Join(collector.DefaultWindows(), ","),
-		"Windows the collector exports, comma-separated, as given to nines serve: the rules use only these.")
-	if err := parseFlags(fs, args[1:], getenv); err != nil {
-		return err
-	}
+	cmd.Flag("catalog.file", "Service catalog YAML to generate rules for (required).").
+		PlaceHolder("FILE").StringVar(&catalogFile)
+	cmd.Flag("out", "File to write the rules to; - is standard output. The file is replaced whole, or left alone on error.").
+		Default("-").StringVar(&out)
+	(*serveOptions)(nil).registerCollector(cmd, &windows)
+	c.command(cmd, func(ctx context.Context) error { return rulesGenerate(ctx, catalogFile, out, windows, c.stdout) })
+}
+
+func rulesGenerate(ctx context.Context, catalogFile, out, windows string, stdout io.Writer) error {
 	if catalogFile == "" {
-		return usageError{errors.New("rules generate: --catalog.file (or NINES_CATALOG_FILE) is required")}
+		return usageError{errors.New("rules generate: --catalog.file is required")}
 	}
 	ws, err := collector.ParseWindowList(windows)
 	if err != nil {

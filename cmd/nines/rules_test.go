@@ -21,10 +21,10 @@ const (
 		"  (or: NINES_UPDATE_RULES=1 go test ./cmd/nines -run TestCommittedRulesAreCurrent)"
 )
 
-func runRules(t *testing.T, env map[string]string, args ...string) (string, string, error) {
+func runRules(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := rulesCmd(context.Background(), args, &stdout, &stderr, func(k string) string { return env[k] })
+	err := run(context.Background(), append([]string{"rules"}, args...), &stdout, &stderr, nil)
 	return stdout.String(), stderr.String(), err
 }
 
@@ -35,7 +35,7 @@ func runRules(t *testing.T, env map[string]string, args ...string) (string, stri
 func TestCommittedRulesAreCurrent(t *testing.T) {
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "budget-rules.yml")
-	if _, stderr, err := runRules(t, nil, "generate", "--catalog.file", rulesExampleCatalog, "--out", out); err != nil {
+	if _, stderr, err := runRules(t, "generate", "--catalog.file", rulesExampleCatalog, "--out", out); err != nil {
 		t.Fatalf("generate: %v\n%s", err, stderr)
 	}
 	generated, err := os.ReadFile(out)
@@ -73,15 +73,13 @@ func TestCommittedRulesPassPromtool(t *testing.T) {
 	}
 }
 
-// TestRulesGenerate: the output follows --collector.windows (or
-// NINES_COLLECTOR_WINDOWS), goes to stdout by default, and passes
+// TestRulesGenerate: the output follows --collector.windows, goes to stdout by default, and passes
 // promtool check rules.
 func TestRulesGenerate(t *testing.T) {
 	t.Parallel()
 	all := "5m,30m,1h,2h,6h,24h,3d,7d,30d"
 	tests := []struct {
 		name string
-		env  map[string]string
 		args []string
 		want []string // substrings of the output
 		not  []string
@@ -99,9 +97,8 @@ func TestRulesGenerate(t *testing.T) {
 			not: []string{`window="5m"`, "> 6\n"},
 		},
 		{
-			name: "every workbook window, from the environment",
-			env:  map[string]string{"NINES_COLLECTOR_WINDOWS": all},
-			args: []string{"--catalog.file", rulesExampleCatalog},
+			name: "every workbook window",
+			args: []string{"--catalog.file", rulesExampleCatalog, "--collector.windows", all},
 			want: []string{
 				`window="1h"})) / (1 - 0.9995) > 14.4` + "\n          and\n" + `          (1 - min by (service) (nines_service_availability_ratio{service="checkout", window="5m"}))`,
 				`window="6h"})) / (1 - 0.9995) > 6` + "\n          and\n",
@@ -110,18 +107,11 @@ func TestRulesGenerate(t *testing.T) {
 				"--collector.windows=" + all,
 			},
 		},
-		{
-			name: "the flag wins over the environment",
-			env:  map[string]string{"NINES_COLLECTOR_WINDOWS": all},
-			args: []string{"--catalog.file", rulesExampleCatalog, "--collector.windows", "1h,30d"},
-			want: []string{"--collector.windows=1h,30d"},
-			not:  []string{`window="5m"`, `window="24h"`},
-		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, err := runRules(t, tc.env, append([]string{"generate"}, tc.args...)...)
+			stdout, stderr, err := runRules(t, append([]string{"generate"}, tc.args...)...)
 			if err != nil {
 				t.Fatalf("generate: %v\n%s", err, stderr)
 			}
@@ -156,10 +146,10 @@ func TestRulesUsageErrors(t *testing.T) {
 		want  string
 		usage bool // a usageError (exit code 2)
 	}{
-		{"no subcommand", nil, "no subcommand", true},
-		{"unknown subcommand", []string{"check"}, `unknown subcommand "check"`, true},
-		{"no catalog", []string{"generate"}, "--catalog.file (or NINES_CATALOG_FILE) is required", true},
-		{"unknown flag", []string{"generate", "--catalog", "x"}, "flag provided but not defined", true},
+		{"no subcommand", nil, "must select a subcommand of 'rules'", true},
+		{"unknown subcommand", []string{"check"}, `expected command but got "check"`, true},
+		{"no catalog", []string{"generate"}, "--catalog.file is required", true},
+		{"unknown flag", []string{"generate", "--catalog", "x"}, "unknown long flag '--catalog'", true},
 		{"bad window", []string{"generate", "--catalog.file", rulesExampleCatalog, "--collector.windows", "1h,fortnight"}, `window "fortnight"`, true},
 		{"no 30d window", []string{"generate", "--catalog.file", rulesExampleCatalog, "--collector.windows", "1h,7d"}, "need the 30d window", false},
 		{"no burn window", []string{"generate", "--catalog.file", rulesExampleCatalog, "--collector.windows", "7d,30d"}, "one of the windows 1h, 6h, 24h", false},
@@ -169,7 +159,7 @@ func TestRulesUsageErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, _, err := runRules(t, nil, tc.args...)
+			_, _, err := runRules(t, tc.args...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("rules %v = %v, want an error containing %q", tc.args, err, tc.want)
 			}
@@ -188,17 +178,17 @@ func TestRulesOutIsReplacedWhole(t *testing.T) {
 	if err := os.WriteFile(out, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := runRules(t, nil, "generate", "--catalog.file", rulesExampleCatalog, "--collector.windows", "1h", "--out", out); err == nil {
+	if _, _, err := runRules(t, "generate", "--catalog.file", rulesExampleCatalog, "--collector.windows", "1h", "--out", out); err == nil {
 		t.Fatal("generate without the 30d window succeeded")
 	}
 	if b, _ := os.ReadFile(out); string(b) != "old" {
 		t.Fatalf("failed generation changed --out: %q", b)
 	}
-	stdout, _, err := runRules(t, nil, "generate", "--catalog.file", rulesExampleCatalog)
+	stdout, _, err := runRules(t, "generate", "--catalog.file", rulesExampleCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := runRules(t, nil, "generate", "--catalog.file", rulesExampleCatalog, "--out", out); err != nil {
+	if _, _, err := runRules(t, "generate", "--catalog.file", rulesExampleCatalog, "--out", out); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(out); string(b) != stdout {

@@ -225,7 +225,7 @@ func TestStartupErrorsHideSecrets(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			err := run(ctx, []string{"serve", "--web.listen-address=127.0.0.1:0", "--clickhouse.dsn=" + tc.dsn,
+			err := run(ctx, []string{"serve", "--storage.path=" + t.TempDir(), "--web.listen-address=127.0.0.1:0", "--clickhouse.dsn=" + tc.dsn,
 				"--clickhouse.dial-timeout=1s", "--log.level=debug",
 				"--webhook.bearer-token-file=" + writeFile(t, dir, "w", webhookToken)}, io.Discard, &stderr, nil)
 			if tc.waits {
@@ -387,7 +387,7 @@ basic_auth_users:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--web.listen-address=" + addr, "--clickhouse.dsn=" + dsn,
+		done <- run(ctx, []string{"serve", "--storage.path=" + t.TempDir(), "--web.listen-address=" + addr, "--clickhouse.dsn=" + dsn,
 			"--web.config.file=" + webConfig, "--log.level=debug",
 			"--webhook.basic-auth-file=" + writeFile(t, dir, "basic", "alertmanager:"+webPass),
 			"--api.token-file=" + writeFile(t, dir, "api", apiToken)}, io.Discard, w, nil)

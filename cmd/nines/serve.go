@@ -3,22 +3,27 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/version"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/ninesops/nines/alerts"
 	"github.com/ninesops/nines/availability"
@@ -43,19 +48,33 @@ type storeFlags struct {
 	dialTimeout      time.Duration
 }
 
-func (f *storeFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.dsn, "clickhouse.dsn", "", "ClickHouse DSN: clickhouse://[user[:password]@]host:port/database (native protocol, port 9000), or http://… and https://… (HTTP interface, ports 8123/8443, e.g. ClickHouse Cloud; not on 18.16); the database is created if missing.")
-	fs.StringVar(&f.cluster, "clickhouse.cluster", "", "ClickHouse cluster name for ON CLUSTER schema changes (empty: single server).")
-	fs.DurationVar(&f.flushInterval, "clickhouse.flush-interval", chstore.DefaultFlushInterval, "How long a write waits for others to join its INSERT while writes are few.")
-	fs.DurationVar(&f.maxFlushInterval, "clickhouse.max-flush-interval", chstore.DefaultMaxFlushInterval, "How long a write waits for others to join its INSERT under heavy load (from --clickhouse.busy-rows on): about one INSERT per table per interval.")
-	fs.IntVar(&f.busyRows, "clickhouse.busy-rows", chstore.DefaultBusyRows, "Write rate (rows/s, all tables) from which writes wait --clickhouse.max-flush-interval; from half of it the wait grows from --clickhouse.flush-interval.")
-	fs.IntVar(&f.maxBatchRows, "clickhouse.max-batch-rows", chstore.DefaultMaxBatchRows, "Rows that make a batch flush at once.")
-	fs.DurationVar(&f.dialTimeout, "clickhouse.dial-timeout", 5*time.Second, "Timeout for connecting to ClickHouse.")
+func (f *storeFlags) register(fs flagger) {
+	fs.Flag("clickhouse.dsn", "ClickHouse DSN: clickhouse://[user[:password]@]host:port/database (native protocol, port 9000), or http://… and https://… (HTTP interface, ports 8123/8443, e.g. ClickHouse Cloud; not on 18.16); the database is created if missing.").
+		Envar(envDSN).PlaceHolder("DSN").StringVar(&f.dsn)
+	fs.Flag("clickhouse.cluster", "ClickHouse cluster name for ON CLUSTER schema changes (empty: single server).").
+		Envar(envCluster).PlaceHolder("NAME").StringVar(&f.cluster)
+	fs.Flag("clickhouse.flush-interval", "How long a write waits for others to join its INSERT while writes are few.").
+		Default(chstore.DefaultFlushInterval.String()).DurationVar(&f.flushInterval)
+	fs.Flag("clickhouse.max-flush-interval", "How long a write waits for others to join its INSERT under heavy load (from --clickhouse.busy-rows on): about one INSERT per table per interval.").
+		Default(chstore.DefaultMaxFlushInterval.String()).DurationVar(&f.maxFlushInterval)
+	fs.Flag("clickhouse.busy-rows", "Write rate (rows/s, all tables) from which writes wait --clickhouse.max-flush-interval; from half of it the wait grows from --clickhouse.flush-interval.").
+		Default(strconv.Itoa(chstore.DefaultBusyRows)).IntVar(&f.busyRows)
+	fs.Flag("clickhouse.max-batch-rows", "Rows that make a batch flush at once.").
+		Default(strconv.Itoa(chstore.DefaultMaxBatchRows)).IntVar(&f.maxBatchRows)
+	fs.Flag("clickhouse.dial-timeout", "Timeout for connecting to ClickHouse.").Default("5s").DurationVar(&f.dialTimeout)
+}
+
+// check reports what is missing before anything connects.
+func (f *storeFlags) check() error {
+	if f.dsn == "" {
+		return usageError{errors.New("--clickhouse.dsn (or " + envDSN + ") is required; `make run` starts a local ClickHouse and sets it for you")}
+	}
+	return nil
 }
 
 func (f *storeFlags) open(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) (*chstore.Store, error) {
-	if f.dsn == "" {
-		return nil, usageError{errors.New("--clickhouse.dsn (or NINES_CLICKHOUSE_DSN) is required; `make run` starts a local ClickHouse and sets it for you")}
+	if err := f.check(); err != nil {
+		return nil, err
 	}
 	s, err := chstore.Open(ctx, chstore.Options{
 		DSN: f.dsn, Cluster: f.cluster, Logger: log, Registerer: reg,
@@ -68,27 +87,29 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger, reg prometheus.
 	return s, nil
 }
 
-// logFlags configure the logger.
-type logFlags struct{ level, format string }
+// boundHandler bounds every attribute of every log line (boundAttr),
+// around promslog's handler.
+type boundHandler struct{ slog.Handler }
 
-func (f *logFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.level, "log.level", "info", "Log level: debug, info, warn, error.")
-	fs.StringVar(&f.format, "log.format", "logfmt", "Log format: logfmt or json.")
+func (h boundHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(boundAttr(nil, a))
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
 }
 
-func (f *logFlags) logger(w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(f.level)); err != nil {
-		return nil, usageError{fmt.Errorf("--log.level: %w", err)}
+func (h boundHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	bounded := make([]slog.Attr, len(as))
+	for i, a := range as {
+		bounded[i] = boundAttr(nil, a)
 	}
-	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: boundAttr}
-	switch f.format {
-	case "logfmt":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, usageError{fmt.Errorf("--log.format: want logfmt or json, got %q", f.format)}
+	return boundHandler{h.Handler.WithAttrs(bounded)}
+}
+
+func (h boundHandler) WithGroup(name string) slog.Handler {
+	return boundHandler{h.Handler.WithGroup(name)}
 }
 
 // maxLogValue bounds the value of each attribute of a log line, in bytes.
@@ -142,9 +163,8 @@ func (c *closers) closeAll(log *slog.Logger) {
 // serveOptions are the flags of `nines serve`.
 type serveOptions struct {
 	store           storeFlags
-	log             logFlags
-	listen          string
-	webConfig       string
+	web             *toolkit.FlagConfig
+	storagePath     string
 	shutdownTimeout time.Duration
 	configFile      string
 	catalogFile     string
@@ -154,7 +174,7 @@ type serveOptions struct {
 	noAuth          bool
 	maxBody         int64
 	cacheBytes      int64
-	logRetention    time.Duration
+	logRetention    model.Duration
 	apiTokenFile    string
 
 	collectorWindows         string
@@ -168,51 +188,74 @@ type serveOptions struct {
 	pages       pageFlags
 }
 
-// serveFlags declares the flags of `nines serve`. Tests use it to check
-// that deployment files agree with nines' flags and defaults.
-func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
-	fs := newFlagSet("serve", stderr)
+// defaultListenAddress is where `nines serve` listens by default.
+const defaultListenAddress = ":9095"
+
+// addServe declares `nines serve` and every one of its flags, here in one
+// place.
+func (c *cli) addServe() {
+	cmd := c.app.Command("serve", "Run the server: webhook intake, API, pages and /metrics.")
 	o := &serveOptions{}
-	fs.StringVar(&o.listen, "web.listen-address", ":9095", "Address to listen on for the webhook, the API and /metrics.")
-	fs.StringVar(&o.webConfig, "web.config.file", "", "Prometheus web configuration file for TLS and basic auth of the whole server (exporter-toolkit format).")
-	fs.DurationVar(&o.shutdownTimeout, "web.shutdown-timeout", 30*time.Second, "How long shutdown waits for in-flight requests and batches.")
-	fs.StringVar(&o.configFile, "config.file", "", "YAML configuration file (grouping, label and severity mapping).")
-	fs.StringVar(&o.catalogFile, "catalog.file", "", "Service catalog YAML (owners, SLOs, dependencies, maintenance); reloaded on change and on SIGHUP.")
-	fs.BoolVar(&o.catalogEmpty, "catalog.allow-empty", false, "Let a reload replace a catalog that has services with one that has none (`services: []`); without it such a reload is refused and the last good catalog stays.")
-	fs.StringVar(&o.bearerFile, "webhook.bearer-token-file", "", "File holding the bearer token Alertmanager sends (http_config.authorization).")
-	fs.StringVar(&o.basicFile, "webhook.basic-auth-file", "", "File holding user:password that Alertmanager sends (http_config.basic_auth).")
-	fs.BoolVar(&o.noAuth, "webhook.allow-unauthenticated", false, "Accept webhooks without credentials (development only).")
-	fs.Int64Var(&o.maxBody, "webhook.max-body-bytes", 10<<20, "Largest webhook body accepted; larger ones get 413.")
-	fs.Int64Var(&o.cacheBytes, "incidents.cache-bytes", incidents.DefaultCacheBytes,
-		"Estimated bytes of incidents (with their alerts) kept in memory to answer repeated notifications; beyond it the least recently used groups are read from ClickHouse again when they next change.")
-	fs.DurationVar(&o.logRetention, "journal.retention", 90*24*time.Hour,
-		"How long the raw log of notifications and actions is kept (whole days are dropped); nines replay can re-derive only what it holds. 0 keeps it forever.")
-	fs.StringVar(&o.apiTokenFile, "api.token-file", "", "File holding the bearer token required by mutating API calls. Without it they are refused.")
-	fs.StringVar(&o.collectorWindows, "collector.windows", strings.Join(collector.DefaultWindows(), ","),
-		"Windows of the availability figures on /metrics, comma-separated; each costs one ClickHouse query per refresh. `nines rules generate` reads the same flag.")
-	fs.DurationVar(&o.collectorRefreshInterval, "collector.refresh-interval", collector.DefaultRefreshInterval,
-		"How often the figures on /metrics are recomputed from ClickHouse; scrapes serve the last values.")
-	fs.DurationVar(&o.collectorRefreshTimeout, "collector.refresh-timeout", collector.DefaultRefreshTimeout,
-		"Longest one recomputation of the figures on /metrics may take before it counts as failed (nines_collector_up 0).")
-	fs.DurationVar(&o.collectorScrapeTimeout, "collector.scrape-timeout", collector.DefaultScrapeTimeout,
-		"Longest a scrape of /metrics waits for the first figures after start; later scrapes never wait.")
-	o.slack.register(fs)
-	o.pages.register(fs)
-	fs.StringVar(&o.debugListen, "web.debug-listen-address", "", "Address for Go's profiler (/debug/pprof/) on a listener of its own; empty disables it. Keep it internal.")
-	o.store.register(fs)
-	o.reliability.register(fs)
-	o.log.register(fs)
-	return fs, o
+	o.web = kingpinflag.AddFlags(cmd, defaultListenAddress)
+	cmd.GetFlag("web.listen-address").Envar(envListen)
+	cmd.Flag("storage.path", "Directory for nines' durable data: the spool of notifications answered 2xx while ClickHouse is down or slow (<storage.path>/spool). Give it a persistent volume.").
+		Default("data/").StringVar(&o.storagePath)
+	cmd.Flag("web.shutdown-timeout", "How long shutdown waits for in-flight requests and batches.").Default("30s").DurationVar(&o.shutdownTimeout)
+	cmd.Flag("config.file", "YAML configuration file (grouping, label and severity mapping).").
+		PlaceHolder("FILE").StringVar(&o.configFile)
+	cmd.Flag("catalog.file", "Service catalog YAML (owners, SLOs, dependencies, maintenance); reloaded on change and on SIGHUP.").
+		PlaceHolder("FILE").StringVar(&o.catalogFile)
+	cmd.Flag("catalog.allow-empty", "Let a reload replace a catalog that has services with one that has none (services: []); without it such a reload is refused and the last good catalog stays.").BoolVar(&o.catalogEmpty)
+	cmd.Flag("webhook.bearer-token-file", "File holding the bearer token Alertmanager sends (http_config.authorization).").PlaceHolder("FILE").StringVar(&o.bearerFile)
+	cmd.Flag("webhook.basic-auth-file", "File holding user:password that Alertmanager sends (http_config.basic_auth).").PlaceHolder("FILE").StringVar(&o.basicFile)
+	cmd.Flag("webhook.allow-unauthenticated", "Accept webhooks without credentials (development only).").BoolVar(&o.noAuth)
+	cmd.Flag("webhook.max-body-bytes", "Largest webhook body accepted; larger ones get 413.").Default(strconv.Itoa(10 << 20)).Int64Var(&o.maxBody)
+	cmd.Flag("incidents.cache-bytes", "Estimated bytes of incidents (with their alerts) kept in memory to answer repeated notifications; beyond it the least recently used groups are read from ClickHouse again when they next change.").
+		Default(strconv.FormatInt(incidents.DefaultCacheBytes, 10)).Int64Var(&o.cacheBytes)
+	cmd.Flag("journal.retention", "How long the raw log of notifications and actions (the deriver's input) is kept; whole days are dropped. nines replay re-derives only what it holds. 0 keeps it forever.").
+		Default("90d").SetValue(&o.logRetention)
+	cmd.Flag("api.token-file", "File holding the bearer token required by mutating API calls. Without it they are refused.").
+		PlaceHolder("FILE").StringVar(&o.apiTokenFile)
+	o.registerCollector(cmd, &o.collectorWindows)
+	cmd.Flag("collector.refresh-interval", "How often the figures on /metrics are recomputed from ClickHouse; scrapes serve the last values.").
+		Default(collector.DefaultRefreshInterval.String()).DurationVar(&o.collectorRefreshInterval)
+	cmd.Flag("collector.refresh-timeout", "Longest one recomputation of the figures on /metrics may take before it counts as failed (nines_collector_up 0).").
+		Default(collector.DefaultRefreshTimeout.String()).DurationVar(&o.collectorRefreshTimeout)
+	cmd.Flag("collector.scrape-timeout", "Longest a scrape of /metrics waits for the first figures after start; later scrapes never wait.").
+		Default(collector.DefaultScrapeTimeout.String()).DurationVar(&o.collectorScrapeTimeout)
+	o.slack.register(cmd)
+	o.pages.register(cmd)
+	cmd.Flag("web.debug-listen-address", "Address for Go's profiler (/debug/pprof/) on a listener of its own; empty disables it. Keep it internal.").PlaceHolder("ADDRESS").StringVar(&o.debugListen)
+	o.store.register(cmd)
+	o.reliability.register(cmd)
+	c.serve = o
+	c.command(cmd, func(ctx context.Context) error { return serve(ctx, o, c.logger(), c.reload) })
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan os.Signal, getenv func(string) string) error {
-	fs, o := serveFlags(stderr)
-	if err := parseFlags(fs, args, getenv); err != nil {
+// registerCollector declares --collector.windows, which `nines rules
+// generate` reads too, so that one setting serves both.
+func (*serveOptions) registerCollector(fs flagger, windows *string) {
+	fs.Flag("collector.windows", "Windows of the availability figures on /metrics, comma-separated; each costs one ClickHouse query per refresh. nines rules generate reads the same flag.").
+		Default(strings.Join(collector.DefaultWindows(), ",")).StringVar(windows)
+}
+
+// spoolDir is --spool.dir, or <storage.path>/spool.
+func (o *serveOptions) spoolDir() string {
+	if o.reliability.spoolDir != "" {
+		return o.reliability.spoolDir
+	}
+	return filepath.Join(o.storagePath, "spool")
+}
+
+func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan os.Signal) error {
+	// Everything that can be checked without ClickHouse is, first.
+	if err := o.store.check(); err != nil {
 		return err
 	}
-	log, err := o.log.logger(stderr)
-	if err != nil {
-		return err
+	if f := *o.web.WebConfigFile; f != "" {
+		if err := toolkit.Validate(f); err != nil {
+			return fmt.Errorf("--web.config.file: %w", err)
+		}
 	}
 	cfg, err := loadConfig(o.configFile)
 	if err != nil {
@@ -241,35 +284,37 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildInfo(),
+		versioncollector.NewCollector("nines"),
 	)
 
 	var cl closers
 	defer cl.closeAll(log)
 
-	// The listener, the webhook and the spool come first: while nines
+	// The listeners, the webhook and the spool come first: while nines
 	// waits for ClickHouse it answers /-/healthy, says /-/ready is not,
-	// and spools webhooks (503 without a spool).
-	ln, err := net.Listen("tcp", o.listen)
+	// and spools webhooks.
+	lns, err := listen(o.web, log)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	late := &lateIngester{}
-	sp, err := openSpool(o.reliability, late, log, reg)
-	if err != nil {
-		_ = ln.Close()
 		return err
 	}
-	var ingester alerts.Ingester = late
-	if sp != nil {
-		ingester = sp
-		cl.push(sp.Close) // after the intake drained it; a no-op then
+	closeListeners := func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
 	}
+	late := &lateIngester{}
+	sp, err := openSpool(o.reliability, o.spoolDir(), late, log, reg)
+	if err != nil {
+		closeListeners()
+		return err
+	}
+	var ingester alerts.Ingester = sp
+	cl.push(sp.Close) // after the intake drained it; a no-op then
 	hook, err := alerts.NewHandler(alerts.Options{
 		Ingester: ingester, Auth: auth, MaxBodyBytes: o.maxBody, Logger: log, Registerer: reg,
 	})
 	if err != nil {
-		_ = ln.Close()
+		closeListeners()
 		return err
 	}
 	var waiting atomic.Pointer[string]
@@ -284,12 +329,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	noSystemd := false
-	addrs := []string{ln.Addr().String()}
 	serveErr := make(chan error, 1)
-	go func() {
-		serveErr <- toolkit.Serve(ln, srv, &toolkit.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &noSystemd, WebConfigFile: &o.webConfig}, log)
-	}()
+	go func() { serveErr <- toolkit.ServeMultiple(lns, srv, o.web, log) }()
 	var stopOnce sync.Once
 	stop := func() (err error) {
 		stopOnce.Do(func() {
@@ -333,7 +374,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	}
 	deriver, err := journal.NewDeriver(journal.DeriverOptions{
 		Log: store, Results: store, Cursors: store, Leases: store, Applier: svc, Journal: jrn,
-		Retainer: store, Retention: o.logRetention, Logger: log, Registerer: reg,
+		Retainer: store, Retention: time.Duration(o.logRetention), Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return err
@@ -446,7 +487,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		}
 	})
 
-	log.Info("nines started", "version", version, "address", ln.Addr().String())
+	log.Info("nines started", "version", version.Info(), "address", listenAddresses(lns), "storage_path", o.storagePath)
 
 	for {
 		select {
@@ -470,40 +511,77 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	return stop()
 }
 
-func migrate(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("migrate", stderr)
+// addMigrate declares `nines migrate`.
+func (c *cli) addMigrate() {
+	cmd := c.app.Command("migrate", "Apply the ClickHouse schema and exit.")
 	var (
-		sf storeFlags
-		lf logFlags
+		sf     storeFlags
+		dryRun bool
 	)
-	sf.register(fs)
-	lf.register(fs)
-	if err := parseFlags(fs, args, getenv); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
-	if err != nil {
-		return err
-	}
-	store, err := sf.open(ctx, log, nil)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	log.Info("schema is up to date")
-	return nil
+	sf.register(cmd)
+	cmd.Flag("dry-run", "Print the migrations that would be applied; apply none.").BoolVar(&dryRun)
+	c.command(cmd, func(ctx context.Context) error {
+		if err := sf.check(); err != nil {
+			return err
+		}
+		log := c.logger()
+		store, err := sf.open(ctx, log, nil)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		if dryRun {
+			pending, err := store.PendingMigrations(ctx)
+			if err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+			for _, m := range pending {
+				fmt.Fprintf(c.stdout, "would apply %s\n", m)
+			}
+			fmt.Fprintf(c.stdout, "%d migrations to apply (dry run: none applied)\n", len(pending))
+			return nil
+		}
+		if err := store.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		log.Info("schema is up to date")
+		return nil
+	})
 }
 
-func buildInfo() prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "nines_build_info",
-		Help: "A metric with a constant '1' value labeled by nines' version and revision.",
-		ConstLabels: prometheus.Labels{
-			"version": version, "revision": orDash(revision),
-			"goversion": strings.TrimPrefix(goVersion(), "go"),
-		},
-	}, func() float64 { return 1 })
+// listen opens the listeners of --web.listen-address, or takes systemd's
+// with --web.systemd-socket.
+func listen(f *toolkit.FlagConfig, log *slog.Logger) ([]net.Listener, error) {
+	if f.WebSystemdSocket != nil && *f.WebSystemdSocket {
+		lns, err := activation.Listeners()
+		if err != nil {
+			return nil, fmt.Errorf("--web.systemd-socket: %w", err)
+		}
+		if len(lns) == 0 {
+			return nil, usageError{errors.New("--web.systemd-socket: systemd passed no sockets")}
+		}
+		log.Info("listening on systemd's sockets")
+		return lns, nil
+	}
+	var lns []net.Listener
+	for _, addr := range *f.WebListenAddresses {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range lns {
+				_ = l.Close()
+			}
+			return nil, fmt.Errorf("--web.listen-address: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// listenAddresses are the listeners' addresses, comma-separated.
+func listenAddresses(lns []net.Listener) string {
+	addrs := make([]string, len(lns))
+	for i, ln := range lns {
+		addrs[i] = ln.Addr().String()
+	}
+	return strings.Join(addrs, ",")
 }

@@ -28,9 +28,9 @@ func startProc(t *testing.T, addr, dsn string, extra ...string) *proc {
 	t.Helper()
 	dir := t.TempDir()
 	p := &proc{base: "http://" + addr, done: make(chan error, 1), stderr: &syncWriter{buf: &bytes.Buffer{}}}
-	args := append([]string{"serve", "--web.listen-address=" + addr, "--clickhouse.dsn=" + dsn,
-		"--webhook.bearer-token-file=" + writeFile(t, dir, "webhook.token", webhookToken),
-		"--api.token-file=" + writeFile(t, dir, "api.token", apiToken), "--log.level=warn"}, extra...)
+	args := withDefaults(append([]string{"serve"}, extra...), "--storage.path="+t.TempDir(), "--web.listen-address="+addr, "--clickhouse.dsn="+dsn,
+		"--webhook.bearer-token-file="+writeFile(t, dir, "webhook.token", webhookToken),
+		"--api.token-file="+writeFile(t, dir, "api.token", apiToken), "--log.level=warn")
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	go func() { p.done <- run(ctx, args, io.Discard, p.stderr, nil) }()
@@ -202,10 +202,6 @@ func TestShutdownUnderLoad(t *testing.T) {
 // ClickHouse and nines again on the same spool: every notification
 // answered 2xx ends up stored. It needs the spool flags in serve.
 func TestShutdownWithSpool(t *testing.T) {
-	fs, _ := serveFlags(io.Discard)
-	if fs.Lookup("spool.dir") == nil {
-		t.Skip("serve has no --spool.dir yet: wire cmd/nines/spoolwire.go into serve.go")
-	}
 	srv := chtest.StartServer(t)
 	dsn := srv.DSN("shutdown")
 	spoolDir := t.TempDir()

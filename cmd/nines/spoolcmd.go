@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/ninesops/nines/incidents"
@@ -13,43 +13,37 @@ import (
 	"github.com/ninesops/nines/spool"
 )
 
-// spoolCmd runs `nines spool inspect|replay`: what an operator does with
-// the dead letters of a spool (notifications answered 2xx that the store
-// would not take, see spool.DeadLetter).
-func spoolCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 {
-		return usageError{errors.New("nines spool: want inspect or replay")}
-	}
-	switch args[0] {
-	case "inspect":
-		return spoolInspect(args[1:], stdout, stderr, getenv)
-	case "replay":
-		return spoolReplay(ctx, args[1:], stdout, stderr, getenv)
-	}
-	return usageError{fmt.Errorf("nines spool: unknown subcommand %q, want inspect or replay", args[0])}
+// addSpool declares `nines spool inspect|replay`: what an operator does
+// with the dead letters of a spool (notifications answered 2xx that the
+// store would not take, see spool.DeadLetter).
+func (c *cli) addSpool() {
+	parent := c.app.Command("spool", "The spool's dead letters: notifications answered 2xx that the store refused.")
+	inspect := parent.Command("inspect", "List the spool's dead letters.")
+	var (
+		inspectDir = new(string)
+		format     = new(string)
+	)
+	inspect.Flag("spool.dir", "The spool directory (nines serve's --spool.dir, by default <storage.path>/spool).").Required().PlaceHolder("DIR").StringVar(inspectDir)
+	inspect.Flag("format", "Output: text (a line per dead letter) or json (a JSON object per line, with the whole notification).").
+		Default("text").EnumVar(format, "text", "json")
+	c.command(inspect, func(context.Context) error { return spoolInspect(*inspectDir, *format, c.stdout) })
+
+	replay := parent.Command("replay", "Append the dead letters to the notification log again (the running deriver applies them); keep those refused.")
+	o := &replayOptions{}
+	replay.Flag("spool.dir", "The spool directory (nines serve's --spool.dir, by default <storage.path>/spool).").Required().PlaceHolder("DIR").StringVar(&o.dir)
+	o.store.register(replay)
+	c.command(replay, func(ctx context.Context) error { return spoolReplay(ctx, o, c.logger(), c.stdout) })
 }
 
 // spoolInspect lists the dead letters: a line each (text), or each whole
 // notification as a JSON object a line (json).
-func spoolInspect(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("spool inspect", stderr)
-	dir := fs.String("spool.dir", "", "The spool directory (nines serve's --spool.dir).")
-	format := fs.String("format", "text", "Output: text (a line per dead letter) or json (a JSON object per line, with the whole notification).")
-	if err := parseFlags(fs, args, getenv); err != nil {
-		return err
-	}
-	if *dir == "" {
-		return usageError{errors.New("--spool.dir is required")}
-	}
-	if *format != "text" && *format != "json" {
-		return usageError{fmt.Errorf("--format: want text or json, got %q", *format)}
-	}
-	ds, damaged, err := spool.ReadDeadLetters(*dir)
+func spoolInspect(dir, format string, stdout io.Writer) error {
+	ds, damaged, err := spool.ReadDeadLetters(dir)
 	if err != nil {
 		return err
 	}
 	for _, d := range ds {
-		if *format == "json" {
+		if format == "json" {
 			b, err := json.Marshal(deadLetterOut(d))
 			if err != nil {
 				return err
@@ -64,8 +58,8 @@ func spoolInspect(args []string, stdout, stderr io.Writer, getenv func(string) s
 		fmt.Fprintf(stdout, "accepted %s  failed %s  %s\n    reason: %s\n",
 			d.AcceptedAt.Format(time.RFC3339), d.FailedAt.Format(time.RFC3339), what, cut(d.Reason, 500))
 	}
-	if *format == "text" {
-		fmt.Fprintf(stdout, "%d dead letters in %s\n", len(ds), *dir)
+	if format == "text" {
+		fmt.Fprintf(stdout, "%d dead letters in %s\n", len(ds), dir)
 	}
 	if damaged > 0 {
 		return fmt.Errorf("the dead-letter file has %d damaged bytes, skipped", damaged)
@@ -93,30 +87,21 @@ func cut(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// replayOptions are the flags of `nines spool replay`.
+type replayOptions struct {
+	store storeFlags
+	dir   string
+}
+
 // spoolReplay appends the dead letters to the notification log, as nines
 // serve's spool would (the deriver of the running nines applies them), and
 // keeps those still refused. It may run while nines serves from the same
 // spool.
-func spoolReplay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("spool replay", stderr)
-	var (
-		sf storeFlags
-		lf logFlags
-	)
-	dir := fs.String("spool.dir", "", "The spool directory (nines serve's --spool.dir).")
-	sf.register(fs)
-	lf.register(fs)
-	if err := parseFlags(fs, args, getenv); err != nil {
+func spoolReplay(ctx context.Context, o *replayOptions, log *slog.Logger, stdout io.Writer) error {
+	if err := o.store.check(); err != nil {
 		return err
 	}
-	if *dir == "" {
-		return usageError{errors.New("--spool.dir is required")}
-	}
-	log, err := lf.logger(stderr)
-	if err != nil {
-		return err
-	}
-	store, err := sf.open(ctx, log, nil)
+	store, err := o.store.open(ctx, log, nil)
 	if err != nil {
 		return err
 	}
@@ -125,7 +110,7 @@ func spoolReplay(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err != nil {
 		return err
 	}
-	applied, left, err := spool.ReplayDeadLetters(ctx, *dir, jrn, time.Now)
+	applied, left, err := spool.ReplayDeadLetters(ctx, o.dir, jrn, time.Now)
 	fmt.Fprintf(stdout, "%d dead letters applied, %d left\n", applied, left)
 	if err != nil {
 		return fmt.Errorf("replay dead letters: %w", err)

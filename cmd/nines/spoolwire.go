@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,17 +35,26 @@ type reliabilityFlags struct {
 	amGrace     time.Duration
 }
 
-func (f *reliabilityFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.spoolDir, "spool.dir", "", "Directory of the local spool that keeps notifications while ClickHouse is down or slow, replayed in order when it is back (empty: no spool, answer 503 instead).")
-	fs.Int64Var(&f.spoolMaxBytes, "spool.max-bytes", spool.DefaultMaxBytes, "Largest spool; when full the webhook answers 503 and Alertmanager retries.")
-	fs.DurationVar(&f.spoolMaxAge, "spool.max-age", spool.DefaultMaxAge, "Age of the oldest spooled notification past which the webhook answers 503.")
-	fs.DurationVar(&f.spoolTimeout, "spool.store-timeout", spool.DefaultTimeout, "How long a notification waits for ClickHouse before it is spooled.")
-	fs.StringVar(&f.amURL, "alertmanager.url", "", "Alertmanager base URL; when set, open incidents are reconciled with its active alerts (/api/v2/alerts).")
-	fs.StringVar(&f.amTokenFile, "alertmanager.bearer-token-file", "", "File holding a bearer token for Alertmanager's API.")
-	fs.StringVar(&f.amReceiver, "alertmanager.receiver", alerts.DefaultReceiver, "Regular expression matching the Alertmanager receivers that send to nines.")
-	fs.StringVar(&f.amRouteKey, "alertmanager.route-key", alerts.DefaultRouteKey, "Key of the Alertmanager route that sends to nines: the part before the colon in nines' group keys ({} for the root route).")
-	fs.DurationVar(&f.amInterval, "alertmanager.reconcile-interval", alerts.DefaultReconcileInterval, "Time between comparisons with Alertmanager.")
-	fs.DurationVar(&f.amGrace, "alertmanager.reconcile-grace", alerts.DefaultReconcileGrace, "How long an alert must be missing from (or active in) Alertmanager before the reconciler resolves (or opens) it.")
+func (f *reliabilityFlags) register(fs flagger) {
+	fs.Flag("spool.dir", "Directory of the spool that keeps notifications while ClickHouse is down or slow, replayed in order when it is back (default: <storage.path>/spool).").
+		PlaceHolder("DIR").StringVar(&f.spoolDir)
+	fs.Flag("spool.max-bytes", "Largest spool; when full the webhook answers 503 and Alertmanager retries.").
+		Default(strconv.FormatInt(spool.DefaultMaxBytes, 10)).Int64Var(&f.spoolMaxBytes)
+	fs.Flag("spool.max-age", "Age of the oldest spooled notification past which the webhook answers 503.").
+		Default(spool.DefaultMaxAge.String()).DurationVar(&f.spoolMaxAge)
+	fs.Flag("spool.store-timeout", "How long a notification waits for ClickHouse before it is spooled.").
+		Default(spool.DefaultTimeout.String()).DurationVar(&f.spoolTimeout)
+	fs.Flag("alertmanager.url", "Alertmanager base URL; when set, open incidents are reconciled with its active alerts (/api/v2/alerts).").
+		PlaceHolder("URL").StringVar(&f.amURL)
+	fs.Flag("alertmanager.bearer-token-file", "File holding a bearer token for Alertmanager's API.").PlaceHolder("FILE").StringVar(&f.amTokenFile)
+	fs.Flag("alertmanager.receiver", "Regular expression matching the Alertmanager receivers that send to nines.").
+		Default(alerts.DefaultReceiver).StringVar(&f.amReceiver)
+	fs.Flag("alertmanager.route-key", "Key of the Alertmanager route that sends to nines: the part before the colon in nines' group keys ({} for the root route).").
+		Default(alerts.DefaultRouteKey).StringVar(&f.amRouteKey)
+	fs.Flag("alertmanager.reconcile-interval", "Time between comparisons with Alertmanager.").
+		Default(alerts.DefaultReconcileInterval.String()).DurationVar(&f.amInterval)
+	fs.Flag("alertmanager.reconcile-grace", "How long an alert must be missing from (or active in) Alertmanager before the reconciler resolves (or opens) it.").
+		Default(alerts.DefaultReconcileGrace.String()).DurationVar(&f.amGrace)
 }
 
 // intake is what the webhook hands notifications to: a spool in front of
@@ -61,18 +70,15 @@ type intake struct {
 	closeErr  error
 }
 
-// openSpool opens the spool of --spool.dir in front of next, or returns
-// nil without one.
-func openSpool(f reliabilityFlags, next spool.Ingester, log *slog.Logger, reg prometheus.Registerer) (*spool.Spool, error) {
-	if f.spoolDir == "" {
-		return nil, nil
-	}
+// openSpool opens the spool in dir (--spool.dir, or <storage.path>/spool),
+// creating it if missing, in front of next.
+func openSpool(f reliabilityFlags, dir string, next spool.Ingester, log *slog.Logger, reg prometheus.Registerer) (*spool.Spool, error) {
 	sp, err := spool.Open(spool.Options{
-		Dir: f.spoolDir, Next: next, Timeout: f.spoolTimeout, MaxBytes: f.spoolMaxBytes, MaxAge: f.spoolMaxAge,
+		Dir: dir, Next: next, Timeout: f.spoolTimeout, MaxBytes: f.spoolMaxBytes, MaxAge: f.spoolMaxAge,
 		Logger: log, Registerer: reg,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("--spool.dir: %w", err)
+		return nil, fmt.Errorf("spool (--storage.path, --spool.dir): %w", err)
 	}
 	return sp, nil
 }

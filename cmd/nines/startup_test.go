@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -55,8 +57,9 @@ func TestServeWaitsForClickHouse(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--web.listen-address=" + listen, "--clickhouse.dsn=" + dsn,
-			"--clickhouse.dial-timeout=1s", "--clickhouse.flush-interval=20ms", "--spool.dir=" + dir + "/spool",
+		// No --spool.dir: the spool is on by default, in <storage.path>/spool.
+		done <- run(ctx, []string{"serve", "--storage.path=" + dir + "/data", "--web.listen-address=" + listen, "--clickhouse.dsn=" + dsn,
+			"--clickhouse.dial-timeout=1s", "--clickhouse.flush-interval=20ms",
 			"--spool.store-timeout=1s",
 			"--webhook.bearer-token-file=" + writeFile(t, dir, "webhook.token", webhookToken+"\n")}, io.Discard, &stderr, nil)
 	}()
@@ -102,6 +105,9 @@ func TestServeWaitsForClickHouse(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("webhook while ClickHouse is down: %d %s, want 200 (spooled)", resp.StatusCode, b)
+	}
+	if entries, err := os.ReadDir(filepath.Join(dir, "data", "spool")); err != nil || len(entries) == 0 {
+		t.Errorf("<storage.path>/spool: %v, %d entries: want the spool there by default", err, len(entries))
 	}
 
 	// ClickHouse comes up.

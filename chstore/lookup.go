@@ -8,7 +8,7 @@ import (
 	"github.com/ninesops/nines/incidents"
 )
 
-// lookups merges concurrent Latest calls into few queries. The service
+// lookups merges concurrent Latest and Recent calls into few queries. The service
 // asks for a group's latest incident whenever the group is not in its
 // cache, which during an alert storm is nearly every notification: one
 // query each would cost ClickHouse a few milliseconds of planning apiece
@@ -17,7 +17,7 @@ import (
 // query, so there is at most one lookup in flight and no added wait when
 // the store is idle.
 type lookups struct {
-	query   func(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef]*incidents.Incident, error)
+	query   func(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef][]*incidents.Incident, error)
 	timeout time.Duration
 
 	wake    chan struct{} // buffered(1): a lookup is pending, or closing
@@ -34,21 +34,21 @@ type lookup struct {
 	refs  []incidents.GroupRef
 	asked map[incidents.GroupRef]int // callers that asked for each ref
 	done  chan struct{}
-	res   map[incidents.GroupRef]*incidents.Incident
+	res   map[incidents.GroupRef][]*incidents.Incident
 	err   error
 }
 
-func newLookups(timeout time.Duration, query func(context.Context, []incidents.GroupRef) (map[incidents.GroupRef]*incidents.Incident, error)) *lookups {
+func newLookups(timeout time.Duration, query func(context.Context, []incidents.GroupRef) (map[incidents.GroupRef][]*incidents.Incident, error)) *lookups {
 	return &lookups{query: query, timeout: timeout, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
-// latest queues refs for the next query and waits for its answer. Each
-// caller gets a map of its own refs; an incident asked for by several
-// callers of one query is cloned for all but the first, so that no two
-// callers share one.
-func (l *lookups) latest(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef]*incidents.Incident, error) {
+// recent queues refs for the next query and waits for its answer: each
+// ref's recent incidents, newest first. Each caller gets a map of its own
+// refs; incidents asked for by several callers of one query are cloned
+// for all but the first, so that no two callers share one.
+func (l *lookups) recent(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef][]*incidents.Incident, error) {
 	if len(refs) == 0 {
-		return map[incidents.GroupRef]*incidents.Incident{}, nil
+		return map[incidents.GroupRef][]*incidents.Incident{}, nil
 	}
 	l.mu.Lock()
 	if l.closed {
@@ -80,24 +80,28 @@ func (l *lookups) latest(ctx context.Context, refs []incidents.GroupRef) (map[in
 	if p.err != nil {
 		return nil, p.err
 	}
-	out := make(map[incidents.GroupRef]*incidents.Incident, len(refs))
+	out := make(map[incidents.GroupRef][]*incidents.Incident, len(refs))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range refs {
-		inc := p.res[r]
-		if inc == nil {
+		incs := p.res[r]
+		if len(incs) == 0 {
 			continue
 		}
 		if _, dup := out[r]; dup {
 			continue
 		}
-		// The first caller to collect an incident takes it; later ones
-		// get copies.
+		// The first caller to collect the incidents takes them; later
+		// ones get copies.
 		if p.asked[r] < 0 {
-			inc = inc.Clone()
+			c := make([]*incidents.Incident, len(incs))
+			for i, inc := range incs {
+				c[i] = inc.Clone()
+			}
+			incs = c
 		}
 		p.asked[r] = -1
-		out[r] = inc
+		out[r] = incs
 	}
 	return out, nil
 }

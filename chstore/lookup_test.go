@@ -22,7 +22,7 @@ type fakeLatest struct {
 	queries [][]incidents.GroupRef
 }
 
-func (f *fakeLatest) query(_ context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef]*incidents.Incident, error) {
+func (f *fakeLatest) query(_ context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef][]*incidents.Incident, error) {
 	f.mu.Lock()
 	f.queries = append(f.queries, append([]incidents.GroupRef(nil), refs...))
 	f.mu.Unlock()
@@ -30,11 +30,24 @@ func (f *fakeLatest) query(_ context.Context, refs []incidents.GroupRef) (map[in
 	if f.err != nil {
 		return nil, f.err
 	}
-	out := map[incidents.GroupRef]*incidents.Incident{}
+	out := map[incidents.GroupRef][]*incidents.Incident{}
 	for _, r := range refs {
 		if r.Service != "none" {
-			out[r] = &incidents.Incident{ID: "inc-" + r.GroupKey, GroupKey: r.GroupKey, Service: r.Service}
+			out[r] = []*incidents.Incident{{ID: "inc-" + r.GroupKey, GroupKey: r.GroupKey, Service: r.Service}}
 		}
+	}
+	return out, nil
+}
+
+// latestVia asks l for refs' latest incidents, as Store.Latest does.
+func latestVia(l *lookups, ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef]*incidents.Incident, error) {
+	recent, err := l.recent(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	out := map[incidents.GroupRef]*incidents.Incident{}
+	for r, incs := range recent {
+		out[r] = incs[0]
 	}
 	return out, nil
 }
@@ -56,7 +69,7 @@ func TestLookupsMergeConcurrentCalls(t *testing.T) {
 		got := make([]map[incidents.GroupRef]*incidents.Incident, 51)
 		ask := func(i int, refs ...incidents.GroupRef) {
 			wg.Go(func() {
-				m, err := l.latest(t.Context(), refs)
+				m, err := latestVia(l, t.Context(), refs)
 				if err != nil {
 					t.Errorf("latest: %v", err)
 				}
@@ -99,7 +112,7 @@ func TestLookupsShareError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		boom := errors.New("boom")
 		l := startLookups(t, &fakeLatest{err: boom})
-		if _, err := l.latest(t.Context(), []incidents.GroupRef{{GroupKey: "g", Service: "s"}}); !errors.Is(err, boom) {
+		if _, err := latestVia(l, t.Context(), []incidents.GroupRef{{GroupKey: "g", Service: "s"}}); !errors.Is(err, boom) {
 			t.Errorf("latest = %v, want %v", err, boom)
 		}
 	})
@@ -110,7 +123,7 @@ func TestLookupsCallerGivesUp(t *testing.T) {
 		l := startLookups(t, &fakeLatest{delay: time.Second})
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
-		if _, err := l.latest(ctx, []incidents.GroupRef{{GroupKey: "g", Service: "s"}}); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := latestVia(l, ctx, []incidents.GroupRef{{GroupKey: "g", Service: "s"}}); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("latest = %v, want the caller's deadline", err)
 		}
 	})
@@ -121,10 +134,10 @@ func TestLookupsAfterClose(t *testing.T) {
 		l := newLookups(time.Minute, (&fakeLatest{}).query)
 		go l.run()
 		l.close()
-		if _, err := l.latest(t.Context(), []incidents.GroupRef{{GroupKey: "g", Service: "s"}}); !errors.Is(err, fault.ErrUnavailable) {
+		if _, err := latestVia(l, t.Context(), []incidents.GroupRef{{GroupKey: "g", Service: "s"}}); !errors.Is(err, fault.ErrUnavailable) {
 			t.Errorf("latest after close = %v, want ErrUnavailable", err)
 		}
-		if m, err := l.latest(t.Context(), nil); err != nil || len(m) != 0 {
+		if m, err := latestVia(l, t.Context(), nil); err != nil || len(m) != 0 {
 			t.Errorf("latest of nothing = %v, %v", m, err)
 		}
 	})

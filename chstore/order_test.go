@@ -132,7 +132,6 @@ func newService(t *testing.T, store incidents.Store) *incidents.Service {
 	return svc
 }
 
-var r0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 func ralert(fp string, start, end time.Time) incidents.Alert {
 	a := incidents.Alert{

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -273,9 +274,25 @@ func (s *Store) Get(ctx context.Context, id string) (*incidents.Incident, error)
 // alerts; refs without incidents are absent (incidents.Store). Concurrent
 // calls are answered together by one lookup (see lookups).
 func (s *Store) Latest(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef]*incidents.Incident, error) {
-	out, err := s.lookups.latest(ctx, refs)
+	recent, err := s.lookups.recent(ctx, refs)
 	if err != nil {
 		return nil, fmt.Errorf("latest incidents: %w", err)
+	}
+	out := make(map[incidents.GroupRef]*incidents.Incident, len(recent))
+	for r, incs := range recent {
+		out[r] = incs[0]
+	}
+	return out, nil
+}
+
+// Recent returns each group's most recently opened incidents, newest
+// first, at most incidents.RecentPerGroup of them (incidents.RecentReader):
+// what the deriver needs in memory to derive a late notification with the
+// episodes around it after a restart.
+func (s *Store) Recent(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef][]*incidents.Incident, error) {
+	out, err := s.lookups.recent(ctx, refs)
+	if err != nil {
+		return nil, fmt.Errorf("recent incidents: %w", err)
 	}
 	return out, nil
 }
@@ -284,7 +301,7 @@ func (s *Store) Latest(ctx context.Context, refs []incidents.GroupRef) (map[inci
 // service) pair among keys × services. It reads only the immutable key
 // columns, so that a group with no incident yet, the common case during a
 // storm, costs no version collapsing.
-const latestIDs = `SELECT group_key, service, id
+var latestIDs = `SELECT group_key, service, id
 FROM (
     SELECT group_key, service, id, min(opened_at) AS first_opened_at
     FROM incidents
@@ -292,12 +309,16 @@ FROM (
     GROUP BY group_key, service, id
 )
 ORDER BY first_opened_at DESC, id DESC
-LIMIT 1 BY group_key, service`
+LIMIT ` + recentLimit + ` BY group_key, service`
+
+// recentLimit is incidents.RecentPerGroup, as SQL text.
+var recentLimit = strconv.Itoa(incidents.RecentPerGroup)
 
 // latest answers one lookup: the IDs first, then the incidents found,
 // collapsed and with their alerts.
-func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef]*incidents.Incident, error) {
-	out := make(map[incidents.GroupRef]*incidents.Incident, len(refs))
+func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[incidents.GroupRef][]*incidents.Incident, error) {
+	out := make(map[incidents.GroupRef][]*incidents.Incident, len(refs))
+	rank := map[string]int{} // incident ID → its place in the IDs' order
 	const op = "query_latest"
 	for chunk := range slices.Chunk(refs, maxInList) {
 		chunkKeys, want, err := refKeys(chunk)
@@ -324,6 +345,7 @@ func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[inci
 				}
 				if want[ref] {
 					n++
+					rank[id] = n
 					if err := ids.add(ref.Service, id); err != nil {
 						return err
 					}
@@ -342,8 +364,12 @@ func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[inci
 			return nil, err
 		}
 		for _, inc := range incs {
-			out[incidents.GroupRef{GroupKey: inc.GroupKey, Service: inc.Service}] = inc
+			ref := incidents.GroupRef{GroupKey: inc.GroupKey, Service: inc.Service}
+			out[ref] = append(out[ref], inc)
 		}
+	}
+	for _, incs := range out {
+		slices.SortFunc(incs, func(a, b *incidents.Incident) int { return rank[a.ID] - rank[b.ID] })
 	}
 	return out, nil
 }

@@ -30,8 +30,11 @@ import (
 //   - Impact over time: for each impact, the union of the intervals of the
 //     incident's occurrences of that impact, as Segments. The worst segment
 //     open at an instant is the incident's impact then.
-//   - IDs: the group's first incident derived here gets Group.First, each
-//     next one SuccessorID of its predecessor (today's ID scheme).
+//   - IDs: an incident is named by its group and its first occurrence
+//     (EpisodeID), so that the set decides every ID whatever the order;
+//     an incident already stored keeps its ID while its first occurrence
+//     stays first (Group.Known: incidents stored before this scheme, with
+//     IDs from SuccessorID, keep theirs).
 
 // Segment is a stretch of time during which an incident had alerts of one
 // impact firing. Segments of different impacts overlap.
@@ -56,15 +59,37 @@ type Action struct {
 // Group is what a group's incidents are derived from.
 type Group struct {
 	Ref GroupRef
-	// First is the ID of the first incident derived; empty means the
-	// group's very first incident, SuccessorID(groupKey, service, "").
-	First string
+	// Known maps the first occurrence (Alert.Key) of incidents already
+	// stored to their IDs: an episode that starts with the same occurrence
+	// keeps the ID.
+	Known map[string]string
 	// Alerts are the group's occurrences, in any order, with copies.
 	Alerts []Alert
 	// Actions are applied in this order.
 	Actions []Action
 	// Reconciled holds the keys of occurrences the reconciler resolved.
 	Reconciled map[string]bool
+}
+
+// EpisodeID is the ID of the incident of a group (grouping key and
+// service) whose first alert occurrence is first.
+func EpisodeID(groupKey, service string, first Alert) string {
+	return "inc-" + StableHash("episode", groupKey, service, first.Key())[:20]
+}
+
+// FirstOccurrence returns the occurrence an incident's alerts start with,
+// in Occurrences' order (start, then fingerprint), and false for none.
+func FirstOccurrence(alerts []Alert) (Alert, bool) {
+	if len(alerts) == 0 {
+		return Alert{}, false
+	}
+	first := alerts[0]
+	for _, a := range alerts[1:] {
+		if a.StartsAt.Before(first.StartsAt) || (a.StartsAt.Equal(first.StartsAt) && a.Fingerprint < first.Fingerprint) {
+			first = a
+		}
+	}
+	return first, true
 }
 
 // Derive returns the group's incidents, oldest first, each as a Change
@@ -75,10 +100,6 @@ type Group struct {
 // the order of Alerts.
 func (c *Config) Derive(g Group) []Change {
 	occ := Occurrences(g.Alerts)
-	first := g.First
-	if first == "" {
-		first = SuccessorID(g.Ref.GroupKey, g.Ref.Service, "")
-	}
 	resolves := map[string][]Action{}
 	for _, a := range g.Actions {
 		if a.Kind == EventResolved {
@@ -102,9 +123,9 @@ func (c *Config) Derive(g Group) []Change {
 			if cur != nil {
 				cur.finish()
 			}
-			id := first
-			if len(builds) > 0 {
-				id = SuccessorID(g.Ref.GroupKey, g.Ref.Service, builds[len(builds)-1].id)
+			id := g.Known[a.Key()]
+			if id == "" {
+				id = EpisodeID(g.Ref.GroupKey, g.Ref.Service, a)
 			}
 			cur = &build{id: id, resolves: resolves[id]}
 			builds = append(builds, cur)

@@ -407,9 +407,9 @@ func reversed[T any](s []T) []T {
 func TestDeriveResolveByHand(t *testing.T) {
 	cfg := DefaultConfig()
 	ref := GroupRef{GroupKey: "g", Service: "api"}
-	id := SuccessorID("g", "api", "")
 	a := alert("a", "A", "api", "critical", minute(0), time.Time{})
 	a.Impact = ImpactOutage
+	id := EpisodeID("g", "api", a)
 	b := alert("b", "B", "api", "critical", minute(15), time.Time{})
 	b.Impact = ImpactOutage
 	late := alert("c", "C", "api", "critical", minute(200), time.Time{})

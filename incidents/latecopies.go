@@ -6,6 +6,20 @@ import (
 	"maps"
 )
 
+// RecentPerGroup bounds how many of a group's most recent incidents a
+// RecentReader returns.
+const RecentPerGroup = 8
+
+// RecentReader knows each group's most recently opened incidents, newest
+// first (at most RecentPerGroup). A Service whose store implements it
+// loads a group's earlier incidents that a late notification may still
+// change (see keepResolvedFor) beside its latest, so that after a restart
+// the group derives as it would have in the memory of a process that
+// never stopped: the same episodes, the same IDs.
+type RecentReader interface {
+	Recent(ctx context.Context, refs []GroupRef) (map[GroupRef][]*Incident, error)
+}
+
 // AlertOwnerFinder knows which incidents of a group hold alert
 // occurrences. A Service whose store implements it keeps late copies of an
 // earlier incident's alerts out of the group's newer incident even when it

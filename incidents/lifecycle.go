@@ -13,12 +13,8 @@ import (
 // (join, settle) still use. How notifications become incidents is
 // derive.go: a pure function of the set of a group's alert occurrences.
 //
-//   - A group's incidents form a chain: each new one takes its ID from its
-//     predecessor's (SuccessorID), so replicas that see the same episode's
-//     alerts in different orders still write to one incident.
-//   - Versions of one incident written concurrently by replicas are merged
-//     (join), and an incident read from a shared store is made to agree
-//     with its alerts (settle).
+//   - An incident read from the store is made to agree with its alerts
+//     (settle).
 
 // merge adds alerts to inc and recomputes its state. isNew marks an
 // incident that is being opened by these alerts.
@@ -393,12 +389,10 @@ func firstNonEmpty(s ...string) string {
 }
 
 // SuccessorID derives the ID of the incident a group (grouping key and
-// service) opens after the incident prev, or of the group's first incident
-// when prev is empty. Deriving it from the predecessor rather than from the
-// alerts that open it means that replicas which see an episode's alerts in
-// different orders, or only some of them, still choose the same ID, so that
-// their writes meet on one incident and are merged (see join) instead of
-// splitting the episode in two.
+// service) opened after the incident prev, or of the group's first
+// incident when prev is empty: the IDs of incidents stored before nines
+// named them by their first occurrence (EpisodeID). Tests use it to build
+// such incidents.
 func SuccessorID(groupKey, service, prev string) string {
 	return "inc-" + StableHash("successor", groupKey, service, prev)[:20]
 }
@@ -486,92 +480,6 @@ func (c *Config) settle(inc *Incident) ([]Event, bool) {
 	return events, changed
 }
 
-// join merges two versions of one incident that replicas sharing a store
-// wrote concurrently: ours, from this process, and theirs, read back from
-// the store. theirs.Alerts holds every alert stored for the incident by
-// anyone: alerts are stored per occurrence and never lost, so only the
-// incident's own fields need merging.
-//
-// Neither version need descend from the other, so the merge cannot ask
-// what each side changed; instead every field merges by a rule that does
-// not depend on which side is which, and the result is the same whichever
-// replica computes it:
-//   - an acknowledgement is never undone: the earliest stands;
-//   - the resolve state follows the flap count, which only grows: the side
-//     that saw more reopens is later; at the same count a resolve comes
-//     after the opening, and the earliest resolve stands;
-//   - counts take the maximum, periods the union, descriptive fields the
-//     non-empty (else smaller) value, a link the non-empty (else smaller)
-//     upstream;
-//
-// then the state is settled against the alerts. The result outranks both.
-func (c *Config) join(ours, theirs *Incident, now time.Time) Change {
-	m := theirs.Clone()
-	m.Alerts = unionAlerts(theirs.Alerts, ours.Alerts)
-	m.Title = pickString(ours.Title, theirs.Title)
-	m.RunbookURL = pickString(ours.RunbookURL, theirs.RunbookURL)
-	m.GeneratorURL = pickString(ours.GeneratorURL, theirs.GeneratorURL)
-	m.ExternalURL = pickString(ours.ExternalURL, theirs.ExternalURL)
-	m.CausedBy = pickString(ours.CausedBy, theirs.CausedBy)
-	m.Labels = pickMap(ours.Labels, theirs.Labels)
-	m.Annotations = pickMap(ours.Annotations, theirs.Annotations)
-	m.TruncatedAlerts = max(ours.TruncatedAlerts, theirs.TruncatedAlerts)
-	if !ours.AcknowledgedAt.IsZero() && (m.AcknowledgedAt.IsZero() || ours.AcknowledgedAt.Unix() < m.AcknowledgedAt.Unix() ||
-		(ours.AcknowledgedAt.Unix() == m.AcknowledgedAt.Unix() && ours.AcknowledgedBy < m.AcknowledgedBy)) {
-		m.AcknowledgedAt, m.AcknowledgedBy = ours.AcknowledgedAt, ours.AcknowledgedBy
-	}
-
-	// The resolve state of the later flap; at the same flap a resolve.
-	win := theirs
-	switch {
-	case ours.Flaps > theirs.Flaps:
-		win = ours
-	case ours.Flaps < theirs.Flaps:
-	case ours.State == StateResolved && theirs.State.Open():
-		win = ours
-	case ours.State == StateResolved && theirs.State == StateResolved:
-		if ours.ResolvedAt.Unix() < theirs.ResolvedAt.Unix() ||
-			(ours.ResolvedAt.Unix() == theirs.ResolvedAt.Unix() && ours.ResolvedBy < theirs.ResolvedBy) {
-			win = ours
-		}
-	}
-	m.Flaps = win.Flaps
-	m.State, m.ResolvedAt, m.ResolvedBy = win.State, win.ResolvedAt, win.ResolvedBy
-	if m.State.Open() {
-		// Acknowledged if either side acknowledged it since the last
-		// reopen.
-		m.State = StateFiring
-		for _, v := range []*Incident{ours, theirs} {
-			if v.State == StateAcknowledged && v.Flaps == m.Flaps {
-				m.State = StateAcknowledged
-			}
-		}
-	}
-	for _, p := range ours.Periods {
-		m.Periods = addPeriod(m.Periods, p)
-	}
-	if m.State.Open() {
-		// Periods a resolve that no longer stands had closed.
-		for _, a := range m.Alerts {
-			if a.Status == AlertFiring {
-				m.Periods = addPeriod(m.Periods, Period{Start: a.StartsAt})
-			}
-		}
-	}
-	events, _ := c.settle(m)
-	if m.State == StateResolved && m.Source == SourceAlertmanager && len(m.Alerts) > 0 {
-		// As Derive: a resolved incident's impact is the worst it had,
-		// whichever version's impact field was read.
-		m.Impact = ImpactNone
-		for _, a := range m.Alerts {
-			m.Impact = max(m.Impact, a.Impact)
-		}
-	}
-	m.Facts = max(ours.Facts, theirs.Facts) + 1
-	m.UpdatedAt = latest(now, ours.UpdatedAt, theirs.UpdatedAt)
-	return Change{Incident: m, Events: events}
-}
-
 // sameState reports whether two versions of an incident store the same
 // incident row, to the second: the facts count and update time aside.
 func sameState(a, b *Incident) bool {
@@ -593,56 +501,6 @@ func sameState(a, b *Incident) bool {
 		}
 	}
 	return true
-}
-
-// unionAlerts merges two alert lists by occurrence; a resolved copy wins
-// over a firing one, as in the store. The result is ordered by start, then
-// fingerprint.
-func unionAlerts(a, b []Alert) []Alert {
-	out := make([]Alert, 0, len(a)+len(b))
-	index := make(map[string]int, len(a)+len(b))
-	for _, list := range [][]Alert{a, b} {
-		for _, al := range list {
-			if i, ok := index[al.Key()]; ok {
-				if out[i].Status == AlertFiring && al.Status == AlertResolved {
-					out[i] = al
-				}
-				continue
-			}
-			index[al.Key()] = len(out)
-			out = append(out, al)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].StartsAt.Equal(out[j].StartsAt) {
-			return out[i].StartsAt.Before(out[j].StartsAt)
-		}
-		return out[i].Fingerprint < out[j].Fingerprint
-	})
-	return out
-}
-
-// pickString chooses between two values of a descriptive field the same
-// way whichever side merges: the non-empty one, else the smaller.
-func pickString(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "" || a < b:
-		return a
-	}
-	return b
-}
-
-// pickMap is pickString for label maps.
-func pickMap(a, b map[string]string) map[string]string {
-	switch {
-	case len(a) == 0:
-		return cloneMap(b)
-	case len(b) == 0 || fmt.Sprint(a) < fmt.Sprint(b):
-		return cloneMap(a)
-	}
-	return cloneMap(b)
 }
 
 func latest(ts ...time.Time) time.Time {

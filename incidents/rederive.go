@@ -71,9 +71,11 @@ func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notificatio
 	for _, inc := range held {
 		actions = append(actions[:len(actions):len(actions)], restoredActions(inc)...)
 	}
-	g := Group{Ref: ref, Alerts: all, Actions: actions, Reconciled: rec}
-	if len(held) > 0 {
-		g.First = held[0].ID
+	g := Group{Ref: ref, Alerts: all, Actions: actions, Reconciled: rec, Known: map[string]string{}}
+	for _, inc := range held {
+		if a, ok := FirstOccurrence(inc.Alerts); ok {
+			g.Known[a.Key()] = inc.ID
+		}
 	}
 	derived := s.cfg.Derive(g)
 

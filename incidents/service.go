@@ -62,6 +62,7 @@ type Service struct {
 	cfg      Config
 	store    Store
 	owners   AlertOwnerFinder // nil when the store cannot tell
+	recent   RecentReader     // nil when the store cannot tell
 	resolver ServiceResolver
 	started  *startServices
 	upstream func(string) []string
@@ -156,6 +157,9 @@ func NewService(o Options) (*Service, error) {
 	}
 	if of, ok := o.Store.(AlertOwnerFinder); ok {
 		s.owners = of
+	}
+	if rr, ok := o.Store.(RecentReader); ok {
+		s.recent = rr
 	}
 	return s, nil
 }
@@ -561,7 +565,7 @@ func (s *Service) load(ctx context.Context, refs []GroupRef) (map[GroupRef]bool,
 	if len(missing) == 0 {
 		return loaded, nil
 	}
-	got, err := s.store.Latest(ctx, missing)
+	got, err := s.loadRecent(ctx, missing)
 	if err != nil {
 		return nil, fmt.Errorf("load incidents: %w", err)
 	}
@@ -569,17 +573,64 @@ func (s *Service) load(ctx context.Context, refs []GroupRef) (map[GroupRef]bool,
 	defer s.mu.Unlock()
 	s.evict(len(missing))
 	for _, r := range missing {
-		s.cache.put(r, newEntry(got[r]))
+		s.cache.put(r, newEntry(got[r]...))
 		loaded[r] = true
 	}
 	return loaded, nil
 }
 
-// newEntry remembers inc as read from the store.
-func newEntry(inc *Incident) *entry {
-	e := &entry{inc: inc, actions: restoredActions(inc)}
-	if inc != nil {
-		withSegments(inc)
+// loadRecent reads refs' recent incidents, newest first: all of those the
+// store keeps (RecentReader), or only the latest.
+func (s *Service) loadRecent(ctx context.Context, refs []GroupRef) (map[GroupRef][]*Incident, error) {
+	if s.recent != nil {
+		return s.recent.Recent(ctx, refs)
+	}
+	latest, err := s.store.Latest(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[GroupRef][]*Incident, len(latest))
+	for r, inc := range latest {
+		if inc != nil {
+			out[r] = []*Incident{inc}
+		}
+	}
+	return out, nil
+}
+
+// newEntry remembers a group's incidents as read from the store, newest
+// first: the latest, and beside it the earlier ones a late notification
+// may still change, as rederive keeps them. The alerts of the others join
+// the closed set. Incidents a merge emptied are left out.
+func newEntry(recent ...*Incident) *entry {
+	var live []*Incident
+	for _, inc := range recent {
+		if inc != nil && (len(inc.Periods) > 0 || inc.Source != SourceAlertmanager) {
+			live = append(live, inc)
+		}
+	}
+	if len(live) == 0 {
+		return &entry{}
+	}
+	latest := live[0]
+	withSegments(latest)
+	e := &entry{inc: latest, actions: restoredActions(latest)}
+	for _, inc := range slices.Backward(live[1:]) {
+		if inc.Source == SourceAlertmanager && (inc.State.Open() || !inc.ResolvedAt.Add(keepResolvedFor).Before(latest.StartedAt)) {
+			withSegments(inc)
+			e.earlier = append(e.earlier, inc)
+			e.actions = append(e.actions, restoredActions(inc)...)
+			continue
+		}
+		if e.closed == nil {
+			e.closed = map[string]bool{}
+		}
+		for _, a := range inc.Alerts {
+			e.closed[a.Key()] = true
+		}
+	}
+	for _, inc := range live {
+		e.top = max(e.top, inc.Facts)
 	}
 	return e
 }

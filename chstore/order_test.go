@@ -132,7 +132,6 @@ func newService(t *testing.T, store incidents.Store) *incidents.Service {
 	return svc
 }
 
-
 func ralert(fp string, start, end time.Time) incidents.Alert {
 	a := incidents.Alert{
 		Fingerprint: fp, Status: incidents.AlertFiring, StartsAt: start,

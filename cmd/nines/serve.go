@@ -362,7 +362,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 		Incidents: store, Availability: avail, Changes: chg, Mutator: svc, Catalog: cat.Current,
 		ExternalURL: o.pages.externalURL, APIToken: apiToken, StatusTitles: o.pages.statusTitles,
 		DashboardURL: dashboardLink(cat.Current, cfg.Chat.GrafanaURL), Logger: log,
-		SlackThread: slackThreadLink(store, o.pages.slackWorkspace, cfg.Chat.OperationsChannel),
+		SlackThread:     slackThreadLink(store, o.pages.slackWorkspace, cfg.Chat.OperationsChannel),
+		RefreshInterval: o.collectorRefreshInterval,
 	})
 	if err != nil {
 		return usageError{fmt.Errorf("--web.external-url: %w", err)}

@@ -408,36 +408,42 @@ type IncidentView struct {
 
 func (p *Pages) incident(ctx context.Context, id string) (IncidentView, error) {
 	var v IncidentView
-	inc, err := p.o.Incidents.Get(ctx, id)
-	if err != nil {
-		return v, err
-	}
 	cat := p.o.Catalog()
 	now := p.o.Now()
-	// What the page shows besides the incident is read at once.
+	// Everything the page shows is read at once; what depends on the
+	// incident follows reading it.
 	var (
-		tl   []incidents.Event
-		up   *incidents.Incident
-		down []*incidents.Incident
-		chat string
+		inc    *incidents.Incident
+		getErr error
+		tl     []incidents.Event
+		up     *incidents.Incident
+		down   []*incidents.Incident
+		chat   string
 	)
-	err = together(ctx,
+	err := together(ctx,
+		func(ctx context.Context) error {
+			if inc, getErr = p.o.Incidents.Get(ctx, id); getErr != nil {
+				return getErr
+			}
+			return together(ctx,
+				func(ctx context.Context) error {
+					if inc.CausedBy != "" {
+						up, _ = p.o.Incidents.Get(ctx, inc.CausedBy) // gone: not shown
+					}
+					return nil
+				},
+				func(ctx context.Context) (err error) {
+					down, err = p.downstreamIncidents(ctx, cat, inc)
+					return err
+				},
+			)
+		},
 		func(ctx context.Context) (err error) {
 			tl, err = p.o.Incidents.Timeline(ctx, id)
 			return err
 		},
 		func(ctx context.Context) (err error) {
 			v.Suspects, err = p.o.Changes.Suspects(ctx, id)
-			return err
-		},
-		func(ctx context.Context) error {
-			if inc.CausedBy != "" {
-				up, _ = p.o.Incidents.Get(ctx, inc.CausedBy) // gone: not shown
-			}
-			return nil
-		},
-		func(ctx context.Context) (err error) {
-			down, err = p.downstreamIncidents(ctx, cat, inc)
 			return err
 		},
 		func(ctx context.Context) error {
@@ -453,6 +459,9 @@ func (p *Pages) incident(ctx context.Context, id string) (IncidentView, error) {
 			return nil
 		},
 	)
+	if getErr != nil {
+		return v, getErr // an unknown incident is that, whatever else failed
+	}
 	if err != nil {
 		return v, err
 	}

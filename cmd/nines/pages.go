@@ -29,7 +29,7 @@ func (f *pageFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.externalURL, "web.external-url", "", "The URL under which people reach nines (e.g. https://nines.example.com). Pages, Slack messages and the digest link to incident pages with it; empty: pages link relatively and messages carry no incident link.")
 	fs.StringVar(&f.statusListen, "web.status-page.listen-address", "", "Address of a listener of its own serving only the status page (/status, /api/v1/status) and the health endpoints, without --web.config.file's authentication; empty: the status page is served only on the main listener, behind it.")
 	fs.StringVar(&f.slackWorkspace, "slack.workspace-url", "", "The Slack workspace's URL (e.g. https://acme.slack.com); incident pages then link to the incident's Slack thread.")
-	fs.BoolVar(&f.statusTitles, "web.status-page.show-titles", false, "Show incidents' own titles on the status page. Without it, an incident shows its public_title annotation or \"Outage of <service>\"; labels are never shown.")
+	fs.BoolVar(&f.statusTitles, "web.status-page.show-titles", false, "Show incidents' own titles on the status page. Without it, an incident shows its public_title annotation or \"Outage of <service>\"; labels are never shown. The catalog's status_page section, when present, decides per group instead.")
 }
 
 // serveStatus starts the public status listener on wg; it stops when ctx

@@ -12,15 +12,7 @@ import (
 // withStatusSection gives the scenario's catalog a status_page section.
 func withStatusSection(t *testing.T, f *fake, section string) {
 	t.Helper()
-	cat, err := catalog.Parse([]byte(`
-squads:
-  - {name: storage, channel: "#storage"}
-  - {name: payments, channel: "#payments"}
-services:
-  - {name: db, owner: storage, tier: 1, slo_target: 99.9, system: platform}
-  - {name: api, owner: payments, tier: 1, slo_target: 99.9, system: shop, dependencies: [db]}
-  - {name: web, owner: payments, tier: 2, slo_target: 99.5, system: shop, dependencies: [api]}
-`+section), "catalog.yml")
+	cat, err := catalog.Parse([]byte(scenarioCatalog+section), "catalog.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -16,7 +17,8 @@ import (
 // new catalog, or no value yet, makes the request wait for a load (one
 // load at a time, which waiting requests share). A failed load keeps the
 // last value and is retried by the next request. A ttl of zero or less
-// loads on every call.
+// loads on every call. Loads end with base (Pages.Close), which waits for
+// them through loads.
 type memo[T any] struct {
 	ttl     time.Duration
 	timeout time.Duration
@@ -24,8 +26,11 @@ type memo[T any] struct {
 	log     *slog.Logger
 	what    string
 	load    func(ctx context.Context, cat *catalog.Catalog) (T, error)
+	base    context.Context
+	loads   *sync.WaitGroup
 
 	mu     sync.Mutex
+	closed bool
 	val    T
 	cat    *catalog.Catalog // the catalog val was computed with; nil: no value
 	at     time.Time        // when the load of val started
@@ -69,16 +74,24 @@ func (m *memo[T]) get(ctx context.Context, cat *catalog.Catalog) (T, time.Time, 
 
 // startLocked starts a load for cat unless one is running for it, and
 // returns it. The load does not belong to any request: it runs to its
-// end (or the timeout) even when the request that started it goes away.
+// end (or the timeout, or Pages.Close) even when the request that started
+// it goes away.
 func (m *memo[T]) startLocked(cat *catalog.Catalog) *memoFlight[T] {
 	if f := m.flight; f != nil && f.cat == cat {
 		return f
 	}
 	f := &memoFlight[T]{cat: cat, done: make(chan struct{}), at: m.now()}
+	if m.closed {
+		f.err = fmt.Errorf("page figures: %w", context.Cause(m.base))
+		close(f.done)
+		return f
+	}
 	m.flight = f
+	m.loads.Add(1)
 	go func() {
+		defer m.loads.Done()
 		defer close(f.done)
-		ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
+		ctx, cancel := context.WithTimeout(m.base, m.timeout)
 		defer cancel()
 		f.val, f.err = m.load(ctx, cat)
 		m.mu.Lock()
@@ -95,6 +108,14 @@ func (m *memo[T]) startLocked(cat *catalog.Catalog) *memoFlight[T] {
 		}
 	}()
 	return f
+}
+
+// close refuses new loads; Pages.Close then ends and waits for the
+// running ones.
+func (m *memo[T]) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
 }
 
 // idle reports whether no load is running.

@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ninesops/nines/availability"
@@ -155,6 +156,9 @@ type Pages struct {
 	// service (Options.RefreshInterval).
 	windowFigures *memo[windowFigures]
 	statusFigures *memo[statusFigures]
+	// stop ends the loads of both, which loads counts.
+	stop  context.CancelFunc
+	loads sync.WaitGroup
 }
 
 // New builds the pages.
@@ -163,10 +167,12 @@ func New(o Options) (*Pages, error) {
 		return nil, err
 	}
 	p := &Pages{o: o}
+	base, stop := context.WithCancel(context.Background())
+	p.stop = stop
 	p.windowFigures = &memo[windowFigures]{ttl: o.RefreshInterval, timeout: refreshTimeout, now: o.Now, log: o.Logger,
-		what: "default windows", load: p.loadWindowFigures}
+		what: "default windows", load: p.loadWindowFigures, base: base, loads: &p.loads}
 	p.statusFigures = &memo[statusFigures]{ttl: o.RefreshInterval, timeout: refreshTimeout, now: o.Now, log: o.Logger,
-		what: "status page", load: p.loadStatusFigures}
+		what: "status page", load: p.loadStatusFigures, base: base, loads: &p.loads}
 	if o.APIToken != "" {
 		p.session = sessionOf(o.APIToken)
 	}
@@ -179,6 +185,16 @@ func New(o Options) (*Pages, error) {
 	}
 	p.static = http.StripPrefix("/static/", http.FileServerFS(sub))
 	return p, nil
+}
+
+// Close ends the computations of figures running in the background and
+// waits for them: call it before closing the store they read.
+func (p *Pages) Close() error {
+	p.windowFigures.close()
+	p.statusFigures.close()
+	p.stop()
+	p.loads.Wait()
+	return nil
 }
 
 // Link returns the URL of a page: absolute with the external URL, else

@@ -368,6 +368,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, reload <-chan o
 	if err != nil {
 		return usageError{fmt.Errorf("--web.external-url: %w", err)}
 	}
+	cl.push(pages.Close) // before the store closes
 	handler := routes(routeDeps{
 		pages:        pages,
 		log:          log,

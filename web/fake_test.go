@@ -33,6 +33,8 @@ type fake struct {
 	changes   []changes.Change
 	suspects  map[string][]changes.Suspect
 	acts      []string // mutations done, "ack inc-…"
+	// hold, if set, keeps All from answering until it closes.
+	hold chan struct{}
 	// allCalls and dailyServices count All and DailyServices calls.
 	allCalls, dailyServices atomic.Int64
 }
@@ -219,8 +221,15 @@ func (a fakeAvail) figure(name string, w availability.Window) availability.Figur
 	}
 }
 
-func (a fakeAvail) All(_ context.Context, w availability.Window, _ bool) ([]availability.Figure, error) {
+func (a fakeAvail) All(ctx context.Context, w availability.Window, _ bool) ([]availability.Figure, error) {
 	a.f.allCalls.Add(1)
+	if a.f.hold != nil {
+		select {
+		case <-a.f.hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	a.f.figsMu.Lock()
 	defer a.f.figsMu.Unlock()
 	if figs, ok := a.f.figs[w.String()]; ok && a.f.figs != nil {

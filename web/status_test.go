@@ -150,3 +150,34 @@ func TestFiguresReusedForTheRefreshInterval(t *testing.T) {
 		t.Error("a new catalog did not recompute the status page")
 	}
 }
+
+// Close ends a refresh running in the background and waits for it.
+func TestCloseEndsRefreshes(t *testing.T) {
+	f := scenario(t)
+	p := newTestPages(f, Options{RefreshInterval: time.Minute})
+	c := newClient(t, mux(p))
+	if resp, _ := c.do("GET", "/", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("/: %d", resp.StatusCode)
+	}
+	f.hold = make(chan struct{}) // the next All never answers
+	f.now = f.now.Add(time.Minute)
+	if resp, _ := c.do("GET", "/", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("stale /: %d", resp.StatusCode)
+	}
+	if p.windowFigures.idle() {
+		t.Fatal("no refresh started")
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the refresh")
+	}
+	if !p.windowFigures.idle() {
+		t.Error("a refresh still runs after Close")
+	}
+}

@@ -7,6 +7,13 @@
 // interfaces declared here, and each page has a JSON twin built from the
 // same view.
 //
+// Figures over every service (each default window's, the status page's
+// uptime and daily bars) are computed in one query each and reused for
+// Options.RefreshInterval, refreshed in the background once older (see
+// memo); the pages and their twins say when they were computed. Nothing
+// else is cached: open incidents, lists and timelines are read per
+// request, a page's reads at once.
+//
 // Reads follow the server's access rule (basic auth or TLS client
 // certificates for the whole server, from --web.config.file). Buttons that
 // change incidents appear only when the request carries write rights: the

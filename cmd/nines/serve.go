@@ -187,7 +187,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.collectorWindows, "collector.windows", strings.Join(collector.DefaultWindows(), ","),
 		"Windows of the availability figures on /metrics, comma-separated; each costs one ClickHouse query per refresh. `nines rules generate` reads the same flag.")
 	fs.DurationVar(&o.collectorRefreshInterval, "collector.refresh-interval", collector.DefaultRefreshInterval,
-		"How often the figures on /metrics are recomputed from ClickHouse; scrapes serve the last values.")
+		"How often the figures on /metrics, and those the pages show for every service, are recomputed from ClickHouse; scrapes and pages serve the last values.")
 	fs.DurationVar(&o.collectorRefreshTimeout, "collector.refresh-timeout", collector.DefaultRefreshTimeout,
 		"Longest one recomputation of the figures on /metrics may take before it counts as failed (nines_collector_up 0).")
 	fs.DurationVar(&o.collectorScrapeTimeout, "collector.scrape-timeout", collector.DefaultScrapeTimeout,

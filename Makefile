@@ -115,12 +115,12 @@ BENCH_PAGES_CHDB_HTTP ?= 18534
 bench-pages: deps
 	rm -rf $(BUILD)/bench/pages-clickhouse
 	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(BUILD)/bench/pages-clickhouse $(BENCH_PAGES_TCP) $(BENCH_PAGES_HTTP) -- \
-	  env NINES_REQUIRE_INTEGRATION=1 $(GO) test ./cmd/nines/ -run '^$$' -bench '^BenchmarkPagesOnClickHouse$$' -benchtime 10x -count 1 -timeout 30m
+	  env NINES_REQUIRE_INTEGRATION=1 $(GO) test ./cmd/nines/ -run '^$$' -bench '^BenchmarkPagesOnClickHouse$$' -benchtime 10x -count 1 -timeout 30m -v
 
 bench-pages-chdb: deps
 	rm -rf $(BUILD)/bench/pages-chdb
 	env -u NINES_CLICKHOUSE_DSN -u NINES_TEST_CLICKHOUSE_ADDR $(WITH_CHDB) $(BUILD)/bench/pages-chdb $(BENCH_PAGES_CHDB_HTTP) -- \
-	  env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 $(GO) test ./cmd/nines/ -run '^$$' -bench '^BenchmarkPagesOnClickHouse$$' -benchtime 10x -count 1 -timeout 30m
+	  env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 $(GO) test ./cmd/nines/ -run '^$$' -bench '^BenchmarkPagesOnClickHouse$$' -benchtime 10x -count 1 -timeout 30m -v
 
 # make bench: nines against a private ClickHouse beside Alertmanager, a
 # decode-only receiver and ClickHouse's own insert rate, on the same

@@ -650,8 +650,23 @@ func (p *Pages) service(ctx context.Context, name, cursor string) (ServiceView, 
 }
 
 // serviceFigures returns a service's figures over the default windows,
-// from those computed for every service, and when they were computed.
+// from those computed for every service when they are kept, and when they
+// were computed.
 func (p *Pages) serviceFigures(ctx context.Context, cat *catalog.Catalog, name string) ([]availability.Figure, time.Time, error) {
+	if p.o.RefreshInterval <= 0 { // nothing kept: this service's alone
+		asOf := p.o.Now()
+		ws, err := p.windows()
+		if err != nil {
+			return nil, asOf, err
+		}
+		out := make([]availability.Figure, len(ws))
+		for i, w := range ws {
+			if out[i], err = p.o.Availability.Service(ctx, name, w, false); err != nil {
+				return nil, asOf, err
+			}
+		}
+		return out, asOf.UTC(), nil
+	}
 	wf, asOf, err := p.windowFigures.get(ctx, cat)
 	if err != nil {
 		return nil, asOf, err
@@ -677,9 +692,9 @@ func (p *Pages) serviceFigures(ctx context.Context, cat *catalog.Catalog, name s
 }
 
 // serviceDays returns a service's last HistoryDays days, from those
-// computed for every catalogued service.
+// computed for every catalogued service when they are kept.
 func (p *Pages) serviceDays(ctx context.Context, cat *catalog.Catalog, name string) ([]availability.Day, error) {
-	if _, ok := cat.Service(name); ok {
+	if _, ok := cat.Service(name); ok && p.o.RefreshInterval > 0 {
 		sf, _, err := p.statusFigures.get(ctx, cat)
 		if err != nil {
 			return nil, err

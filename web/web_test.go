@@ -126,8 +126,16 @@ func (c *client) do(method, path string, form url.Values, cookie *http.Cookie) (
 }
 
 func TestPagesShowWhatPeopleNeed(t *testing.T) {
+	// The same with the figures over every service computed per request
+	// and kept (as nines serve keeps them).
+	for _, keep := range []time.Duration{0, time.Hour} {
+		t.Run("kept "+keep.String(), func(t *testing.T) { testPagesShowWhatPeopleNeed(t, keep) })
+	}
+}
+
+func testPagesShowWhatPeopleNeed(t *testing.T, keep time.Duration) {
 	f := scenario(t)
-	c := newClient(t, mux(newTestPages(f, Options{APIToken: testToken})))
+	c := newClient(t, mux(newTestPages(f, Options{APIToken: testToken, RefreshInterval: keep})))
 	tests := []struct {
 		name, path string
 		want       []string

@@ -29,7 +29,7 @@ TEST_CHDB_HTTP ?= 18224
 CHTEST_PKGS   = $$($(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./... | awk '/ github.com\/ninesops\/nines\/chstore\/chtest( |$$)/ {print $$1}')
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test test-engines test-chdb unit lint fmt vet deps clean check-deploy bench-availability bench-availability-chdb bench bench-go chaos soak fuzz
+.PHONY: all build run test test-engines test-chdb unit lint fmt vet deps clean check-deploy bench-availability bench-availability-chdb bench-pages bench-pages-chdb bench bench-go chaos soak fuzz
 
 all: build
 
@@ -108,6 +108,22 @@ bench-availability-chdb: deps
 	rm -rf $(BUILD)/bench/chdb
 	env -u NINES_CLICKHOUSE_DSN -u NINES_TEST_CLICKHOUSE_ADDR $(WITH_CHDB) $(BUILD)/bench/chdb $(BENCH_CHDB_HTTP) -- \
 	  env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 $(GO) test ./chstore/ -run '^$$' -bench '^BenchmarkAvailability$$' -benchtime 10x -count 1 -timeout 30m
+
+# Page speed: every page with 2,000 services and 100,000 incidents, on
+# ClickHouse 18.16 (`make bench-pages`) and on current ClickHouse (chDB,
+# `make bench-pages-chdb`), as ratios to a plain scan of the incidents.
+BENCH_PAGES_TCP       ?= 19410
+BENCH_PAGES_HTTP      ?= 18533
+BENCH_PAGES_CHDB_HTTP ?= 18534
+bench-pages: deps
+	rm -rf $(BUILD)/bench/pages-clickhouse
+	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(BUILD)/bench/pages-clickhouse $(BENCH_PAGES_TCP) $(BENCH_PAGES_HTTP) -- \
+	  env NINES_REQUIRE_INTEGRATION=1 $(GO) test ./cmd/nines/ -run '^$$' -bench '^BenchmarkPagesOnClickHouse$$' -benchtime 10x -count 1 -timeout 30m -v
+
+bench-pages-chdb: deps
+	rm -rf $(BUILD)/bench/pages-chdb
+	env -u NINES_CLICKHOUSE_DSN -u NINES_TEST_CLICKHOUSE_ADDR $(WITH_CHDB) $(BUILD)/bench/pages-chdb $(BENCH_PAGES_CHDB_HTTP) -- \
+	  env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 $(GO) test ./cmd/nines/ -run '^$$' -bench '^BenchmarkPagesOnClickHouse$$' -benchtime 10x -count 1 -timeout 30m -v
 
 # make bench: nines against a private ClickHouse beside Alertmanager, a
 # decode-only receiver and ClickHouse's own insert rate, on the same

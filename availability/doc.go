@@ -90,5 +90,7 @@
 // (23 or 25 hours across daylight saving changes) and gives each day its
 // availability, weighted downtime, maintenance and the number of incidents
 // overlapping it, by the definitions above. Days that have not started yet
-// are left out; today counts up to now.
+// are left out; today counts up to now. DailyServices gives the same series
+// for many catalogued services at once, in one query when the Source can
+// (ManyDailySource).
 package availability

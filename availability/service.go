@@ -193,31 +193,13 @@ func (s *Service) figures(ctx context.Context, cat *catalog.Catalog, names, filt
 func (s *Service) Daily(ctx context.Context, name string, from, to time.Time) ([]Day, error) {
 	cat := s.current()
 	loc := cat.Location()
-	fy, fm, fd := from.Date()
-	ty, tm, td := to.Date()
-	first := time.Date(fy, fm, fd, 0, 0, 0, 0, loc)
-	last := time.Date(ty, tm, td, 0, 0, 0, 0, loc)
-	if last.Before(first) {
-		return nil, fmt.Errorf("%w: from must not be after to", fault.ErrInvalid)
-	}
-	if first.Unix() < 0 {
-		return nil, fmt.Errorf("%w: from: before 1970", fault.ErrInvalid)
+	now := s.Now()
+	days, err := dayIntervals(loc, from, to, now)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.checkKnown(ctx, cat, name); err != nil {
 		return nil, err
-	}
-	now := s.Now()
-	var days []catalog.Interval
-	for i := 0; ; i++ {
-		start := time.Date(fy, fm, fd+i, 0, 0, 0, 0, loc)
-		if start.After(last) || !start.Before(now) {
-			break
-		}
-		if i >= MaxDays {
-			return nil, fmt.Errorf("%w: to: at most %d days after from", fault.ErrInvalid, MaxDays)
-		}
-		end := minTime(time.Date(fy, fm, fd+i+1, 0, 0, 0, 0, loc), now)
-		days = append(days, catalog.Interval{Start: start.UTC(), End: end.UTC()})
 	}
 	if len(days) == 0 {
 		return []Day{}, nil
@@ -229,15 +211,7 @@ func (s *Service) Daily(ctx context.Context, name string, from, to time.Time) ([
 	if err != nil {
 		return nil, fmt.Errorf("daily availability of %q: %w", name, err)
 	}
-	byDay := make(map[int]RawDay, len(raws))
-	for _, r := range raws {
-		byDay[r.Index] = r
-	}
-	out := make([]Day, len(days))
-	for i, iv := range days {
-		out[i] = computeDay(iv, loc, byDay[i], overlapSeconds(maint, iv.Start, iv.End))
-	}
-	return out, nil
+	return toDays(days, loc, raws, maint), nil
 }
 
 // ServiceInfo is a service as the catalog (or, for uncatalogued services,

@@ -67,6 +67,8 @@ type Catalog struct {
 	// backstage lists the Backstage files and globs the catalog read,
 	// resolved against the catalog file's directory, for Watcher.
 	backstage []string
+	// status holds the status_page section's groups; nil without one.
+	status []StatusGroup
 }
 
 // Empty returns a catalog without services or squads: every service is

@@ -255,7 +255,7 @@ func TestParseErrors(t *testing.T) {
 			files: map[string]string{"catalog.yml": `defaults: {slo_target: 99.9}
 servces: []
 `},
-			want: []string{"catalog.yml:2: servces: unknown field (known fields: defaults, squads, services, backstage)"},
+			want: []string{"catalog.yml:2: servces: unknown field (known fields: defaults, squads, services, backstage, status_page)"},
 		},
 		{
 			name: "unknown service field",

@@ -26,6 +26,11 @@
 //     timezone, defaults.timezone or UTC. One-off times without an offset
 //     are read in that time zone too.
 //   - A service's channel is its own, else its owner squad's.
+//   - The optional status_page section lists the public status page's
+//     groups: a unique public name, the catalogued services each holds
+//     (each once per group), and whether incidents show their own titles
+//     (show_titles) and labels (show_labels), both off by default.
+//     Without the section the status page groups services by system.
 //
 // # Backstage
 //

@@ -18,6 +18,8 @@ type fileConfig struct {
 	Squads    []fileSquad   `yaml:"squads"`
 	Services  []fileService `yaml:"services"`
 	Backstage []string      `yaml:"backstage"`
+	// StatusPage is nil when the section is absent.
+	StatusPage *fileStatusPage `yaml:"status_page"`
 }
 
 type fileDefaults struct {
@@ -121,6 +123,7 @@ func (b *builder) build(cfg *fileConfig) *Catalog {
 	drafts, order := b.addServices(c, cfg)
 	b.addBackstage(c, cfg.Backstage, drafts)
 	b.checkGraph(drafts)
+	b.addStatusPage(c, cfg.StatusPage, drafts)
 
 	for name, d := range drafts {
 		s := d.svc

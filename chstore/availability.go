@@ -406,24 +406,26 @@ func (s *Store) Downtime(ctx context.Context, q availability.Query) ([]availabil
 	return out, nil
 }
 
-// dailySQL answers a DailyQuery for one service: the sweep of downtimeSQL
+// dailySQL answers a DailyQuery for one service (or a ManyDailyQuery,
+// a row per service and day): the sweep of downtimeSQL
 // over the whole span, with the day boundaries (@days, n+1 of them) as
 // events of class 7 that split gaps, so that every gap lies in one day,
 // whose index is the running count of boundaries passed. Incidents count
 // on every day one of their periods overlaps. Verbs: %[1]s the service
 // filter, %[2]s the collapsed incidents, %[4]s the maintenance join, %[5]s
 // the maintenance events, %[7]s the maintenance column to carry.
-const dailySQL = `SELECT toUInt32(x.1) AS day, toFloat64(sum(x.2)) AS downtime, toInt64(sum(x.3)) AS incidents
+const dailySQL = `SELECT service, toUInt32(x.1) AS day, toFloat64(sum(x.2)) AS downtime, toInt64(sum(x.3)) AS incidents
 FROM
 (
     SELECT
+        service,
         arrayConcat(
             arrayMap((d, g, w) -> (d, g * w, toUInt32(0)), di, gp, we),
             arrayMap(d -> (d, 0., toUInt32(1)), inc_days)) AS xs
     FROM
     (
         SELECT
-            inc_days,
+            service, inc_days,
             arraySort(arrayConcat(
                 arrayMap(p -> toUInt64(p.1) * 16 + p.3 * 2, pcs),
                 arrayMap(p -> toUInt64(p.2) * 16 + p.3 * 2 + 1, pcs),
@@ -476,54 +478,17 @@ FROM
 )
 ARRAY JOIN xs AS x
 WHERE day < @ndays
-GROUP BY day
+GROUP BY service, day
 HAVING downtime > 0 OR incidents > 0`
 
 // Daily implements availability.Source: one query, one row per day that
 // has downtime or incidents.
 func (s *Store) Daily(ctx context.Context, q availability.DailyQuery) ([]availability.RawDay, error) {
-	if len(q.Days) == 0 {
-		return nil, nil
-	}
-	const op = "query_daily"
-	now := unix(q.Now)
-	days := make([]uint32, 0, len(q.Days)+1)
-	for _, d := range q.Days {
-		days = append(days, unix(d.Start))
-	}
-	last := min(unix(q.Days[len(q.Days)-1].End), now)
-	days = append(days, last)
-	p := sweepParams{lo: days[0], hi: last, from: days[0], end: last, now: now, weights: q.Weights, services: []string{q.Service}}
-	join, events, carry, margs := maintenanceArgs(map[string][]catalog.Interval{q.Service: q.Maintenance}, p.services, p.lo, p.hi)
-	filter := p.filter()
-	query := fmt.Sprintf(dailySQL, filter, fmt.Sprintf(collapsedSQL, filter), "", join, events, "", carry)
-	args := append(p.args(), margs...)
-	args = append(args, clickhouse.Named("days", days), clickhouse.Named("ndays", uint32(len(q.Days))))
-
-	s.metrics.op(op)
-	rows, err := s.conn.Query(ctx, query, args...)
-	if err != nil {
-		return nil, s.fail(ctx, op, err, "query daily availability of %q", q.Service)
-	}
-	defer rows.Close()
-	var out []availability.RawDay
-	for rows.Next() {
-		var (
-			day uint32
-			d   availability.RawDay
-			n   int64
-		)
-		if err := rows.Scan(&day, &d.Downtime, &n); err != nil {
-			return nil, s.fail(ctx, op, err, "read daily availability of %q", q.Service)
-		}
-		d.Index, d.Incidents = int(day), int(n)
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, op, err, "read daily availability of %q", q.Service)
-	}
-	slices.SortFunc(out, func(a, b availability.RawDay) int { return a.Index - b.Index })
-	return out, nil
+	byService, err := s.DailyServices(ctx, availability.ManyDailyQuery{
+		Services: []string{q.Service}, Days: q.Days, Now: q.Now, Weights: q.Weights,
+		Maintenance: map[string][]catalog.Interval{q.Service: q.Maintenance},
+	})
+	return byService[q.Service], err
 }
 
 // SeenServices implements availability.Source: every service that has

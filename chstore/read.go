@@ -430,6 +430,12 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 		}
 		outer = append(outer, "state = ?")
 		outerArgs = append(outerArgs, string(st))
+		if st != incidents.StateResolved {
+			// Only incidents with a version in that state can be in it
+			// now: collapse those few, not the whole table.
+			inner += " AND id GLOBAL IN (SELECT id FROM incidents WHERE state = ?)"
+			innerArgs = append(innerArgs, string(st))
+		}
 	}
 	if f.Impact != nil {
 		outer = append(outer, "impact = ?")

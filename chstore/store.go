@@ -16,6 +16,8 @@
 //	outages.go       incidents.OutageFinder (OpenOutages: cascades)
 //	reconcile.go     alerts.OpenIncidentLister (OpenIncidentsFromAlerts)
 //	availability.go  availability.Source (Downtime, Daily, SeenServices)
+//	daily_services.go availability.ManyDailySource (DailyServices: many services' days)
+//	recent.go        web.Incidents (RecentByService: many services' latest incidents)
 //	changes.go       changes.Store (RecordChange, Changes, SetCause, Causes, DORA)
 //	                 and changes.Incidents (OpenIncidentsOfServices)
 //	journal.go       journal.Log (AppendLog, ReadLog, with batch.go), journal.Results,

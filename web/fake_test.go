@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ninesops/nines/availability"
@@ -25,11 +27,16 @@ type fake struct {
 	bySvc     map[string][]*incidents.Incident // newest first
 	all       []*incidents.Incident            // newest first
 	open      []*incidents.Incident            // newest first
+	figsMu    sync.Mutex
 	figs      map[string][]availability.Figure // All's answers by window: a store answers in one query
 	timelines map[string][]incidents.Event
 	changes   []changes.Change
 	suspects  map[string][]changes.Suspect
 	acts      []string // mutations done, "ack inc-…"
+	// hold, if set, keeps All from answering until it closes.
+	hold chan struct{}
+	// allCalls and dailyServices count All and DailyServices calls.
+	allCalls, dailyServices atomic.Int64
 }
 
 func newFake(now time.Time, cat *catalog.Catalog) *fake {
@@ -92,6 +99,20 @@ func (f *fake) List(_ context.Context, fl incidents.Filter) ([]*incidents.Incide
 		out = append(out, inc)
 	}
 	return out, "", nil
+}
+
+func (f *fake) RecentByService(ctx context.Context, services []string, since, until time.Time, perService int) (map[string][]*incidents.Incident, error) {
+	out := map[string][]*incidents.Incident{}
+	for _, svc := range services {
+		list, _, err := f.List(ctx, incidents.Filter{Service: svc, Since: since, Until: until, Limit: perService})
+		if err != nil {
+			return nil, err
+		}
+		if len(list) > 0 {
+			out[svc] = list
+		}
+	}
+	return out, nil
 }
 
 func mapValues[K comparable, V any](m map[K]V) []V {
@@ -200,7 +221,17 @@ func (a fakeAvail) figure(name string, w availability.Window) availability.Figur
 	}
 }
 
-func (a fakeAvail) All(_ context.Context, w availability.Window, _ bool) ([]availability.Figure, error) {
+func (a fakeAvail) All(ctx context.Context, w availability.Window, _ bool) ([]availability.Figure, error) {
+	a.f.allCalls.Add(1)
+	if a.f.hold != nil {
+		select {
+		case <-a.f.hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	a.f.figsMu.Lock()
+	defer a.f.figsMu.Unlock()
 	if figs, ok := a.f.figs[w.String()]; ok && a.f.figs != nil {
 		return slices.Clone(figs), nil
 	}
@@ -251,6 +282,19 @@ func (a fakeAvail) Daily(_ context.Context, name string, from, to time.Time) ([]
 				}
 			}
 		}
+	}
+	return out, nil
+}
+
+func (a fakeAvail) DailyServices(ctx context.Context, names []string, from, to time.Time) (map[string][]availability.Day, error) {
+	a.f.dailyServices.Add(1)
+	out := map[string][]availability.Day{}
+	for _, name := range names {
+		d, err := a.Daily(ctx, name, from, to)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = d
 	}
 	return out, nil
 }

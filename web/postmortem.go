@@ -70,16 +70,17 @@ func (p *Pages) postmortem(ctx context.Context, id string) (Postmortem, error) {
 		}
 		pm.WeightedDowntimeSeconds += weights.Weight(s.impact) * float64(s.Seconds())
 	}
-	ws, err := p.windows()
+	// The budget comes from the figures computed for every service.
+	figs, _, err := p.serviceFigures(ctx, p.o.Catalog(), in.Service)
 	if err != nil {
 		return pm, err
 	}
-	w := ws[primaryWindow(ws)]
-	f, err := p.o.Availability.Service(ctx, in.Service, w, false)
+	prim, err := p.primary()
 	if err != nil {
 		return pm, err
 	}
-	pm.BudgetWindow, pm.BudgetSeconds = w.String(), f.ErrorBudgetSeconds
+	f := figs[prim]
+	pm.BudgetWindow, pm.BudgetSeconds = f.Window, f.ErrorBudgetSeconds
 	if f.ErrorBudgetSeconds > 0 {
 		pm.BudgetConsumed = pm.WeightedDowntimeSeconds / f.ErrorBudgetSeconds
 	}

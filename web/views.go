@@ -76,21 +76,26 @@ func (p *Pages) row(inc *incidents.Incident, cat *catalog.Catalog, now time.Time
 // openIncidents returns the open incidents, worst impact first, then the
 // oldest first.
 func (p *Pages) openIncidents(ctx context.Context) ([]*incidents.Incident, error) {
-	var out []*incidents.Incident
-	for _, st := range []incidents.State{incidents.StateFiring, incidents.StateAcknowledged} {
+	states := []incidents.State{incidents.StateFiring, incidents.StateAcknowledged}
+	byState := make([][]*incidents.Incident, len(states))
+	err := forEach(ctx, len(states), len(states), func(ctx context.Context, i int) error {
 		cursor := ""
 		for {
-			page, next, err := p.o.Incidents.List(ctx, incidents.Filter{State: st, Limit: 1000, Cursor: cursor})
+			page, next, err := p.o.Incidents.List(ctx, incidents.Filter{State: states[i], Limit: 1000, Cursor: cursor})
 			if err != nil {
-				return nil, err
+				return err
 			}
-			out = append(out, page...)
-			if next == "" || len(out) >= maxOpen {
-				break
+			byState[i] = append(byState[i], page...)
+			if next == "" || len(byState[i]) >= maxOpen {
+				return nil
 			}
 			cursor = next
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
+	out := slices.Concat(byState...)
 	slices.SortFunc(out, func(a, b *incidents.Incident) int {
 		if c := cmp.Compare(b.Impact, a.Impact); c != 0 {
 			return c
@@ -131,6 +136,16 @@ func primaryWindow(ws []availability.Window) int {
 	return best
 }
 
+// primary returns the index of the window lists are sorted by among the
+// default windows.
+func (p *Pages) primary() (int, error) {
+	ws, err := p.windows()
+	if err != nil {
+		return 0, err
+	}
+	return primaryWindow(ws), nil
+}
+
 // ServiceRow is a service's figures over the default windows.
 type ServiceRow struct {
 	Name      string    `json:"name"`
@@ -149,27 +164,46 @@ type FigCell struct {
 	ErrorBudgetRemaining float64 `json:"error_budget_remaining"`
 }
 
-// serviceRows computes every service's figures over the default windows,
-// worst first by the primary window, keeping those keep accepts.
-func (p *Pages) serviceRows(ctx context.Context, cat *catalog.Catalog, keep func(name string) bool) ([]ServiceRow, []string, error) {
+// windowFigures are every service's figures over each default window,
+// worst first (Availability.All).
+type windowFigures struct {
+	names []string
+	figs  [][]availability.Figure
+	prim  int // the window lists are sorted by (primaryWindow)
+}
+
+func (p *Pages) loadWindowFigures(ctx context.Context, _ *catalog.Catalog) (windowFigures, error) {
+	ws, err := p.windows()
+	if err != nil {
+		return windowFigures{}, err
+	}
+	out := windowFigures{names: make([]string, len(ws)), figs: make([][]availability.Figure, len(ws)), prim: primaryWindow(ws)}
+	for i, w := range ws {
+		out.names[i] = w.String()
+		if out.figs[i], err = p.o.Availability.All(ctx, w, false); err != nil {
+			return windowFigures{}, err
+		}
+	}
+	return out, nil
+}
+
+// serviceRows returns every service's figures over the default windows
+// and when they were computed, worst first by the primary window, keeping
+// those keep accepts.
+func (p *Pages) serviceRows(ctx context.Context, cat *catalog.Catalog, keep func(name string) bool) ([]ServiceRow, []string, time.Time, error) {
 	tiers := map[string]int{}
 	for _, sv := range cat.Services() {
 		tiers[sv.Name] = sv.Tier
 	}
-	ws, err := p.windows()
+	wf, asOf, err := p.windowFigures.get(ctx, cat)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, asOf, err
 	}
-	names := make([]string, len(ws))
+	ws := wf.names
 	byName := map[string]*ServiceRow{}
 	var order []string
-	prim := primaryWindow(ws)
-	for i, w := range ws {
-		names[i] = w.String()
-		figs, err := p.o.Availability.All(ctx, w, false)
-		if err != nil {
-			return nil, nil, err
-		}
+	prim := wf.prim
+	for i, figs := range wf.figs {
 		for _, f := range figs {
 			if !keep(f.Service) {
 				continue
@@ -180,7 +214,7 @@ func (p *Pages) serviceRows(ctx context.Context, cat *catalog.Catalog, keep func
 				r.Tier = tiers[f.Service]
 				byName[f.Service] = r
 			}
-			r.Figures[i] = FigCell{Window: w.String(), Availability: f.Availability, ErrorBudgetRemaining: f.ErrorBudgetRemaining}
+			r.Figures[i] = FigCell{Window: ws[i], Availability: f.Availability, ErrorBudgetRemaining: f.ErrorBudgetRemaining}
 			if i == prim {
 				order = append(order, f.Service) // All sorts worst first
 			}
@@ -190,7 +224,7 @@ func (p *Pages) serviceRows(ctx context.Context, cat *catalog.Catalog, keep func
 	for _, name := range order {
 		out = append(out, *byName[name])
 	}
-	return out, names, nil
+	return out, ws, asOf.UTC(), nil
 }
 
 // OverviewView is the overview page: open incidents, then services worst
@@ -204,6 +238,9 @@ type OverviewView struct {
 	Windows      []string      `json:"windows"`
 	Services     []ServiceRow  `json:"services"`
 	ServicesPage Pagination    `json:"services_page"`
+	// AsOf is when the services' figures were computed (see
+	// Options.RefreshInterval); open incidents are current.
+	AsOf time.Time `json:"figures_as_of"`
 }
 
 func (p *Pages) overview(ctx context.Context, squad string, tier, page int) (OverviewView, error) {
@@ -235,10 +272,11 @@ func (p *Pages) overview(ctx context.Context, squad string, tier, page int) (Ove
 			v.Open = append(v.Open, p.row(inc, cat, now))
 		}
 	}
-	rows, names, err := p.serviceRows(ctx, cat, keep)
+	rows, names, asOf, err := p.serviceRows(ctx, cat, keep)
 	if err != nil {
 		return v, err
 	}
+	v.AsOf = asOf
 	markOpen(rows, open)
 	v.Windows = names
 	v.Services, v.ServicesPage = paginate(rows, page, p.o.PageSize)
@@ -370,16 +408,63 @@ type IncidentView struct {
 
 func (p *Pages) incident(ctx context.Context, id string) (IncidentView, error) {
 	var v IncidentView
-	inc, err := p.o.Incidents.Get(ctx, id)
-	if err != nil {
-		return v, err
-	}
-	tl, err := p.o.Incidents.Timeline(ctx, id)
-	if err != nil {
-		return v, err
-	}
 	cat := p.o.Catalog()
 	now := p.o.Now()
+	// Everything the page shows is read at once; what depends on the
+	// incident follows reading it.
+	var (
+		inc    *incidents.Incident
+		getErr error
+		tl     []incidents.Event
+		up     *incidents.Incident
+		down   []*incidents.Incident
+		chat   string
+	)
+	err := together(ctx,
+		func(ctx context.Context) error {
+			if inc, getErr = p.o.Incidents.Get(ctx, id); getErr != nil {
+				return getErr
+			}
+			return together(ctx,
+				func(ctx context.Context) error {
+					if inc.CausedBy != "" {
+						up, _ = p.o.Incidents.Get(ctx, inc.CausedBy) // gone: not shown
+					}
+					return nil
+				},
+				func(ctx context.Context) (err error) {
+					down, err = p.downstreamIncidents(ctx, cat, inc)
+					return err
+				},
+			)
+		},
+		func(ctx context.Context) (err error) {
+			tl, err = p.o.Incidents.Timeline(ctx, id)
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			v.Suspects, err = p.o.Changes.Suspects(ctx, id)
+			return err
+		},
+		func(ctx context.Context) error {
+			if p.o.SlackThread == nil {
+				return nil
+			}
+			// The page is worth more than the link: a failure only costs it.
+			u, err := p.o.SlackThread(ctx, id)
+			if err != nil {
+				p.o.Logger.Warn("page: no Slack thread link", "incident", id, "err", err)
+			}
+			chat = u
+			return nil
+		},
+	)
+	if getErr != nil {
+		return v, getErr // an unknown incident is that, whatever else failed
+	}
+	if err != nil {
+		return v, err
+	}
 	v.Incident = incidents.ToJSON(inc, tl)
 	v.Incident.Timeline = nonNilSlice(tl)
 	if sv, ok := cat.Service(inc.Service); ok {
@@ -394,33 +479,18 @@ func (p *Pages) incident(ctx context.Context, id string) (IncidentView, error) {
 		v.From = minT(v.From, v.Segments[0].Start)
 		v.To = maxT(v.To, v.Segments[len(v.Segments)-1].End)
 	}
-	if v.Suspects, err = p.o.Changes.Suspects(ctx, id); err != nil {
-		return v, err
-	}
 	v.Suspects = nonNilSlice(v.Suspects)
-	if inc.CausedBy != "" {
-		up, err := p.o.Incidents.Get(ctx, inc.CausedBy)
-		if err == nil {
-			r := p.row(up, cat, now)
-			v.Upstream = &r
-		}
-	}
-	down, err := p.downstreamIncidents(ctx, cat, inc)
-	if err != nil {
-		return v, err
+	if up != nil {
+		r := p.row(up, cat, now)
+		v.Upstream = &r
 	}
 	for _, d := range down {
 		v.Downstream = append(v.Downstream, p.row(d, cat, now))
 	}
 	v.Downstream = nonNilSlice(v.Downstream)
 	v.Links = p.incidentLinks(inc)
-	if p.o.SlackThread != nil {
-		// The page is worth more than the link: a failure only costs it.
-		if u, err := p.o.SlackThread(ctx, id); err != nil {
-			p.o.Logger.Warn("page: no Slack thread link", "incident", id, "err", err)
-		} else if u != "" {
-			v.Links = append(v.Links, Link{"Slack thread", u})
-		}
+	if chat != "" {
+		v.Links = append(v.Links, Link{"Slack thread", chat})
 	}
 	return v, nil
 }
@@ -428,26 +498,33 @@ func (p *Pages) incident(ctx context.Context, id string) (IncidentView, error) {
 // downstreamIncidents finds the incidents linked to inc as their upstream
 // cause, among the incidents of the services that depend on its service.
 func (p *Pages) downstreamIncidents(ctx context.Context, cat *catalog.Catalog, inc *incidents.Incident) ([]*incidents.Incident, error) {
-	var out []*incidents.Incident
+	var deps []string
 	for _, sv := range cat.Services() {
-		if !slices.Contains(cat.Upstream(sv.Name), inc.Service) {
-			continue
+		if slices.Contains(cat.Upstream(sv.Name), inc.Service) {
+			deps = append(deps, sv.Name)
 		}
-		f := incidents.Filter{Service: sv.Name, Since: inc.StartedAt.Add(-time.Minute), Limit: 100}
-		if !inc.ResolvedAt.IsZero() {
-			f.Until = inc.ResolvedAt.Add(time.Second)
-		}
-		list, _, err := p.o.Incidents.List(ctx, f)
+	}
+	var until time.Time
+	if !inc.ResolvedAt.IsZero() {
+		until = inc.ResolvedAt.Add(time.Second)
+	}
+	var out []*incidents.Incident
+	for lo := 0; lo < len(deps); lo += maxOpen {
+		byService, err := p.o.Incidents.RecentByService(ctx, deps[lo:min(lo+maxOpen, len(deps))], inc.StartedAt.Add(-time.Minute), until, 100)
 		if err != nil {
 			return nil, err
 		}
-		for _, d := range list {
-			if d.CausedBy == inc.ID {
-				out = append(out, d)
+		for _, list := range byService {
+			for _, d := range list {
+				if d.CausedBy == inc.ID {
+					out = append(out, d)
+				}
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b *incidents.Incident) int { return a.StartedAt.Compare(b.StartedAt) })
+	slices.SortFunc(out, func(a, b *incidents.Incident) int {
+		return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
 
@@ -484,6 +561,9 @@ type ServiceView struct {
 	Spans []IncidentRow `json:"-"`
 	// Explained lists, per window, the incidents behind its figure.
 	Explained []Explanation `json:"explained"`
+	// AsOf is when the figures and daily bars were computed (see
+	// Options.RefreshInterval); the lists are current.
+	AsOf time.Time `json:"figures_as_of"`
 }
 
 // Explanation is what the incidents of one window cost.
@@ -518,21 +598,37 @@ func (p *Pages) service(ctx context.Context, name, cursor string) (ServiceView, 
 			v.Downstream = append(v.Downstream, sv.Name)
 		}
 	}
-	ws, err := p.windows()
-	if err != nil {
-		return v, err
-	}
-	for _, w := range ws {
-		f, err := p.o.Availability.Service(ctx, name, w, true)
-		if err != nil {
-			return v, err
-		}
-		v.Figures = append(v.Figures, f)
-	}
-	if v.Days, err = p.days(ctx, name, now); err != nil {
-		return v, err
-	}
-	list, next, err := p.o.Incidents.List(ctx, incidents.Filter{Service: name, Limit: p.o.PageSize, Cursor: cursor})
+	v.To = now
+	v.From = now.Add(-HistoryDays * 24 * time.Hour)
+	// The figures and the daily bars come from those computed for every
+	// service at once (Options.RefreshInterval); the lists are read
+	// together.
+	var (
+		list, spans []*incidents.Incident
+		next        string
+	)
+	err = together(ctx,
+		func(ctx context.Context) (err error) {
+			v.Figures, v.AsOf, err = p.serviceFigures(ctx, cat, name)
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			v.Days, err = p.serviceDays(ctx, cat, name)
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			list, next, err = p.o.Incidents.List(ctx, incidents.Filter{Service: name, Limit: p.o.PageSize, Cursor: cursor})
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			spans, _, err = p.o.Incidents.List(ctx, incidents.Filter{Service: name, Since: v.From, Limit: 1000})
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			v.Changes, err = p.o.Changes.List(ctx, changes.Query{Services: []string{name}, From: v.From, Limit: 200})
+			return err
+		},
+	)
 	if err != nil {
 		return v, err
 	}
@@ -541,22 +637,100 @@ func (p *Pages) service(ctx context.Context, name, cursor string) (ServiceView, 
 	for _, inc := range list {
 		v.Incidents = append(v.Incidents, p.row(inc, cat, now))
 	}
-	v.To = now
-	v.From = now.Add(-HistoryDays * 24 * time.Hour)
-	spans, _, err := p.o.Incidents.List(ctx, incidents.Filter{Service: name, Since: v.From, Limit: 1000})
-	if err != nil {
-		return v, err
-	}
 	for _, inc := range spans {
 		v.Spans = append(v.Spans, p.row(inc, cat, now))
 	}
-	if v.Changes, err = p.o.Changes.List(ctx, changes.Query{Services: []string{name}, From: v.From, Limit: 200}); err != nil {
-		return v, err
-	}
 	v.Changes = nonNilSlice(v.Changes)
 	v.Dashboard = p.o.DashboardURL(name)
+	for i := range v.Figures {
+		v.Figures[i].IncidentIDs = overlapping(spans, v.Figures[i].From, minT(v.Figures[i].To, v.AsOf), now)
+	}
 	v.Explained = p.explain(v.Figures, spans, now)
 	return v, nil
+}
+
+// serviceFigures returns a service's figures over the default windows,
+// from those computed for every service when they are kept, and when they
+// were computed.
+func (p *Pages) serviceFigures(ctx context.Context, cat *catalog.Catalog, name string) ([]availability.Figure, time.Time, error) {
+	if p.o.RefreshInterval <= 0 { // nothing kept: this service's alone
+		asOf := p.o.Now()
+		ws, err := p.windows()
+		if err != nil {
+			return nil, asOf, err
+		}
+		out := make([]availability.Figure, len(ws))
+		for i, w := range ws {
+			if out[i], err = p.o.Availability.Service(ctx, name, w, false); err != nil {
+				return nil, asOf, err
+			}
+		}
+		return out, asOf.UTC(), nil
+	}
+	wf, asOf, err := p.windowFigures.get(ctx, cat)
+	if err != nil {
+		return nil, asOf, err
+	}
+	out := make([]availability.Figure, len(wf.names))
+	for i, figs := range wf.figs {
+		j := slices.IndexFunc(figs, func(f availability.Figure) bool { return f.Service == name })
+		if j < 0 {
+			// Not among them (an incident of a new service since):
+			// computed alone.
+			w, err := p.o.Availability.ParseWindow(wf.names[i])
+			if err != nil {
+				return nil, asOf, err
+			}
+			if out[i], err = p.o.Availability.Service(ctx, name, w, false); err != nil {
+				return nil, asOf, err
+			}
+			continue
+		}
+		out[i] = figs[j]
+	}
+	return out, asOf.UTC(), nil
+}
+
+// serviceDays returns a service's last HistoryDays days, from those
+// computed for every catalogued service when they are kept.
+func (p *Pages) serviceDays(ctx context.Context, cat *catalog.Catalog, name string) ([]availability.Day, error) {
+	if _, ok := cat.Service(name); ok && p.o.RefreshInterval > 0 {
+		sf, _, err := p.statusFigures.get(ctx, cat)
+		if err != nil {
+			return nil, err
+		}
+		if days, ok := sf.days[name]; ok {
+			return days, nil
+		}
+	}
+	from, to := p.historyDays(cat)
+	return p.o.Availability.Daily(ctx, name, from, to)
+}
+
+// overlapping returns the IDs of the incidents with a period (without
+// periods, their time from start to resolution) overlapping [from, to),
+// sorted: the incidents a figure over that window counts. Open periods
+// run to now.
+func overlapping(incs []*incidents.Incident, from, to, now time.Time) []string {
+	var out []string
+	for _, inc := range incs {
+		periods := inc.Periods
+		if len(periods) == 0 {
+			periods = []incidents.Period{{Start: inc.StartedAt, End: inc.ResolvedAt}}
+		}
+		for _, pe := range periods {
+			end := pe.End
+			if end.IsZero() {
+				end = now
+			}
+			if pe.Start.Before(to) && end.After(from) {
+				out = append(out, inc.ID)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // explain lists the incidents behind each figure with their time in its
@@ -596,12 +770,12 @@ func (p *Pages) explain(figs []availability.Figure, incs []*incidents.Incident, 
 	return out
 }
 
-// days returns a service's last HistoryDays days.
-func (p *Pages) days(ctx context.Context, name string, now time.Time) ([]availability.Day, error) {
-	loc := p.o.Catalog().Location()
-	to := now.In(loc)
-	from := time.Date(to.Year(), to.Month(), to.Day()-(HistoryDays-1), 0, 0, 0, 0, loc)
-	return p.o.Availability.Daily(ctx, name, from, to)
+// historyDays returns the first and the last of the last HistoryDays
+// days, today included, in the catalog's time zone.
+func (p *Pages) historyDays(cat *catalog.Catalog) (from, to time.Time) {
+	loc := cat.Location()
+	to = p.o.Now().In(loc)
+	return time.Date(to.Year(), to.Month(), to.Day()-(HistoryDays-1), 0, 0, 0, 0, loc), to
 }
 
 // SquadView is the squad page: its services and their open incidents.
@@ -611,6 +785,8 @@ type SquadView struct {
 	Windows  []string      `json:"windows"`
 	Services []ServiceRow  `json:"services"`
 	Open     []IncidentRow `json:"open_incidents"`
+	// AsOf is when the services' figures were computed.
+	AsOf time.Time `json:"figures_as_of"`
 }
 
 func (p *Pages) squad(ctx context.Context, name string) (SquadView, error) {
@@ -627,10 +803,11 @@ func (p *Pages) squad(ctx context.Context, name string) (SquadView, error) {
 		return v, fmt.Errorf("%w: squad %q owns no service in the catalog", incidents.ErrNotFound, name)
 	}
 	v.Channel = sq.Channel
-	rows, names, err := p.serviceRows(ctx, cat, func(s string) bool { return owned[s] })
+	rows, names, asOf, err := p.serviceRows(ctx, cat, func(s string) bool { return owned[s] })
 	if err != nil {
 		return v, err
 	}
+	v.AsOf = asOf
 	open, err := p.openIncidents(ctx)
 	if err != nil {
 		return v, err
@@ -644,172 +821,6 @@ func (p *Pages) squad(ctx context.Context, name string) (SquadView, error) {
 		}
 	}
 	return v, nil
-}
-
-// StatusView is the status page.
-type StatusView struct {
-	Groups    []StatusGroup `json:"groups"`
-	GroupPage Pagination    `json:"group_page"`
-	Days      int           `json:"days"`
-}
-
-// StatusGroup is a group of services (the catalog's system) on the status
-// page.
-type StatusGroup struct {
-	Name string `json:"name"`
-	// State is operational, degraded or outage.
-	State    string          `json:"state"`
-	Services []StatusService `json:"services"`
-	// Days is the group's worst service availability per day.
-	Days      []StatusDay      `json:"days"`
-	Incidents []StatusIncident `json:"incidents"`
-}
-
-// StatusService is a service's current state and 90-day uptime.
-type StatusService struct {
-	Name   string  `json:"name"`
-	State  string  `json:"state"`
-	Uptime float64 `json:"uptime"`
-}
-
-// StatusDay is one day's bar.
-type StatusDay struct {
-	Date         string  `json:"date"`
-	Availability float64 `json:"availability"`
-}
-
-// StatusIncident is an incident as the public sees it.
-type StatusIncident struct {
-	Title     string     `json:"title"`
-	Impact    string     `json:"impact"`
-	StartedAt time.Time  `json:"started_at"`
-	EndedAt   *time.Time `json:"resolved_at"`
-}
-
-// statusServices is how many services a status page shows.
-const statusServices = 50
-
-// otherGroup holds the services without a system, last.
-const otherGroup = "Other services"
-
-// statusIncidents is how many incidents a group lists.
-const statusIncidents = 10
-
-func stateOf(im incidents.Impact, open bool) string {
-	switch {
-	case !open:
-		return "operational"
-	case im == incidents.ImpactOutage:
-		return "outage"
-	case im == incidents.ImpactDegraded:
-		return "degraded"
-	}
-	return "operational"
-}
-
-func (p *Pages) status(ctx context.Context, page int) (StatusView, error) {
-	cat := p.o.Catalog()
-	now := p.o.Now()
-	v := StatusView{Days: HistoryDays}
-	// Services in group order, a page at a time: each costs a few store
-	// queries, so a page of groups could cost thousands.
-	type member struct{ group, name string }
-	var all []member
-	for _, sv := range cat.Services() {
-		g := sv.System
-		if g == "" {
-			g = otherGroup
-		}
-		all = append(all, member{g, sv.Name})
-	}
-	slices.SortFunc(all, func(a, b member) int {
-		last := func(g string) int {
-			if g == otherGroup {
-				return 1
-			}
-			return 0
-		}
-		return cmp.Or(cmp.Compare(last(a.group), last(b.group)), cmp.Compare(a.group, b.group), cmp.Compare(a.name, b.name))
-	})
-	all, v.GroupPage = paginate(all, page, statusServices)
-	var names []string
-	bySystem := map[string][]string{}
-	for _, m := range all {
-		if len(bySystem[m.group]) == 0 {
-			names = append(names, m.group)
-		}
-		bySystem[m.group] = append(bySystem[m.group], m.name)
-	}
-	open, err := p.openIncidents(ctx)
-	if err != nil {
-		return v, err
-	}
-	worst := worstOpen(open)
-	win, err := p.o.Availability.ParseWindow(strconv.Itoa(HistoryDays) + "d")
-	if err != nil {
-		return v, err
-	}
-	for _, g := range names {
-		grp := StatusGroup{Name: g, State: "operational"}
-		rank := map[string]int{"operational": 0, "degraded": 1, "outage": 2}
-		var incs []StatusIncident
-		for _, name := range bySystem[g] {
-			im, isOpen := worst[name]
-			st := stateOf(im, isOpen)
-			if rank[st] > rank[grp.State] {
-				grp.State = st
-			}
-			f, err := p.o.Availability.Service(ctx, name, win, false)
-			if err != nil {
-				return v, err
-			}
-			grp.Services = append(grp.Services, StatusService{Name: name, State: st, Uptime: f.Availability})
-			days, err := p.days(ctx, name, now)
-			if err != nil {
-				return v, err
-			}
-			for i, d := range days {
-				if i >= len(grp.Days) {
-					grp.Days = append(grp.Days, StatusDay{Date: d.Date, Availability: d.Availability})
-				} else if d.Availability < grp.Days[i].Availability {
-					grp.Days[i].Availability = d.Availability
-				}
-			}
-			list, _, err := p.o.Incidents.List(ctx, incidents.Filter{Service: name, Since: win.From, Limit: statusIncidents})
-			if err != nil {
-				return v, err
-			}
-			for _, inc := range list {
-				if inc.Impact == incidents.ImpactNone {
-					continue
-				}
-				incs = append(incs, p.publicIncident(inc))
-			}
-		}
-		slices.SortFunc(incs, func(a, b StatusIncident) int { return b.StartedAt.Compare(a.StartedAt) })
-		grp.Incidents = nonNilSlice(incs[:min(len(incs), statusIncidents)])
-		v.Groups = append(v.Groups, grp)
-	}
-	v.Groups = nonNilSlice(v.Groups)
-	return v, nil
-}
-
-// publicIncident shows an incident without labels or internal details:
-// its title only when the status page is configured to show titles.
-func (p *Pages) publicIncident(inc *incidents.Incident) StatusIncident {
-	title := inc.Annotations["public_title"]
-	if title == "" && p.o.StatusTitles {
-		title = inc.Title
-	}
-	if title == "" {
-		title = map[incidents.Impact]string{incidents.ImpactOutage: "Outage", incidents.ImpactDegraded: "Degraded performance"}[inc.Impact] + " of " + inc.Service
-	}
-	s := StatusIncident{Title: title, Impact: inc.Impact.String(), StartedAt: inc.StartedAt.UTC()}
-	if !inc.ResolvedAt.IsZero() {
-		t := inc.ResolvedAt.UTC()
-		s.EndedAt = &t
-	}
-	return s
 }
 
 func nonNilSlice[T any](s []T) []T {

@@ -7,6 +7,13 @@
 // interfaces declared here, and each page has a JSON twin built from the
 // same view.
 //
+// Figures over every service (each default window's, the status page's
+// uptime and daily bars) are computed in one query each and reused for
+// Options.RefreshInterval, refreshed in the background once older (see
+// memo); the pages and their twins say when they were computed. Nothing
+// else is cached: open incidents, lists and timelines are read per
+// request, a page's reads at once.
+//
 // Reads follow the server's access rule (basic auth or TLS client
 // certificates for the whole server, from --web.config.file). Buttons that
 // change incidents appear only when the request carries write rights: the
@@ -28,6 +35,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ninesops/nines/availability"
@@ -43,11 +51,15 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // Incidents knows how to read incidents and their timelines
-// (incidents.Reader).
+// (*chstore.Store).
 type Incidents interface {
 	List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, string, error)
 	Get(ctx context.Context, id string) (*incidents.Incident, error)
 	Timeline(ctx context.Context, id string) ([]incidents.Event, error)
+	// RecentByService returns each service's latest perService incidents
+	// started at or after since and before until (zero: no bound), newest
+	// first: one query where List takes one per service.
+	RecentByService(ctx context.Context, services []string, since, until time.Time, perService int) (map[string][]*incidents.Incident, error)
 }
 
 // Availability knows how to compute availability figures
@@ -56,6 +68,7 @@ type Availability interface {
 	All(ctx context.Context, w availability.Window, explain bool) ([]availability.Figure, error)
 	Service(ctx context.Context, name string, w availability.Window, explain bool) (availability.Figure, error)
 	Daily(ctx context.Context, name string, from, to time.Time) ([]availability.Day, error)
+	DailyServices(ctx context.Context, names []string, from, to time.Time) (map[string][]availability.Day, error)
 	Info(ctx context.Context, name string) (availability.ServiceInfo, error)
 	ParseWindow(name string) (availability.Window, error)
 	Config() availability.Config
@@ -99,6 +112,14 @@ type Options struct {
 	// StatusTitles shows incidents' own titles on the status page instead
 	// of a public title made of the impact and the service.
 	StatusTitles bool
+	// RefreshInterval is how long the figures computed for every service
+	// at once (the overview's and squad pages' windows, the status page's
+	// uptime and daily bars) are reused: once older, they are still served
+	// while a refresh in the background replaces them, so that no page
+	// waits for a computation over every service once the first is done.
+	// nines serve passes the collector's refresh interval. Zero computes
+	// them on every request.
+	RefreshInterval time.Duration
 	// PageSize is how many rows a paginated list shows (default 50).
 	PageSize int
 	Now      func() time.Time
@@ -138,6 +159,13 @@ type Pages struct {
 	tmpl    map[string]*template.Template
 	session string // the session cookie's value; "" when no token is set
 	static  http.Handler
+	// windowFigures and statusFigures keep the figures computed for every
+	// service (Options.RefreshInterval).
+	windowFigures *memo[windowFigures]
+	statusFigures *memo[statusFigures]
+	// stop ends the loads of both, which loads counts.
+	stop  context.CancelFunc
+	loads sync.WaitGroup
 }
 
 // New builds the pages.
@@ -146,6 +174,12 @@ func New(o Options) (*Pages, error) {
 		return nil, err
 	}
 	p := &Pages{o: o}
+	base, stop := context.WithCancel(context.Background())
+	p.stop = stop
+	p.windowFigures = &memo[windowFigures]{ttl: o.RefreshInterval, timeout: refreshTimeout, now: o.Now, log: o.Logger,
+		what: "default windows", load: p.loadWindowFigures, base: base, loads: &p.loads}
+	p.statusFigures = &memo[statusFigures]{ttl: o.RefreshInterval, timeout: refreshTimeout, now: o.Now, log: o.Logger,
+		what: "status page", load: p.loadStatusFigures, base: base, loads: &p.loads}
 	if o.APIToken != "" {
 		p.session = sessionOf(o.APIToken)
 	}
@@ -160,6 +194,16 @@ func New(o Options) (*Pages, error) {
 	return p, nil
 }
 
+// Close ends the computations of figures running in the background and
+// waits for them: call it before closing the store they read.
+func (p *Pages) Close() error {
+	p.windowFigures.close()
+	p.statusFigures.close()
+	p.stop()
+	p.loads.Wait()
+	return nil
+}
+
 // Link returns the URL of a page: absolute with the external URL, else
 // relative to the server's root.
 func (p *Pages) Link(path string) string { return p.o.ExternalURL + path }
@@ -169,6 +213,9 @@ func (p *Pages) Static(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	p.static.ServeHTTP(w, r)
 }
+
+// refreshTimeout bounds one computation of the figures of every service.
+const refreshTimeout = time.Minute
 
 // sessionCookie names the cookie that carries write rights.
 const sessionCookie = "nines_session"

@@ -21,11 +21,8 @@ const testToken = "t0ken-for-tests"
 
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
-// scenario: db fails (outage, suspect deploy), api fails because of it
-// (linked cascade), and web is degraded right now.
-func scenario(t testing.TB) *fake {
-	t.Helper()
-	cat, err := catalog.Parse([]byte(`
+// scenarioCatalog is the scenario's catalog.
+const scenarioCatalog = `
 squads:
   - {name: storage, channel: "#storage"}
   - {name: payments, channel: "#payments"}
@@ -33,7 +30,13 @@ services:
   - {name: db, owner: storage, tier: 1, slo_target: 99.9, system: platform}
   - {name: api, owner: payments, tier: 1, slo_target: 99.9, system: shop, dependencies: [db]}
   - {name: web, owner: payments, tier: 2, slo_target: 99.5, system: shop, dependencies: [api]}
-`), "catalog.yml")
+`
+
+// scenario: db fails (outage, suspect deploy), api fails because of it
+// (linked cascade), and web is degraded right now.
+func scenario(t testing.TB) *fake {
+	t.Helper()
+	cat, err := catalog.Parse([]byte(scenarioCatalog), "catalog.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +126,16 @@ func (c *client) do(method, path string, form url.Values, cookie *http.Cookie) (
 }
 
 func TestPagesShowWhatPeopleNeed(t *testing.T) {
+	// The same with the figures over every service computed per request
+	// and kept (as nines serve keeps them).
+	for _, keep := range []time.Duration{0, time.Hour} {
+		t.Run("kept "+keep.String(), func(t *testing.T) { testPagesShowWhatPeopleNeed(t, keep) })
+	}
+}
+
+func testPagesShowWhatPeopleNeed(t *testing.T, keep time.Duration) {
 	f := scenario(t)
-	c := newClient(t, mux(newTestPages(f, Options{APIToken: testToken})))
+	c := newClient(t, mux(newTestPages(f, Options{APIToken: testToken, RefreshInterval: keep})))
 	tests := []struct {
 		name, path string
 		want       []string

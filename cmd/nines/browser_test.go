@@ -351,6 +351,41 @@ func TestPagesInBrowser(t *testing.T) {
 	if webInc.State != "acknowledged" || webInc.AcknowledgedBy != "browser-test" {
 		t.Errorf("after pressing Acknowledge: %+v", webInc)
 	}
+
+	// A status_page section in the catalog replaces the systems by its
+	// groups and public names; titles and labels show only where the
+	// section says so.
+	writeFile(t, dir, "catalog.yml", fmt.Sprintf(browserCatalog, at(-26*time.Hour), at(-25*time.Hour))+`status_page:
+  groups:
+    - name: Online shop
+      services: [web, api]
+    - name: Data storage
+      services: [db]
+      show_titles: true
+      show_labels: true
+`)
+	eventually(t, 30*time.Second, "the status page showing the catalog's status_page groups", func() bool {
+		var st web.StatusView
+		getJSON(t, base+"/api/v1/status", &st)
+		return len(st.Groups) == 2 && st.Groups[0].Name == "Online shop"
+	})
+	v := b.load(t, base+"/status")
+	for _, w := range []string{"Online shop", "Data storage", "Outage of api", "Degraded performance of web", "DBDown", `alertname="DBDown"`} {
+		if !strings.Contains(v.Text, w) {
+			t.Errorf("the status page with a status_page section does not show %q; it shows:\n%s", w, v.Text)
+		}
+	}
+	for _, bad := range []string{"platform", "APIErrors", "WebSlow", `service="api"`} {
+		if strings.Contains(v.Text, bad) {
+			t.Errorf("the status page with a status_page section shows %q", bad)
+		}
+	}
+	if len(v.Errors) > 0 || len(v.Problems) > 0 || v.Status != http.StatusOK {
+		t.Errorf("status page with a status_page section: %d, console %v, problems %v", v.Status, v.Errors, v.Problems)
+	}
+	if err := os.WriteFile(filepath.Join(shots, "status-groups.png"), v.Shot, 0o644); err != nil {
+		t.Error(err)
+	}
 }
 
 func mapKeysOf(m map[string]bool) func(func(string) bool) {
@@ -436,9 +471,25 @@ type browser struct {
 
 func newBrowser(t *testing.T, bin string) *browser {
 	t.Helper()
+	// Chromium's helpers may still write its profile a moment after it
+	// exits, which t.TempDir's cleanup takes for a failure: the profile is
+	// removed after the browser's cleanup, retrying for a while.
+	profile, err := os.MkdirTemp("", "nines-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if err = os.RemoveAll(profile); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("remove chromium's profile: %v", err)
+	})
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900),
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile), chromedp.WindowSize(1200, 900),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),

@@ -72,6 +72,9 @@ func checkCatalogFile(file string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if groups, ok := cat.StatusPage(); ok {
+		return fmt.Sprintf("%d services, %d squads, %d status page groups found", cat.Len(), len(cat.Squads()), len(groups)), nil
+	}
 	return fmt.Sprintf("%d services, %d squads found", cat.Len(), len(cat.Squads())), nil
 }
 

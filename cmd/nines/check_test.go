@@ -48,6 +48,16 @@ func TestCheck(t *testing.T) {
 			[]string{"SUCCESS", "services"}},
 		{"catalog: bad SLO", []string{"catalog", write("cat.yml", "services:\n  - name: a\n    slo_target: 120\n")}, 1,
 			[]string{"FAILED", "cat.yml:3: services[0].slo_target"}},
+		{"catalog: status page groups", []string{"catalog", write("status.yml", "services:\n  - name: a\nstatus_page:\n  groups:\n    - {name: Shop, services: [a]}\n")}, 0,
+			[]string{"SUCCESS", "1 services, 0 squads, 1 status page groups found"}},
+		{"catalog: status page naming unknown services and a group twice", []string{"catalog", write("status-bad.yml", `services:
+  - name: a
+status_page:
+  groups:
+    - {name: Shop, services: [a, b]}
+    - {name: Shop, services: [a]}
+`)}, 1, []string{"FAILED", `status-bad.yml:5: status_page.groups[0].services[1]: unknown service "b"`,
+			`status-bad.yml:6: status_page.groups[1].name: duplicate group "Shop" (first defined at line 5)`}},
 		{"shipped rules", []string{"rules", "../../deploy/prometheus/nines-rules.yml", "../../deploy/prometheus/generated/budget-rules.yml"}, 0,
 			[]string{"nines-rules.yml", "SUCCESS", "budget-rules.yml", "SUCCESS"}},
 		{"rules: empty file", []string{"rules", write("none.yml", "")}, 0,

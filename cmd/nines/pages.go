@@ -31,7 +31,7 @@ func (f *pageFlags) register(fs flagger) {
 		PlaceHolder("ADDRESS").StringVar(&f.statusListen)
 	fs.Flag("slack.workspace-url", "The Slack workspace's URL (e.g. https://acme.slack.com); incident pages then link to the incident's Slack thread.").
 		PlaceHolder("URL").StringVar(&f.slackWorkspace)
-	fs.Flag("web.status-page.show-titles", "Show incidents' own titles on the status page. Without it, an incident shows its public_title annotation or \"Outage of <service>\"; labels are never shown.").BoolVar(&f.statusTitles)
+	fs.Flag("web.status-page.show-titles", "Show incidents' own titles on the status page. Without it, an incident shows its public_title annotation or \"Outage of <service>\"; labels are never shown. The catalog's status_page section, when present, decides per group instead.").BoolVar(&f.statusTitles)
 }
 
 // serveStatus starts the public status listener on wg; it stops when ctx

@@ -93,10 +93,23 @@ func routes(d routeDeps) http.Handler {
 	r.Handle("/api/v1/incidents/{id}/cause", auth(d.changes.Cause)).Methods(http.MethodPost)
 	r.HandleFunc("/api/v1/dora", d.changes.DORA).Methods(http.MethodGet)
 
-	// Pages for people, and the JSON twins the API lacked. Reads follow
-	// the server's access rule (--web.config.file); the forms behind the
-	// buttons need the session that signing in with the API token gives.
-	p := d.pages
+	pageRoutesOn(r, d.pages)
+
+	// Operations.
+	r.HandleFunc("/api/v1/openapi.json", serveOpenAPI).Methods(http.MethodGet)
+	healthRoutesOn(r, d.ready, d.readyDetail)
+	r.Handle("/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelError),
+		EnableOpenMetrics: true,
+	}))
+	return r
+}
+
+// pageRoutesOn adds the pages for people and the JSON twins the API
+// lacked. Reads follow the server's access rule (--web.config.file); the
+// forms behind the buttons need the session that signing in with the API
+// token gives.
+func pageRoutesOn(r *mux.Router, p *web.Pages) {
 	get := []string{http.MethodGet, http.MethodHead}
 	r.HandleFunc("/", p.Overview).Methods(get...)
 	r.HandleFunc("/incidents/{id}", p.Incident).Methods(get...)
@@ -112,15 +125,6 @@ func routes(d routeDeps) http.Handler {
 	r.HandleFunc("/api/v1/squads/{name}", p.SquadJSON).Methods(http.MethodGet)
 	r.HandleFunc("/api/v1/incidents/{id}/postmortem", p.PostmortemJSON).Methods(http.MethodGet)
 	statusRoutesOn(r, p)
-
-	// Operations.
-	r.HandleFunc("/api/v1/openapi.json", serveOpenAPI).Methods(http.MethodGet)
-	healthRoutesOn(r, d.ready, d.readyDetail)
-	r.Handle("/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelError),
-		EnableOpenMetrics: true,
-	}))
-	return r
 }
 
 // statusRoutesOn adds the status page: on the main router, and alone on

@@ -217,7 +217,7 @@ func (c *cli) addServe() {
 	cmd.Flag("api.token-file", "File holding the bearer token required by mutating API calls. Without it they are refused.").
 		PlaceHolder("FILE").StringVar(&o.apiTokenFile)
 	o.registerCollector(cmd, &o.collectorWindows)
-	cmd.Flag("collector.refresh-interval", "How often the figures on /metrics are recomputed from ClickHouse; scrapes serve the last values.").
+	cmd.Flag("collector.refresh-interval", "How often the figures on /metrics, and those the pages show for every service, are recomputed from ClickHouse; scrapes and pages serve the last values.").
 		Default(collector.DefaultRefreshInterval.String()).DurationVar(&o.collectorRefreshInterval)
 	cmd.Flag("collector.refresh-timeout", "Longest one recomputation of the figures on /metrics may take before it counts as failed (nines_collector_up 0).").
 		Default(collector.DefaultRefreshTimeout.String()).DurationVar(&o.collectorRefreshTimeout)
@@ -434,11 +434,13 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan
 		Incidents: store, Availability: avail, Changes: chg, Mutator: jrn, Catalog: cat.Current,
 		ExternalURL: o.pages.externalURL, APIToken: apiToken, StatusTitles: o.pages.statusTitles,
 		DashboardURL: dashboardLink(cat.Current, cfg.Chat.GrafanaURL), Logger: log,
-		SlackThread: slackThreadLink(store, o.pages.slackWorkspace, cfg.Chat.OperationsChannel),
+		SlackThread:     slackThreadLink(store, o.pages.slackWorkspace, cfg.Chat.OperationsChannel),
+		RefreshInterval: o.collectorRefreshInterval,
 	})
 	if err != nil {
 		return usageError{fmt.Errorf("--web.external-url: %w", err)}
 	}
+	cl.push(pages.Close) // before the store closes
 	handler := routes(routeDeps{
 		pages:        pages,
 		log:          log,

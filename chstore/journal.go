@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -261,4 +262,17 @@ WHERE database = ? AND table = 'notification_log' AND active AND partition < ? O
 		dropped = append(dropped, p)
 	}
 	return dropped, nil
+}
+
+// DropDatabase drops the store's whole database: `nines replay` uses it to
+// remove its scratch database. It refuses a database whose name does not
+// say it is a scratch one.
+func (s *Store) DropDatabase(ctx context.Context) error {
+	if !strings.Contains(s.db, "_replay_") {
+		return fmt.Errorf("%w: refusing to drop database %s: not a replay's scratch database", fault.ErrInvalid, s.db)
+	}
+	if err := s.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(s.db)+s.onCluster()); err != nil {
+		return s.fail(ctx, "drop_database", err, "drop database %s", s.db)
+	}
+	return nil
 }

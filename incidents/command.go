@@ -22,6 +22,10 @@ const (
 	// CommandSync changes nothing: its result says that the deriver has
 	// applied what was logged before it (Journal.Sync).
 	CommandSync CommandKind = "sync"
+	// CommandForget makes the deriver drop what it holds in memory and
+	// read it from the store again: `nines replay` logs it after writing
+	// re-derived incidents.
+	CommandForget CommandKind = "forget"
 )
 
 // Command is an action on incidents as the log keeps it: what was asked,
@@ -52,7 +56,7 @@ func (c Command) Validate() error {
 			return fmt.Errorf("%w: command open: no request", ErrInvalid)
 		}
 		return nil
-	case CommandSync:
+	case CommandSync, CommandForget:
 		return nil
 	case CommandAcknowledge, CommandResolve, CommandNote, CommandUnlink, CommandResolveStale, CommandAnnotate:
 	case CommandLink:

@@ -349,6 +349,9 @@ func (s *Service) Do(ctx context.Context, c Command) (*Incident, error) {
 		return s.resolveStale(ctx, c.Incident, c.Ends, c.Actor, at)
 	case CommandSync:
 		return nil, nil
+	case CommandForget:
+		s.Forget()
+		return nil, nil
 	}
 	return nil, fmt.Errorf("%w: command kind %q", ErrInvalid, c.Kind)
 }

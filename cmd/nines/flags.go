@@ -65,6 +65,7 @@ func newCLI(stdout, stderr io.Writer, reload <-chan os.Signal) *cli {
 	c.addSpool()
 	c.addCheck()
 	c.addIncidents()
+	c.addReplay()
 	ver := app.Command("version", "Print the version (as --version does).").Hidden()
 	c.command(ver, func(context.Context) error {
 		_, err := fmt.Fprintln(stdout, version.Print("nines"))

@@ -220,6 +220,7 @@ type apiIncident struct {
 	Service    string            `json:"service"`
 	GroupKey   string            `json:"group_key"`
 	Title      string            `json:"title"`
+	Impact     string            `json:"impact"`
 	Labels     map[string]string `json:"labels"`
 	AlertCount int               `json:"-"`
 	Alerts     []struct {

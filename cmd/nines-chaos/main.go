@@ -11,8 +11,9 @@
 // processes, replays a generated stream of Alertmanager notifications to
 // both (in different orders, with duplicates, retrying 5xx answers and
 // refused connections as Alertmanager does), stops ClickHouse for a while
-// and kill -9s one replica once (then restarts it) in the middle, and at
-// the end compares what the API shows with a model of the stream computed
+// and kill -9s one replica once (then restarts it) in the middle, kill -9s
+// the replica that derives incidents (the deriver lease's holder) two
+// thirds of the way in, and at the end compares what the API shows with a model of the stream computed
 // independently of nines' code. It fails unless nothing answered 2xx was
 // lost or applied twice and every incident is as expected.
 package main
@@ -108,6 +109,7 @@ type chaosConfig struct {
 	groups, episodes int
 	window, outage   time.Duration
 	kill             bool
+	killDeriver      bool
 }
 
 func parseChaos(args []string, out io.Writer) (chaosConfig, error) {
@@ -120,6 +122,7 @@ func parseChaos(args []string, out io.Writer) (chaosConfig, error) {
 	fs.DurationVar(&c.window, "duration", 3*time.Minute, "how long the stream is spread over")
 	fs.DurationVar(&c.outage, "outage", 30*time.Second, "how long ClickHouse is stopped, from a third of the way in")
 	fs.BoolVar(&c.kill, "kill", true, "kill -9 one replica once, during the outage, and restart it")
+	fs.BoolVar(&c.killDeriver, "kill-deriver", true, "kill -9 the replica that derives incidents (holds the deriver lease) two thirds of the way in, and restart it")
 	return c, fs.Parse(args)
 }
 
@@ -329,7 +332,34 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {
 				}
 			}
 			if restarted != nil {
-				return <-restarted
+				if err := <-restarted; err != nil {
+					return err
+				}
+			}
+			if c.killDeriver {
+				// The deriver dies mid-stream: the other replica takes
+				// over its lease and goes on from the log.
+				if !sleepUntil(ctx, began.Add(c.window*2/3)) {
+					return ctx.Err()
+				}
+				var leader *replica
+				for _, r := range replicas {
+					if v, err := r.metric("nines_deriver_leader"); err == nil && v == 1 {
+						leader = r
+					}
+				}
+				if leader == nil {
+					faultLog = append(faultLog, "no replica held the deriver lease at +"+time.Since(began).Round(time.Second).String()+": none killed")
+					return nil
+				}
+				at := time.Since(began)
+				leader.kill()
+				down := time.Now()
+				if err := leader.start(ctx); err != nil {
+					return fmt.Errorf("restart the deriver %s: %w", leader.name, err)
+				}
+				faultLog = append(faultLog, fmt.Sprintf("the deriver (replica %s) killed -9 at +%s; up again %s later",
+					leader.name, at.Round(time.Second), time.Since(down).Round(100*time.Millisecond)))
 			}
 			return nil
 		}()

@@ -32,7 +32,8 @@ const insertLog = `INSERT INTO notification_log (day, inserted_ms, hash, kind, b
 
 // AppendLog stores records in notification_log (journal.Log). Concurrent
 // calls share INSERTs (group commit, as Write); it returns once the
-// INSERT holding its records has succeeded.
+// INSERT holding its records has succeeded. The records' times are those
+// of the INSERT (see flushLog), not rec.At.
 func (s *Store) AppendLog(ctx context.Context, recs []journal.Record) error {
 	rows := make([]logRow, len(recs))
 	for i, r := range recs {
@@ -51,11 +52,20 @@ func (s *Store) AppendLog(ctx context.Context, recs []journal.Record) error {
 	return nil
 }
 
-// flushLog inserts the log records of reqs in one INSERT.
+// flushLog inserts the log records of reqs in one INSERT. Each record's
+// time becomes the moment this INSERT is sent, whatever it was when
+// appended: a reader that has read past a time then sees every record up
+// to it as soon as the INSERTs under way finish (journal.DefaultOverlap
+// covers those), however long a record waited for its batch.
 func (s *Store) flushLog(ctx context.Context, reqs []*request) error {
 	var rows []logRow
 	for _, r := range reqs {
 		rows = append(rows, r.rows.log...)
+	}
+	now := s.now().UTC()
+	for i := range rows {
+		rows[i].ms = now.UnixMilli()
+		rows[i].day = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	}
 	return s.insertColumns(ctx, "notification_log", insertLog, len(rows), func(b chdriver.Batch) error {
 		return appendColumns(b,

@@ -4,33 +4,43 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/journal"
 )
 
-// TestNotificationLog: records come back in (time, hash) order after a
-// position, pages stop at the row and byte bounds, records not wanted come
-// without body, and retention drops whole days.
+// TestNotificationLog: records are stamped with the time of their INSERT
+// and come back in (time, hash) order after a position, pages stop at the
+// row and byte bounds, records not wanted come without body, and retention
+// drops whole days.
 func TestNotificationLog(t *testing.T) {
-	s := openStore(t, chtest.Database(t))
+	var (
+		mu  sync.Mutex
+		now time.Time
+	)
+	s := openStore(t, chtest.Database(t), func(o *chstore.Options) {
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
 	ctx := t.Context()
 	day1 := time.Date(2026, 11, 1, 23, 59, 59, 0, time.UTC)
 	var recs []journal.Record
 	for i := range 6 {
-		at := day1.Add(time.Duration(i/2) * time.Second) // two records per instant
+		at := day1.Add(time.Duration(i/2) * time.Second) // two records per INSERT
 		body := bytes.Repeat([]byte{'a' + byte(i)}, 100*(i+1))
-		recs = append(recs, journal.NewRecord(journal.KindNotification, body, at))
+		// The time a record is appended with does not count: its
+		// INSERT's does.
+		recs = append(recs, journal.NewRecord(journal.KindNotification, body, at.Add(-time.Hour)))
+		recs[i].At = at
 	}
-	// Appended out of order, concurrently: the log orders them.
-	errs := make(chan error, len(recs))
-	for _, r := range slices.Backward(recs) {
-		go func() { errs <- s.AppendLog(ctx, []journal.Record{r}) }()
-	}
-	for range recs {
-		if err := <-errs; err != nil {
+	for i := 0; i < len(recs); i += 2 {
+		mu.Lock()
+		now = recs[i].At
+		mu.Unlock()
+		if err := s.AppendLog(ctx, []journal.Record{recs[i+1], recs[i]}); err != nil {
 			t.Fatalf("append: %v", err)
 		}
 	}

@@ -2,6 +2,7 @@ package chstore_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -158,5 +159,39 @@ func mustIngest(t *testing.T, svc *incidents.Service, n incidents.Notification) 
 	t.Helper()
 	if err := svc.Ingest(context.Background(), n); err != nil {
 		t.Fatal(err)
+	}
+}
+
+var r0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+// TestLateCopyAfterRestart: a restarted deriver (a fresh service on the
+// same store) gets a late firing copy of an alert of the group's earlier,
+// resolved incident, then alerts of the later one: the copy changes
+// nothing, and the later incident holds only its own alerts.
+func TestLateCopyAfterRestart(t *testing.T) {
+	dsn := chtest.Database(t)
+	s := openStore(t, dsn)
+	first := newService(t, s.Store)
+	const gk = `{}:{alertname="Down"}`
+	end := r0.Add(10 * time.Minute)
+	a1 := ralert("a1", r0, time.Time{})
+	mustIngest(t, first, snapshot(gk, a1, ralert("a2", r0.Add(time.Minute), time.Time{})))
+	mustIngest(t, first, snapshot(gk, ralert("a1", r0, end), ralert("a2", r0.Add(time.Minute), end)))
+	later := r0.Add(3 * time.Hour)
+	a3 := ralert("a3", later, time.Time{})
+	mustIngest(t, first, snapshot(gk, a3))
+
+	restarted := newService(t, openStore(t, dsn).Store)
+	mustIngest(t, restarted, snapshot(gk, ralert("a2", r0.Add(time.Minute), time.Time{}))) // late, from episode 1
+	a4 := ralert("a4", later.Add(-time.Minute), time.Time{})
+	mustIngest(t, restarted, snapshot(gk, a4, a3))
+	i1 := s.get(t, incidents.EpisodeID(gk, "api", a1))
+	i2 := s.get(t, incidents.EpisodeID(gk, "api", a4)) // a4 now starts episode 2
+	var got []string
+	for _, a := range i2.Alerts {
+		got = append(got, a.Fingerprint)
+	}
+	if fmt.Sprint(got) != "[a4 a3]" || i1.State != incidents.StateResolved || len(i1.Alerts) != 2 {
+		t.Errorf("new incident holds %v (want [a4 a3]); earlier one %s with %d alerts", got, i1.State, len(i1.Alerts))
 	}
 }

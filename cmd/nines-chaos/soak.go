@@ -212,6 +212,13 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (err error) {
 	close(work)
 	wg.Wait()
 	client.CloseIdleConnections()
+	// Idle means the deriver too has applied what was answered (it may
+	// lag the webhook under load: that is its job).
+	synced := time.Now()
+	if err := harness.Sync(ctx, &http.Client{Timeout: 30 * time.Second}, r.base, e.apiToken, 3*time.Minute); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "the deriver had applied everything %s after the load ended\n", time.Since(synced).Round(100*time.Millisecond))
 	time.Sleep(time.Second)
 	idleAfter, err := measure(time.Since(began))
 	if err != nil {

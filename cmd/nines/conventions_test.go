@@ -137,7 +137,7 @@ func TestInputCheckedBeforeConnecting(t *testing.T) {
 		{[]string{"serve", dsn, "--storage.path", dir}, "the webhook needs credentials", 2},
 		{[]string{"serve", dsn, "--storage.path", dir, "--webhook.bearer-token-file", token, "--web.config.file", typo}, "--web.config.file", file},
 		{[]string{"serve", dsn, "--webhook.bearer-token-file", token, "--clickhouse.dial-timeout", "soon"}, `--clickhouse.dial-timeout="soon"`, 2},
-		{[]string{"spool", "replay", dsn, "--spool.dir", dir, "--config.file", typo}, "did you mean reopen_window?", file},
+		{[]string{"replay", dsn, "--from", "2026-11-01T00:00:00Z", "--to", "2026-11-02T00:00:00Z", "--config.file", typo}, "did you mean reopen_window?", file},
 		{[]string{"migrate"}, "--clickhouse.dsn (or NINES_CLICKHOUSE_DSN) is required", 2},
 	} {
 		start := time.Now()

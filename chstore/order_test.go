@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
 )
@@ -193,5 +195,45 @@ func TestLateCopyAfterRestart(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[a4 a3]" || i1.State != incidents.StateResolved || len(i1.Alerts) != 2 {
 		t.Errorf("new incident holds %v (want [a4 a3]); earlier one %s with %d alerts", got, i1.State, len(i1.Alerts))
+	}
+}
+
+// TestTimelineSurvivesARefusedEventsInsert: the store takes a new
+// incident's alerts but refuses its timeline's INSERT (a schema that lost
+// a column), and the deriver stops there. Once the schema is mended, a new
+// deriver applies the notification again: the incident and its timeline
+// are both there. Were the incident version stored before its events, the
+// new deriver would find nothing to change and the timeline would stay
+// empty.
+func TestTimelineSurvivesARefusedEventsInsert(t *testing.T) {
+	dsn := chtest.Database(t)
+	s := openStore(t, dsn)
+	conn := chstore.ConnOf(s.Store)
+	exec := func(q string) {
+		t.Helper()
+		if err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	const gk = `{}:{alertname="Down"}`
+	a := ralert("a1", r0, time.Time{})
+	n := snapshot(gk, a)
+	exec("ALTER TABLE incident_events DROP COLUMN fingerprint")
+	if err := newService(t, s.Store).Ingest(t.Context(), n); err == nil {
+		t.Fatal("ingest with the events table broken: no error")
+	}
+	exec("ALTER TABLE incident_events ADD COLUMN fingerprint String AFTER text")
+	mustIngest(t, newService(t, openStore(t, dsn).Store), n)
+	id := incidents.EpisodeID(gk, "api", a)
+	evs, err := s.Timeline(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, string(e.Kind))
+	}
+	if !slices.Contains(kinds, string(incidents.EventOpened)) {
+		t.Errorf("timeline of %s: %v, want it opened", id, kinds)
 	}
 }

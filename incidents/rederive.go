@@ -15,11 +15,16 @@ const keepResolvedFor = 24 * time.Hour
 // rederive merges alerts into the occurrences of ref's incidents held in
 // e (cur standing for e.inc), derives the group again (Config.Derive) and
 // returns the changes to store, oldest first, and the group's next
-// entry. An incident whose alerts moved to another one gets a split event;
+// entry. refill (the group was just read from the store) also writes the
+// derived timeline of incidents that do not change: a deriver that stopped
+// between storing an incident version and its events (they go last)
+// leaves them missing, and the next one, finding the version stored,
+// would otherwise never write them. Events are idempotent (deterministic
+// IDs), so writing them again costs rows, not truth. An incident whose alerts moved to another one gets a split event;
 // one left without alerts (merged into another) is stored one last time,
 // resolved and without periods, with a merged event. No changes means the
 // alerts added nothing.
-func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notification, alerts []Alert, reconciled map[string]bool, now time.Time) ([]Change, *entry) {
+func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notification, alerts []Alert, reconciled map[string]bool, refill bool, now time.Time) ([]Change, *entry) {
 	var held []*Incident
 	held = append(held, e.earlier...)
 	if cur != nil {
@@ -49,7 +54,7 @@ func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notificatio
 		}
 	}
 	truncated := cur != nil && cur.State.Open() && n.TruncatedAlerts > cur.TruncatedAlerts
-	if len(fresh) == 0 && !truncated {
+	if len(fresh) == 0 && !truncated && !refill {
 		return nil, nil
 	}
 	all := make([]Alert, 0, len(known)+len(fresh))
@@ -136,6 +141,18 @@ func (s *Service) rederive(e *entry, cur *Incident, ref GroupRef, n *Notificatio
 			ch.Moved, extra = movedAlerts(prev, owner, extra)
 			if len(ch.Moved) == 0 && len(extra) == 0 && sameDerived(prev, inc) {
 				list = append(list, prev)
+				if refill {
+					var evs []Event
+					for _, ev := range d.Events {
+						if _, ok := written[ev.ID]; !ok {
+							written[ev.ID] = ev.IncidentID
+							evs = append(evs, ev)
+						}
+					}
+					if len(evs) > 0 {
+						out = append(out, Change{Incident: prev, Events: evs})
+					}
+				}
 				continue
 			}
 		}

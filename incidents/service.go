@@ -260,7 +260,7 @@ func (s *Service) plan(refs []GroupRef, byRef map[GroupRef][]Alert, n *Notificat
 				cur = m
 			}
 		}
-		derived, ne := s.rederive(e, cur, ref, n, byRef[ref], reconciled, now)
+		derived, ne := s.rederive(e, cur, ref, n, byRef[ref], reconciled, loaded[ref], now)
 		chs = append(chs, derived...)
 		if len(chs) == 0 {
 			continue

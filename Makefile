@@ -148,6 +148,7 @@ chaos: deps build
 	$(GO) run ./cmd/nines-chaos pause --nines.bin=$(BIN) $(PAUSE_ARGS)
 	$(GO) run ./cmd/nines-chaos storm --nines.bin=$(BIN) $(STORM_ARGS)
 	$(GO) run ./cmd/nines-chaos deadletter --nines.bin=$(BIN) $(DEADLETTER_ARGS)
+	$(GO) run ./cmd/nines-chaos memory --nines.bin=$(BIN) $(MEMORY_ARGS)
 
 # Soak at a steady rate: memory, goroutines and latency at start, middle and
 # end. A short version runs in `make test` (TestSoakShort).

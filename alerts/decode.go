@@ -26,6 +26,13 @@ import (
 // set: 10 MiB, over 10,000 alerts of typical size.
 const DefaultMaxBodyBytes int64 = 10 << 20
 
+// DefaultMaxInflightBytes bounds the bodies of all notifications being
+// taken at once; DefaultInflightWait is how long one waits for room.
+const (
+	DefaultMaxInflightBytes int64 = 32 << 20
+	DefaultInflightWait           = 10 * time.Second
+)
+
 // Webhook protocol version and statuses Alertmanager sends.
 const (
 	webhookVersion = "4"

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/ninesops/nines/answer"
 	"github.com/ninesops/nines/incidents"
@@ -35,6 +36,14 @@ type Options struct {
 	Auth *Auth
 	// MaxBodyBytes bounds a request's body. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxInflightBytes bounds the bodies of all requests being taken at
+	// once (each counts its Content-Length, or MaxBodyBytes without one),
+	// so that many large notifications at once cannot exhaust memory.
+	// Zero means DefaultMaxInflightBytes.
+	MaxInflightBytes int64
+	// InflightWait is how long a request waits for room under
+	// MaxInflightBytes before it is answered 503 (DefaultInflightWait).
+	InflightWait time.Duration
 	// Logger receives errors. Nil means slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the handler's metrics. Nil means they are not
@@ -47,6 +56,12 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxInflightBytes == 0 {
+		o.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	if o.InflightWait == 0 {
+		o.InflightWait = DefaultInflightWait
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -63,6 +78,9 @@ func (o *Options) validate() error {
 	if o.MaxBodyBytes < 0 {
 		return fmt.Errorf("max body bytes %d is negative", o.MaxBodyBytes)
 	}
+	if o.MaxInflightBytes < 0 {
+		return fmt.Errorf("max in-flight bytes %d is negative", o.MaxInflightBytes)
+	}
 	return nil
 }
 
@@ -74,6 +92,9 @@ type Handler struct {
 	ingester Ingester
 	auth     *Auth
 	maxBytes int64
+	inflight *semaphore.Weighted
+	maxIn    int64
+	wait     time.Duration
 	logger   *slog.Logger
 	now      func() time.Time
 	metrics  *metrics
@@ -93,6 +114,9 @@ func NewHandler(opts Options) (*Handler, error) {
 		ingester: opts.Ingester,
 		auth:     opts.Auth,
 		maxBytes: opts.MaxBodyBytes,
+		inflight: semaphore.NewWeighted(opts.MaxInflightBytes),
+		maxIn:    opts.MaxInflightBytes,
+		wait:     opts.InflightWait,
 		logger:   opts.Logger,
 		now:      opts.Now,
 		metrics:  m,
@@ -128,6 +152,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	if r.ContentLength > h.maxBytes {
 		return answer.Message(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", h.maxBytes))
 	}
+	// Room for the body among the requests in flight, before reading it.
+	size := h.maxBytes
+	if r.ContentLength >= 0 {
+		size = r.ContentLength
+	}
+	size = min(max(size, 1), h.maxIn)
+	wctx, cancel := context.WithTimeout(r.Context(), h.wait)
+	err := h.inflight.Acquire(wctx, size)
+	cancel()
+	if err != nil {
+		h.metrics.busy.Inc()
+		return answer.Message(w, http.StatusServiceUnavailable, fmt.Sprintf(
+			"busy: %d bytes of notifications in flight (--webhook.max-inflight-bytes); retry", h.maxIn))
+	}
+	defer h.inflight.Release(size)
 
 	// http.MaxBytesReader, unlike the limit Decode applies, also tells the
 	// server to close the connection rather than drain an oversized body.
@@ -234,6 +273,7 @@ type metrics struct {
 	duration  prometheus.Histogram
 	truncated prometheus.Counter
 	refused   prometheus.Counter
+	busy      prometheus.Counter
 }
 
 // newMetrics builds the instruments and registers them with reg, if any.
@@ -262,6 +302,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "nines_webhook_notifications_truncated_alerts_total",
 			Help: "Alerts Alertmanager left out of notifications (truncatedAlerts, set by max_alerts).",
 		}),
+		busy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nines_webhook_busy_total",
+			Help: "Webhook requests answered 503 because the bytes of notifications in flight stayed at --webhook.max-inflight-bytes (Alertmanager retries them).",
+		}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "nines_webhook_alerts_refused_total",
 			Help: "Alerts left out of notifications that were otherwise taken, because they failed their checks (a time the store cannot hold, no fingerprint…).",
@@ -287,7 +331,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	collectors := []prometheus.Collector{m.requests, m.alerts, m.duration, m.truncated, m.refused}
+	collectors := []prometheus.Collector{m.requests, m.alerts, m.duration, m.truncated, m.refused, m.busy}
 	for i, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			// Leave reg as it was found.

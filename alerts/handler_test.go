@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -436,5 +437,62 @@ func TestHandlerZeroAuthFailsClosed(t *testing.T) {
 	}
 	if got := len(s.ingester.notifications()); got != 0 {
 		t.Errorf("ingested %d notifications, want none", got)
+	}
+}
+
+// blockingIngester holds every notification until release is closed.
+type blockingIngester struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingIngester) Ingest(ctx context.Context, _ incidents.Notification) error {
+	b.started <- struct{}{}
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestHandlerBoundsBytesInFlight: the bodies of notifications being taken
+// are bounded in bytes: past the bound a request waits, and answers 503
+// (Alertmanager retries it) if no room comes within the wait; memory never
+// holds more than the bound of bodies, however many large notifications
+// arrive at once.
+func TestHandlerBoundsBytesInFlight(t *testing.T) {
+	b, err := os.ReadFile("testdata/02-checkout-down-firing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ing := &blockingIngester{started: make(chan struct{}, 4), release: make(chan struct{})}
+	h, err := NewHandler(Options{
+		Ingester: ing, Logger: slog.New(slog.DiscardHandler), Now: testNow,
+		MaxInflightBytes: int64(len(b)) * 3 / 2, InflightWait: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/alerts", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	first := make(chan *httptest.ResponseRecorder, 1)
+	go func() { first <- post() }()
+	<-ing.started // the first holds its bytes
+	second := post()
+	if second.Code != http.StatusServiceUnavailable || !strings.Contains(second.Body.String(), "in flight") {
+		t.Errorf("second notification while the first holds the room: %d %s, want 503 naming the bytes in flight", second.Code, second.Body)
+	}
+	close(ing.release)
+	if rec := <-first; rec.Code != http.StatusOK {
+		t.Errorf("first: %d %s", rec.Code, rec.Body)
+	}
+	if rec := post(); rec.Code != http.StatusOK {
+		t.Errorf("retry once room is back: %d %s", rec.Code, rec.Body)
 	}
 }

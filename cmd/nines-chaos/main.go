@@ -5,6 +5,7 @@
 //	nines-chaos pause [flags]   the paused-leader test (make chaos)
 //	nines-chaos storm [flags]   the storm of new groups (make chaos)
 //	nines-chaos deadletter [flags]  refused replays kept as dead letters (make chaos)
+//	nines-chaos memory [flags]  many large notifications at once: memory bounded (make chaos)
 //	nines-chaos soak [flags]    the soak test (make soak)
 //
 // The fault test starts a private ClickHouse and two nines replicas as
@@ -85,8 +86,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return runSoak(ctx, cfg, out)
+	case "memory":
+		cfg, err := parseMemory(args[1:], out)
+		if err != nil {
+			return err
+		}
+		return runMemory(ctx, cfg, out)
 	}
-	return fmt.Errorf("unknown command %q: want chaos, pause, storm, deadletter or soak", args[0])
+	return fmt.Errorf("unknown command %q: want chaos, pause, storm, deadletter, memory or soak", args[0])
 }
 
 // common are the flags both tests share.

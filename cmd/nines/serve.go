@@ -173,6 +173,7 @@ type serveOptions struct {
 	basicFile       string
 	noAuth          bool
 	maxBody         int64
+	maxInflight     int64
 	cacheBytes      int64
 	logRetention    model.Duration
 	apiTokenFile    string
@@ -210,6 +211,8 @@ func (c *cli) addServe() {
 	cmd.Flag("webhook.basic-auth-file", "File holding user:password that Alertmanager sends (http_config.basic_auth).").PlaceHolder("FILE").StringVar(&o.basicFile)
 	cmd.Flag("webhook.allow-unauthenticated", "Accept webhooks without credentials (development only).").BoolVar(&o.noAuth)
 	cmd.Flag("webhook.max-body-bytes", "Largest webhook body accepted; larger ones get 413.").Default(strconv.Itoa(10 << 20)).Int64Var(&o.maxBody)
+	cmd.Flag("webhook.max-inflight-bytes", "Bodies of all the notifications being taken at once, in bytes: past it a request waits up to 10s for room, then gets 503 (Alertmanager retries). Bounds the memory many large notifications at once can take.").
+		Default(strconv.FormatInt(alerts.DefaultMaxInflightBytes, 10)).Int64Var(&o.maxInflight)
 	cmd.Flag("incidents.cache-bytes", "Estimated bytes of incidents (with their alerts) kept in memory to answer repeated notifications; beyond it the least recently used groups are read from ClickHouse again when they next change.").
 		Default(strconv.FormatInt(incidents.DefaultCacheBytes, 10)).Int64Var(&o.cacheBytes)
 	cmd.Flag("journal.retention", "How long the raw log of notifications and actions (the deriver's input) is kept; whole days are dropped. nines replay re-derives only what it holds. 0 keeps it forever.").
@@ -311,7 +314,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan
 	var ingester alerts.Ingester = sp
 	cl.push(sp.Close) // after the intake drained it; a no-op then
 	hook, err := alerts.NewHandler(alerts.Options{
-		Ingester: ingester, Auth: auth, MaxBodyBytes: o.maxBody, Logger: log, Registerer: reg,
+		Ingester: ingester, Auth: auth, MaxBodyBytes: o.maxBody, MaxInflightBytes: o.maxInflight, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		closeListeners()

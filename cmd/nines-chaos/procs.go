@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ninesops/nines/chat/slacktest"
 	"github.com/ninesops/nines/cmd/internal/harness"
 )
 
@@ -104,4 +107,77 @@ func (r *replica) metric(name string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("metric %s not found", name)
+}
+
+// chaosChatConfig makes the chat sender quick, for tests that count its
+// messages.
+const chaosChatConfig = `chat:
+  operations_channel: "#operations"
+  poll_interval: 200ms
+  channel_interval: 50ms
+`
+
+// fakeSlack starts a fake Slack on one of the test's ports and returns the
+// replica flags that post to it, and how to stop it.
+func (e *env) fakeSlack() (*slacktest.Fake, []string, func(), error) {
+	l, err := e.ports.Listen()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	const slackToken = "xoxb-chaos"
+	fake, srv := slacktest.Serve(l, slackToken)
+	fake.AddChannel("#operations")
+	files := map[string]string{"slack.token": slackToken + "\n", "chat.yml": chaosChatConfig}
+	for name, v := range files {
+		if err := os.WriteFile(filepath.Join(e.work, name), []byte(v), 0o600); err != nil {
+			srv.Close()
+			return nil, nil, nil, err
+		}
+	}
+	args := []string{"--slack.token-file=" + filepath.Join(e.work, "slack.token"), "--slack.api-url=" + fake.APIURL(),
+		"--config.file=" + filepath.Join(e.work, "chat.yml")}
+	return fake, args, func() { srv.Close() }, nil
+}
+
+// chatCheck waits until every incident has its main message in
+// #operations and Slack has been quiet a while, past the intent grace
+// period after the last fault (a post cut short by a kill is settled by a
+// look-up then), and counts incidents posted more than once, and those
+// missing out of want.
+func chatCheck(ctx context.Context, out io.Writer, fake *slacktest.Fake, want int, lastFault time.Time) (twice, missing int) {
+	deadline := time.Now().Add(3 * time.Minute)
+	quietSince, last := time.Now(), -1
+	for {
+		n := len(fake.Calls())
+		if n != last {
+			quietSince, last = time.Now(), n
+		}
+		if distinctIncidents(fake.Messages("#operations")) >= want && time.Since(quietSince) >= 5*time.Second &&
+			time.Since(lastFault) > 35*time.Second {
+			break
+		}
+		if time.Now().After(deadline) || !sleepUntil(ctx, time.Now().Add(500*time.Millisecond)) {
+			break
+		}
+	}
+	per := map[string]int{}
+	for _, m := range fake.Messages("#operations") {
+		id := ""
+		if m.Metadata != nil {
+			id, _ = m.Metadata.EventPayload["incident_id"].(string)
+		}
+		per[id]++
+	}
+	for id, n := range per {
+		if n > 1 {
+			twice++
+			if twice <= 10 {
+				fmt.Fprintf(out, "  posted more than once: incident %s, %d main messages\n", id, n)
+			}
+		}
+	}
+	missing = max(want-len(per), 0)
+	fmt.Fprintf(out, "chat: incidents with a main message %d of %d, posted more than once %d (must be 0), missing %d (must be 0)\n",
+		len(per), want, twice, missing)
+	return twice, missing
 }

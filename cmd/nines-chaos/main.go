@@ -5,6 +5,7 @@
 //	nines-chaos pause [flags]   the paused-leader test (make chaos)
 //	nines-chaos storm [flags]   the storm of new groups (make chaos)
 //	nines-chaos deadletter [flags]  refused replays kept as dead letters (make chaos)
+//	nines-chaos cluster [flags] ClickHouse server 1 of a replicated cluster killed mid-stream (make chaos)
 //	nines-chaos soak [flags]    the soak test (make soak)
 //
 // The fault test starts a private ClickHouse and two nines replicas as
@@ -51,7 +52,7 @@ var errSkip = errors.New("skipped")
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: nines-chaos chaos|pause|storm|deadletter|soak [flags]")
+		return errors.New("usage: nines-chaos chaos|pause|storm|deadletter|cluster|soak [flags]")
 	}
 	switch args[0] {
 	case "chaos":
@@ -78,6 +79,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return runDeadLetter(ctx, cfg, out)
+	case "cluster":
+		cfg, err := parseCluster(args[1:], out)
+		if err != nil {
+			return err
+		}
+		return runCluster(ctx, cfg, out)
 	case "soak":
 		cfg, err := parseSoak(args[1:], out)
 		if err != nil {
@@ -85,7 +92,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return runSoak(ctx, cfg, out)
 	}
-	return fmt.Errorf("unknown command %q: want chaos, pause, storm, deadletter or soak", args[0])
+	return fmt.Errorf("unknown command %q: want chaos, pause, storm, deadletter, cluster or soak", args[0])
 }
 
 // common are the flags both tests share.

@@ -1,0 +1,134 @@
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/ninesops/nines/fault"
+)
+
+// KeeperPath is where the replicated tables of database db keep their
+// replication state in ClickHouse Keeper (or ZooKeeper): one path per
+// shard and table, '{shard}' being each server's macro.
+func KeeperPath(db, table string) string {
+	return "/clickhouse/tables/{shard}/" + db + "." + table
+}
+
+var (
+	createTableRe = regexp.MustCompile(`(?is)\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\$\{database\}\.([A-Za-z_][A-Za-z0-9_]*)`)
+	engineRe      = regexp.MustCompile(`(?i)\bENGINE\s*=\s*([A-Za-z]*MergeTree)\b`)
+)
+
+// replicated rewrites a migration's CREATE TABLE of a MergeTree-family
+// engine (MergeTree, ReplacingMergeTree(version), …) into its replicated
+// twin, ReplicatedReplacingMergeTree('<KeeperPath>', '{replica}',
+// version): the same migrations create plain tables on one server and
+// replicated ones on a cluster. Other statements, other engines and
+// engines that are replicated already are returned as they are. The
+// syntax is that of ClickHouse 18.16 and of current releases alike.
+func replicated(stmt, db string) string {
+	create := createTableRe.FindStringSubmatchIndex(stmt)
+	if create == nil {
+		return stmt
+	}
+	table := stmt[create[2]:create[3]]
+	loc := engineRe.FindStringSubmatchIndex(stmt[create[1]:])
+	if loc == nil {
+		return stmt
+	}
+	start, nameStart, nameEnd := create[1]+loc[0], create[1]+loc[2], create[1]+loc[3]
+	name := stmt[nameStart:nameEnd]
+	if strings.HasPrefix(strings.ToLower(name), "replicated") {
+		return stmt
+	}
+	end, args := nameEnd, ""
+	if rest := strings.TrimLeft(stmt[nameEnd:], " \t\r\n"); strings.HasPrefix(rest, "(") {
+		open := len(stmt) - len(rest)
+		close := matchingParen(stmt, open)
+		if close < 0 {
+			return stmt // unbalanced: let the server say what is wrong
+		}
+		args, end = strings.TrimSpace(stmt[open+1:close]), close+1
+	}
+	engine := "ENGINE = Replicated" + name + "('" + KeeperPath(db, table) + "', '{replica}'"
+	if args != "" {
+		engine += ", " + args
+	}
+	return stmt[:start] + engine + ")" + stmt[end:]
+}
+
+// matchingParen returns the index of the parenthesis closing the one at
+// open, quotes aside, or -1.
+func matchingParen(s string, open int) int {
+	depth := 0
+	for i := open; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\'', '"', '`':
+			for i++; i < len(s) && s[i] != c; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		case '(':
+			depth++
+		case ')':
+			if depth--; depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// refuseUnreplicated fails when the database holds MergeTree-family
+// tables that are not replicated: nines was started on a cluster over a
+// database made by a single-server nines (or by hand). Migrating would
+// leave a silent mix of replicated and unreplicated tables, each server
+// with its own copy of the latter; nines does not convert tables.
+func (s *Store) refuseUnreplicated(ctx context.Context) error {
+	const op = "migrate"
+	s.metrics.op(op)
+	rows, err := s.conn.Query(ctx, `SELECT name, engine FROM system.tables
+WHERE database = ? AND engine LIKE '%MergeTree' AND engine NOT LIKE 'Replicated%'
+ORDER BY name`, s.db)
+	if err != nil {
+		return s.fail(ctx, op, err, "list the tables of %s", s.db)
+	}
+	defer rows.Close()
+	var plain []string
+	for rows.Next() {
+		var name, engine string
+		if err := rows.Scan(&name, &engine); err != nil {
+			return s.fail(ctx, op, err, "list the tables of %s", s.db)
+		}
+		plain = append(plain, name+" ("+engine+")")
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(ctx, op, err, "list the tables of %s", s.db)
+	}
+	if len(plain) == 0 {
+		return nil
+	}
+	s.metrics.fail("unreplicated_tables")
+	return fmt.Errorf("%w: clickhouse cluster %s: database %s holds tables that are not replicated: %s; "+
+		"nines creates replicated tables on a cluster and does not convert existing ones: "+
+		"use a new database and copy the data into it (deploy/clickhouse/CLUSTER.md, \"Moving a single-server database\"), "+
+		"or run without --clickhouse.cluster",
+		fault.ErrConflict, s.cluster, s.db, strings.Join(plain, ", "))
+}
+
+// migrationsTableReady reports whether schema_migrations exists with its
+// checksum column.
+func (s *Store) migrationsTableReady(ctx context.Context) (bool, error) {
+	const op = "migrate"
+	s.metrics.op(op)
+	var n uint64
+	err := s.conn.QueryRow(ctx, `SELECT count() FROM system.columns
+WHERE database = ? AND table = 'schema_migrations' AND name = 'checksum'`, s.db).Scan(&n)
+	if err != nil {
+		return false, s.fail(ctx, op, err, "check schema_migrations")
+	}
+	return n > 0, nil
+}

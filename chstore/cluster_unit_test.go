@@ -1,0 +1,76 @@
+package chstore
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestReplicatedRewritesMergeTreeEngines(t *testing.T) {
+	const path = "'/clickhouse/tables/{shard}/nines.t', '{replica}'"
+	tests := []struct {
+		name, in, want string
+	}{
+		{"with a version", "CREATE TABLE IF NOT EXISTS ${database}.t ${on_cluster} (a String, v UInt64)\nENGINE = ReplacingMergeTree(version)\nORDER BY a",
+			"CREATE TABLE IF NOT EXISTS ${database}.t ${on_cluster} (a String, v UInt64)\nENGINE = ReplicatedReplacingMergeTree(" + path + ", version)\nORDER BY a"},
+		{"without parentheses", "CREATE TABLE IF NOT EXISTS ${database}.t (a String) ENGINE = ReplacingMergeTree ORDER BY a",
+			"CREATE TABLE IF NOT EXISTS ${database}.t (a String) ENGINE = ReplicatedReplacingMergeTree(" + path + ") ORDER BY a"},
+		{"empty parentheses", "CREATE TABLE ${database}.t (a String) ENGINE=MergeTree() ORDER BY a",
+			"CREATE TABLE ${database}.t (a String) ENGINE = ReplicatedMergeTree(" + path + ") ORDER BY a"},
+		{"plain MergeTree, lower case", "create table if not exists ${database}.t (a String) engine = MergeTree order by a",
+			"create table if not exists ${database}.t (a String) ENGINE = ReplicatedMergeTree(" + path + ") order by a"},
+		{"nested and quoted arguments", "CREATE TABLE ${database}.t (d Date, a String, s Int8) ENGINE = CollapsingMergeTree(s) PARTITION BY (toYYYYMM(d), ')') ORDER BY a",
+			"CREATE TABLE ${database}.t (d Date, a String, s Int8) ENGINE = ReplicatedCollapsingMergeTree(" + path + ", s) PARTITION BY (toYYYYMM(d), ')') ORDER BY a"},
+		{"old syntax", "CREATE TABLE ${database}.t (d Date, a String) ENGINE = MergeTree(d, (a, d), 8192)",
+			"CREATE TABLE ${database}.t (d Date, a String) ENGINE = ReplicatedMergeTree(" + path + ", d, (a, d), 8192)"},
+		{"leading comments", "-- ENGINE: what it is\n-- a table\nCREATE TABLE IF NOT EXISTS ${database}.t (a String) ENGINE = SummingMergeTree ORDER BY a",
+			"-- ENGINE: what it is\n-- a table\nCREATE TABLE IF NOT EXISTS ${database}.t (a String) ENGINE = ReplicatedSummingMergeTree(" + path + ") ORDER BY a"},
+	}
+	for _, tc := range tests {
+		if got := replicated(tc.in, "nines"); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+	unchanged := []string{
+		"CREATE TABLE ${database}.t (a String) ENGINE = ReplicatedReplacingMergeTree('/x', '{replica}', v) ORDER BY a",
+		"CREATE TABLE ${database}.t (a String) ENGINE = Memory",
+		"CREATE TABLE ${database}.t AS ${database}.u ENGINE = Distributed(c, db, u, rand())",
+		"ALTER TABLE ${database}.t ${on_cluster} ADD COLUMN b String",
+		"ALTER TABLE ${database}.t UPDATE a = 'MergeTree' WHERE 1",
+		"CREATE VIEW ${database}.v AS SELECT * FROM ${database}.t",
+	}
+	for _, in := range unchanged {
+		if got := replicated(in, "nines"); got != in {
+			t.Errorf("replicated(%q) = %q, want it unchanged", in, got)
+		}
+	}
+}
+
+// TestEveryShippedTableIsReplicatedOnACluster holds for every migration,
+// those of the future included: each CREATE TABLE of a MergeTree-family
+// engine becomes replicated, with a Keeper path of its own table.
+func TestEveryShippedTableIsReplicatedOnACluster(t *testing.T) {
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := 0
+	for _, m := range ms {
+		for _, st := range m.statements {
+			create := createTableRe.FindStringSubmatch(st)
+			if create == nil {
+				continue
+			}
+			tables++
+			got := replicated(st, "db")
+			if !strings.Contains(got, "ENGINE = Replicated") || !strings.Contains(got, "'"+KeeperPath("db", create[1])+"', '{replica}'") {
+				t.Errorf("%s: table %s not made replicated:\n%s", m.name, create[1], got)
+			}
+			if normalizeSQL(replicated(got, "db")) != normalizeSQL(got) {
+				t.Errorf("%s: rewriting twice changes the statement again", m.name)
+			}
+		}
+	}
+	if tables < 10 {
+		t.Errorf("found %d CREATE TABLE statements in the migrations, want every table", tables)
+	}
+}

@@ -299,3 +299,31 @@ func TestClusterReadsFromTheServerWrittenTo(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestReplicatedDDLParsesOnCurrentClickHouse: chDB cannot run as a cluster
+// (no Keeper), so current ClickHouse is asked what it can say here: every
+// rewritten CREATE TABLE, ON CLUSTER included, parses (formatQuery) and
+// keeps its replicated engine and arguments. On ClickHouse 18.16 the
+// cluster tests above create the tables for real.
+func TestReplicatedDDLParsesOnCurrentClickHouse(t *testing.T) {
+	t.Parallel()
+	if chtest.Engine(t) != chtest.EngineChDB {
+		t.Skip("formatQuery is current ClickHouse's; 18.16 runs the DDL in the cluster tests")
+	}
+	s := openStore(t, chtest.Database(t))
+	stmts, err := chstore.CreateTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range stmts {
+		ddl := strings.NewReplacer("${database}", "`nines`", "${on_cluster}", " ON CLUSTER "+chtest.ClusterName).Replace(chstore.Replicated(st, "nines"))
+		var formatted string
+		if err := chstore.ConnOf(s.Store).QueryRow(t.Context(), "SELECT formatQuery(?)", ddl).Scan(&formatted); err != nil {
+			t.Errorf("current ClickHouse does not parse\n%s\n: %v", ddl, err)
+			continue
+		}
+		if !strings.Contains(formatted, "ON CLUSTER nines_cluster") || !strings.Contains(formatted, "ENGINE = Replicated") || !strings.Contains(formatted, "'{replica}'") {
+			t.Errorf("formatted DDL lost its cluster or engine:\n%s", formatted)
+		}
+	}
+}

@@ -27,8 +27,8 @@ import (
 // not store; server 1 comes back after the outage and catches up. At the
 // end a third nines reads through server 2 alone, and what it shows must
 // be what the stream says (nothing lost, nothing twice) and equal, the
-// incidents and the availability figures, to a single-server nines fed the
-// same notifications at the same time.
+// incidents and the availability figures, to two single-server nines fed
+// the same notifications at the same time.
 
 type clusterConfig struct {
 	common
@@ -105,7 +105,7 @@ func runCluster(ctx context.Context, c clusterConfig, out io.Writer) (err error)
 		}
 	}()
 	onCluster := "--clickhouse.cluster=" + cl.Name
-	var a, b, single *replica
+	var a, b, single, singleB *replica
 	for _, s := range []struct {
 		r    **replica
 		name string
@@ -114,6 +114,7 @@ func runCluster(ctx context.Context, c clusterConfig, out io.Writer) (err error)
 		{&a, "a", e.replicaArgs("a", append(spool("a"), onCluster, dsn(1, 2))...)},
 		{&b, "b", e.replicaArgs("b", append(spool("b"), onCluster, dsn(1, 2))...)},
 		{&single, "single", e.replicaArgs("single", spool("single")...)},
+		{&singleB, "single-b", e.replicaArgs("single-b", spool("single-b")...)},
 	} {
 		if *s.r, err = start(s.name, s.args...); err != nil {
 			return err
@@ -132,7 +133,7 @@ func runCluster(ctx context.Context, c clusterConfig, out io.Writer) (err error)
 			notes += len(ep.notes)
 		}
 	}
-	fmt.Fprintf(out, "cluster: seed %d, %d groups, %d notifications to each of nines a and b (cluster, through server 1) and to nines single (one server), over %s\n",
+	fmt.Fprintf(out, "cluster: seed %d, %d groups, %d notifications to each of nines a and b (cluster, through server 1) and of nines single and single-b (one server), over %s\n",
 		c.seed, len(groups), notes, c.window)
 
 	var (
@@ -173,6 +174,7 @@ func runCluster(ctx context.Context, c clusterConfig, out io.Writer) (err error)
 	wg.Go(func() { newSender(a, &clusterCounts, true).deliver(ctx, perA, c.window) })
 	wg.Go(func() { newSender(b, &clusterCounts, true).deliver(ctx, perB, c.window) })
 	wg.Go(func() { newSender(single, &singleCounts, false).deliver(ctx, perA, c.window) })
+	wg.Go(func() { newSender(singleB, &singleCounts, false).deliver(ctx, perB, c.window) })
 	wg.Wait()
 	if err := <-faults; err != nil {
 		return fmt.Errorf("faults: %w", err)

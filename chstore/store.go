@@ -23,6 +23,7 @@
 //	collector.go     collector.IncidentCounter (IncidentCounts)
 //	lookup.go        coalesces concurrent Latest lookups into one query
 //	migrate.go       the schema: Migrate and migrations/
+//	cluster.go       the schema on a cluster: replicated tables, unreplicated ones refused
 //	metrics.go       the store's own metrics
 //
 // A new query for a domain goes in that domain's file here, behind a
@@ -83,7 +84,8 @@ type Options struct {
 	// The database defaults to DefaultDatabase and is created if missing.
 	// Parameters are those of clickhouse-go (dial_timeout, compress, …).
 	DSN string
-	// Cluster, if set, adds ON CLUSTER to every DDL statement.
+	// Cluster, if set, adds ON CLUSTER to every DDL statement and makes
+	// Migrate create replicated tables (cluster.go).
 	Cluster string
 	// Logger receives the store's logs; nil discards them.
 	Logger *slog.Logger

@@ -44,7 +44,7 @@ type storeFlags struct {
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dsn, "clickhouse.dsn", "", "ClickHouse DSN: clickhouse://[user[:password]@]host:port/database (native protocol, port 9000), or http://… and https://… (HTTP interface, ports 8123/8443, e.g. ClickHouse Cloud; not on 18.16); the database is created if missing.")
-	fs.StringVar(&f.cluster, "clickhouse.cluster", "", "ClickHouse cluster name for ON CLUSTER schema changes (empty: single server).")
+	fs.StringVar(&f.cluster, "clickhouse.cluster", "", "ClickHouse cluster name: nines creates its tables replicated, ON CLUSTER (deploy/clickhouse/CLUSTER.md; empty: single server).")
 	fs.DurationVar(&f.flushInterval, "clickhouse.flush-interval", chstore.DefaultFlushInterval, "How long a write waits for others to join its INSERT while writes are few.")
 	fs.DurationVar(&f.maxFlushInterval, "clickhouse.max-flush-interval", chstore.DefaultMaxFlushInterval, "How long a write waits for others to join its INSERT under heavy load (from --clickhouse.busy-rows on): about one INSERT per table per interval.")
 	fs.IntVar(&f.busyRows, "clickhouse.busy-rows", chstore.DefaultBusyRows, "Write rate (rows/s, all tables) from which writes wait --clickhouse.max-flush-interval; from half of it the wait grows from --clickhouse.flush-interval.")

@@ -2,8 +2,9 @@
 // and soak tests (cmd/nines-chaos) need to run programs as processes:
 // finding the module and building nines, free loopback ports, child
 // processes with their logs (start, wait until ready, stop, kill, the
-// log's last lines), CPU and memory from /proc, and a private ClickHouse
-// run by deploy/clickhouse/dev/clickhousectl. It is for those programs
+// log's last lines), CPU and memory from /proc, a private ClickHouse
+// run by deploy/clickhouse/dev/clickhousectl, and a private replicated
+// cluster run by deploy/clickhouse/dev/clusterctl. It is for those programs
 // only (Linux, loopback).
 package harness
 

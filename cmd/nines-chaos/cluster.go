@@ -32,19 +32,15 @@ import (
 
 type clusterConfig struct {
 	common
-	groups, episodes int
-	window, outage   time.Duration
+	streamFlags
 }
 
 func parseCluster(args []string, out io.Writer) (clusterConfig, error) {
 	fs := flag.NewFlagSet("nines-chaos cluster", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var c clusterConfig
-	c.register(fs)
-	fs.IntVar(&c.groups, "groups", 60, "Alertmanager groups in the stream")
-	fs.IntVar(&c.episodes, "episodes", 3, "most episodes (incidents) per group")
-	fs.DurationVar(&c.window, "duration", 3*time.Minute, "how long the stream is spread over")
-	fs.DurationVar(&c.outage, "outage", 30*time.Second, "how long ClickHouse server 1 stays dead, from a third of the way in")
+	c.common.register(fs)
+	c.streamFlags.register(fs, "how long ClickHouse server 1 stays dead, from a third of the way in")
 	return c, fs.Parse(args)
 }
 
@@ -197,14 +193,7 @@ func runCluster(ctx context.Context, c clusterConfig, out io.Writer) (err error)
 	wg.Go(func() { newSender(single, &singleCounts, false).deliver(ctx, perA, c.window) })
 	wg.Go(func() { newSender(singleB, &singleCounts, false).deliver(ctx, perB, c.window) })
 	wg.Wait()
-	if err := <-faults; err != nil {
-		return fmt.Errorf("faults: %w", err)
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	fmt.Fprintf(out, "stream delivered in %s; waiting for the spools to drain\n", time.Since(began).Round(time.Second))
-	if err := waitDrained(ctx, all, 3*time.Minute); err != nil {
+	if err := endStream(ctx, faults, began, all, out); err != nil {
 		return err
 	}
 
@@ -257,9 +246,7 @@ func runCluster(ctx context.Context, c clusterConfig, out io.Writer) (err error)
 	for _, f := range faultLog {
 		fmt.Fprintln(out, "fault:", f)
 	}
-	fmt.Fprintf(out, "cluster: notifications sent %d, acknowledged (2xx) %d, retried %d (5xx %d, refused connections %d), rejected (4xx) %d\n",
-		clusterCounts.sent.Load(), clusterCounts.acked.Load(), clusterCounts.retries5.Load()+clusterCounts.retriesTx.Load(),
-		clusterCounts.retries5.Load(), clusterCounts.retriesTx.Load(), clusterCounts.rejected.Load())
+	fmt.Fprintln(out, "cluster:", clusterCounts.summary())
 	fmt.Fprintf(out, "lost %d (must be 0), duplicated %d (must be 0)\n", v.lost, v.duplicated)
 	fmt.Fprintf(out, "incidents expected %d, found through server 2 %d, mismatches %d; single-server run %d, equal: %v; availability equal: %v\n",
 		v.expected, v.found, len(v.mismatches), len(want), sameIncidents, sameAvailability)

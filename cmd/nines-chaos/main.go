@@ -110,22 +110,32 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ports, "ports", "", "loopback ports to use, FROM-TO (default: any free ones)")
 }
 
-type chaosConfig struct {
-	common
+// streamFlags are those of a generated stream with an outage in it (the
+// fault and cluster tests).
+type streamFlags struct {
 	groups, episodes int
 	window, outage   time.Duration
-	kill             bool
+}
+
+func (s *streamFlags) register(fs *flag.FlagSet, outage string) {
+	fs.IntVar(&s.groups, "groups", 60, "Alertmanager groups in the stream")
+	fs.IntVar(&s.episodes, "episodes", 3, "most episodes (incidents) per group")
+	fs.DurationVar(&s.window, "duration", 3*time.Minute, "how long the stream is spread over")
+	fs.DurationVar(&s.outage, "outage", 30*time.Second, outage)
+}
+
+type chaosConfig struct {
+	common
+	streamFlags
+	kill bool
 }
 
 func parseChaos(args []string, out io.Writer) (chaosConfig, error) {
 	fs := flag.NewFlagSet("nines-chaos chaos", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var c chaosConfig
-	c.register(fs)
-	fs.IntVar(&c.groups, "groups", 60, "Alertmanager groups in the stream")
-	fs.IntVar(&c.episodes, "episodes", 3, "most episodes (incidents) per group")
-	fs.DurationVar(&c.window, "duration", 3*time.Minute, "how long the stream is spread over")
-	fs.DurationVar(&c.outage, "outage", 30*time.Second, "how long ClickHouse is stopped, from a third of the way in")
+	c.common.register(fs)
+	c.streamFlags.register(fs, "how long ClickHouse is stopped, from a third of the way in")
 	fs.BoolVar(&c.kill, "kill", true, "kill -9 one replica once, during the outage, and restart it")
 	return c, fs.Parse(args)
 }
@@ -344,14 +354,7 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {
 	wg.Go(func() { newSender(a).deliver(ctx, perA, c.window) })
 	wg.Go(func() { newSender(b).deliver(ctx, perB, c.window) })
 	wg.Wait()
-	if err := <-faults; err != nil {
-		return fmt.Errorf("faults: %w", err)
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	fmt.Fprintf(out, "stream delivered in %s; waiting for the spools to drain\n", time.Since(began).Round(time.Second))
-	if err := waitDrained(ctx, replicas, 3*time.Minute); err != nil {
+	if err := endStream(ctx, faults, began, replicas, out); err != nil {
 		return err
 	}
 	incs, err := fetchIncidents(client, a.base)
@@ -365,9 +368,7 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {
 	for _, f := range faultLog {
 		fmt.Fprintln(out, "fault:", f)
 	}
-	fmt.Fprintf(out, "notifications sent %d, acknowledged (2xx) %d, retried %d (5xx %d, refused connections %d), rejected (4xx) %d\n",
-		counts.sent.Load(), counts.acked.Load(), counts.retries5.Load()+counts.retriesTx.Load(),
-		counts.retries5.Load(), counts.retriesTx.Load(), counts.rejected.Load())
+	fmt.Fprintln(out, counts.summary())
 	fmt.Fprintf(out, "lost %d (must be 0), duplicated %d (must be 0)\n", v.lost, v.duplicated)
 	fmt.Fprintf(out, "incidents expected %d, found %d, mismatches %d\n", v.expected, v.found, len(v.mismatches))
 	fmt.Fprintln(out, checkChat())
@@ -418,6 +419,18 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-timer.C:
 		return true
 	}
+}
+
+// endStream waits for the faults to end, then for the spools to drain.
+func endStream(ctx context.Context, faults <-chan error, began time.Time, replicas []*replica, out io.Writer) error {
+	if err := <-faults; err != nil {
+		return fmt.Errorf("faults: %w", err)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	fmt.Fprintf(out, "stream delivered in %s; waiting for the spools to drain\n", time.Since(began).Round(time.Second))
+	return waitDrained(ctx, replicas, 3*time.Minute)
 }
 
 // waitDrained waits until no replica has anything spooled.

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/xml"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // clusterXML is the part of deploy/clickhouse/cluster/cluster.xml these
@@ -133,5 +137,109 @@ func TestDeployComposeClusterProfile(t *testing.T) {
 	}
 	if k, ok := extra.Services[cx.ZooKeeper[0].Host]; !ok || !slices.Contains(k.Profiles, "cluster") {
 		t.Errorf("cluster.xml's Keeper %q is no service of the cluster profile", cx.ZooKeeper[0].Host)
+	}
+}
+
+const k8sReplicated = "deploy/kubernetes/overlays/replicated-clickhouse"
+
+// TestDeployK8sReplicatedClickHouse checks the overlay that runs a
+// replicated ClickHouse beside nines: its copies of the ClickHouse files
+// are the repository's, its cluster.xml names the StatefulSet's pods
+// (clickhouse-N.clickhouse, one per replica) and Keeper's, the pods give
+// the macro and interserver host the config reads, and nines' cluster
+// name (from the external-clickhouse overlay it builds on) is the
+// cluster's.
+func TestDeployK8sReplicatedClickHouse(t *testing.T) {
+	copies := map[string]string{
+		"files/config.xml": "deploy/clickhouse/config.d/nines.xml",
+		"files/users.xml":  "deploy/clickhouse/users.d/nines.xml",
+		"files/keeper.xml": "deploy/clickhouse/cluster/keeper.xml",
+	}
+	for copy, orig := range copies {
+		want := string(readRepoFile(t, orig))
+		if copy == "files/keeper.xml" {
+			want = strings.Replace(want, "<hostname>keeper</hostname>", "<hostname>clickhouse-keeper-0.clickhouse-keeper</hostname>", 1)
+		}
+		if got := string(readRepoFile(t, k8sReplicated+"/"+copy)); got != want {
+			t.Errorf("%s/%s differs from %s: copy it again", k8sReplicated, copy, orig)
+		}
+	}
+
+	var cx clusterXML
+	if err := xml.Unmarshal(readRepoFile(t, k8sReplicated+"/files/cluster.xml"), &cx); err != nil {
+		t.Fatalf("cluster.xml: %v", err)
+	}
+	objs := map[string]map[string]any{} // kind/name → object
+	for _, f := range []string{"clickhouse.yaml", "keeper.yaml"} {
+		dec := yaml.NewDecoder(bytes.NewReader(readRepoFile(t, k8sReplicated+"/"+f)))
+		for {
+			var o map[string]any
+			if err := dec.Decode(&o); err != nil {
+				break
+			}
+			md, _ := o["metadata"].(map[string]any)
+			objs[fmt.Sprint(o["kind"], "/", md["name"])] = o
+		}
+	}
+	get := func(o any, path ...string) any {
+		for _, p := range path {
+			m, ok := o.(map[string]any)
+			if !ok {
+				return nil
+			}
+			o = m[p]
+		}
+		return o
+	}
+	ch, ok := objs["StatefulSet/clickhouse"]
+	if !ok || objs["Service/clickhouse"] == nil || get(ch, "spec", "serviceName") != "clickhouse" {
+		t.Fatalf("%s: want StatefulSet clickhouse with the headless Service clickhouse", k8sReplicated)
+	}
+	replicas, _ := get(ch, "spec", "replicas").(int)
+	if len(cx.RemoteServers.Clusters) != 1 || len(cx.RemoteServers.Clusters[0].Shards) != 1 {
+		t.Fatalf("cluster.xml: want one cluster of one shard")
+	}
+	cluster := cx.RemoteServers.Clusters[0]
+	var hosts []string
+	for _, r := range cluster.Shards[0].Replicas {
+		hosts = append(hosts, r.Host+":"+r.Port)
+	}
+	var want []string
+	for i := range replicas {
+		want = append(want, fmt.Sprintf("clickhouse-%d.clickhouse:9000", i))
+	}
+	if !slices.Equal(hosts, want) || replicas < 2 {
+		t.Errorf("cluster.xml replicas %v, want one per pod of the StatefulSet (%d): %v", hosts, replicas, want)
+	}
+	if len(cx.ZooKeeper) != 1 || cx.ZooKeeper[0].Host != "clickhouse-keeper-0.clickhouse-keeper" ||
+		objs["StatefulSet/clickhouse-keeper"] == nil || get(objs["StatefulSet/clickhouse-keeper"], "spec", "serviceName") != "clickhouse-keeper" {
+		t.Errorf("cluster.xml's Keeper %v is not the StatefulSet clickhouse-keeper's pod", cx.ZooKeeper)
+	}
+	containers, _ := get(ch, "spec", "template", "spec", "containers").([]any)
+	envs := map[string]bool{}
+	for _, c := range containers {
+		list, _ := get(c, "env").([]any)
+		for _, e := range list {
+			envs[fmt.Sprint(get(e, "name"))] = true
+		}
+	}
+	for _, name := range []string{cx.Macros.Replica.FromEnv, "INTERSERVER_HOST"} {
+		if !envs[name] {
+			t.Errorf("the clickhouse pods do not set %s, which cluster.xml reads", name)
+		}
+	}
+
+	var k kustomization
+	decodeYAML(t, k8sReplicated+"/kustomization.yaml", &k)
+	if !slices.Contains(k.Resources, "../external-clickhouse") {
+		t.Errorf("%s does not build on ../external-clickhouse (resources %v)", k8sReplicated, k.Resources)
+	}
+	for _, inv := range k8sInvocations(t) {
+		if inv.where != k8sOverlay {
+			continue
+		}
+		if got := inv.flags(t)["clickhouse.cluster"]; got != cluster.XMLName.Local {
+			t.Errorf("nines runs with --clickhouse.cluster=%q, want cluster.xml's %q", got, cluster.XMLName.Local)
+		}
 	}
 }

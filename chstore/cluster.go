@@ -59,6 +59,24 @@ func replicated(stmt, db string) string {
 	return stmt[:start] + engine + ")" + stmt[end:]
 }
 
+// isAlter reports whether a migration statement is an ALTER.
+func isAlter(stmt string) bool {
+	return strings.HasPrefix(strings.ToUpper(normalizeSQL(stmt)), "ALTER ")
+}
+
+// onOneServer is an ALTER of a migration on a cluster: run on the server
+// nines is connected to, without ON CLUSTER. Every table nines has on a
+// cluster is replicated (refuseUnreplicated), and a replicated table
+// passes its ALTERs (columns, mutations) on to its other replicas itself,
+// through Keeper, also to a replica that is down at the time. ON CLUSTER
+// would add nothing but trouble: ClickHouse 18.16's distributed DDL leaves
+// an ALTER of a replicated table unfinished when it fails on the replica
+// that runs it (a column another nines has just added), and the statement
+// then waits out distributed_ddl_task_timeout.
+func onOneServer(stmt, db string) string {
+	return strings.NewReplacer("${database}", quoteIdent(db), "${on_cluster}", "").Replace(stmt)
+}
+
 // matchingParen returns the index of the parenthesis closing the one at
 // open, quotes aside, or -1.
 func matchingParen(s string, open int) int {

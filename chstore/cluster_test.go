@@ -118,6 +118,18 @@ func TestClusterMigrationsCreateReplicatedTables(t *testing.T) {
 			t.Errorf("table %s has engine %s, want a replicated one", table, engine)
 		}
 	}
+	// The ALTERs, run on one server, reached the other.
+	columns := func(addr string) string {
+		var cols string
+		q := "SELECT toString(groupArray(concat(table, '.', name, ' ', type))) FROM (SELECT table, name, type FROM system.columns WHERE database = ? ORDER BY table, name)"
+		if err := serverConn(t, addr).QueryRow(t.Context(), q, db).Scan(&cols); err != nil {
+			t.Fatal(err)
+		}
+		return cols
+	}
+	if c1, c2 := columns(addrs[0]), columns(addrs[1]); c1 != c2 || !strings.Contains(c1, "incident_events.impact Int8") || !strings.Contains(c1, "schema_migrations.checksum String") {
+		t.Errorf("columns differ between the servers or lack the migrations' ALTERs:\n server 1: %s\n server 2: %s", c1, c2)
+	}
 	versions := func(addr string) []uint32 {
 		conn := serverConn(t, addr)
 		syncReplica(t, conn, db, "schema_migrations")
@@ -219,6 +231,7 @@ func TestClusterInsertDeduplication(t *testing.T) {
 	reader := openStore(t, clusterDSN(db, addrs[1]), onCluster)
 	timeline := func(inc *incidents.Incident, want ...incidents.Event) {
 		t.Helper()
+		syncReplica(t, two, db, "incident_events")
 		got, err := reader.Timeline(t.Context(), inc.ID)
 		if err != nil {
 			t.Fatal(err)

@@ -45,6 +45,26 @@ func TestReplicatedRewritesMergeTreeEngines(t *testing.T) {
 	}
 }
 
+func TestAltersRunOnOneServer(t *testing.T) {
+	tests := []struct {
+		stmt  string
+		alter bool
+	}{
+		{"ALTER TABLE ${database}.t ${on_cluster} ADD COLUMN b String", true},
+		{"-- why\n/* how */ alter table ${database}.t ${on_cluster}\n  UPDATE a = 1 WHERE 1", true},
+		{"CREATE TABLE IF NOT EXISTS ${database}.t ${on_cluster} (a String) ENGINE = MergeTree ORDER BY a", false},
+		{"-- ALTER TABLE in a comment\nCREATE TABLE ${database}.t (a String) ENGINE = Memory", false},
+	}
+	for _, tc := range tests {
+		if got := isAlter(tc.stmt); got != tc.alter {
+			t.Errorf("isAlter(%q) = %v, want %v", tc.stmt, got, tc.alter)
+		}
+	}
+	if got, want := onOneServer("ALTER TABLE ${database}.t ${on_cluster} ADD COLUMN b String", "nines"), "ALTER TABLE `nines`.t  ADD COLUMN b String"; got != want {
+		t.Errorf("onOneServer = %q, want %q", got, want)
+	}
+}
+
 // TestEveryShippedTableIsReplicatedOnACluster holds for every migration,
 // those of the future included: each CREATE TABLE of a MergeTree-family
 // engine becomes replicated, with a Keeper path of its own table.

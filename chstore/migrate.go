@@ -20,8 +20,9 @@ import (
 // migrations/NNNN_name.sql. A file may hold several statements separated by
 // semicolons. Placeholders: ${database} is the quoted database name and
 // ${on_cluster} is " ON CLUSTER name" or empty. With a cluster, Migrate
-// also makes every MergeTree-family table replicated (see replicated):
-// migrations are written once, with plain engines. Every statement must be
+// also makes every MergeTree-family table replicated (see replicated) and
+// runs ALTERs on one server, which the replicated tables pass on
+// (onOneServer): migrations are written once, with plain engines. Every statement must be
 // idempotent (CREATE TABLE IF NOT EXISTS, …): two processes may apply the
 // same migration at once. ClickHouse 18.16 has no ADD COLUMN IF NOT
 // EXISTS, so an ADD COLUMN that fails because the column exists counts as
@@ -197,10 +198,13 @@ func (s *Store) Migrate(ctx context.Context) error {
 	const op = "migrate"
 	replacer := strings.NewReplacer("${database}", quoteIdent(s.db), "${on_cluster}", s.onCluster())
 	ddl := func(stmt string) string {
-		if s.cluster != "" {
-			stmt = replicated(stmt, s.db)
+		if s.cluster == "" {
+			return replacer.Replace(stmt)
 		}
-		return replacer.Replace(stmt)
+		if isAlter(stmt) {
+			return onOneServer(stmt, s.db)
+		}
+		return replacer.Replace(replicated(stmt, s.db))
 	}
 	if s.cluster != "" {
 		if err := s.refuseUnreplicated(ctx); err != nil {

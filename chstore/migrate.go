@@ -22,11 +22,11 @@ import (
 // ${on_cluster} is " ON CLUSTER name" or empty. With a cluster, Migrate
 // also makes every MergeTree-family table replicated (see replicated) and
 // runs ALTERs on one server, which the replicated tables pass on
-// (onOneServer): migrations are written once, with plain engines. Every statement must be
-// idempotent (CREATE TABLE IF NOT EXISTS, …): two processes may apply the
-// same migration at once. ClickHouse 18.16 has no ADD COLUMN IF NOT
-// EXISTS, so an ADD COLUMN that fails because the column exists counts as
-// applied.
+// (onOneServer): migrations are written once, with plain engines. Every
+// statement must be idempotent (CREATE TABLE IF NOT EXISTS, …): two
+// processes may apply the same migration at once. ClickHouse 18.16 has no
+// ADD COLUMN IF NOT EXISTS, so an ADD COLUMN that fails because the
+// column exists counts as applied.
 //
 // A migration is immutable once shipped: change the schema with a new
 // one. Each applied migration's checksum is recorded in

@@ -381,11 +381,31 @@ const (
 	codeDatabaseAlreadyExists = 82
 )
 
-// execDDL runs an idempotent DDL statement, retrying briefly when another
-// process is running the same statement at the same moment.
+// Server error codes of a replica still applying an ALTER that another
+// server ran (on a cluster, migrations ALTER replicated tables on one
+// server and the others follow, a moment later): the column is not there
+// yet, or the replica's metadata is behind Keeper's.
+const (
+	codeNoSuchColumnInTable = 16
+	codeUnfinished          = 341
+	codeCannotAssignAlter   = 517
+)
+
+// ddlRetryCodes are the errors execDDL waits out.
+var ddlRetryCodes = map[int32]bool{
+	codeTableAlreadyExists:    true,
+	codeDatabaseAlreadyExists: true,
+	codeNoSuchColumnInTable:   true,
+	codeUnfinished:            true,
+	codeCannotAssignAlter:     true,
+}
+
+// execDDL runs an idempotent DDL statement, retrying for a few seconds
+// when another process is running the same statement at the same moment,
+// or a replica is still applying another server's ALTER.
 func execDDL(ctx context.Context, conn chdriver.Conn, q string) error {
 	var err error
-	for attempt := range 10 {
+	for attempt := range 20 {
 		if err = conn.Exec(ctx, q); err == nil {
 			return nil
 		}
@@ -396,7 +416,7 @@ func execDDL(ctx context.Context, conn chdriver.Conn, q string) error {
 			return nil
 		}
 		var exc *clickhouse.Exception
-		if !errors.As(err, &exc) || (exc.Code != codeTableAlreadyExists && exc.Code != codeDatabaseAlreadyExists) {
+		if !errors.As(err, &exc) || !ddlRetryCodes[exc.Code] {
 			return err
 		}
 		t := time.NewTimer(time.Duration(attempt+1) * 50 * time.Millisecond)

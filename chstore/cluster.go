@@ -5,9 +5,41 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/ninesops/nines/fault"
 )
+
+// stickyDial opens every connection to the server of the DSN that the
+// last one went to, and moves on to the next server (in the DSN's order,
+// round) only when that one does not answer. On a replicated cluster a
+// nines so reads from the server it writes to: when the first server
+// comes back after nines moved to the second, nines stays on the second,
+// which has everything, rather than spreading its connections over a
+// server that is still catching up and one that is not (clickhouse-go's
+// in_order strategy would send new connections back to the first).
+type stickyDial struct{ current atomic.Int64 }
+
+func (d *stickyDial) dial(ctx context.Context, _ int, opt *clickhouse.Options, dial clickhouse.Dial) (clickhouse.DialResult, error) {
+	n := len(opt.Addr)
+	if n == 0 {
+		return clickhouse.DialResult{}, clickhouse.ErrAcquireConnNoAddress
+	}
+	start := int(d.current.Load()) % n
+	var err error
+	for i := range n {
+		k := (start + i) % n
+		r, e := dial(ctx, opt.Addr[k], opt)
+		if e == nil {
+			d.current.Store(int64(k))
+			return r, nil
+		}
+		err = e
+	}
+	return clickhouse.DialResult{}, err
+}
 
 // KeeperPath is where the replicated tables of database db keep their
 // replication state in ClickHouse Keeper (or ZooKeeper): one path per

@@ -1,8 +1,13 @@
 package chstore
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 func TestReplicatedRewritesMergeTreeEngines(t *testing.T) {
@@ -92,5 +97,43 @@ func TestEveryShippedTableIsReplicatedOnACluster(t *testing.T) {
 	}
 	if tables < 10 {
 		t.Errorf("found %d CREATE TABLE statements in the migrations, want every table", tables)
+	}
+}
+
+// TestStickyDialStaysWhereItMoved: connections go to the first server
+// until it fails, then to the next, and stay there when the first comes
+// back, until that one fails in turn.
+func TestStickyDialStaysWhereItMoved(t *testing.T) {
+	down := map[string]bool{}
+	var dialed []string
+	dial := func(_ context.Context, addr string, _ *clickhouse.Options) (clickhouse.DialResult, error) {
+		dialed = append(dialed, addr)
+		if down[addr] {
+			return clickhouse.DialResult{}, errors.New(addr + " refused")
+		}
+		return clickhouse.DialResult{}, nil
+	}
+	opt := &clickhouse.Options{Addr: []string{"ch-1", "ch-2"}}
+	var d stickyDial
+	steps := []struct {
+		down []string
+		want []string // servers dialed, in order
+		fail bool
+	}{
+		{nil, []string{"ch-1"}, false},
+		{[]string{"ch-1"}, []string{"ch-1", "ch-2"}, false},
+		{nil, []string{"ch-2"}, false}, // ch-1 is back: stay on ch-2
+		{[]string{"ch-2"}, []string{"ch-2", "ch-1"}, false},
+		{[]string{"ch-1", "ch-2"}, []string{"ch-1", "ch-2"}, true},
+	}
+	for i, s := range steps {
+		down, dialed = map[string]bool{}, nil
+		for _, a := range s.down {
+			down[a] = true
+		}
+		_, err := d.dial(t.Context(), i, opt, dial)
+		if (err != nil) != s.fail || !slices.Equal(dialed, s.want) {
+			t.Errorf("step %d (down %v): dialed %v, err %v; want %v, failing %v", i, s.down, dialed, err, s.want, s.fail)
+		}
 	}
 }

@@ -186,6 +186,7 @@ func (o *Options) chOptions() (*clickhouse.Options, error) {
 	// A flush of a storm's batch grows a connection's buffer to tens of
 	// megabytes; without this every pooled connection would keep its own.
 	co.FreeBufOnConnRelease = true
+	co.DialStrategy = (&stickyDial{}).dial
 	return co, nil
 }
 

@@ -25,6 +25,19 @@ TEST_CH_TCP  ?= 19100
 TEST_CH_HTTP ?= 18223
 # ... and current ClickHouse as chDB behind chdbserver (HTTP port 18224).
 TEST_CHDB_HTTP ?= 18224
+# ... and a replicated cluster (deploy/clickhouse/dev/clusterctl): ZooKeeper
+# and two ClickHouse servers, two replicas of one shard, for the cluster
+# tests (chstore) and the failover acceptance test (nines-chaos cluster,
+# which starts a cluster of its own on TEST_CLUSTER_CHAOS_PORTS).
+TEST_ZK_PORT  ?= 19581
+TEST_CH1_TCP  ?= 19510
+TEST_CH1_HTTP ?= 19511
+TEST_CH1_IS   ?= 19512
+TEST_CH2_TCP  ?= 19520
+TEST_CH2_HTTP ?= 19521
+TEST_CH2_IS   ?= 19522
+TEST_CLUSTER_CHAOS_PORTS ?= 19530-19549
+WITH_CLUSTER  := deploy/dev/with-cluster
 # The packages whose tests use chstore/chtest: they run on both engines.
 CHTEST_PKGS   = $$($(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./... | awk '/ github.com\/ninesops\/nines\/chstore\/chtest( |$$)/ {print $$1}')
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
@@ -61,13 +74,15 @@ deps:
 # every test on 18.16 (with the cross-engine comparison), then every package
 # that talks to ClickHouse again on chDB, with the same assertions.
 test: deps lint check-deploy
-	rm -rf $(TEST_DIR)/clickhouse $(TEST_DIR)/chdb
+	rm -rf $(TEST_DIR)/clickhouse $(TEST_DIR)/chdb $(TEST_DIR)/cluster
 	env -u NINES_CLICKHOUSE_DSN $(WITH_CH) $(TEST_DIR)/clickhouse $(TEST_CH_TCP) $(TEST_CH_HTTP) -- \
 	  $(WITH_CHDB) $(TEST_DIR)/chdb $(TEST_CHDB_HTTP) -- \
+	  $(WITH_CLUSTER) $(TEST_DIR)/cluster $(TEST_ZK_PORT) $(TEST_CH1_TCP) $(TEST_CH1_HTTP) $(TEST_CH1_IS) $(TEST_CH2_TCP) $(TEST_CH2_HTTP) $(TEST_CH2_IS) -- \
 	  $(MAKE) --no-print-directory test-engines
 
 test-engines:
 	env NINES_TEST_ENGINE=clickhouse18 NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
+	  NINES_CLUSTER_CHAOS_PORTS=$(TEST_CLUSTER_CHAOS_PORTS) \
 	  $(GO) test $(GOTEST_FLAGS) ./...
 	env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
 	  $(GO) test $(GOTEST_FLAGS) $(CHTEST_PKGS)
@@ -149,6 +164,7 @@ chaos: deps build
 	$(GO) run ./cmd/nines-chaos storm --nines.bin=$(BIN) $(STORM_ARGS)
 	$(GO) run ./cmd/nines-chaos deadletter --nines.bin=$(BIN) $(DEADLETTER_ARGS)
 	$(GO) run ./cmd/nines-chaos memory --nines.bin=$(BIN) $(MEMORY_ARGS)
+	$(GO) run ./cmd/nines-chaos cluster --nines.bin=$(BIN) --ports=$(TEST_CLUSTER_CHAOS_PORTS) $(CLUSTER_ARGS)
 
 # Soak at a steady rate: memory, goroutines and latency at start, middle and
 # end. A short version runs in `make test` (TestSoakShort).
@@ -166,4 +182,5 @@ fuzz:
 clean:
 	-deploy/clickhouse/dev/clickhousectl stop $(RUN_DIR)/clickhouse 2>/dev/null
 	-deploy/clickhouse/dev/clickhousectl stop $(TEST_DIR)/clickhouse 2>/dev/null
+	-deploy/clickhouse/dev/clusterctl stop $(TEST_DIR)/cluster 2>/dev/null
 	rm -rf $(BUILD)

@@ -31,3 +31,24 @@ func CollapseSQL() string {
 	return "SELECT count(), uniqExact(svc), toUInt64(sum(imp)), sum(cityHash64(cause)), sum(t0 + ack0 + res0), " +
 		"sum(arraySum(ps)), sum(arraySum(pe)) FROM (" + fmt.Sprintf(collapsedSQL, "") + ")"
 }
+
+// Replicated is the cluster rewrite of a migration statement.
+func Replicated(stmt, db string) string { return replicated(stmt, db) }
+
+// CreateTables lists the CREATE TABLE statements of the embedded
+// migrations, placeholders left in.
+func CreateTables() ([]string, error) {
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range ms {
+		for _, st := range m.statements {
+			if createTableRe.MatchString(st) {
+				out = append(out, st)
+			}
+		}
+	}
+	return out, nil
+}

@@ -266,7 +266,7 @@ WHERE database = ? AND table = 'notification_log' AND active AND partition < ? O
 		if _, err := time.Parse("2006-01-02", p); err != nil {
 			continue // not a day: never drop what is not understood
 		}
-		if err := s.conn.Exec(ctx, "ALTER TABLE notification_log"+s.onCluster()+" DROP PARTITION '"+p+"'"); err != nil {
+		if err := s.conn.Exec(ctx, "ALTER TABLE notification_log DROP PARTITION '"+p+"'"); err != nil { // a replicated table passes it on
 			return dropped, s.fail(ctx, op, err, "drop the notification log's day %s", p)
 		}
 		dropped = append(dropped, p)

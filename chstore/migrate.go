@@ -19,11 +19,14 @@ import (
 // migrationFiles holds the schema, one versioned file per change:
 // migrations/NNNN_name.sql. A file may hold several statements separated by
 // semicolons. Placeholders: ${database} is the quoted database name and
-// ${on_cluster} is " ON CLUSTER name" or empty. Every statement must be
-// idempotent (CREATE TABLE IF NOT EXISTS, …): two processes may apply the
-// same migration at once. ClickHouse 18.16 has no ADD COLUMN IF NOT
-// EXISTS, so an ADD COLUMN that fails because the column exists counts as
-// applied.
+// ${on_cluster} is " ON CLUSTER name" or empty. With a cluster, Migrate
+// also makes every MergeTree-family table replicated (see replicated) and
+// runs ALTERs on one server, which the replicated tables pass on
+// (onOneServer): migrations are written once, with plain engines. Every
+// statement must be idempotent (CREATE TABLE IF NOT EXISTS, …): two
+// processes may apply the same migration at once. ClickHouse 18.16 has no
+// ADD COLUMN IF NOT EXISTS, so an ADD COLUMN that fails because the
+// column exists counts as applied.
 //
 // A migration is immutable once shipped: change the schema with a new
 // one. Each applied migration's checksum is recorded in
@@ -194,9 +197,31 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	const op = "migrate"
 	replacer := strings.NewReplacer("${database}", quoteIdent(s.db), "${on_cluster}", s.onCluster())
+	ddl := func(stmt string) string {
+		if s.cluster == "" {
+			return replacer.Replace(stmt)
+		}
+		if isAlter(stmt) {
+			return onOneServer(stmt, s.db)
+		}
+		return replacer.Replace(replicated(stmt, s.db))
+	}
+	if s.cluster != "" {
+		if err := s.refuseUnreplicated(ctx); err != nil {
+			return err
+		}
+	}
 
-	s.metrics.op(op)
-	create := replacer.Replace(`CREATE TABLE IF NOT EXISTS ${database}.schema_migrations ${on_cluster}
+	// An up-to-date schema_migrations is left alone: on a cluster, every
+	// DDL statement waits for every server, and a nines that restarts
+	// while one is down must not.
+	ready, err := s.migrationsTableReady(ctx)
+	if err != nil {
+		return err
+	}
+	if !ready {
+		s.metrics.op(op)
+		create := ddl(`CREATE TABLE IF NOT EXISTS ${database}.schema_migrations ${on_cluster}
 (
     version    UInt32,
     name       String,
@@ -205,14 +230,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 )
 ENGINE = ReplacingMergeTree
 ORDER BY version`)
-	if err := execDDL(ctx, s.conn, create); err != nil {
-		return s.fail(ctx, op, err, "create schema_migrations")
-	}
-	// Databases created before checksums were recorded.
-	s.metrics.op(op)
-	addChecksum := replacer.Replace("ALTER TABLE ${database}.schema_migrations ${on_cluster} ADD COLUMN checksum String")
-	if err := execDDL(ctx, s.conn, addChecksum); err != nil {
-		return s.fail(ctx, op, err, "add checksum to schema_migrations")
+		if err := execDDL(ctx, s.conn, create); err != nil {
+			return s.fail(ctx, op, err, "create schema_migrations")
+		}
+		// Databases created before checksums were recorded.
+		s.metrics.op(op)
+		addChecksum := ddl("ALTER TABLE ${database}.schema_migrations ${on_cluster} ADD COLUMN checksum String")
+		if err := execDDL(ctx, s.conn, addChecksum); err != nil {
+			return s.fail(ctx, op, err, "add checksum to schema_migrations")
+		}
 	}
 
 	applied, err := s.appliedMigrations(ctx)
@@ -235,7 +261,7 @@ ORDER BY version`)
 		log.Info("applying migration")
 		for i, stmt := range m.statements {
 			s.metrics.op(op)
-			if err := execDDL(ctx, s.conn, replacer.Replace(stmt)); err != nil {
+			if err := execDDL(ctx, s.conn, ddl(stmt)); err != nil {
 				return s.fail(ctx, op, err, "migration %s statement %d", m.name, i+1)
 			}
 		}

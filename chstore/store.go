@@ -26,6 +26,7 @@
 //	collector.go     collector.IncidentCounter (IncidentCounts)
 //	lookup.go        coalesces concurrent Latest lookups into one query
 //	migrate.go       the schema: Migrate and migrations/
+//	cluster.go       the schema on a cluster: replicated tables, unreplicated ones refused
 //	metrics.go       the store's own metrics
 //
 // A new query for a domain goes in that domain's file here, behind a
@@ -86,7 +87,8 @@ type Options struct {
 	// The database defaults to DefaultDatabase and is created if missing.
 	// Parameters are those of clickhouse-go (dial_timeout, compress, …).
 	DSN string
-	// Cluster, if set, adds ON CLUSTER to every DDL statement.
+	// Cluster, if set, adds ON CLUSTER to every DDL statement and makes
+	// Migrate create replicated tables (cluster.go).
 	Cluster string
 	// Logger receives the store's logs; nil discards them.
 	Logger *slog.Logger
@@ -187,6 +189,7 @@ func (o *Options) chOptions() (*clickhouse.Options, error) {
 	// A flush of a storm's batch grows a connection's buffer to tens of
 	// megabytes; without this every pooled connection would keep its own.
 	co.FreeBufOnConnRelease = true
+	co.DialStrategy = (&stickyDial{}).dial
 	return co, nil
 }
 
@@ -389,11 +392,31 @@ const (
 	codeDatabaseAlreadyExists = 82
 )
 
-// execDDL runs an idempotent DDL statement, retrying briefly when another
-// process is running the same statement at the same moment.
+// Server error codes of a replica still applying an ALTER that another
+// server ran (on a cluster, migrations ALTER replicated tables on one
+// server and the others follow, a moment later): the column is not there
+// yet, or the replica's metadata is behind Keeper's.
+const (
+	codeNoSuchColumnInTable = 16
+	codeUnfinished          = 341
+	codeCannotAssignAlter   = 517
+)
+
+// ddlRetryCodes are the errors execDDL waits out.
+var ddlRetryCodes = map[int32]bool{
+	codeTableAlreadyExists:    true,
+	codeDatabaseAlreadyExists: true,
+	codeNoSuchColumnInTable:   true,
+	codeUnfinished:            true,
+	codeCannotAssignAlter:     true,
+}
+
+// execDDL runs an idempotent DDL statement, retrying for a few seconds
+// when another process is running the same statement at the same moment,
+// or a replica is still applying another server's ALTER.
 func execDDL(ctx context.Context, conn chdriver.Conn, q string) error {
 	var err error
-	for attempt := range 10 {
+	for attempt := range 20 {
 		if err = conn.Exec(ctx, q); err == nil {
 			return nil
 		}
@@ -404,7 +427,7 @@ func execDDL(ctx context.Context, conn chdriver.Conn, q string) error {
 			return nil
 		}
 		var exc *clickhouse.Exception
-		if !errors.As(err, &exc) || (exc.Code != codeTableAlreadyExists && exc.Code != codeDatabaseAlreadyExists) {
+		if !errors.As(err, &exc) || !ddlRetryCodes[exc.Code] {
 			return err
 		}
 		t := time.NewTimer(time.Duration(attempt+1) * 50 * time.Millisecond)

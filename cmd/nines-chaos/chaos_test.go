@@ -86,3 +86,14 @@ func TestMemoryShort(t *testing.T) {
 	}
 	runShort(t, "memory", "--notifications=24", "--ports="+os.Getenv("NINES_CHAOS_PORTS"))
 }
+
+// TestClusterShort is the short cluster failover test of `make test`: a
+// replicated ClickHouse cluster (ZooKeeper, two servers), server 1 killed
+// -9 for 6 seconds of a 24-second stream (NINES_CLUSTER_CHAOS_PORTS keeps
+// it to those ports).
+func TestClusterShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: not with -short")
+	}
+	runShort(t, "cluster", "--groups=30", "--episodes=2", "--duration=24s", "--outage=6s", "--ports="+os.Getenv("NINES_CLUSTER_CHAOS_PORTS"))
+}

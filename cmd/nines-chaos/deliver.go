@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"sort"
@@ -19,6 +20,13 @@ type counts struct {
 	retriesTx atomic.Int64 // transport errors (replica down), retried
 	rejected  atomic.Int64 // 4xx answers: never retried, a bug
 	latencies latencies
+}
+
+// summary says what the senders saw, in one line.
+func (c *counts) summary() string {
+	return fmt.Sprintf("notifications sent %d, acknowledged (2xx) %d, retried %d (5xx %d, refused connections %d), rejected (4xx) %d",
+		c.sent.Load(), c.acked.Load(), c.retries5.Load()+c.retriesTx.Load(),
+		c.retries5.Load(), c.retriesTx.Load(), c.rejected.Load())
 }
 
 // latencies collects request durations for percentiles.

@@ -6,6 +6,7 @@
 //	nines-chaos storm [flags]   the storm of new groups (make chaos)
 //	nines-chaos deadletter [flags]  refused replays kept as dead letters (make chaos)
 //	nines-chaos memory [flags]  many large notifications at once: memory bounded (make chaos)
+//	nines-chaos cluster [flags] ClickHouse server 1 of a replicated cluster killed mid-stream (make chaos)
 //	nines-chaos soak [flags]    the soak test (make soak)
 //
 // The fault test starts a private ClickHouse and two nines replicas as
@@ -53,7 +54,7 @@ var errSkip = errors.New("skipped")
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: nines-chaos chaos|pause|storm|deadletter|soak [flags]")
+		return errors.New("usage: nines-chaos chaos|pause|storm|deadletter|cluster|soak [flags]")
 	}
 	switch args[0] {
 	case "chaos":
@@ -80,6 +81,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return runDeadLetter(ctx, cfg, out)
+	case "cluster":
+		cfg, err := parseCluster(args[1:], out)
+		if err != nil {
+			return err
+		}
+		return runCluster(ctx, cfg, out)
 	case "soak":
 		cfg, err := parseSoak(args[1:], out)
 		if err != nil {
@@ -93,7 +100,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return runMemory(ctx, cfg, out)
 	}
-	return fmt.Errorf("unknown command %q: want chaos, pause, storm, deadletter, memory or soak", args[0])
+	return fmt.Errorf("unknown command %q: want chaos, pause, storm, deadletter, memory, cluster or soak", args[0])
 }
 
 // common are the flags both tests share.
@@ -111,23 +118,33 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ports, "ports", "", "loopback ports to use, FROM-TO (default: any free ones)")
 }
 
-type chaosConfig struct {
-	common
+// streamFlags are those of a generated stream with an outage in it (the
+// fault and cluster tests).
+type streamFlags struct {
 	groups, episodes int
 	window, outage   time.Duration
-	kill             bool
-	killDeriver      bool
+}
+
+func (s *streamFlags) register(fs *flag.FlagSet, outage string) {
+	fs.IntVar(&s.groups, "groups", 60, "Alertmanager groups in the stream")
+	fs.IntVar(&s.episodes, "episodes", 3, "most episodes (incidents) per group")
+	fs.DurationVar(&s.window, "duration", 3*time.Minute, "how long the stream is spread over")
+	fs.DurationVar(&s.outage, "outage", 30*time.Second, outage)
+}
+
+type chaosConfig struct {
+	common
+	streamFlags
+	kill        bool
+	killDeriver bool
 }
 
 func parseChaos(args []string, out io.Writer) (chaosConfig, error) {
 	fs := flag.NewFlagSet("nines-chaos chaos", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var c chaosConfig
-	c.register(fs)
-	fs.IntVar(&c.groups, "groups", 60, "Alertmanager groups in the stream")
-	fs.IntVar(&c.episodes, "episodes", 3, "most episodes (incidents) per group")
-	fs.DurationVar(&c.window, "duration", 3*time.Minute, "how long the stream is spread over")
-	fs.DurationVar(&c.outage, "outage", 30*time.Second, "how long ClickHouse is stopped, from a third of the way in")
+	c.common.register(fs)
+	c.streamFlags.register(fs, "how long ClickHouse is stopped, from a third of the way in")
 	fs.BoolVar(&c.kill, "kill", true, "kill -9 one replica once, during the outage, and restart it")
 	fs.BoolVar(&c.killDeriver, "kill-deriver", true, "kill -9 the replica that derives incidents (holds the deriver lease) two thirds of the way in, and restart it")
 	return c, fs.Parse(args)
@@ -388,14 +405,7 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {
 	wg.Go(func() { newSender(a).deliver(ctx, perA, c.window) })
 	wg.Go(func() { newSender(b).deliver(ctx, perB, c.window) })
 	wg.Wait()
-	if err := <-faults; err != nil {
-		return fmt.Errorf("faults: %w", err)
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	fmt.Fprintf(out, "stream delivered in %s; waiting for the spools to drain\n", time.Since(began).Round(time.Second))
-	if err := waitDrained(ctx, replicas, 3*time.Minute); err != nil {
+	if err := endStream(ctx, faults, began, replicas, out); err != nil {
 		return err
 	}
 	if err := harness.Sync(ctx, client, a.base, e.apiToken, 3*time.Minute); err != nil {
@@ -412,9 +422,7 @@ func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {
 	for _, f := range faultLog {
 		fmt.Fprintln(out, "fault:", f)
 	}
-	fmt.Fprintf(out, "notifications sent %d, acknowledged (2xx) %d, retried %d (5xx %d, refused connections %d), rejected (4xx) %d\n",
-		counts.sent.Load(), counts.acked.Load(), counts.retries5.Load()+counts.retriesTx.Load(),
-		counts.retries5.Load(), counts.retriesTx.Load(), counts.rejected.Load())
+	fmt.Fprintln(out, counts.summary())
 	fmt.Fprintf(out, "lost %d (must be 0), duplicated %d (must be 0)\n", v.lost, v.duplicated)
 	fmt.Fprintf(out, "incidents expected %d, found %d, mismatches %d\n", v.expected, v.found, len(v.mismatches))
 	twice, missing := chatCheck(ctx, out, fake, v.found, lastFault)
@@ -458,6 +466,18 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-timer.C:
 		return true
 	}
+}
+
+// endStream waits for the faults to end, then for the spools to drain.
+func endStream(ctx context.Context, faults <-chan error, began time.Time, replicas []*replica, out io.Writer) error {
+	if err := <-faults; err != nil {
+		return fmt.Errorf("faults: %w", err)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	fmt.Fprintf(out, "stream delivered in %s; waiting for the spools to drain\n", time.Since(began).Round(time.Second))
+	return waitDrained(ctx, replicas, 3*time.Minute)
 }
 
 // waitDrained waits until no replica has anything spooled.

@@ -51,7 +51,7 @@ type storeFlags struct {
 func (f *storeFlags) register(fs flagger) {
 	fs.Flag("clickhouse.dsn", "ClickHouse DSN: clickhouse://[user[:password]@]host:port/database (native protocol, port 9000), or http://… and https://… (HTTP interface, ports 8123/8443, e.g. ClickHouse Cloud; not on 18.16); the database is created if missing.").
 		Envar(envDSN).PlaceHolder("DSN").StringVar(&f.dsn)
-	fs.Flag("clickhouse.cluster", "ClickHouse cluster name for ON CLUSTER schema changes (empty: single server).").
+	fs.Flag("clickhouse.cluster", "ClickHouse cluster name: nines creates its tables replicated, ON CLUSTER (deploy/clickhouse/CLUSTER.md; empty: single server).").
 		Envar(envCluster).PlaceHolder("NAME").StringVar(&f.cluster)
 	fs.Flag("clickhouse.flush-interval", "How long a write waits for others to join its INSERT while writes are few.").
 		Default(chstore.DefaultFlushInterval.String()).DurationVar(&f.flushInterval)

@@ -2,8 +2,9 @@
 // and soak tests (cmd/nines-chaos) need to run programs as processes:
 // finding the module and building nines, free loopback ports, child
 // processes with their logs (start, wait until ready, stop, kill, the
-// log's last lines), CPU and memory from /proc, and a private ClickHouse
-// run by deploy/clickhouse/dev/clickhousectl. It is for those programs
+// log's last lines), CPU and memory from /proc, a private ClickHouse
+// run by deploy/clickhouse/dev/clickhousectl, and a private replicated
+// cluster run by deploy/clickhouse/dev/clusterctl. It is for those programs
 // only (Linux, loopback).
 package harness
 
@@ -448,4 +449,88 @@ func (c *SQL) Query(ctx context.Context, q string) (string, error) {
 		return "", fmt.Errorf("clickhouse: %s: HTTP %d: %s", q, resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return string(b), nil
+}
+
+// Cluster is a private replicated ClickHouse cluster run by clusterctl
+// (deploy/clickhouse/dev/clusterctl) in Dir: ZooKeeper and two servers,
+// two replicas of one shard of the cluster Name. Servers[i] is server i+1;
+// each has clickhousectl's layout in Dir/ch1 and Dir/ch2.
+type Cluster struct {
+	Ctl     string // path of clusterctl
+	Dir     string
+	Name    string
+	ZK      int
+	Servers [2]*ClickHouse
+	inter   [2]int
+}
+
+// NewCluster is a cluster of the module at root in dir, on ports from p
+// (nil: any free ones).
+func NewCluster(root, dir string, p *Ports) (*Cluster, error) {
+	c := &Cluster{Ctl: filepath.Join(root, "deploy", "clickhouse", "dev", "clusterctl"), Dir: dir, Name: "nines_cluster"}
+	var err error
+	if c.ZK, err = p.Free(); err != nil {
+		return nil, err
+	}
+	for i := range c.Servers {
+		if c.Servers[i], err = NewClickHouse(root, filepath.Join(dir, "ch"+strconv.Itoa(i+1)), p); err != nil {
+			return nil, err
+		}
+		if c.inter[i], err = p.Free(); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Addrs are the servers' native addresses, in the given order of servers
+// (1 and 2), comma-separated as a DSN lists them.
+func (c *Cluster) Addrs(servers ...int) string {
+	var out []string
+	for _, n := range servers {
+		out = append(out, c.Servers[n-1].Addr())
+	}
+	return strings.Join(out, ",")
+}
+
+// Start starts ZooKeeper and both servers (clusterctl waits until they
+// answer).
+func (c *Cluster) Start(ctx context.Context) error {
+	args := []string{"start", c.Dir, strconv.Itoa(c.ZK)}
+	for i, s := range c.Servers {
+		args = append(args, strconv.Itoa(s.TCP), strconv.Itoa(s.HTTP), strconv.Itoa(c.inter[i]))
+	}
+	return c.ctl(ctx, args...)
+}
+
+// Stop stops both servers and ZooKeeper.
+func (c *Cluster) Stop(ctx context.Context) error { return c.ctl(ctx, "stop", c.Dir) }
+
+// StartServer starts server n (1 or 2) again.
+func (c *Cluster) StartServer(ctx context.Context, n int) error {
+	return c.ctl(ctx, "start-server", c.Dir, strconv.Itoa(n))
+}
+
+// KillServer kills server n (1 or 2) with SIGKILL, as a crash would.
+func (c *Cluster) KillServer(n int) error {
+	pid := c.Servers[n-1].PID()
+	if pid == 0 {
+		return fmt.Errorf("clickhouse server %d is not running", n)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil || strings.Contains(string(b), ") Z ") {
+			return nil
+		}
+	}
+	return fmt.Errorf("clickhouse server %d (pid %d) survived SIGKILL", n, pid)
+}
+
+func (c *Cluster) ctl(ctx context.Context, args ...string) error {
+	if b, err := exec.CommandContext(ctx, c.Ctl, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("clusterctl %s: %w\n%s", strings.Join(args, " "), err, b)
+	}
+	return nil
 }

@@ -30,8 +30,12 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
 all: build
 
+# Each slow step says what it is doing first: on a cold machine the module
+# download and the first compile take a minute or two, silently otherwise.
 build:
-	@echo "building nines into $(BIN) (the first build downloads Go modules: a minute or two)"
+	@echo "build: downloading Go modules (once per machine; go mod download)"
+	@$(GO) mod download
+	@echo "build: compiling nines into $(BIN) (the first compile takes a minute or two)"
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nines
 
 # Secrets for the local run: random, kept in files, never printed.
@@ -39,6 +43,7 @@ $(RUN_DIR)/webhook.token $(RUN_DIR)/api.token:
 	@mkdir -p $(RUN_DIR) && umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $@
 
 run: build $(RUN_DIR)/webhook.token $(RUN_DIR)/api.token
+	@echo "run: starting a private ClickHouse on 127.0.0.1:19000 under $(RUN_DIR)/clickhouse (installed with apt-get if missing), then nines"
 	@echo "nines on http://$(RUN_ADDR) — webhook token in $(RUN_DIR)/webhook.token, API token in $(RUN_DIR)/api.token"
 	@echo "figures from another shell: NINES_CLICKHOUSE_DSN=clickhouse://127.0.0.1:19000/nines $(BIN) report --catalog.file=deploy/catalog/catalog.yml --config.file=deploy/nines/config.yml --window 30d"
 	$(WITH_CH) $(RUN_DIR)/clickhouse 19000 18123 -- \

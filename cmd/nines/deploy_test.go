@@ -584,7 +584,7 @@ func loadK8sBase(t *testing.T) (kustomization, map[string]k8sObject) {
 			objs[o.Kind] = o
 		}
 	}
-	for _, kind := range []string{"Deployment", "Service", "PodDisruptionBudget", "ServiceMonitor"} {
+	for _, kind := range []string{"StatefulSet", "Service", "PodDisruptionBudget", "ServiceMonitor"} {
 		if _, ok := objs[kind]; !ok {
 			t.Fatalf("%s: no %s", k8sBase, kind)
 		}
@@ -611,7 +611,7 @@ func ninesContainer(t *testing.T, d k8sObject) k8sContainer {
 			return c
 		}
 	}
-	t.Fatalf("%s: Deployment has no container named nines", k8sBase)
+	t.Fatalf("%s: StatefulSet has no container named nines", k8sBase)
 	return k8sContainer{}
 }
 
@@ -620,7 +620,7 @@ func ninesContainer(t *testing.T, d k8sObject) k8sContainer {
 func k8sInvocations(t *testing.T) []invocation {
 	t.Helper()
 	_, objs := loadK8sBase(t)
-	c := ninesContainer(t, objs["Deployment"])
+	c := ninesContainer(t, objs["StatefulSet"])
 	env := map[string]string{}
 	for _, e := range c.Env {
 		env[e.Name] = e.Value
@@ -1436,7 +1436,7 @@ func TestDeployPrometheus(t *testing.T) {
 // non-root user of the image; the files nines reads.
 func TestDeployKubernetes(t *testing.T) {
 	k, objs := loadK8sBase(t)
-	d, svc, pdb, sm := objs["Deployment"], objs["Service"], objs["PodDisruptionBudget"], objs["ServiceMonitor"]
+	d, svc, pdb, sm := objs["StatefulSet"], objs["Service"], objs["PodDisruptionBudget"], objs["ServiceMonitor"]
 	c := ninesContainer(t, d)
 	invs := k8sInvocations(t)
 	port := invs[0].listenPort(t)
@@ -1456,7 +1456,7 @@ func TestDeployKubernetes(t *testing.T) {
 			what string
 			sel  map[string]string
 		}{
-			{"Deployment", d.Spec.Selector.MatchLabels},
+			{"StatefulSet", d.Spec.Selector.MatchLabels},
 			{"Service", serviceSelector(svc)},
 			{"PodDisruptionBudget", pdb.Spec.Selector.MatchLabels},
 		} {
@@ -1594,7 +1594,7 @@ func TestDeployKubernetes(t *testing.T) {
 	t.Run("image", func(t *testing.T) {
 		repo, _ := splitImage(loadCompose(t).Services["nines"].Image)
 		if c.Image != repo {
-			t.Errorf("Deployment image %q, want the compose file's %q", c.Image, repo)
+			t.Errorf("StatefulSet image %q, want the compose file's %q", c.Image, repo)
 		}
 		if len(k.Images) != 1 || k.Images[0].Name != repo || k.Images[0].NewTag == "" {
 			t.Errorf("kustomization images %+v: want %s with a newTag", k.Images, repo)

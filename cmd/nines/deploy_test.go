@@ -1694,9 +1694,15 @@ func TestDeploySystemd(t *testing.T) {
 // continuation lines joined: instruction → arguments.
 func dockerfile(t *testing.T) map[string][]string {
 	t.Helper()
+	return dockerfileFinal(t, "Dockerfile")
+}
+
+// dockerfileFinal reads the final stage of the Dockerfile at p.
+func dockerfileFinal(t *testing.T, p string) map[string][]string {
+	t.Helper()
 	var ins map[string][]string
 	var cont string
-	sc := bufio.NewScanner(bytes.NewReader(readRepoFile(t, "Dockerfile")))
+	sc := bufio.NewScanner(bytes.NewReader(readRepoFile(t, p)))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if strings.HasPrefix(line, "#") || (line == "" && cont == "") {

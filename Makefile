@@ -70,6 +70,7 @@ test: deps lint check-deploy
 
 test-engines:
 	env NINES_TEST_ENGINE=clickhouse18 NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
+	  NINES_TEST_HELM=$$(deploy/dev/go-tool helm) \
 	  $(GO) test $(GOTEST_FLAGS) ./...
 	env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
 	  $(GO) test $(GOTEST_FLAGS) $(CHTEST_PKGS)
@@ -87,7 +88,8 @@ unit:
 
 lint: fmt vet
 
-# promtool/amtool checks of every Prometheus and Alertmanager file, and more.
+# promtool/amtool checks of every Prometheus and Alertmanager file, helm
+# lint, goreleaser check, and more.
 check-deploy:
 	deploy/check
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"regexp"
@@ -169,6 +170,38 @@ func TestDeployImageIsReleased(t *testing.T) {
 	for _, im := range k.Images {
 		if im.NewTag != want {
 			t.Errorf("%s: image %s newTag %q, want the release's %s", k8sBase, im.Name, im.NewTag, want)
+		}
+	}
+}
+
+// TestDeployToolsMatchCompose: deploy/check checks the shipped files with
+// the promtool and amtool of the Prometheus and Alertmanager that
+// docker-compose.yml runs (deploy/dev/tools), not only with Debian's.
+func TestDeployToolsMatchCompose(t *testing.T) {
+	tools := map[string]string{}
+	for _, line := range strings.Split(string(readRepoFile(t, "deploy/dev/tools")), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && !strings.HasPrefix(f[0], "#") {
+			tools[f[0]] = f[1]
+		}
+	}
+	c := loadCompose(t)
+	for _, tc := range []struct {
+		service, tool, module string
+		version               func(image string) string // the module version of an image tag
+	}{
+		// Prometheus 3.x.y is the Go module github.com/prometheus/prometheus v0.3xx.y.
+		{"prometheus", "promtool-v3", "github.com/prometheus/prometheus/cmd/promtool", func(tag string) string {
+			var major, minor, patch int
+			if _, err := fmt.Sscanf(tag, "v%d.%d.%d", &major, &minor, &patch); err != nil {
+				return "unparsable " + tag
+			}
+			return fmt.Sprintf("v0.%d%02d.%d", major, minor, patch)
+		}},
+		{"alertmanager", "amtool-v0.34", "github.com/prometheus/alertmanager/cmd/amtool", func(tag string) string { return tag }},
+	} {
+		_, tag := splitImage(c.Services[tc.service].Image)
+		if want := tc.module + "@" + tc.version(tag); tools[tc.tool] != want {
+			t.Errorf("deploy/dev/tools %s = %q, want %s (compose runs %s)", tc.tool, tools[tc.tool], want, c.Services[tc.service].Image)
 		}
 	}
 }

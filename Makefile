@@ -73,6 +73,7 @@ test-engines:
 	  NINES_TEST_HELM=$$(deploy/dev/go-tool helm) \
 	  $(GO) test $(GOTEST_FLAGS) ./...
 	env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
+	  NINES_TEST_HELM=$$(deploy/dev/go-tool helm) \
 	  $(GO) test $(GOTEST_FLAGS) $(CHTEST_PKGS)
 
 # The ClickHouse-facing packages on current ClickHouse (chDB) only.
@@ -80,6 +81,7 @@ test-chdb: deps
 	rm -rf $(TEST_DIR)/chdb
 	env -u NINES_CLICKHOUSE_DSN -u NINES_TEST_CLICKHOUSE_ADDR $(WITH_CHDB) $(TEST_DIR)/chdb $(TEST_CHDB_HTTP) -- \
 	  env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
+	  NINES_TEST_HELM=$$(deploy/dev/go-tool helm) \
 	  $(GO) test $(GOTEST_FLAGS) $(CHTEST_PKGS)
 
 # Unit tests only: integration tests skip and say what is missing.

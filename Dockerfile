@@ -38,7 +38,11 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 FROM alpine:${ALPINE_VERSION}
 # A fixed numeric UID/GID, so that Kubernetes' runAsNonRoot can verify it
 # and volumes can be prepared for it.
-RUN addgroup -S -g 10001 nines && adduser -S -D -H -u 10001 -G nines -s /sbin/nologin nines
+RUN addgroup -S -g 10001 nines && adduser -S -D -H -u 10001 -G nines -s /sbin/nologin nines \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/nines
+# nines' state (the spool): mount a volume here. An empty named volume
+# takes this directory's owner, so nines can write to it.
+VOLUME /var/lib/nines
 COPY --from=build /out/nines /usr/local/bin/nines
 USER 10001:10001
 EXPOSE 9095

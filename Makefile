@@ -46,8 +46,12 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
 all: build
 
+# Each slow step says what it is doing first: on a cold machine the module
+# download and the first compile take a minute or two, silently otherwise.
 build:
-	@echo "building nines into $(BIN) (the first build downloads Go modules: a minute or two)"
+	@echo "build: downloading Go modules (once per machine; go mod download)"
+	@$(GO) mod download
+	@echo "build: compiling nines into $(BIN) (the first compile takes a minute or two)"
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nines
 
 # Secrets for the local run: random, kept in files, never printed.
@@ -55,6 +59,7 @@ $(RUN_DIR)/webhook.token $(RUN_DIR)/api.token:
 	@mkdir -p $(RUN_DIR) && umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $@
 
 run: build $(RUN_DIR)/webhook.token $(RUN_DIR)/api.token
+	@echo "run: starting a private ClickHouse on 127.0.0.1:19000 under $(RUN_DIR)/clickhouse (installed with apt-get if missing), then nines"
 	@echo "nines on http://$(RUN_ADDR) — webhook token in $(RUN_DIR)/webhook.token, API token in $(RUN_DIR)/api.token"
 	@echo "figures from another shell: NINES_CLICKHOUSE_DSN=clickhouse://127.0.0.1:19000/nines $(BIN) report --catalog.file=deploy/catalog/catalog.yml --config.file=deploy/nines/config.yml --window 30d"
 	$(WITH_CH) $(RUN_DIR)/clickhouse 19000 18123 -- \
@@ -82,9 +87,14 @@ test: deps lint check-deploy
 
 test-engines:
 	env NINES_TEST_ENGINE=clickhouse18 NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
+<<<<<<< HEAD
 	  NINES_CLUSTER_CHAOS_PORTS=$(TEST_CLUSTER_CHAOS_PORTS) \
+=======
+	  NINES_TEST_HELM=$$(deploy/dev/go-tool helm) \
+>>>>>>> i18d
 	  $(GO) test $(GOTEST_FLAGS) ./...
 	env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
+	  NINES_TEST_HELM=$$(deploy/dev/go-tool helm) \
 	  $(GO) test $(GOTEST_FLAGS) $(CHTEST_PKGS)
 
 # The ClickHouse-facing packages on current ClickHouse (chDB) only.
@@ -92,6 +102,7 @@ test-chdb: deps
 	rm -rf $(TEST_DIR)/chdb
 	env -u NINES_CLICKHOUSE_DSN -u NINES_TEST_CLICKHOUSE_ADDR $(WITH_CHDB) $(TEST_DIR)/chdb $(TEST_CHDB_HTTP) -- \
 	  env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
+	  NINES_TEST_HELM=$$(deploy/dev/go-tool helm) \
 	  $(GO) test $(GOTEST_FLAGS) $(CHTEST_PKGS)
 
 # Unit tests only: integration tests skip and say what is missing.
@@ -100,7 +111,8 @@ unit:
 
 lint: fmt vet
 
-# promtool/amtool checks of every Prometheus and Alertmanager file, and more.
+# promtool/amtool checks of every Prometheus and Alertmanager file, helm
+# lint, goreleaser check, and more.
 check-deploy:
 	deploy/check
 

@@ -188,19 +188,30 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 			"refused", len(refused), "taken", len(n.Alerts), "first", refused[0].Error())
 	}
 
+	self, rule := dropSelfAlerts(&n)
+	if self > 0 {
+		h.metrics.selfAlerts.Add(float64(self))
+		h.logger.Debug("webhook: alerts of nines' own rules dropped, no incident opened", "group_key", n.GroupKey,
+			"alerts", self, SelfAlertLabel, rule)
+		if len(n.Alerts) == 0 {
+			return answer.JSON(w, http.StatusOK, accepted{Status: "ok", SelfAlerts: self, Refused: refusals(refused)})
+		}
+	}
 	if err := h.ingester.Ingest(r.Context(), n); err != nil {
 		return h.ingestFailed(w, r, n, err)
 	}
-	return answer.JSON(w, http.StatusOK, accepted{Status: "ok", Alerts: len(n.Alerts), Refused: refusals(refused)})
+	return answer.JSON(w, http.StatusOK, accepted{Status: "ok", Alerts: len(n.Alerts), SelfAlerts: self, Refused: refusals(refused)})
 }
 
 // accepted is the answer to a stored notification. Refused lists the
 // alerts left out because they failed their checks (at most
-// maxRefusalsShown of them); Alerts counts those taken.
+// maxRefusalsShown of them); Alerts counts those taken; SelfAlerts those
+// of nines' own rules, dropped (SelfAlertLabel).
 type accepted struct {
-	Status  string    `json:"status"`
-	Alerts  int       `json:"alerts"`
-	Refused []refusal `json:"refused,omitempty"`
+	Status     string    `json:"status"`
+	Alerts     int       `json:"alerts"`
+	SelfAlerts int       `json:"self_alerts,omitempty"`
+	Refused    []refusal `json:"refused,omitempty"`
 }
 
 type refusal struct {
@@ -268,12 +279,21 @@ func unsupportedMedia(header http.Header) string {
 // metrics are the handler's instruments. Each Handler has its own, so two
 // can live in one process (as in tests).
 type metrics struct {
+<<<<<<< HEAD
 	requests  *prometheus.CounterVec
 	alerts    *prometheus.CounterVec
 	duration  prometheus.Histogram
 	truncated prometheus.Counter
 	refused   prometheus.Counter
 	busy      prometheus.Counter
+=======
+	requests   *prometheus.CounterVec
+	alerts     *prometheus.CounterVec
+	duration   prometheus.Histogram
+	truncated  prometheus.Counter
+	refused    prometheus.Counter
+	selfAlerts prometheus.Counter
+>>>>>>> i18d
 }
 
 // newMetrics builds the instruments and registers them with reg, if any.
@@ -310,6 +330,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "nines_webhook_alerts_refused_total",
 			Help: "Alerts left out of notifications that were otherwise taken, because they failed their checks (a time the store cannot hold, no fingerprint…).",
 		}),
+		selfAlerts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nines_notifications_self_alerts_total",
+			Help: "Alerts of nines' own rules (label " + SelfAlertLabel + ") dropped by the webhook: they never open incidents.",
+		}),
 	}
 	// Export every code the handler answers, and both statuses, at zero
 	// from the start, so that rates and alerts on them work before the
@@ -331,7 +355,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
+<<<<<<< HEAD
 	collectors := []prometheus.Collector{m.requests, m.alerts, m.duration, m.truncated, m.refused, m.busy}
+=======
+	collectors := []prometheus.Collector{m.requests, m.alerts, m.duration, m.truncated, m.refused, m.selfAlerts}
+>>>>>>> i18d
 	for i, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			// Leave reg as it was found.

@@ -372,6 +372,9 @@ func (r *Reconciler) bestEnd(k string, start, missingSince time.Time) time.Time 
 // of nines. The API filters by receiver already; this also copes with
 // servers that ignore the filter.
 func (r *Reconciler) routedHere(a amAlert) bool {
+	if isSelfAlert(a.Labels) {
+		return false // nines' own rules: never an incident
+	}
 	if len(a.Receivers) == 0 {
 		return true // unprocessed: not routed yet
 	}
@@ -402,6 +405,7 @@ func (r *Reconciler) open(ctx context.Context, keys []string, now time.Time) (in
 		if !r.receiver.MatchString(g.Receiver.Name) {
 			continue
 		}
+		g.Alerts = slices.DeleteFunc(g.Alerts, func(a amAlert) bool { return isSelfAlert(a.Labels) })
 		hit := 0
 		for _, a := range g.Alerts {
 			if want[a.key()] && !done[a.key()] {

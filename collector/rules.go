@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/ninesops/nines/alerts"
 	"github.com/ninesops/nines/availability"
 	"github.com/ninesops/nines/catalog"
 )
@@ -211,7 +212,7 @@ func burnAlert(svc catalog.Service, r burnRule, budgetWindow string) rule {
 		Alert:  AlertBudgetBurn,
 		Expr:   literal(expr + "\n"),
 		For:    r.forDur,
-		Labels: ruleLabels(svc, r.severity, r.longName),
+		Labels: ruleLabels(AlertBudgetBurn, svc, r.severity, r.longName),
 		Annotations: ruleAnnotations(svc,
 			fmt.Sprintf(`%s is burning its error budget {{ $value | printf "%%.1f" }} times as fast as its SLO allows`, svc.Name),
 			fmt.Sprintf("%s (owner %s, SLO %s) was unavailable over %s more than %s times what its SLO allows: "+
@@ -225,7 +226,7 @@ func budgetAlert(svc catalog.Service, budgetWindow string) rule {
 		Alert:  AlertBudgetLow,
 		Expr:   literal(burnRateExpr(svc.Name, budgetWindow, svc.SLOTarget) + " > " + formatFloat(budgetLowSpent) + "\n"),
 		For:    "15m",
-		Labels: ruleLabels(svc, "warning", budgetWindow),
+		Labels: ruleLabels(AlertBudgetLow, svc, "warning", budgetWindow),
 		Annotations: ruleAnnotations(svc,
 			fmt.Sprintf("%s has spent {{ $value | humanizePercentage }} of its %s error budget", svc.Name, budgetWindow),
 			fmt.Sprintf("%s (owner %s, SLO %s) has less than %s of the downtime its SLO allows over %s left.",
@@ -233,10 +234,12 @@ func budgetAlert(svc catalog.Service, budgetWindow string) rule {
 	}
 }
 
-func ruleLabels(svc catalog.Service, severity, window string) map[string]string {
+// ruleLabels are the labels of a rule raising alert. SelfAlertLabel marks
+// it as nines' own, so that nines' webhook never makes an incident of it.
+func ruleLabels(alert string, svc catalog.Service, severity, window string) map[string]string {
 	// service is in the expression's result too; as a rule label it keeps
 	// the rules of two services with one owner apart for promtool's lint.
-	l := map[string]string{"service": svc.Name, "severity": severity, "window": window}
+	l := map[string]string{"service": svc.Name, "severity": severity, "window": window, alerts.SelfAlertLabel: alert}
 	if svc.Owner != "" {
 		l["owner"] = svc.Owner
 	}

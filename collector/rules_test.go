@@ -150,7 +150,7 @@ tests:
       - eval_time: 6m
         alertname: NinesServiceErrorBudgetBurn
         exp_alerts:
-          - exp_labels: {service: checkout, owner: payments, severity: critical, window: 1h}
+          - exp_labels: {service: checkout, owner: payments, severity: critical, window: 1h, nines_rule: NinesServiceErrorBudgetBurn}
             exp_annotations:
               summary: checkout is burning its error budget 100.0 times as fast as its SLO allows
               description: 'checkout (owner payments, SLO 99.9%) was unavailable over the last 1h and the last 5m more than 14.4 times what its SLO allows: at this rate 2% of its 30d error budget goes in 1h.'

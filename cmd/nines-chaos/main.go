@@ -236,14 +236,27 @@ func (e *env) teardown(failed bool) {
 }
 
 func (e *env) replicaArgs(name string, extra ...string) []string {
-	return append([]string{
+	defaults := []string{
 		"--clickhouse.dsn=clickhouse://" + e.ch.Addr() + "/chaos",
 		"--storage.path=" + filepath.Join(e.work, "data-"+name),
 		"--clickhouse.dial-timeout=1s", "--clickhouse.flush-interval=50ms",
 		"--webhook.bearer-token-file=" + filepath.Join(e.work, "webhook.token"),
 		"--api.token-file=" + filepath.Join(e.work, "api.token"),
 		"--web.shutdown-timeout=15s", "--log.level=warn",
-	}, extra...)
+	}
+	// A flag in extra replaces its default: nines refuses a flag twice.
+	given := map[string]bool{}
+	for _, a := range extra {
+		name, _, _ := strings.Cut(a, "=")
+		given[name] = true
+	}
+	var args []string
+	for _, d := range defaults {
+		if name, _, _ := strings.Cut(d, "="); !given[name] {
+			args = append(args, d)
+		}
+	}
+	return append(args, extra...)
 }
 
 func runChaos(ctx context.Context, c chaosConfig, out io.Writer) (err error) {

@@ -229,10 +229,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // pointing at nines, as a user would configure it.
 func startAlertmanager(t *testing.T, ninesBase string) string {
 	t.Helper()
-	bin := alertmanagerBinary(t)
-	dir := t.TempDir()
-	addr := freePort(t)
-	cfg := fmt.Sprintf(`route:
+	return startAlertmanagerConfig(t, fmt.Sprintf(`route:
   receiver: nines
   group_by: ['alertname', 'service']
   group_wait: 1s
@@ -247,7 +244,16 @@ receivers:
           authorization:
             type: Bearer
             credentials: s3cr3t-token
-`, ninesBase)
+`, ninesBase))
+}
+
+// startAlertmanagerConfig runs the real Alertmanager with the
+// configuration cfg and returns its base URL.
+func startAlertmanagerConfig(t *testing.T, cfg string) string {
+	t.Helper()
+	bin := alertmanagerBinary(t)
+	dir := t.TempDir()
+	addr := freePort(t)
 	cmd := exec.Command(bin,
 		"--config.file="+writeFile(t, dir, "alertmanager.yml", cfg),
 		"--storage.path="+filepath.Join(dir, "data"),

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -83,18 +84,32 @@ func (l *lockedBuffer) String() string {
 // if the test failed.
 func Start(t testing.TB, target string) string {
 	t.Helper()
-	bin := Prometheus(t)
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
+	return StartConfig(t, fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
 scrape_configs:
   - job_name: nines
     static_configs:
       - targets: [%q]
-`, target)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+`, target), nil)
+}
+
+// StartConfig runs a Prometheus server with the configuration cfg, beside
+// files (name → contents, e.g. the rule files cfg names), waits until it
+// is ready, and returns its base URL. It stops when the test ends.
+func StartConfig(t testing.TB, cfg string, files map[string]string) string {
+	t.Helper()
+	bin := Prometheus(t)
+	dir := t.TempDir()
+	files = maps.Clone(files)
+	if files == nil {
+		files = map[string]string{}
+	}
+	files["prometheus.yml"] = cfg
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

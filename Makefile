@@ -87,11 +87,8 @@ test: deps lint check-deploy
 
 test-engines:
 	env NINES_TEST_ENGINE=clickhouse18 NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
-<<<<<<< HEAD
 	  NINES_CLUSTER_CHAOS_PORTS=$(TEST_CLUSTER_CHAOS_PORTS) \
-=======
 	  NINES_TEST_HELM=$$(deploy/dev/go-tool helm) \
->>>>>>> i18d
 	  $(GO) test $(GOTEST_FLAGS) ./...
 	env NINES_TEST_ENGINE=chdb NINES_REQUIRE_INTEGRATION=1 NINES_TEST_ALERTMANAGER=/usr/bin/prometheus-alertmanager \
 	  NINES_TEST_HELM=$$(deploy/dev/go-tool helm) \

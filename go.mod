@@ -9,10 +9,7 @@ require (
 	github.com/chdb-io/chdb-go v1.11.0
 	github.com/chromedp/cdproto v0.0.0-20250724212937-08a3db8b4327
 	github.com/chromedp/chromedp v0.14.2
-<<<<<<< HEAD
 	github.com/coreos/go-systemd/v22 v22.7.0
-=======
->>>>>>> i18d
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/gorilla/mux v1.8.1
 	github.com/grafana-tools/sdk v0.0.0-20220919052116-6562121319fc
@@ -25,11 +22,8 @@ require (
 	github.com/slack-go/slack v0.35.0
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/crypto v0.58.0
-<<<<<<< HEAD
 	golang.org/x/sync v0.24.0
 	gopkg.in/yaml.v3 v3.0.1
-=======
->>>>>>> i18d
 )
 
 require (

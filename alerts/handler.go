@@ -279,21 +279,13 @@ func unsupportedMedia(header http.Header) string {
 // metrics are the handler's instruments. Each Handler has its own, so two
 // can live in one process (as in tests).
 type metrics struct {
-<<<<<<< HEAD
-	requests  *prometheus.CounterVec
-	alerts    *prometheus.CounterVec
-	duration  prometheus.Histogram
-	truncated prometheus.Counter
-	refused   prometheus.Counter
-	busy      prometheus.Counter
-=======
 	requests   *prometheus.CounterVec
 	alerts     *prometheus.CounterVec
 	duration   prometheus.Histogram
 	truncated  prometheus.Counter
 	refused    prometheus.Counter
+	busy       prometheus.Counter
 	selfAlerts prometheus.Counter
->>>>>>> i18d
 }
 
 // newMetrics builds the instruments and registers them with reg, if any.
@@ -355,11 +347,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-<<<<<<< HEAD
-	collectors := []prometheus.Collector{m.requests, m.alerts, m.duration, m.truncated, m.refused, m.busy}
-=======
-	collectors := []prometheus.Collector{m.requests, m.alerts, m.duration, m.truncated, m.refused, m.selfAlerts}
->>>>>>> i18d
+	collectors := []prometheus.Collector{m.requests, m.alerts, m.duration, m.truncated, m.refused, m.busy, m.selfAlerts}
 	for i, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			// Leave reg as it was found.

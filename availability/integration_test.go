@@ -2,6 +2,7 @@ package availability_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -197,8 +198,11 @@ services:
 				approx(t, "availability", f.Availability, 1-3600/elapsed)
 				approx(t, "burn 1h", f.BurnRate1h, 1/0.001)
 				approx(t, "burn 24h", f.BurnRate24h, 3600.0/86400/0.001)
-				if f.WindowSeconds != int64(elapsed) || f.MTTRSeconds != nil {
-					t.Errorf("window %d, mttr %v", f.WindowSeconds, f.MTTRSeconds)
+				// Still firing at the window's end (now): its firing time so
+				// far.
+				approx(t, "mttr", ptrValue(f.MTTRSeconds), 3600)
+				if f.WindowSeconds != int64(elapsed) {
+					t.Errorf("window %d", f.WindowSeconds)
 				}
 			},
 		},
@@ -219,6 +223,9 @@ services:
 			name: "degraded weighs nothing by default", service: "degraded",
 			check: func(t *testing.T, f availability.Figure) {
 				approx(t, "downtime", f.DowntimeSeconds, 1800)
+				// MTBF: time between failures of any outage or degraded
+				// incident (08:00-10:00), whatever the weights.
+				approx(t, "mtbf", ptrValue(f.MTBFSeconds), (elapsed-7200)/2)
 				if f.DowntimeByImpactSeconds != (availability.ImpactSeconds{Outage: 1800, Degraded: 7200}) {
 					t.Errorf("by impact %+v", f.DowntimeByImpactSeconds)
 				}
@@ -251,7 +258,9 @@ services:
 				if f.Incidents != 2 || f.LongestIncidentSeconds != 3600 || f.DowntimeByImpactSeconds.None != 3600 {
 					t.Errorf("incidents %d longest %d by impact %+v", f.Incidents, f.LongestIncidentSeconds, f.DowntimeByImpactSeconds)
 				}
-				approx(t, "mttr", ptrValue(f.MTTRSeconds), (4800+3600)/2.0)
+				// flap-1 fired 01:00-01:10 and 02:00-02:20: 30 minutes, not
+				// the 80 from its start to its resolve.
+				approx(t, "mttr", ptrValue(f.MTTRSeconds), (1800+3600)/2.0)
 			},
 		},
 		{
@@ -288,6 +297,34 @@ services:
 			tc.check(t, f)
 		})
 	}
+
+	// A past window's figures do not depend on when they are asked: edge-1
+	// (23:30, resolved at 00:30 the next day) counts its firing time up to
+	// the window's end in MTTR, asked before it was resolved or after; the
+	// burn rates are of the window's end.
+	t.Run("a past window's figures never change", func(t *testing.T) {
+		for _, asked := range []time.Time{at(24, 10), at(36, 0)} {
+			svc := newService(t, store, cat, availability.Config{}, asked)
+			f, err := svc.Service(context.Background(), "edge", w, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			approx(t, fmt.Sprintf("mttr asked at %v", asked), ptrValue(f.MTTRSeconds), 1800)
+			approx(t, fmt.Sprintf("burn 1h asked at %v", asked), f.BurnRate1h, 1800.0/3600/0.001)
+		}
+		// nest was down 10:00-12:00: over 00:00-11:00, the last hour of the
+		// window burns at 1,000 times the rate, whatever now is.
+		morning, err := availability.WindowBetween(day, at(11, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := newService(t, store, cat, availability.Config{}, now).Service(context.Background(), "nest", morning, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		approx(t, "burn 1h at the window's end", f.BurnRate1h, 1000)
+		approx(t, "burn 24h at the window's end", f.BurnRate24h, 3600.0/86400/0.001)
+	})
 
 	t.Run("all services, worst first, uncatalogued included", func(t *testing.T) {
 		svc := newService(t, store, cat, availability.Config{}, now)

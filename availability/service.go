@@ -12,7 +12,8 @@ import (
 	"github.com/ninesops/nines/fault"
 )
 
-// Burn-rate ranges, always computed up to now.
+// Burn-rate ranges, which end where the window does (at now for the
+// windows that end now).
 var recentRanges = []time.Duration{time.Hour, 24 * time.Hour}
 
 // MaxDays bounds a daily series.
@@ -150,7 +151,7 @@ func (s *Service) figures(ctx context.Context, cat *catalog.Catalog, names, filt
 		end = w.From
 	}
 	// Maintenance over the window and the burn-rate ranges.
-	lo, hi := minTime(w.From, now.Add(-slices.Max(recentRanges))), maxTime(end, now)
+	lo, hi := minTime(w.From, end.Add(-slices.Max(recentRanges))), end
 	maint := map[string][]catalog.Interval{}
 	for _, name := range names {
 		if ivs := wholeSeconds(cat.Maintenance(name, lo, hi)); len(ivs) > 0 {
@@ -179,7 +180,7 @@ func (s *Service) figures(ctx context.Context, cat *catalog.Catalog, names, filt
 			in.owner, in.catalogued = svc.Owner, true
 		}
 		for _, d := range recentRanges {
-			in.recentMaint = append(in.recentMaint, overlapSeconds(maint[name], now.Add(-d), now))
+			in.recentMaint = append(in.recentMaint, overlapSeconds(maint[name], end.Add(-d), end))
 		}
 		out = append(out, computeFigure(in))
 	}

@@ -45,6 +45,15 @@
 //	                               impact X (unweighted, outside maintenance)
 //	availability = 1 − downtime_seconds / eligible time (1 when there is no eligible time)
 //
+// Downtime comes from when alerts fired, not from what people said about
+// the incident: a resolve by hand ends the incident's period (the incident
+// is resolved, a firing notification of the same alert does not reopen
+// it), but not its impact segments, which run until the alert resolves
+// (incidents/derive.go). So an alert firing 17:08–18:32 whose incident was
+// resolved by hand at 17:13 is 84 minutes of downtime, not 5. Figures
+// that count incidents (incidents, MTTA, MTTR, longest) follow the
+// incident's periods.
+//
 // own_downtime_seconds and own_availability are the same over the service's
 // own incidents only: incidents with a caused_by link to an upstream
 // incident are left out, since their downtime was caused elsewhere.

@@ -458,3 +458,72 @@ func compareDays(t *testing.T, got, want []availability.Day) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestManualResolveKeepsDowntime: issue 15's case through the incident
+// service and ClickHouse. The alert fired 17:08-18:32, someone resolved
+// the incident by hand at 17:13 and Alertmanager kept notifying until the
+// alert resolved: the downtime is the alert's 84 minutes, not 5.
+func TestManualResolveKeepsDowntime(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	now := at(17, 8)
+	svc, err := incidents.NewService(incidents.Options{Store: store, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alert := func(end time.Time) incidents.Notification {
+		a := incidents.Alert{
+			Fingerprint: "fp", Status: incidents.AlertFiring, StartsAt: at(17, 8),
+			Labels: map[string]string{"alertname": "TargetDown", "service": "api", "severity": "critical"},
+		}
+		st := incidents.AlertFiring
+		if !end.IsZero() {
+			a.Status, a.EndsAt, st = incidents.AlertResolved, end, incidents.AlertResolved
+		}
+		return incidents.Notification{Receiver: "nines", Status: st, GroupKey: "g", Alerts: []incidents.Alert{a}, ReceivedAt: now}
+	}
+	if err := svc.Ingest(ctx, alert(time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := store.List(ctx, incidents.Filter{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("incidents %+v, %v", list, err)
+	}
+	now = at(17, 13)
+	if _, err := svc.Resolve(ctx, list[0].ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := availability.WindowBetween(at(16, 0), at(20, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := parseCatalog(t, "services:\n  - name: api\n")
+	figure := func(asked time.Time) availability.Figure {
+		t.Helper()
+		f, err := newService(t, store, cat, availability.Config{}, asked).Service(ctx, "api", w, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	// Still firing at 18:00, resolved by hand or not: 52 minutes so far.
+	approx(t, "downtime at 18:00, resolved by hand at 17:13", figure(at(18, 0)).DowntimeSeconds, 52*60)
+	for _, step := range []struct {
+		at time.Time
+		n  incidents.Notification
+	}{{at(17, 20), alert(time.Time{})}, {at(18, 32), alert(at(18, 32))}} {
+		now = step.at
+		step.n.ReceivedAt = now
+		if err := svc.Ingest(ctx, step.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := figure(at(20, 0))
+	approx(t, "downtime", f.DowntimeSeconds, 84*60)
+	approx(t, "availability", f.Availability, 1-84.0/240)
+	if f.Incidents != 1 {
+		t.Errorf("incidents %d, want 1: a firing notification after the resolve does not reopen it", f.Incidents)
+	}
+}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -40,6 +44,8 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	fs.BoolVar(&explain, "explain", false, "Also list the incidents behind each figure.")
 	fs.StringVar(&catalogFile, "catalog.file", "", "Service catalog (YAML): owners, SLO targets, maintenance windows, time zone.")
 	fs.StringVar(&configFile, "config.file", "", "YAML configuration file (its availability section: impact weights).")
+	var server serverFlags
+	server.register(fs)
 	var df digestFlags
 	df.register(fs)
 	sf.register(fs)
@@ -53,6 +59,34 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
+	}
+	if server.url == "" {
+		server.url = getenv("NINES_URL")
+	}
+	if server.url != "" && !dora && !df.post {
+		// A client of the server: its catalog, config and time zone.
+		if catalogFile != "" || configFile != "" {
+			return usageError{errors.New("--catalog.file and --config.file are the server's with --server.url (NINES_URL): give one or the other")}
+		}
+		rep, err := server.availability(ctx, getenv, window, from, to, explain)
+		if err != nil {
+			return err
+		}
+		if service != "" {
+			i := slices.IndexFunc(rep.Services, func(f availability.Figure) bool { return f.Service == service })
+			if i < 0 {
+				return usageError{fmt.Errorf("--service: %q is neither in the server's catalog nor in any incident", service)}
+			}
+			rep.Services = rep.Services[i : i+1]
+		}
+		loc, err := time.LoadLocation(rep.TimeZone)
+		if err != nil {
+			return fmt.Errorf("the server's time zone %q: %w", rep.TimeZone, err)
+		}
+		return availability.WriteReport(stdout, rep, format, loc)
+	}
+	if catalogFile == "" {
+		fmt.Fprintln(stderr, "nines report: reading ClickHouse without --catalog.file: default SLO targets, no owners, no maintenance, UTC days; set NINES_URL (or --server.url) to report what the server shows")
 	}
 	cfg, cat, err := loadFiles(configFile, catalogFile)
 	if err != nil {
@@ -100,7 +134,9 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	} else if figs, err = svc.All(ctx, w, explain); err != nil {
 		return err
 	}
-	return availability.WriteReport(stdout, availability.NewReport(w, figs), format, cat.Location())
+	rep := availability.NewReport(w, figs)
+	rep.TimeZone = cat.Location().String()
+	return availability.WriteReport(stdout, rep, format, cat.Location())
 }
 
 // reportWindow is --window, or --from/--to when given.
@@ -117,4 +153,81 @@ func reportWindow(svc *availability.Service, window, from, to string) (availabil
 		return availability.Window{}, fmt.Errorf("--to: want an RFC 3339 time, got %q", to)
 	}
 	return availability.WindowBetween(f, t)
+}
+
+// serverFlags reach a running nines, whose API already has the figures.
+// (An HTTP GET of its own, in this file for now: cmd/nines/client.go, the
+// incidents API client, is the place to fold it into.)
+type serverFlags struct {
+	url, token, tokenFile string
+	timeout               time.Duration
+}
+
+func (f *serverFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "server.url", "", "A running nines' base URL (default: NINES_URL): report the server's figures, with its catalog, config and time zone, instead of reading ClickHouse.")
+	fs.StringVar(&f.tokenFile, "api.token-file", "", "File holding the API token, if the server asks for one (or NINES_API_TOKEN).")
+	fs.DurationVar(&f.timeout, "server.timeout", time.Minute, "Timeout of the request to the server.")
+}
+
+// availability asks the server for GET /api/v1/availability.
+func (f *serverFlags) availability(ctx context.Context, getenv func(string) string, window, from, to string, explain bool) (availability.Report, error) {
+	var rep availability.Report
+	q := url.Values{}
+	if from != "" || to != "" {
+		q.Set("from", from)
+		q.Set("to", to)
+	} else {
+		q.Set("window", window)
+	}
+	if explain {
+		q.Set("explain", "1")
+	}
+	u, err := url.Parse(strings.TrimRight(f.url, "/") + "/api/v1/availability?" + q.Encode())
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return rep, usageError{fmt.Errorf("--server.url: want an http(s) URL, got %q", f.url)}
+	}
+	token := getenv("NINES_API_TOKEN")
+	if f.tokenFile != "" {
+		if token, err = readSecretFile("api.token-file", f.tokenFile); err != nil {
+			return rep, usageError{err}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return rep, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return rep, fmt.Errorf("ask %s: %w", u.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return rep, fmt.Errorf("read %s: %w", u.Redacted(), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(body[:min(len(body), 200)]))
+		}
+		err := fmt.Errorf("%s answered %s: %s", u.Redacted(), resp.Status, e.Error)
+		if resp.StatusCode == http.StatusBadRequest {
+			return rep, usageError{err}
+		}
+		return rep, err
+	}
+	if err := json.Unmarshal(body, &rep); err != nil {
+		return rep, fmt.Errorf("read %s: %w", u.Redacted(), err)
+	}
+	if rep.TimeZone == "" {
+		rep.TimeZone = "UTC" // an older server
+	}
+	return rep, nil
 }

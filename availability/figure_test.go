@@ -112,13 +112,13 @@ func TestFigureHelpers(t *testing.T) {
 	if got := overlapSeconds(ivs, at(2), at(6)); got != 2*3600 {
 		t.Errorf("overlapSeconds = %d", got)
 	}
-	got := wholeSeconds([]catalog.Interval{
+	got := catalog.WholeSeconds([]catalog.Interval{
 		{Start: at(1).Add(300 * time.Millisecond), End: at(2).Add(900 * time.Millisecond)},
 		{Start: at(2).Add(400 * time.Millisecond), End: at(3)},
 		{Start: at(4), End: at(4).Add(200 * time.Millisecond)},
 	})
 	if len(got) != 1 || !got[0].Start.Equal(at(1)) || !got[0].End.Equal(at(3)) {
-		t.Errorf("wholeSeconds = %v", got)
+		t.Errorf("WholeSeconds = %v", got)
 	}
 }
 

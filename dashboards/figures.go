@@ -74,30 +74,11 @@ const nowSeconds = "toUInt32(now())"
 func maintenanceOf(cat *catalog.Catalog, names []string, now time.Time) map[string][]catalog.Interval {
 	out := map[string][]catalog.Interval{}
 	for _, name := range names {
-		var ivs []catalog.Interval
-		for _, iv := range cat.Maintenance(name, now.Add(-MaintenanceBehind), now.Add(MaintenanceAhead)) {
-			iv = catalog.Interval{Start: iv.Start.Truncate(time.Second).UTC(), End: iv.End.Truncate(time.Second).UTC()}
-			if !iv.Start.Before(iv.End) {
-				continue
-			}
-			if n := len(ivs); n > 0 && !iv.Start.After(ivs[n-1].End) {
-				ivs[n-1].End = maxTime(ivs[n-1].End, iv.End)
-				continue
-			}
-			ivs = append(ivs, iv)
-		}
-		if len(ivs) > 0 {
+		if ivs := catalog.WholeSeconds(cat.Maintenance(name, now.Add(-MaintenanceBehind), now.Add(MaintenanceAhead))); len(ivs) > 0 {
 			out[name] = ivs
 		}
 	}
 	return out
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // The API's arithmetic on a figure's sums (availability.computeFigure),

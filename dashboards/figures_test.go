@@ -96,51 +96,7 @@ func newScenario(t *testing.T, seed uint64) *scenario {
 		t.Fatalf("catalog: %v\n%s", err, y.String())
 	}
 	sc.cat = cat
-	at := func(sec int) time.Time { return sc.from.Add(time.Duration(sec) * time.Second) }
-	var ids []string
-	for n := range 14 {
-		svc := sc.services[rng.IntN(len(sc.services))]
-		id := fmt.Sprintf("inc-%d-%d", seed, n)
-		inc := &incidents.Incident{
-			ID: id, Service: svc, GroupKey: "g-" + id, Title: id, Impact: incidents.Impact(rng.IntN(3)),
-			State: incidents.StateResolved, Source: incidents.SourceAlertmanager, Facts: 10,
-		}
-		start := at(rng.IntN(30*3600) - 4*3600)
-		for p := range 1 + rng.IntN(3) {
-			if p > 0 {
-				start = start.Add(time.Duration(rng.IntN(1800)) * time.Second)
-			}
-			end := start.Add(time.Duration(1+rng.IntN(3*3600)) * time.Second)
-			inc.Periods = append(inc.Periods, incidents.Period{Start: start, End: end})
-			if rng.IntN(2) == 0 {
-				// Impact over time: the period at one impact, and a
-				// shorter stretch of another inside it.
-				inc.Segments = append(inc.Segments, incidents.Segment{Start: start, End: end, Impact: incidents.Impact(rng.IntN(3))})
-				a := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)/time.Second)+1)) * time.Second)
-				b := a.Add(time.Duration(rng.Int64N(int64(end.Sub(a)/time.Second)+1)) * time.Second)
-				inc.Segments = append(inc.Segments, incidents.Segment{Start: a, End: b, Impact: incidents.Impact(rng.IntN(3))})
-			}
-			start = end
-		}
-		inc.StartedAt, inc.ResolvedAt, inc.UpdatedAt = inc.Periods[0].Start, start, start
-		if rng.IntN(2) == 0 {
-			inc.AcknowledgedAt = inc.StartedAt.Add(time.Duration(rng.IntN(900)) * time.Second)
-		}
-		if len(ids) > 0 && rng.IntN(3) == 0 {
-			inc.CausedBy = ids[rng.IntN(len(ids))]
-		}
-		ids = append(ids, id)
-		if rng.IntN(3) == 0 {
-			// An older version, open and of another impact, that the
-			// latest one overrides.
-			old := inc.Clone()
-			old.Facts, old.Impact, old.State, old.ResolvedAt = 5, (inc.Impact+1)%3, incidents.StateFiring, time.Time{}
-			old.Periods = []incidents.Period{{Start: inc.StartedAt}}
-			old.Segments = []incidents.Segment{{Start: inc.StartedAt, Impact: incidents.ImpactOutage}}
-			sc.changes = append(sc.changes, incidents.Change{Incident: old})
-		}
-		sc.changes = append(sc.changes, incidents.Change{Incident: inc})
-	}
+	sc.changes = chtest.RandomIncidents(rng, fmt.Sprintf("inc-%d", seed), sc.services, 14, sc.from.Add(-4*time.Hour), sc.to.Add(2*time.Hour), sc.to.Add(5*time.Hour))
 	return sc
 }
 

@@ -265,7 +265,7 @@ func TestSurfacesAgree(t *testing.T) {
 func ptrTo[T any](v T) *T { return &v }
 
 // surfaceScenario writes one seed's services into the catalog and returns
-// its incidents: all resolved before now, within a day and a half of it.
+// its incidents: all resolved by now, from 30 hours before it.
 func surfaceScenario(seed uint64, from, now time.Time, catYAML *strings.Builder, services map[string]uint64) []incidents.Change {
 	rng := rand.New(rand.NewPCG(seed, seed*0x9e3779b97f4a7c15))
 	names := []string{fmt.Sprintf("r%d-a", seed), fmt.Sprintf("r%d-b", seed), fmt.Sprintf("r%d-c", seed)}
@@ -278,56 +278,5 @@ func surfaceScenario(seed uint64, from, now time.Time, catYAML *strings.Builder,
 				start.Format(time.RFC3339), start.Add(time.Duration(60+rng.IntN(2*3600))*time.Second).Format(time.RFC3339))
 		}
 	}
-	var (
-		out []incidents.Change
-		ids []string
-	)
-	at := func(sec int) time.Time { return from.Add(time.Duration(sec) * time.Second) }
-	for n := range 2 + rng.IntN(6) {
-		id := fmt.Sprintf("inc-r%d-%d", seed, n)
-		inc := &incidents.Incident{
-			ID: id, Service: names[rng.IntN(len(names))], GroupKey: "g-" + id, Title: id, Impact: incidents.Impact(rng.IntN(3)),
-			State: incidents.StateResolved, Source: incidents.SourceAlertmanager, Facts: 10,
-		}
-		start := at(rng.IntN(26*3600) - 6*3600)
-		for p := range 1 + rng.IntN(3) {
-			if p > 0 {
-				start = start.Add(time.Duration(1+rng.IntN(900)) * time.Second)
-			}
-			end := start.Add(time.Duration(1+rng.IntN(2*3600)) * time.Second)
-			if end.After(now) {
-				end = now
-			}
-			if !end.After(start) {
-				break
-			}
-			inc.Periods = append(inc.Periods, incidents.Period{Start: start, End: end})
-			if rng.IntN(2) == 0 {
-				inc.Segments = append(inc.Segments, incidents.Segment{Start: start, End: end, Impact: incidents.Impact(rng.IntN(3))})
-				a := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)/time.Second)+1)) * time.Second)
-				inc.Segments = append(inc.Segments, incidents.Segment{Start: a, End: end, Impact: incidents.Impact(rng.IntN(3))})
-			}
-			start = end
-		}
-		if len(inc.Periods) == 0 {
-			continue
-		}
-		inc.StartedAt, inc.ResolvedAt, inc.UpdatedAt = inc.Periods[0].Start, start, start
-		if rng.IntN(2) == 0 {
-			inc.AcknowledgedAt = inc.StartedAt.Add(time.Duration(rng.IntN(600)) * time.Second)
-		}
-		if len(ids) > 0 && rng.IntN(3) == 0 {
-			inc.CausedBy = ids[rng.IntN(len(ids))]
-		}
-		ids = append(ids, id)
-		if rng.IntN(3) == 0 {
-			old := inc.Clone()
-			old.Facts, old.Impact, old.State, old.ResolvedAt = 5, (inc.Impact+1)%3, incidents.StateFiring, time.Time{}
-			old.Periods = []incidents.Period{{Start: inc.StartedAt}}
-			old.Segments = []incidents.Segment{{Start: inc.StartedAt, Impact: incidents.ImpactOutage}}
-			out = append(out, incidents.Change{Incident: old})
-		}
-		out = append(out, incidents.Change{Incident: inc})
-	}
-	return out
+	return chtest.RandomIncidents(rng, fmt.Sprintf("inc-r%d", seed), names, 2+rng.IntN(6), from.Add(-6*time.Hour), now.Add(-2*time.Hour), now)
 }

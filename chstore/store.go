@@ -17,6 +17,9 @@
 //	outages.go       incidents.OutageFinder (OpenOutages: cascades)
 //	reconcile.go     alerts.OpenIncidentLister (OpenIncidentsFromAlerts)
 //	availability.go  availability.Source (Downtime, Daily, SeenServices)
+//	dashboards.go    dashboards.Queries (DashboardQueries: the text of
+//	                 availability.go's and read.go's queries, with Grafana's
+//	                 macros where the store binds values)
 //	changes.go       changes.Store (RecordChange, Changes, SetCause, Causes, DORA)
 //	                 and changes.Incidents (OpenIncidentsOfServices)
 //	chat.go          chat.Events, chat.Ledger, chat.Leases

@@ -389,7 +389,7 @@ func (b *builder) downtimeByService() *Panel {
 // mttaMTTR is the trend of mean times to acknowledge and resolve.
 func (b *builder) mttaMTTR() *Panel {
 	p := panel("timeseries", "MTTA / MTTR",
-		"Mean time to acknowledge and to resolve of the incidents that started each day.",
+		"Mean time to acknowledge, and to recover (firing time, gaps of a reopened incident excluded), of the incidents that started each day.",
 		chQuery("A", b.mttaMTTRSQL(), true, "time", "mtta_seconds", "mttr_seconds"))
 	p.FieldConfig.Defaults.Unit = "s"
 	p.FieldConfig.Defaults.Custom["showPoints"] = "always"

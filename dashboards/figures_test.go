@@ -192,6 +192,24 @@ func (sc *scenario) check(t *testing.T, env *chEnv, st *chstore.Store) {
 		} else {
 			near(s.Name+" burndown at the window's end", down.rows[n-1][1], f.ErrorBudgetRemaining)
 		}
+		// MTTA and MTTR, the whole window as one interval.
+		mtt := env.run(t, s.Name+" mtta/mttr", b.mttaMTTRSQL(), map[string][]string{"service": {s.Name}}, sc.from, sc.to, 1<<30*time.Second)
+		switch {
+		case mtt == nil:
+		case len(mtt.rows) == 0:
+			if f.MTTRSeconds != nil {
+				t.Errorf("seed %d: %s: no MTTR row, the API says %v", sc.seed, s.Name, *f.MTTRSeconds)
+			}
+		case f.MTTRSeconds == nil:
+			t.Errorf("seed %d: %s: MTTR row %v, the API says none", sc.seed, s.Name, mtt.rows[0])
+		default:
+			near(s.Name+" mttr", mtt.rows[0][2], *f.MTTRSeconds)
+			if f.MTTASeconds != nil {
+				near(s.Name+" mtta", mtt.rows[0][1], *f.MTTASeconds)
+			} else if mtt.rows[0][1] != (*float64)(nil) {
+				t.Errorf("seed %d: %s: MTTA %v, the API says none", sc.seed, s.Name, mtt.rows[0][1])
+			}
+		}
 		days, err := api.Daily(ctx, s.Name, sc.from.In(sc.cat.Location()), sc.to.In(sc.cat.Location()))
 		if err != nil {
 			t.Fatal(err)

@@ -88,16 +88,20 @@ GROUP BY time
 ORDER BY time`
 }
 
-// mttaMTTRSQL is the mean time to acknowledge and to resolve of the
-// incidents that started in each interval (NULL where there are none).
+// mttaMTTRSQL is the mean time to acknowledge and to recover of the
+// incidents that started in each interval (NULL where there are none), as
+// availability/doc.go defines them: acknowledgements before the panel's
+// end, and each incident's firing time (its periods, not the gaps between
+// them) up to the panel's end, resolved by then or not.
 func (b *builder) mttaMTTRSQL() string {
+	acked := "toUInt32(acknowledged_at) > 0 AND toUInt32(acknowledged_at) < " + toSeconds
 	return `SELECT
     toDateTime(intDiv(toUInt32(started_at), $__interval_s) * $__interval_s) AS time,
-    if(countIf(toUInt32(acknowledged_at) > 0) = 0, NULL, avgIf(toInt64(toUInt32(acknowledged_at)) - toInt64(toUInt32(started_at)), toUInt32(acknowledged_at) > 0)) AS mtta_seconds,
-    if(countIf(state = 'resolved') = 0, NULL, avgIf(toInt64(toUInt32(resolved_at)) - toInt64(toUInt32(started_at)), state = 'resolved')) AS mttr_seconds
+    if(countIf(` + acked + `) = 0, NULL, avgIf(greatest(toInt64(toUInt32(acknowledged_at)), toInt64(toUInt32(started_at))) - toInt64(toUInt32(started_at)), ` + acked + `)) AS mtta_seconds,
+    avg(arraySum(arrayMap((s, e) -> greatest(toInt64(least(if(toUInt32(e) = 0, ` + nowSeconds + `, toUInt32(e)), ` + toSeconds + `)) - toInt64(toUInt32(s)), 0), period_starts, period_ends))) AS mttr_seconds
 FROM
 ` + sub(b.opts.Queries.Incidents(serviceCond+" AND opened_at <= $__toTime")) + `
-WHERE $__timeFilter(started_at)
+WHERE $__timeFilter(started_at) AND NOT ignore(period_starts, period_ends)
 GROUP BY time
 ORDER BY time`
 }

@@ -112,7 +112,7 @@ func (s *Service) DailyServices(ctx context.Context, names []string, from, to ti
 	}
 	maint := map[string][]catalog.Interval{}
 	for _, name := range names {
-		if ivs := wholeSeconds(cat.Maintenance(name, days[0].Start, days[len(days)-1].End)); len(ivs) > 0 {
+		if ivs := catalog.WholeSeconds(cat.Maintenance(name, days[0].Start, days[len(days)-1].End)); len(ivs) > 0 {
 			maint[name] = ivs
 		}
 	}

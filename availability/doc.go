@@ -45,6 +45,15 @@
 //	                               impact X (unweighted, outside maintenance)
 //	availability = 1 − downtime_seconds / eligible time (1 when there is no eligible time)
 //
+// Downtime comes from when alerts fired, not from what people said about
+// the incident: a resolve by hand ends the incident's period (the incident
+// is resolved, a firing notification of the same alert does not reopen
+// it), but not its impact segments, which run until the alert resolves
+// (incidents/derive.go). So an alert firing 17:08–18:32 whose incident was
+// resolved by hand at 17:13 is 84 minutes of downtime, not 5. Figures
+// that count incidents (incidents, MTTA, MTTR, longest) follow the
+// incident's periods.
+//
 // own_downtime_seconds and own_availability are the same over the service's
 // own incidents only: incidents with a caused_by link to an upstream
 // incident are left out, since their downtime was caused elsewhere.
@@ -59,15 +68,31 @@
 //     their impact (an impact-none incident weighs nothing but is counted).
 //     A period overlaps [From, end) when it starts before end and either
 //     starts at or after From or ends after it.
-//   - mtta_seconds: the mean of (acknowledged_at − started_at) over
-//     incidents overlapping the window that started in it and were
-//     acknowledged; null when there are none.
-//   - mttr_seconds: the mean of (resolved_at − started_at) over incidents
-//     overlapping the window that started in it and are resolved; null when
-//     there are none.
-//   - mtbf_seconds: (eligible time − downtime_seconds) / the number of
-//     incidents overlapping the window that started in it; null when there
-//     are none.
+//   - mtta_seconds: the mean time to acknowledge, (acknowledged_at −
+//     started_at) over incidents overlapping the window that started in it
+//     and were acknowledged before its end (PagerDuty's and incident.io's
+//     MTTA: from the start of the incident to the first acknowledgement);
+//     null when there are none.
+//   - mttr_seconds: the mean time to recover, per incident: over incidents
+//     overlapping the window that started in it, the mean of their firing
+//     time up to the window's end (the sum of their periods clamped to the
+//     window; the gaps of a reopened incident are not downtime and do not
+//     count). An incident resolved after the window's end, or not yet,
+//     counts its firing time up to the end, so that a past window's figure
+//     never changes with the time of asking; for a window that ends now,
+//     an incident still firing counts its firing time so far. Null when no
+//     incident started in the window. (The Google SRE workbook's "time to
+//     recover" and incident.io's "time to resolve" measure from the start
+//     of impact to its end; PagerDuty's MTTR from trigger to resolve. nines
+//     measures the impact as the alerts saw it: an incident firing
+//     12:00–12:10 and 12:20–12:30 recovered in 1,200 s, not 1,800 s.)
+//     Maintenance is not subtracted.
+//   - mtbf_seconds: the mean time between failures, (eligible time −
+//     failing time) / the number of incidents overlapping the window that
+//     started in it, where failing time is the time outside maintenance
+//     with any outage or degraded incident open, unweighted (a failure
+//     whatever the impact weights say it costs); null when no incident
+//     started in the window.
 //   - longest_incident_seconds: the largest total firing time within the
 //     window of one incident (its periods clamped to the window;
 //     maintenance not subtracted).
@@ -78,11 +103,22 @@
 //	error_budget_consumed_seconds  = downtime_seconds
 //	error_budget_remaining_seconds = error_budget_seconds − consumed (negative once overspent)
 //	error_budget_remaining         = remaining seconds / error_budget_seconds (1 with no budget and nothing consumed)
-//	burn_rate_1h, burn_rate_24h    = (weighted downtime / eligible time over the last hour or day,
-//	                                  up to now, whatever the window) / (1 − slo_target)
+//	burn_rate_1h, burn_rate_24h    = (weighted downtime / eligible time over the last hour or day
+//	                                  of the window, up to its end) / (1 − slo_target)
 //
 // A burn rate of 1 spends the budget exactly over the window; 14.4 over an
-// hour is the classic fast-burn page for a 30-day 99.9% SLO.
+// hour is the classic fast-burn page for a 30-day 99.9% SLO. The burn rates
+// of a past window are those of its end, not of now, so a report on last
+// month says how fast its budget burned as the month ended.
+//
+// # Figures of a past window
+//
+// Every figure of a window that has ended depends only on what happened
+// before its end: periods, acknowledgements and resolves after it do not
+// count (downtime and MTTR clamp to the end, MTTA counts acknowledgements
+// before it, the burn rates are of the end). Only a late
+// notification that changes the incidents themselves (an alert delivered
+// after the fact) changes a past window's figures.
 //
 // # Daily series
 //

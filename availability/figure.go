@@ -148,7 +148,7 @@ func computeFigure(in figureInput) Figure {
 		f.MTTRSeconds = ptr(float64(r.ResolveSeconds) / float64(r.Resolved))
 	}
 	if r.Started > 0 {
-		f.MTBFSeconds = ptr((float64(eligible) - down) / float64(r.Started))
+		f.MTBFSeconds = ptr(float64(eligible-r.FailingSeconds) / float64(r.Started))
 	}
 	f.ErrorBudgetRemainingSeconds = f.ErrorBudgetSeconds - down
 	switch {

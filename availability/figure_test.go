@@ -39,7 +39,8 @@ func TestComputeFigure(t *testing.T) {
 				raw: Raw{
 					Downtime: 1200, OwnDowntime: 300, Recent: []float64{360, 1200},
 					Incidents: 3, Started: 2, Acked: 2, AckSeconds: 300, Resolved: 1, ResolveSeconds: 900, LongestSeconds: 1000,
-					Upstream: []RawUpstream{{Service: "b", Downtime: 100}, {Service: "c", Downtime: 800}, {Service: "a2", Downtime: 100}},
+					FailingSeconds: 4000,
+					Upstream:       []RawUpstream{{Service: "b", Downtime: 100}, {Service: "c", Downtime: 800}, {Service: "a2", Downtime: 100}},
 				},
 				recent: recentRanges, recentMaint: []int64{0, 3600},
 			},
@@ -54,7 +55,8 @@ func TestComputeFigure(t *testing.T) {
 				want(t, "burn 24h", f.BurnRate24h, 1200/eligible/0.01)
 				want(t, "mtta", *f.MTTASeconds, 150)
 				want(t, "mttr", *f.MTTRSeconds, 900)
-				want(t, "mtbf", *f.MTBFSeconds, (eligible-1200)/2)
+				// Unweighted failing time, not the weighted downtime.
+				want(t, "mtbf", *f.MTBFSeconds, (eligible-4000)/2)
 				if got := []string{f.Upstream[0].Service, f.Upstream[1].Service, f.Upstream[2].Service}; got[0] != "c" || got[1] != "a2" || got[2] != "b" {
 					t.Errorf("upstream order %v, want c, a2, b", got)
 				}
@@ -110,13 +112,13 @@ func TestFigureHelpers(t *testing.T) {
 	if got := overlapSeconds(ivs, at(2), at(6)); got != 2*3600 {
 		t.Errorf("overlapSeconds = %d", got)
 	}
-	got := wholeSeconds([]catalog.Interval{
+	got := catalog.WholeSeconds([]catalog.Interval{
 		{Start: at(1).Add(300 * time.Millisecond), End: at(2).Add(900 * time.Millisecond)},
 		{Start: at(2).Add(400 * time.Millisecond), End: at(3)},
 		{Start: at(4), End: at(4).Add(200 * time.Millisecond)},
 	})
 	if len(got) != 1 || !got[0].Start.Equal(at(1)) || !got[0].End.Equal(at(3)) {
-		t.Errorf("wholeSeconds = %v", got)
+		t.Errorf("WholeSeconds = %v", got)
 	}
 }
 

@@ -33,10 +33,13 @@ func NewAPI(svc *Service, log *slog.Logger) *API {
 // Report is the answer of GET /api/v1/availability: every service's
 // figures over one window, worst first.
 type Report struct {
-	Window   string    `json:"window"`
-	From     time.Time `json:"from"`
-	To       time.Time `json:"to"`
-	Services []Figure  `json:"services"`
+	Window string    `json:"window"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// TimeZone is the catalog's, in which calendar windows and days are
+	// meant (an IANA name).
+	TimeZone string   `json:"timezone"`
+	Services []Figure `json:"services"`
 }
 
 // NewReport wraps figures computed over w.
@@ -62,7 +65,9 @@ func (a *API) Availability(w http.ResponseWriter, r *http.Request) {
 		answer.Error(w, a.log, err)
 		return
 	}
-	answer.JSON(w, http.StatusOK, NewReport(win, figs))
+	rep := NewReport(win, figs)
+	rep.TimeZone = a.svc.Location().String()
+	answer.JSON(w, http.StatusOK, rep)
 }
 
 // Services serves GET /api/v1/services.

@@ -2,6 +2,7 @@ package availability_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -197,8 +198,11 @@ services:
 				approx(t, "availability", f.Availability, 1-3600/elapsed)
 				approx(t, "burn 1h", f.BurnRate1h, 1/0.001)
 				approx(t, "burn 24h", f.BurnRate24h, 3600.0/86400/0.001)
-				if f.WindowSeconds != int64(elapsed) || f.MTTRSeconds != nil {
-					t.Errorf("window %d, mttr %v", f.WindowSeconds, f.MTTRSeconds)
+				// Still firing at the window's end (now): its firing time so
+				// far.
+				approx(t, "mttr", ptrValue(f.MTTRSeconds), 3600)
+				if f.WindowSeconds != int64(elapsed) {
+					t.Errorf("window %d", f.WindowSeconds)
 				}
 			},
 		},
@@ -219,6 +223,9 @@ services:
 			name: "degraded weighs nothing by default", service: "degraded",
 			check: func(t *testing.T, f availability.Figure) {
 				approx(t, "downtime", f.DowntimeSeconds, 1800)
+				// MTBF: time between failures of any outage or degraded
+				// incident (08:00-10:00), whatever the weights.
+				approx(t, "mtbf", ptrValue(f.MTBFSeconds), (elapsed-7200)/2)
 				if f.DowntimeByImpactSeconds != (availability.ImpactSeconds{Outage: 1800, Degraded: 7200}) {
 					t.Errorf("by impact %+v", f.DowntimeByImpactSeconds)
 				}
@@ -251,7 +258,9 @@ services:
 				if f.Incidents != 2 || f.LongestIncidentSeconds != 3600 || f.DowntimeByImpactSeconds.None != 3600 {
 					t.Errorf("incidents %d longest %d by impact %+v", f.Incidents, f.LongestIncidentSeconds, f.DowntimeByImpactSeconds)
 				}
-				approx(t, "mttr", ptrValue(f.MTTRSeconds), (4800+3600)/2.0)
+				// flap-1 fired 01:00-01:10 and 02:00-02:20: 30 minutes, not
+				// the 80 from its start to its resolve.
+				approx(t, "mttr", ptrValue(f.MTTRSeconds), (1800+3600)/2.0)
 			},
 		},
 		{
@@ -288,6 +297,34 @@ services:
 			tc.check(t, f)
 		})
 	}
+
+	// A past window's figures do not depend on when they are asked: edge-1
+	// (23:30, resolved at 00:30 the next day) counts its firing time up to
+	// the window's end in MTTR, asked before it was resolved or after; the
+	// burn rates are of the window's end.
+	t.Run("a past window's figures never change", func(t *testing.T) {
+		for _, asked := range []time.Time{at(24, 10), at(36, 0)} {
+			svc := newService(t, store, cat, availability.Config{}, asked)
+			f, err := svc.Service(context.Background(), "edge", w, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			approx(t, fmt.Sprintf("mttr asked at %v", asked), ptrValue(f.MTTRSeconds), 1800)
+			approx(t, fmt.Sprintf("burn 1h asked at %v", asked), f.BurnRate1h, 1800.0/3600/0.001)
+		}
+		// nest was down 10:00-12:00: over 00:00-11:00, the last hour of the
+		// window burns at 1,000 times the rate, whatever now is.
+		morning, err := availability.WindowBetween(day, at(11, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := newService(t, store, cat, availability.Config{}, now).Service(context.Background(), "nest", morning, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		approx(t, "burn 1h at the window's end", f.BurnRate1h, 1000)
+		approx(t, "burn 24h at the window's end", f.BurnRate24h, 3600.0/86400/0.001)
+	})
 
 	t.Run("all services, worst first, uncatalogued included", func(t *testing.T) {
 		svc := newService(t, store, cat, availability.Config{}, now)
@@ -421,3 +458,72 @@ func compareDays(t *testing.T, got, want []availability.Day) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestManualResolveKeepsDowntime: issue 15's case through the incident
+// service and ClickHouse. The alert fired 17:08-18:32, someone resolved
+// the incident by hand at 17:13 and Alertmanager kept notifying until the
+// alert resolved: the downtime is the alert's 84 minutes, not 5.
+func TestManualResolveKeepsDowntime(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	now := at(17, 8)
+	svc, err := incidents.NewService(incidents.Options{Store: store, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alert := func(end time.Time) incidents.Notification {
+		a := incidents.Alert{
+			Fingerprint: "fp", Status: incidents.AlertFiring, StartsAt: at(17, 8),
+			Labels: map[string]string{"alertname": "TargetDown", "service": "api", "severity": "critical"},
+		}
+		st := incidents.AlertFiring
+		if !end.IsZero() {
+			a.Status, a.EndsAt, st = incidents.AlertResolved, end, incidents.AlertResolved
+		}
+		return incidents.Notification{Receiver: "nines", Status: st, GroupKey: "g", Alerts: []incidents.Alert{a}, ReceivedAt: now}
+	}
+	if err := svc.Ingest(ctx, alert(time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := store.List(ctx, incidents.Filter{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("incidents %+v, %v", list, err)
+	}
+	now = at(17, 13)
+	if _, err := svc.Resolve(ctx, list[0].ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := availability.WindowBetween(at(16, 0), at(20, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := parseCatalog(t, "services:\n  - name: api\n")
+	figure := func(asked time.Time) availability.Figure {
+		t.Helper()
+		f, err := newService(t, store, cat, availability.Config{}, asked).Service(ctx, "api", w, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	// Still firing at 18:00, resolved by hand or not: 52 minutes so far.
+	approx(t, "downtime at 18:00, resolved by hand at 17:13", figure(at(18, 0)).DowntimeSeconds, 52*60)
+	for _, step := range []struct {
+		at time.Time
+		n  incidents.Notification
+	}{{at(17, 20), alert(time.Time{})}, {at(18, 32), alert(at(18, 32))}} {
+		now = step.at
+		step.n.ReceivedAt = now
+		if err := svc.Ingest(ctx, step.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := figure(at(20, 0))
+	approx(t, "downtime", f.DowntimeSeconds, 84*60)
+	approx(t, "availability", f.Availability, 1-84.0/240)
+	if f.Incidents != 1 {
+		t.Errorf("incidents %d, want 1: a firing notification after the resolve does not reopen it", f.Incidents)
+	}
+}

@@ -116,6 +116,7 @@ type refFigure struct {
 	downtime, own    float64
 	union            availability.ImpactSeconds
 	maintenance      int64
+	failing          int64 // unweighted time with an outage or degraded open
 	incidents        int
 	started          int
 	ackSum, ackN     int64
@@ -160,10 +161,12 @@ func (w *refWorld) figure(service string, from, to int64) refFigure {
 		f.union.None += b2i(open[0])
 		f.union.Degraded += b2i(open[1])
 		f.union.Outage += b2i(open[2])
+		f.failing += b2i(open[1] || open[2])
 	}
 	for i, d := range []int64{3600, 86400} {
-		f.recent[i] = w.downtime(service, mine, w.now-d, w.now)
-		for t := w.now - d; t < w.now; t++ {
+		// Burn rates are of the window's end.
+		f.recent[i] = w.downtime(service, mine, end-d, end)
+		for t := end - d; t < end; t++ {
 			if w.inMaintenance(service, t) {
 				f.recentMaint[i]++
 			}
@@ -184,14 +187,14 @@ func (w *refWorld) figure(service string, from, to int64) refFigure {
 		f.longest = max(f.longest, length)
 		if start := inc.periods[0][0]; start >= from && start < end {
 			f.started++
-			if inc.ack != 0 {
+			if inc.ack != 0 && inc.ack < end {
 				f.ackN++
 				f.ackSum += max(inc.ack, start) - start
 			}
-			if inc.resolved != 0 {
-				f.resN++
-				f.resolveSum += max(inc.resolved, start) - start
-			}
+			// MTTR: firing time up to the window's end, gaps excluded,
+			// resolved by then or not.
+			f.resN++
+			f.resolveSum += length
 		}
 		if inc.causedBy != "" {
 			up := w.byID[inc.causedBy].service // "" for a missing upstream incident
@@ -270,7 +273,7 @@ func (r refFigure) check(t *testing.T, f availability.Figure, slo float64, windo
 	case r.started > 0 && f.MTBFSeconds == nil:
 		fail("mtbf", "null", r.started)
 	case r.started > 0:
-		near("mtbf", *f.MTBFSeconds, (eligible-r.downtime)/float64(r.started))
+		near("mtbf", *f.MTBFSeconds, (eligible-float64(r.failing))/float64(r.started))
 	}
 	near("budget", f.ErrorBudgetSeconds, (1-slo)*math.Max(eligible, 0))
 	near("budget remaining seconds", f.ErrorBudgetRemainingSeconds, (1-slo)*math.Max(eligible, 0)-r.downtime)

@@ -30,7 +30,9 @@ func reportFixture() Report {
 			Availability: 1, OwnAvailability: 1, SLOTarget: 0.999, ErrorBudgetSeconds: 2592, ErrorBudgetRemaining: 1,
 			ErrorBudgetRemainingSeconds: 2592},
 	}
-	return NewReport(Window{From: from, To: to, Name: "30d"}, figs)
+	rep := NewReport(Window{From: from, To: to, Name: "30d"}, figs)
+	rep.TimeZone = "Europe/Berlin"
+	return rep
 }
 
 // TestWriteReport: nines report's output in each format, against golden

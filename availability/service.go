@@ -12,7 +12,8 @@ import (
 	"github.com/ninesops/nines/fault"
 )
 
-// Burn-rate ranges, always computed up to now.
+// Burn-rate ranges, which end where the window does (at now for the
+// windows that end now).
 var recentRanges = []time.Duration{time.Hour, 24 * time.Hour}
 
 // MaxDays bounds a daily series.
@@ -150,10 +151,10 @@ func (s *Service) figures(ctx context.Context, cat *catalog.Catalog, names, filt
 		end = w.From
 	}
 	// Maintenance over the window and the burn-rate ranges.
-	lo, hi := minTime(w.From, now.Add(-slices.Max(recentRanges))), maxTime(end, now)
+	lo, hi := minTime(w.From, end.Add(-slices.Max(recentRanges))), end
 	maint := map[string][]catalog.Interval{}
 	for _, name := range names {
-		if ivs := wholeSeconds(cat.Maintenance(name, lo, hi)); len(ivs) > 0 {
+		if ivs := catalog.WholeSeconds(cat.Maintenance(name, lo, hi)); len(ivs) > 0 {
 			maint[name] = ivs
 		}
 	}
@@ -179,7 +180,7 @@ func (s *Service) figures(ctx context.Context, cat *catalog.Catalog, names, filt
 			in.owner, in.catalogued = svc.Owner, true
 		}
 		for _, d := range recentRanges {
-			in.recentMaint = append(in.recentMaint, overlapSeconds(maint[name], now.Add(-d), now))
+			in.recentMaint = append(in.recentMaint, overlapSeconds(maint[name], end.Add(-d), end))
 		}
 		out = append(out, computeFigure(in))
 	}
@@ -204,7 +205,7 @@ func (s *Service) Daily(ctx context.Context, name string, from, to time.Time) ([
 	if len(days) == 0 {
 		return []Day{}, nil
 	}
-	maint := wholeSeconds(cat.Maintenance(name, days[0].Start, days[len(days)-1].End))
+	maint := catalog.WholeSeconds(cat.Maintenance(name, days[0].Start, days[len(days)-1].End))
 	raws, err := s.src.Daily(ctx, DailyQuery{
 		Service: name, Days: days, Now: now, Weights: s.cfg.ImpactWeights, Maintenance: maint,
 	})
@@ -276,22 +277,4 @@ func infoOf(cat *catalog.Catalog, svc catalog.Service) ServiceInfo {
 		Channel: cat.Channel(svc.Name), System: svc.System, Description: svc.Description,
 		Dependencies: nonNil(cat.Dependencies(svc.Name)), DashboardURL: svc.DashboardURL, RunbookURL: svc.RunbookURL,
 	}
-}
-
-// wholeSeconds truncates intervals to whole seconds (the store's
-// resolution) and merges those that come to touch.
-func wholeSeconds(ivs []catalog.Interval) []catalog.Interval {
-	var out []catalog.Interval
-	for _, iv := range ivs {
-		iv = catalog.Interval{Start: iv.Start.Truncate(time.Second).UTC(), End: iv.End.Truncate(time.Second).UTC()}
-		if !iv.Start.Before(iv.End) {
-			continue
-		}
-		if n := len(out); n > 0 && !iv.Start.After(out[n-1].End) {
-			out[n-1].End = maxTime(out[n-1].End, iv.End)
-			continue
-		}
-		out = append(out, iv)
-	}
-	return out
 }

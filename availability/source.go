@@ -29,8 +29,9 @@ type Query struct {
 	From, To time.Time
 	// Now is when open periods end.
 	Now time.Time
-	// Recent asks for the weighted downtime over [Now-d, Now) for each d
-	// as well (Raw.Recent), for burn rates.
+	// Recent asks for the weighted downtime over [end-d, end) for each d
+	// as well (Raw.Recent), for burn rates, where end is min(To, Now): the
+	// burn rates of a past window are those of its end.
 	Recent []time.Duration
 	// Weights weigh downtime by the worst impact open.
 	Weights ImpactWeights
@@ -68,16 +69,20 @@ type Raw struct {
 	// Union holds, per impact, the length in seconds of the union of the
 	// periods of the incidents of that impact.
 	Union Seconds
-	// Recent holds Downtime over [Now-d, Now) for each Query.Recent d.
+	// Recent holds Downtime over [end-d, end) for each Query.Recent d.
 	Recent []float64
 	// Incidents is the number of incidents overlapping the window.
 	Incidents int
-	// Started counts those that started in the window; Acked and Resolved
-	// count those of them acknowledged and resolved, and AckSeconds and
-	// ResolveSeconds sum their times from start to acknowledgement and to
-	// resolution.
+	// Started counts those that started in the window; Acked counts those
+	// of them acknowledged and AckSeconds sums their times from start to
+	// acknowledgement. Resolved counts those that started in the window
+	// too, and ResolveSeconds sums their firing time up to the window's end
+	// (their periods, not the gaps between them, clamped to the window).
 	Started, Acked, Resolved   int
 	AckSeconds, ResolveSeconds int64
+	// FailingSeconds is the time with an outage or degraded incident open,
+	// unweighted, outside maintenance.
+	FailingSeconds int64
 	// LongestSeconds is the largest firing time in the window of one
 	// incident, maintenance included.
 	LongestSeconds int64

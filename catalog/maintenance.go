@@ -210,3 +210,24 @@ func parseTime(s string, loc *time.Location) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("want a time like 2026-11-01T02:00:00+01:00 or 2026-11-01 02:00, got %q", s)
 }
+
+// WholeSeconds truncates sorted intervals to whole seconds (what the
+// incident store and availability count in) and merges those that come to
+// touch or overlap, dropping empty ones.
+func WholeSeconds(ivs []Interval) []Interval {
+	var out []Interval
+	for _, iv := range ivs {
+		iv = Interval{Start: iv.Start.Truncate(time.Second).UTC(), End: iv.End.Truncate(time.Second).UTC()}
+		if !iv.Start.Before(iv.End) {
+			continue
+		}
+		if n := len(out); n > 0 && !iv.Start.After(out[n-1].End) {
+			if iv.End.After(out[n-1].End) {
+				out[n-1].End = iv.End
+			}
+			continue
+		}
+		out = append(out, iv)
+	}
+	return out
+}

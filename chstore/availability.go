@@ -144,7 +144,9 @@ const downtimeSQL = `SELECT
     toFloat64(arraySum(arrayMap((g, w) -> g * w, g0, wo))) AS own_downtime,
     toInt64(arraySum(arrayMap((g, a) -> if(a >= 68719476736 AND a < 18014398509481984, g, 0), g0, ca))) AS union2,
     toInt64(arraySum(arrayMap((g, a) -> if(a < 18014398509481984 AND bitAnd(a, 68719214592) != 0, g, 0), g0, ca))) AS union1,
-    toInt64(arraySum(arrayMap((g, a) -> if(a < 18014398509481984 AND bitAnd(a, 262143) != 0, g, 0), g0, ca))) AS union0
+    toInt64(arraySum(arrayMap((g, a) -> if(a < 18014398509481984 AND bitAnd(a, 262143) != 0, g, 0), g0, ca))) AS union0,
+    toInt64(arraySum(arrayMap((g, a) -> if(a >= 18014398509481984, g, 0), g0, ca))) AS maintenance,
+    toInt64(arraySum(arrayMap((g, a) -> if(a >= 262144 AND a < 18014398509481984, g, 0), g0, ca))) AS failing
     %[6]s
 FROM
 (
@@ -202,10 +204,10 @@ FROM
                                     toUInt8(least(greatest(i, 0), 2) + if(cause = '', 3, 0))), qs, qe, qi)) AS pcs1,
                             arrayExists((s, e) -> s < @end AND (s >= @from OR e > @from), ps, pe) AS hit,
                             hit AND t0 >= @from AND t0 < @end AS st1,
-                            st1 AND ack0 != 0 AS ak1,
+                            st1 AND ack0 != 0 AND ack0 < @end AS ak1,
                             if(ak1, toInt64(greatest(ack0, t0)) - t0, 0) AS aks1,
-                            st1 AND res0 != 0 AS rs1,
-                            if(rs1, toInt64(greatest(res0, t0)) - t0, 0) AS rss1,
+                            st1 AS rs1,
+                            if(st1, lg1, 0) AS rss1,
                             if(hit, arraySum(arrayMap((s, e) -> greatest(toInt64(least(e, @end)) - greatest(s, @from), 0), ps, pe)), 0) AS lg1
                         FROM
                         (
@@ -239,6 +241,18 @@ FROM
     )
 )`
 
+// A sweep's values are @name placeholders in its text: the store binds
+// them (sweepParams.args), and DashboardQueries writes SQL expressions in
+// their place (inline), so that the API and the dashboards run one query.
+//
+// @lo, @hi bound the pieces and maintenance kept; @from, @end the window;
+// @now ends open periods; @w0, @w1, @w2 are the weights of impact none,
+// degraded and outage; @services lists the services (only with a filter);
+// @ms, @mst, @me are parallel arrays of maintenance intervals (service,
+// start, end; only with maintenance); @r<i>_from, @r<i>_to bound the i-th
+// burn-rate range; @days and @ndays are the day boundaries of a daily
+// series.
+
 // sweepParams are the values every sweep binds.
 type sweepParams struct {
 	lo, hi, from, end, now uint32
@@ -260,45 +274,53 @@ func (p sweepParams) args() []any {
 	return args
 }
 
-func (p sweepParams) filter() string {
-	if p.services == nil {
+// serviceFilter is the condition on @services, or nothing.
+func serviceFilter(filtered bool) string {
+	if !filtered {
 		return ""
 	}
 	return "service IN @services AND"
 }
 
-// maintenanceArgs binds per-service maintenance intervals, clamped to
-// [lo, hi), as three parallel arrays, and returns the join and the event
-// expression that use them.
-func maintenanceArgs(maint map[string][]catalog.Interval, services []string, lo, hi uint32) (join, events, carry string, args []any) {
-	var (
-		ms     []string
-		mt, me []uint32
-	)
+// maintenanceSQL returns the join, the event expression and the column to
+// carry of a sweep with maintenance (@ms, @mst, @me), or their neutral
+// forms without. The join clamps intervals to [@lo, @hi).
+func maintenanceSQL(with bool) (join, events, carry string) {
+	if !with {
+		return "", "emptyArrayUInt64()", ""
+	}
+	join = `ANY LEFT JOIN
+            (
+                SELECT service, groupArray((s, e)) AS maint
+                FROM
+                (
+                    SELECT service, greatest(toUInt32(s0), toUInt32(@lo)) AS s, least(toUInt32(e0), toUInt32(@hi)) AS e
+                    FROM system.one
+                    ARRAY JOIN @ms AS service, @mst AS s0, @me AS e0
+                )
+                WHERE s < e
+                GROUP BY service
+            ) AS maints USING service`
+	events = `arrayMap(m -> toUInt64(m.1) * 16 + 12, maint), arrayMap(m -> toUInt64(m.2) * 16 + 13, maint)`
+	return join, events, "maint,"
+}
+
+// maintenanceRows flattens per-service maintenance intervals of the
+// services (nil: all) that overlap [lo, hi) into three parallel arrays, in
+// service order.
+func maintenanceRows(maint map[string][]catalog.Interval, services []string, lo, hi uint32) (ms []string, mt, me []uint32) {
 	for _, svc := range slices.Sorted(maps.Keys(maint)) {
 		if services != nil && !slices.Contains(services, svc) {
 			continue
 		}
 		for _, iv := range maint[svc] {
-			s, e := max(unix(iv.Start), lo), min(unix(iv.End), hi)
-			if s < e {
+			s, e := unix(iv.Start), unix(iv.End)
+			if s < hi && e > lo && s < e {
 				ms, mt, me = append(ms, svc), append(mt, s), append(me, e)
 			}
 		}
 	}
-	if len(ms) == 0 {
-		return "", "emptyArrayUInt64()", "", nil
-	}
-	join = `ANY LEFT JOIN
-            (
-                SELECT service, groupArray((toUInt32(s), toUInt32(e))) AS maint
-                FROM system.one
-                ARRAY JOIN @ms AS service, @mst AS s, @me AS e
-                GROUP BY service
-            ) AS maints USING service`
-	events = `arrayMap(m -> toUInt64(m.1) * 16 + 12, maint), arrayMap(m -> toUInt64(m.2) * 16 + 13, maint)`
-	args = []any{clickhouse.Named("ms", ms), clickhouse.Named("mst", mt), clickhouse.Named("me", me)}
-	return join, events, "maint,", args
+	return ms, mt, me
 }
 
 // span is [start, end) in Unix seconds.
@@ -315,31 +337,46 @@ func unix(t time.Time) uint32 {
 	return uint32(u)
 }
 
-// downtimeQuery renders downtimeSQL and its arguments for q.
+// downtimeText renders downtimeSQL, its values left as placeholders: with
+// a service filter or not, recent burn-rate ranges, maintenance or not,
+// and the IDs of the incidents when explain is set. Each recent range i
+// adds the columns recent<i> (weighted downtime) and recent_maint<i>
+// (maintenance seconds).
+func downtimeText(filtered bool, recent int, maint, explain bool) string {
+	var sums strings.Builder
+	for i := range recent {
+		fmt.Fprintf(&sums, `,
+    toFloat64(arraySum(arrayMap((t, x, w) -> greatest(least(x, toInt64(@r%[1]d_to)) - greatest(t, toInt64(@r%[1]d_from)), 0) * w, ts, nx, we))) AS recent%[1]d,
+    toInt64(arraySum(arrayMap((t, x, a) -> if(a >= 18014398509481984, greatest(least(x, toInt64(@r%[1]d_to)) - greatest(t, toInt64(@r%[1]d_from)), 0), 0), ts, nx, ca))) AS recent_maint%[1]d`, i)
+	}
+	join, events, carry := maintenanceSQL(maint)
+	ids := "emptyArrayString()"
+	if explain {
+		ids = "groupArrayIf(id, hit)"
+	}
+	filter := serviceFilter(filtered)
+	return fmt.Sprintf(downtimeSQL, filter, fmt.Sprintf(collapsedSQL, filter), ids, join, events, sums.String(), carry)
+}
+
+// downtimeQuery renders downtimeSQL and its arguments for q. The
+// burn-rate ranges end where the window does.
 func downtimeQuery(q availability.Query) (string, []any) {
 	now := unix(q.Now)
 	p := sweepParams{from: unix(q.From), now: now, weights: q.Weights, services: q.Services}
 	p.end = max(min(unix(q.To), now), p.from)
 	p.lo, p.hi = p.from, p.end
-	recent := make([]span, len(q.Recent))
-	var sums strings.Builder
+	var args []any
 	for i, d := range q.Recent {
-		recent[i] = span{unix(q.Now.Add(-d)), now}
-		p.lo, p.hi = min(p.lo, recent[i].start), max(p.hi, now)
-		fmt.Fprintf(&sums, `,
-    toFloat64(arraySum(arrayMap((t, x, w) -> greatest(least(x, %d) - greatest(t, %d), 0) * w, ts, nx, we))) AS recent%d`,
-			recent[i].end, recent[i].start, i)
+		start := unix(time.Unix(int64(p.end), 0).Add(-d))
+		p.lo = min(p.lo, start)
+		args = append(args, clickhouse.Named(fmt.Sprintf("r%d_from", i), start), clickhouse.Named(fmt.Sprintf("r%d_to", i), p.end))
 	}
-	join, events, carry, margs := maintenanceArgs(q.Maintenance, q.Services, p.lo, p.hi)
-	ids := "emptyArrayString()"
-	if q.Explain {
-		ids = "groupArrayIf(id, hit)"
+	ms, mt, me := maintenanceRows(q.Maintenance, q.Services, p.lo, p.hi)
+	if len(ms) > 0 {
+		args = append(args, clickhouse.Named("ms", ms), clickhouse.Named("mst", mt), clickhouse.Named("me", me))
 	}
-	filter := p.filter()
-	query := fmt.Sprintf(downtimeSQL, filter, fmt.Sprintf(collapsedSQL, filter), ids, join, events, sums.String(), carry)
-	args := append(p.args(), margs...)
-
-	return query, args
+	query := downtimeText(q.Services != nil, len(q.Recent), len(ms) > 0, q.Explain)
+	return query, append(p.args(), args...)
 }
 
 // Downtime implements availability.Source: one query for every service
@@ -366,12 +403,14 @@ func (s *Store) Downtime(ctx context.Context, q availability.Query) ([]availabil
 			ids, causes       []string
 			down, own         float64
 			union             availability.Seconds
+			maint, failing    int64
 			rec               = make([]float64, len(q.Recent))
+			recMaint          = make([]int64, len(q.Recent))
 		)
 		dest := []any{&service, &up, &upstream, &n, &st, &ak, &aks, &rs, &rss, &lg, &ids, &causes,
-			&down, &own, &union[2], &union[1], &union[0]}
+			&down, &own, &union[2], &union[1], &union[0], &maint, &failing}
 		for i := range rec {
-			dest = append(dest, &rec[i])
+			dest = append(dest, &rec[i], &recMaint[i])
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, s.fail(ctx, op, err, "read availability")
@@ -389,7 +428,7 @@ func (s *Store) Downtime(ctx context.Context, q availability.Query) ([]availabil
 		}
 		r.Downtime, r.OwnDowntime, r.Union, r.Recent = down, own, union, rec
 		r.Incidents, r.Started, r.Acked, r.Resolved = int(n), int(st), int(ak), int(rs)
-		r.AckSeconds, r.ResolveSeconds, r.LongestSeconds = aks, rss, lg
+		r.AckSeconds, r.ResolveSeconds, r.LongestSeconds, r.FailingSeconds = aks, rss, lg, failing
 		if q.Explain {
 			r.IncidentIDs = slices.Sorted(slices.Values(ids))
 		}
@@ -481,8 +520,17 @@ WHERE day < @ndays
 GROUP BY service, day
 HAVING downtime > 0 OR incidents > 0`
 
-// Daily implements availability.Source: one query, one row per day that
-// has downtime or incidents.
+// dailyText renders dailySQL for the services of @services, with
+// maintenance or not, its values left as placeholders (@days, @ndays and
+// those of every sweep but @from and @end, which are the first and last
+// boundary).
+func dailyText(maint bool) string {
+	join, events, carry := maintenanceSQL(maint)
+	filter := serviceFilter(true)
+	return fmt.Sprintf(dailySQL, filter, fmt.Sprintf(collapsedSQL, filter), "", join, events, "", carry)
+}
+
+// Daily implements availability.Source: DailyServices for one service.
 func (s *Store) Daily(ctx context.Context, q availability.DailyQuery) ([]availability.RawDay, error) {
 	byService, err := s.DailyServices(ctx, availability.ManyDailyQuery{
 		Services: []string{q.Service}, Days: q.Days, Now: q.Now, Weights: q.Weights,

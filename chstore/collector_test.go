@@ -316,11 +316,13 @@ func collExpected() string {
 		seconds float64
 	}{{"1h", h}, {"24h", day}} {
 		figs = append(figs,
-			// MTTA: A in 120s, B in 300s; MTTR: A in 1800s.
-			fig{"checkout", "payments", 0.999, 1500, 900, "210", "1800", 1500, 0, w.seconds, w.name},
+			// MTTA: A in 120s, B in 300s; MTTR: A fired 900s (its two
+			// periods, not the gap), B 600s so far (still firing).
+			fig{"checkout", "payments", 0.999, 1500, 900, "210", "750", 1500, 0, w.seconds, w.name},
 			fig{"frontend", "web", 0.9995, 0, 0, "", "", 0, 0, w.seconds, w.name},
 			fig{"legacy", "", 0.999, 0, 0, "", "", 0, 0, w.seconds, w.name},
-			fig{"search", "discovery", 0.99, 900, 900, "", "", 900, 0, w.seconds, w.name},
+			// MTTR: C fired 900s so far.
+			fig{"search", "discovery", 0.99, 900, 900, "", "900", 900, 0, w.seconds, w.name},
 		)
 	}
 	labels := func(f fig) string {
@@ -346,14 +348,14 @@ func collExpected() string {
 	for _, f := range figs {
 		p("nines_service_error_budget_remaining_ratio{%s} %v", labels(f), budget(f.slo, f.down, f.windowSeconds))
 	}
-	p("# HELP nines_service_mtta_seconds Mean time from start to acknowledgement of the incidents that started in the window and were acknowledged; absent when there are none.")
+	p("# HELP nines_service_mtta_seconds Mean time from start to acknowledgement of the incidents that started in the window and were acknowledged before its end; absent when there are none.")
 	p("# TYPE nines_service_mtta_seconds gauge")
 	for _, f := range figs {
 		if f.mtta != "" {
 			p("nines_service_mtta_seconds{%s} %s", labels(f), f.mtta)
 		}
 	}
-	p("# HELP nines_service_mttr_seconds Mean time from start to resolution of the incidents that started in the window and are resolved; absent when there are none.")
+	p("# HELP nines_service_mttr_seconds Mean firing time up to the window's end (periods only, gaps of reopened incidents excluded) of the incidents that started in the window, resolved or not; absent when there are none.")
 	p("# TYPE nines_service_mttr_seconds gauge")
 	for _, f := range figs {
 		if f.mttr != "" {

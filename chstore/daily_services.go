@@ -32,11 +32,12 @@ func (s *Store) DailyServices(ctx context.Context, q availability.ManyDailyQuery
 	last := min(unix(q.Days[len(q.Days)-1].End), now)
 	days = append(days, last)
 	p := sweepParams{lo: days[0], hi: last, from: days[0], end: last, now: now, weights: q.Weights, services: q.Services}
-	join, events, carry, margs := maintenanceArgs(q.Maintenance, p.services, p.lo, p.hi)
-	filter := p.filter()
-	query := fmt.Sprintf(dailySQL, filter, fmt.Sprintf(collapsedSQL, filter), "", join, events, "", carry)
-	args := append(p.args(), margs...)
-	args = append(args, clickhouse.Named("days", days), clickhouse.Named("ndays", uint32(len(q.Days))))
+	args := append(p.args(), clickhouse.Named("days", days), clickhouse.Named("ndays", uint32(len(q.Days))))
+	ms, mt, me := maintenanceRows(q.Maintenance, q.Services, p.lo, p.hi)
+	if len(ms) > 0 {
+		args = append(args, clickhouse.Named("ms", ms), clickhouse.Named("mst", mt), clickhouse.Named("me", me))
+	}
+	query := dailyText(len(ms) > 0)
 
 	s.metrics.op(op)
 	rows, err := s.conn.Query(ctx, query, args...)

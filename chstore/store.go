@@ -18,6 +18,9 @@
 //	availability.go  availability.Source (Downtime, Daily, SeenServices)
 //	daily_services.go availability.ManyDailySource (DailyServices: many services' days)
 //	recent.go        web.Incidents (RecentByService: many services' latest incidents)
+//	dashboards.go    dashboards.Queries (DashboardQueries: the text of
+//	                 availability.go's and read.go's queries, with Grafana's
+//	                 macros where the store binds values)
 //	changes.go       changes.Store (RecordChange, Changes, SetCause, Causes, DORA)
 //	                 and changes.Incidents (OpenIncidentsOfServices)
 //	journal.go       journal.Log (AppendLog, ReadLog, with batch.go), journal.Results,

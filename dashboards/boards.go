@@ -1,6 +1,7 @@
 package dashboards
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -203,7 +204,7 @@ func (b *builder) service(s serviceInfo) *Dashboard {
 	l.add(budget, 6, 8)
 	burn := panel("timeseries", "Error budget burndown",
 		"Error budget left at each moment of the window, against the line of a budget spent evenly over it.",
-		chQuery("A", b.burndownSQL(s.SLOTarget), true, "time", "error_budget_remaining", "even_burn"))
+		chQuery("A", b.burndownSQL(s), true, "time", "error_budget_remaining", "even_burn"))
 	burn.FieldConfig.Defaults.Unit = "percentunit"
 	burn.FieldConfig.Defaults.Custom["axisSoftMin"] = 0
 	burn.FieldConfig.Defaults.Custom["thresholdsStyle"] = map[string]any{"mode": "line+area"}
@@ -216,12 +217,11 @@ func (b *builder) service(s serviceInfo) *Dashboard {
 	burn.TimeFrom = "${window}"
 	l.add(burn, 18, 8)
 	perDay := bars(panel("timeseries", "Downtime per day",
-		"Outage time, and time degraded but not out, per UTC day of the dashboard's range.",
-		chQuery("A", b.downtimePerDaySQL(), true, "time", "outage_seconds", "degraded_seconds")))
+		"Downtime weighted by impact, maintenance left out, per day of the catalog's time zone ("+b.tz+"), as nines' daily series computes it.",
+		chQuery("A", b.downtimePerDaySQL(s), true, "time", "downtime_seconds")))
 	perDay.FieldConfig.Defaults.Unit = "s"
 	perDay.FieldConfig.Overrides = []Override{
-		override("outage_seconds", prop("displayName", "outage"), prop("color", map[string]any{"mode": "fixed", "fixedColor": "red"})),
-		override("degraded_seconds", prop("displayName", "degraded"), prop("color", map[string]any{"mode": "fixed", "fixedColor": "orange"})),
+		override("downtime_seconds", prop("displayName", "downtime"), prop("color", map[string]any{"mode": "fixed", "fixedColor": "red"})),
 	}
 	perDay.Interval = "1d"
 	l.add(perDay, 12, 8)
@@ -307,8 +307,8 @@ func (b *builder) availabilityField(p *Panel, slo float64) {
 // availabilityTable is the services' availability against their SLO.
 func (b *builder) availabilityTable(uncatalogued bool) *Panel {
 	p := panel("table", "Availability vs SLO over ${window}",
-		"Every selected service's availability over the window (union of its incidents' firing periods; outage counts fully"+
-			b.degradedNote()+"), own availability (without downtime caused upstream), and the error budget left. Worst budget first.",
+		"Every selected service's availability over the window, as nines' API computes it (downtime weighted by impact: "+
+			b.weightsNote()+"; maintenance left out), own availability (without downtime caused upstream), and the error budget left. Worst budget first.",
 		chQuery("A", b.availabilityTableSQL(uncatalogued), false,
 			"service", "owner", "tier", "slo_target", "availability", "own_availability", "downtime_seconds",
 			"incident_count", "error_budget_remaining", "dashboard_uid", "squad_uid"))
@@ -334,11 +334,11 @@ func (b *builder) availabilityTable(uncatalogued bool) *Panel {
 	return p
 }
 
-func (b *builder) degradedNote() string {
-	if b.opts.DegradedWeight > 0 {
-		return ", degraded time " + formatFloat(b.opts.DegradedWeight)
-	}
-	return ", degraded time not at all"
+func formatWeight(w float64) string { return strconv.FormatFloat(w, 'g', -1, 64) }
+
+func (b *builder) weightsNote() string {
+	w := b.opts.Weights
+	return fmt.Sprintf("outage %s, degraded %s, none %s", formatWeight(w.Outage), formatWeight(w.Degraded), formatWeight(w.None))
 }
 
 // openIncidentsTable lists open incidents, worst first.
@@ -389,7 +389,7 @@ func (b *builder) downtimeByService() *Panel {
 // mttaMTTR is the trend of mean times to acknowledge and resolve.
 func (b *builder) mttaMTTR() *Panel {
 	p := panel("timeseries", "MTTA / MTTR",
-		"Mean time to acknowledge and to resolve of the incidents that started each day.",
+		"Mean time to acknowledge, and to recover (firing time, gaps of a reopened incident excluded), of the incidents that started each day.",
 		chQuery("A", b.mttaMTTRSQL(), true, "time", "mtta_seconds", "mttr_seconds"))
 	p.FieldConfig.Defaults.Unit = "s"
 	p.FieldConfig.Defaults.Custom["showPoints"] = "always"

@@ -6,10 +6,12 @@
 // Panels read incidents straight from ClickHouse through the official
 // Grafana ClickHouse datasource plugin (its version 4 query model, raw SQL
 // with the plugin's macros) and nines' own metrics from Prometheus. Every
-// availability figure is computed in SQL the way nines computes it: the
-// latest version of each incident, the union of a service's firing periods
-// clamped to the panel's time range, open periods counted up to now. The
-// SQL runs on ClickHouse 18.16 and on current releases.
+// availability figure is the API's, from the API's own SQL: a Queries
+// (package chstore's DashboardQueries) writes chstore's availability and
+// daily queries with the plugin's macros where the store binds values, and
+// the generator adds the catalog's maintenance (written out around the
+// time of generation), the config file's impact weights and the catalog's
+// time zone. The SQL runs on ClickHouse 18.16 and on current releases.
 //
 // It is the only package that imports github.com/grafana-tools/sdk; see
 // README.md for what that SDK does here and what plain Go types do

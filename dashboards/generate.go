@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ninesops/nines/catalog"
 )
@@ -42,10 +43,17 @@ type Options struct {
 	// NinesURL is nines' base URL as browsers reach it, for links to its
 	// API (DefaultNinesURL).
 	NinesURL string
-	// DegradedWeight is how much time with a degraded (not outage)
-	// incident counts as downtime, between 0 (default) and 1, as in
-	// nines' availability settings. Outage time always counts fully.
-	DegradedWeight float64
+	// Queries writes the SQL of nines' figures (required): package
+	// chstore's DashboardQueries, so that the panels' figures are the
+	// API's.
+	Queries Queries
+	// Weights are the impact weights of nines' config file, each between
+	// 0 and 1 (nil: DefaultWeights).
+	Weights *Weights
+	// Now is when the dashboards are generated (default time.Now): the
+	// catalog's maintenance windows from MaintenanceBehind before it to
+	// MaintenanceAhead after it are written into the dashboards' SQL.
+	Now time.Time
 	// Window is the default of the window variable (DefaultWindow), one of
 	// Windows().
 	Window string
@@ -64,6 +72,13 @@ func (o *Options) defaults() {
 	if o.Window == "" {
 		o.Window = DefaultWindow
 	}
+	if o.Weights == nil {
+		w := DefaultWeights()
+		o.Weights = &w
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
 }
 
 func (o *Options) validate() error {
@@ -81,8 +96,13 @@ func (o *Options) validate() error {
 	if strings.ContainsAny(o.NinesURL, "$\"'") {
 		return fmt.Errorf("nines url %q: must not contain $ or quotes", o.NinesURL)
 	}
-	if !(o.DegradedWeight >= 0 && o.DegradedWeight <= 1) {
-		return fmt.Errorf("degraded weight %v: want a number between 0 and 1", o.DegradedWeight)
+	if o.Queries == nil {
+		return errors.New("no Queries: pass chstore.DashboardQueries")
+	}
+	for name, w := range map[string]float64{"outage": o.Weights.Outage, "degraded": o.Weights.Degraded, "none": o.Weights.None} {
+		if !(w >= 0 && w <= 1) {
+			return fmt.Errorf("%s weight %v: want a number between 0 and 1", name, w)
+		}
 	}
 	if !slices.Contains(Windows(), o.Window) {
 		return fmt.Errorf("window %q: want one of %s", o.Window, strings.Join(Windows(), ", "))
@@ -104,6 +124,11 @@ type builder struct {
 	services   []serviceInfo // sorted by name
 	squads     []string      // owners of at least one service, sorted
 	defaultSLO float64
+	// maintenance holds the catalogued services' maintenance intervals
+	// around Options.Now; tz is the catalog's time zone, in which days
+	// are split.
+	maintenance map[string][]catalog.Interval
+	tz          string
 }
 
 // Generate builds nines' dashboards for a catalog: the overview, one per
@@ -142,7 +167,7 @@ func newBuilder(cat *catalog.Catalog, opts Options) (*builder, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	b := &builder{opts: opts, defaultSLO: cat.DefaultSLO()}
+	b := &builder{opts: opts, defaultSLO: cat.DefaultSLO(), tz: cat.Location().String()}
 	owners := map[string]bool{}
 	for _, s := range cat.Services() {
 		// Names become parts of SQL literals, Grafana variable values and
@@ -163,6 +188,11 @@ func newBuilder(cat *catalog.Catalog, opts Options) (*builder, error) {
 	for o := range owners {
 		b.squads = append(b.squads, o)
 	}
+	var names []string
+	for _, s := range b.services {
+		names = append(names, s.Name)
+	}
+	b.maintenance = maintenanceOf(cat, names, opts.Now)
 	slices.Sort(b.squads)
 	return b, nil
 }

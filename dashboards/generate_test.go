@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"encoding/json"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -184,22 +185,26 @@ func TestGenerateOptionsAndCatalog(t *testing.T) {
 		{PrometheusUID: strings.Repeat("x", 41)},
 		{NinesURL: "localhost:9095"},
 		{NinesURL: "http://nines/$x"},
-		{DegradedWeight: 1.5},
-		{DegradedWeight: -0.1},
+		{Weights: &Weights{Outage: 1, Degraded: 1.5}},
+		{Weights: &Weights{Outage: -0.1}},
+		{Weights: &Weights{Outage: 1, None: math.NaN()}},
 		{Window: "1y"},
 	}
 	for _, o := range bad {
-		if _, err := Generate(cat, o); err == nil {
+		if _, err := Generate(cat, withQueries(o)); err == nil {
 			t.Errorf("Generate accepted options %+v", o)
 		}
 	}
-	if _, err := Generate(nil, Options{}); err == nil {
+	if _, err := Generate(nil, withQueries(Options{})); err == nil {
 		t.Error("Generate accepted a nil catalog")
+	}
+	if _, err := Generate(cat, Options{}); err == nil {
+		t.Error("Generate accepted options without Queries")
 	}
 
 	// An empty catalog still gets an overview, of the services seen in
 	// incidents.
-	ds, err := Generate(catalog.Empty(0.999), Options{})
+	ds, err := Generate(catalog.Empty(0.999), withQueries(Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +217,7 @@ func TestGenerateOptionsAndCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Generate(odd, Options{}); err == nil || !strings.Contains(err.Error(), "we$ird") {
+	if _, err := Generate(odd, withQueries(Options{})); err == nil || !strings.Contains(err.Error(), "we$ird") {
 		t.Errorf("owner with $: err = %v", err)
 	}
 }

@@ -24,8 +24,9 @@ func TestGolden(t *testing.T) {
 		only []string // UIDs to compare; all when empty
 	}{
 		{dir: "testdata/golden", opts: Options{}},
-		// Degraded time weighted: the overview and one service suffice.
-		{dir: "testdata/golden/weighted", opts: Options{DegradedWeight: 0.3, NinesURL: "https://nines.example.com/", Window: "7d"},
+		// Impact weights from a config file: the overview and one service
+		// suffice.
+		{dir: "testdata/golden/weighted", opts: Options{Weights: &Weights{Outage: 0.9, Degraded: 0.3, None: 0.05}, NinesURL: "https://nines.example.com/", Window: "7d"},
 			only: []string{overviewUID, serviceUID("db")}},
 	}
 	for _, tc := range tests {

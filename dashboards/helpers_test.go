@@ -2,9 +2,27 @@ package dashboards
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/chstore"
 )
+
+// generatedAt is when the tests' dashboards are generated, so that the
+// maintenance written into the golden files does not move.
+var generatedAt = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// withQueries gives options chstore's queries, and generatedAt unless they
+// name a time.
+func withQueries(opts Options) Options {
+	if opts.Queries == nil {
+		opts.Queries = chstore.DashboardQueries{}
+	}
+	if opts.Now.IsZero() {
+		opts.Now = generatedAt
+	}
+	return opts
+}
 
 // Catalogs the tests generate dashboards for.
 const (
@@ -19,7 +37,7 @@ func generateFor(t testing.TB, file string, opts Options) []*Dashboard {
 	if err != nil {
 		t.Fatalf("load catalog: %v", err)
 	}
-	ds, err := Generate(cat, opts)
+	ds, err := Generate(cat, withQueries(opts))
 	if err != nil {
 		t.Fatalf("generate dashboards for %s: %v", file, err)
 	}
@@ -33,7 +51,7 @@ func builderFor(t testing.TB, file string, opts Options) *builder {
 	if err != nil {
 		t.Fatalf("load catalog: %v", err)
 	}
-	b, err := newBuilder(cat, opts)
+	b, err := newBuilder(cat, withQueries(opts))
 	if err != nil {
 		t.Fatalf("dashboards for %s: %v", file, err)
 	}

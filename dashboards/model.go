@@ -13,9 +13,9 @@ import (
 // are not github.com/grafana-tools/sdk's types.
 
 // SchemaVersion is the dashboard schemaVersion the generated JSON follows:
-// Grafana 12's. Grafana migrates dashboards with a lower version when it
+// Grafana 12.x's (late 2026). Grafana migrates dashboards with a lower version when it
 // loads them; ours need no migration.
-const SchemaVersion = 41
+const SchemaVersion = 42
 
 // Dashboard is one Grafana dashboard.
 type Dashboard struct {
@@ -199,7 +199,7 @@ const (
 	// clickHousePluginVersion is stored in every query: the plugin treats
 	// queries without a pluginVersion ≥ 4.0.0 as version 3 ones and
 	// migrates them.
-	clickHousePluginVersion = "4.13.0"
+	clickHousePluginVersion = "4.20.0"
 	// Query formats (numbers in the plugin's model) and query types.
 	formatTimeSeries    = 0
 	formatTable         = 1

@@ -2,7 +2,6 @@ package dashboards
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -59,125 +58,6 @@ GROUP BY service`)
 	return strings.Join(parts, "\nUNION ALL\n")
 }
 
-// availabilityTableSQL is every selected service's availability over the
-// panel's window against its SLO, worst error budget first.
-func (b *builder) availabilityTableSQL(uncatalogued bool) string {
-	w := b.opts.DegradedWeight
-	ms := downtimeMeasures(w, true)
-	per := periods(serviceCond)
-	withDowntime := `SELECT
-    service,
-    owner,
-    tier,
-    slo_target,
-    dashboard_uid,
-    squad_uid,
-    ` + weightedDowntime("", w) + ` AS downtime_seconds,
-    ` + weightedDowntime("own_", w) + ` AS own_downtime_seconds
-FROM
-` + sub("SELECT service, owner, tier, slo_target, dashboard_uid, squad_uid\nFROM\n"+sub(b.servicesSQL(uncatalogued))+"\nWHERE "+serviceCond) + ` AS l
-ANY LEFT JOIN
-` + sub(totals(segments(per, ms), ms, true)) + ` AS r USING service`
-	withCounts := `SELECT
-    service,
-    owner,
-    tier,
-    slo_target,
-    dashboard_uid,
-    squad_uid,
-    downtime_seconds,
-    own_downtime_seconds,
-    incident_count,
-    toFloat64(` + windowSeconds + `) AS window_seconds
-FROM
-` + sub(withDowntime) + ` AS l
-ANY LEFT JOIN
-` + sub("SELECT service, uniqExact(id) AS incident_count\nFROM\n"+sub(per)+"\nGROUP BY service") + ` AS r USING service`
-	return `SELECT
-    service,
-    owner,
-    tier,
-    slo_target,
-    1 - downtime_seconds / window_seconds AS availability,
-    1 - own_downtime_seconds / window_seconds AS own_availability,
-    downtime_seconds,
-    incident_count,
-    1 - downtime_seconds / ((1 - slo_target) * window_seconds) AS error_budget_remaining,
-    dashboard_uid,
-    squad_uid
-FROM
-` + sub(withCounts) + `
-ORDER BY error_budget_remaining ASC, availability ASC, service ASC`
-}
-
-// availabilitySQL is the selected service's availability (and, with own,
-// its own availability) over the panel's window: one row even without
-// incidents.
-func (b *builder) availabilitySQL(own bool) string {
-	w := b.opts.DegradedWeight
-	ms := downtimeMeasures(w, own)
-	cols := []string{"1 - " + weightedDowntime("", w) + " / " + windowSeconds + " AS availability"}
-	if own {
-		cols = append(cols, "1 - "+weightedDowntime("own_", w)+" / "+windowSeconds+" AS own_availability")
-	}
-	return "SELECT\n    " + strings.Join(cols, ",\n    ") + "\nFROM\n" + sub(totals(segments(periods(serviceCond), ms), ms, false))
-}
-
-// errorBudgetSQL is the share of the error budget left over the panel's
-// window, the downtime and the downtime the SLO allows.
-func (b *builder) errorBudgetSQL(slo float64) string {
-	w := b.opts.DegradedWeight
-	ms := downtimeMeasures(w, false)
-	return `SELECT
-    1 - downtime_seconds / allowed_downtime_seconds AS error_budget_remaining,
-    downtime_seconds,
-    allowed_downtime_seconds
-FROM
-` + sub(`SELECT
-    `+weightedDowntime("", w)+` AS downtime_seconds,
-    (1 - `+formatFloat(slo)+`) * `+windowSeconds+` AS allowed_downtime_seconds
-FROM
-`+sub(totals(segments(periods(serviceCond), ms), ms, false)))
-}
-
-// burndownSQL is the error budget left at the end of each interval of the
-// panel's window (downtime from the window's start up to then), and the
-// budget that would be left had it been spent evenly over the window.
-func (b *builder) burndownSQL(slo float64) string {
-	w := b.opts.DegradedWeight
-	ms := downtimeMeasures(w, false)
-	var arrays, sums []string
-	for _, m := range ms {
-		k := sqlString(m.kind)
-		arrays = append(arrays,
-			fmt.Sprintf("groupArrayIf(seg_from, kind = %s) AS %s_froms", k, m.kind),
-			fmt.Sprintf("groupArrayIf(seg_to, kind = %s) AS %s_tos", k, m.kind))
-		sums = append(sums, fmt.Sprintf(
-			"arraySum(arrayMap((a, z) -> greatest(toInt64(0), toInt64(least(toUInt64(z), b)) - toInt64(a)), %s_froms, %s_tos)) AS %s_seconds",
-			m.kind, m.kind, m.kind))
-	}
-	perBucket := `SELECT
-    arrayJoin(arrayMap(k -> least(toUInt64(from_s) + (k + 1) * $__interval_s, toUInt64(to_s)), range(toUInt32(greatest(0, least(intDiv(toInt64(to_s) - toInt64(from_s), $__interval_s) + 1, 10000)))))) AS b,
-    from_s,
-    window_s,
-    ` + strings.Join(sums, ",\n    ") + `
-FROM
-` + sub(`SELECT
-    `+fromSeconds+` AS from_s,
-    `+toSeconds+` AS to_s,
-    toFloat64(`+windowSeconds+`) AS window_s,
-    `+strings.Join(arrays, ",\n    ")+`
-FROM
-`+sub(segments(periods(serviceCond), ms)))
-	return `SELECT
-    toDateTime(b) AS time,
-    1 - ` + weightedDowntime("", w) + ` / ((1 - ` + formatFloat(slo) + `) * window_s) AS error_budget_remaining,
-    1 - (toInt64(b) - toInt64(from_s)) / window_s AS even_burn
-FROM
-` + sub(perBucket) + `
-ORDER BY time`
-}
-
 // downtimeByServiceSQL is the outage time of each selected service per
 // interval, in long format (time, service, value) that the plugin turns
 // into one series per service.
@@ -188,23 +68,9 @@ func (b *builder) downtimeByServiceSQL() string {
     service,
     sum(seconds) AS outage_seconds
 FROM
-` + sub(bucketsOf(segments(periods(serviceCond), ms), "$__interval_s")) + `
+` + sub(bucketsOf(segments(b.periods(serviceCond), ms), "$__interval_s")) + `
 GROUP BY time, service
 ORDER BY time, service`
-}
-
-// downtimePerDaySQL is the selected service's outage time and the time it
-// was degraded but not out, per UTC day.
-func (b *builder) downtimePerDaySQL() string {
-	ms := []measure{{"outage", condOutage}, {"impaired", condImpaired}}
-	return `SELECT
-    toDateTime(bucket) AS time,
-    sumIf(seconds, kind = 'outage') AS outage_seconds,
-    sumIf(seconds, kind = 'impaired') - sumIf(seconds, kind = 'outage') AS degraded_seconds
-FROM
-` + sub(bucketsOf(segments(periods(serviceCond), ms), "86400")) + `
-GROUP BY time
-ORDER BY time`
 }
 
 // incidentsOpenedSQL counts the incidents that started in each interval,
@@ -216,63 +82,28 @@ func (b *builder) incidentsOpenedSQL() string {
     countIf(impact = 1) AS degraded,
     countIf(impact = 0) AS no_impact
 FROM
-` + sub(collapsedIncidents(serviceCond+" AND opened_at <= $__toTime")) + `
+` + sub(b.opts.Queries.Incidents(serviceCond+" AND opened_at <= $__toTime")) + `
 WHERE $__timeFilter(started_at)
 GROUP BY time
 ORDER BY time`
 }
 
-// mttaMTTRSQL is the mean time to acknowledge and to resolve of the
-// incidents that started in each interval (NULL where there are none).
+// mttaMTTRSQL is the mean time to acknowledge and to recover of the
+// incidents that started in each interval (NULL where there are none), as
+// availability/doc.go defines them: acknowledgements before the panel's
+// end, and each incident's firing time (its periods, not the gaps between
+// them) up to the panel's end, resolved by then or not.
 func (b *builder) mttaMTTRSQL() string {
+	acked := "toUInt32(acknowledged_at) > 0 AND toUInt32(acknowledged_at) < " + toSeconds
 	return `SELECT
     toDateTime(intDiv(toUInt32(started_at), $__interval_s) * $__interval_s) AS time,
-    if(countIf(toUInt32(acknowledged_at) > 0) = 0, NULL, avgIf(toInt64(toUInt32(acknowledged_at)) - toInt64(toUInt32(started_at)), toUInt32(acknowledged_at) > 0)) AS mtta_seconds,
-    if(countIf(state = 'resolved') = 0, NULL, avgIf(toInt64(toUInt32(resolved_at)) - toInt64(toUInt32(started_at)), state = 'resolved')) AS mttr_seconds
+    if(countIf(` + acked + `) = 0, NULL, avgIf(greatest(toInt64(toUInt32(acknowledged_at)), toInt64(toUInt32(started_at))) - toInt64(toUInt32(started_at)), ` + acked + `)) AS mtta_seconds,
+    avg(arraySum(arrayMap((s, e) -> greatest(toInt64(least(if(toUInt32(e) = 0, ` + nowSeconds + `, toUInt32(e)), ` + toSeconds + `)) - toInt64(toUInt32(s)), 0), period_starts, period_ends))) AS mttr_seconds
 FROM
-` + sub(collapsedIncidents(serviceCond+" AND opened_at <= $__toTime")) + `
-WHERE $__timeFilter(started_at)
+` + sub(b.opts.Queries.Incidents(serviceCond+" AND opened_at <= $__toTime")) + `
+WHERE $__timeFilter(started_at) AND NOT ignore(period_starts, period_ends)
 GROUP BY time
 ORDER BY time`
-}
-
-// burnRateSQL ranks the selected services by how fast they spend their
-// error budget: downtime over the last hour and over the panel's window
-// (24h), as multiples of the rate that would spend the budget exactly.
-func (b *builder) burnRateSQL() string {
-	w := b.opts.DegradedWeight
-	ms := downtimeMeasures(w, false)
-	var cols []string
-	cols = append(cols, "service")
-	for _, m := range ms {
-		k := sqlString(m.kind)
-		cols = append(cols,
-			fmt.Sprintf("sumIf(toInt64(seg_to) - toInt64(seg_from), kind = %s) AS %s_seconds", k, m.kind),
-			fmt.Sprintf("sumIf(greatest(toInt64(0), toInt64(seg_to) - greatest(toInt64(seg_from), toInt64(%s) - 3600)), kind = %s) AS last_hour_%s_seconds", toSeconds, k, m.kind))
-	}
-	lastHour := weightedDowntime("last_hour_", w)
-	return `SELECT
-    service,
-    owner,
-    slo_target,
-    burn_rate_1h,
-    burn_rate_window,
-    dashboard_uid
-FROM
-` + sub(`SELECT
-    service,
-    owner,
-    slo_target,
-    dashboard_uid,
-    `+lastHour+` / least(3600, `+windowSeconds+`) / (1 - slo_target) AS burn_rate_1h,
-    `+weightedDowntime("", w)+` / `+windowSeconds+` / (1 - slo_target) AS burn_rate_window
-FROM
-`+sub("SELECT service, owner, slo_target, dashboard_uid\nFROM\n"+sub(b.servicesSQL(true))+"\nWHERE "+serviceCond)+` AS l
-ANY LEFT JOIN
-`+sub("SELECT\n    "+strings.Join(cols, ",\n    ")+"\nFROM\n"+sub(segments(periods(serviceCond), ms))+"\nGROUP BY service")+` AS r USING service`) + `
-WHERE burn_rate_window > 0
-ORDER BY burn_rate_1h DESC, burn_rate_window DESC, service ASC
-LIMIT 10`
 }
 
 // durationSeconds is an incident's age: until it was resolved, or now.
@@ -291,7 +122,7 @@ func (b *builder) openIncidentsSQL() string {
     if(toUInt32(acknowledged_at) = 0, NULL, acknowledged_at) AS acknowledged,
     ` + durationSeconds + ` AS open_seconds
 FROM
-` + sub(collapsedIncidents(serviceCond)) + `
+` + sub(b.opts.Queries.Incidents(serviceCond)) + `
 WHERE state != 'resolved'
 ORDER BY impact DESC, started_at ASC
 LIMIT 200`
@@ -312,7 +143,7 @@ func (b *builder) incidentsSQL() string {
     flaps,
     caused_by
 FROM
-` + sub(collapsedIncidents(serviceCond+" AND opened_at <= $__toTime")) + `
+` + sub(b.opts.Queries.Incidents(serviceCond+" AND opened_at <= $__toTime")) + `
 WHERE started_at <= $__toTime AND (toUInt32(resolved_at) = 0 OR resolved_at >= $__fromTime)
 ORDER BY started_at DESC
 LIMIT 500`
@@ -337,67 +168,9 @@ SELECT
     arrayJoin(arrayMap(k -> toUInt64((intDiv(p_from, `+width+`) + k) * `+width+`), range(toUInt32(intDiv(p_to - 1, `+width+`) - intDiv(p_from, `+width+`) + 1)))) AS bucket,
     toInt8(impact + 1) AS level
 FROM
-`+sub(periods(serviceCond))) + `
+`+sub(b.periods(serviceCond))) + `
 GROUP BY time
 ORDER BY time`
-}
-
-// upstreamSQL lists a service's upstream dependencies from the catalog
-// (direct or transitive) with their availability over the panel's window
-// and the downtime of this service's incidents that nines linked to one of
-// their incidents (caused_by).
-func (b *builder) upstreamSQL(s serviceInfo) string {
-	w := b.opts.DegradedWeight
-	ms := downtimeMeasures(w, false)
-	var tuples, names []string
-	for _, up := range s.upstream {
-		rel := "transitive"
-		if slices.Contains(s.Dependencies, up) {
-			rel = "direct"
-		}
-		names = append(names, sqlString(up))
-		tuples = append(tuples, fmt.Sprintf("(%s, %s, %s)", sqlString(up), sqlString(rel), sqlString(serviceUID(up))))
-	}
-	upCond := "service IN (" + strings.Join(names, ", ") + ")"
-	deps := `SELECT
-    tupleElement(d, 1) AS service,
-    tupleElement(d, 2) AS relation,
-    tupleElement(d, 3) AS dashboard_uid
-FROM
-(
-    SELECT arrayJoin([` + strings.Join(tuples, ", ") + `]) AS d
-)`
-	caused := `SELECT
-    upstream AS service,
-    id,
-    impact,
-    caused_by,
-    p_from,
-    p_to
-FROM
-` + sub("SELECT id, impact, caused_by, p_from, p_to\nFROM\n"+sub(periods(serviceCond))+"\nWHERE caused_by != ''") + ` AS l
-ANY INNER JOIN
-` + sub("SELECT id AS caused_by, any(service) AS upstream\nFROM incidents\nWHERE "+upCond+" AND opened_at <= $__toTime\nGROUP BY id") + ` AS r USING caused_by`
-	withAvailability := `SELECT
-    service,
-    relation,
-    dashboard_uid,
-    1 - ` + weightedDowntime("", w) + ` / ` + windowSeconds + ` AS availability
-FROM
-` + sub(deps) + ` AS l
-ANY LEFT JOIN
-` + sub(totals(segments(periods(upCond), ms), ms, true)) + ` AS r USING service`
-	return `SELECT
-    service,
-    relation,
-    availability,
-    caused_downtime_seconds,
-    dashboard_uid
-FROM
-` + sub(withAvailability) + ` AS l
-ANY LEFT JOIN
-` + sub("SELECT\n    service,\n    "+weightedDowntime("", w)+" AS caused_downtime_seconds\nFROM\n"+sub(totals(segments(caused, ms), ms, true))) + ` AS r USING service
-ORDER BY caused_downtime_seconds DESC, relation ASC, service ASC`
 }
 
 // causedIncidentsSQL lists the selected service's incidents of the
@@ -421,7 +194,7 @@ FROM
     `+durationSeconds+` AS duration_seconds,
     caused_by
 FROM
-`+sub(collapsedIncidents(serviceCond+" AND opened_at <= $__toTime"))+`
+`+sub(b.opts.Queries.Incidents(serviceCond+" AND opened_at <= $__toTime"))+`
 WHERE caused_by != '' AND started_at <= $__toTime AND (toUInt32(resolved_at) = 0 OR resolved_at >= $__fromTime)`) + ` AS l
 ANY LEFT JOIN
 ` + sub("SELECT id AS caused_by, any(service) AS upstream_service\nFROM incidents\nWHERE opened_at <= $__toTime\nGROUP BY id") + ` AS r USING caused_by

@@ -12,7 +12,8 @@ import (
 // joined subquery without one), no toStartOfInterval (so none of the
 // plugin's $__timeInterval/$__timeGroup macros: buckets are
 // intDiv(…, $__interval_s) * $__interval_s), and every mutable column of
-// `incidents` collapsed with argMax(col, version) before it is filtered.
+// `incidents` collapsed by chstore's query (Queries.Incidents) before it is
+// filtered. The figures are the API's own queries (Queries.Figures, Daily).
 // Timestamps are handled as UInt32 seconds, which sidesteps DateTime time
 // zone mismatches.
 
@@ -22,51 +23,20 @@ const (
 	fromSeconds   = "toUInt32($__fromTime)"
 	toSeconds     = "least(toUInt32($__toTime), toUInt32(now()))"
 	windowSeconds = "greatest(1, toInt64(" + toSeconds + ") - toInt64(" + fromSeconds + "))"
+	// spanSeconds is the window's length as the API counts it (0 for a
+	// window that has not begun).
+	spanSeconds = "greatest(0, toInt64(" + toSeconds + ") - toInt64(" + fromSeconds + "))"
 )
 
-// Conditions on the collapsed incident columns impact and caused_by.
-const (
-	condOutage   = "impact = 2"
-	condImpaired = "impact >= 1"
-	condOwn      = "caused_by = ''"
-)
+// condOutage is the condition on the collapsed incident column impact
+// of an outage.
+const condOutage = "impact = 2"
 
 // measure is one kind of downtime: the union of the firing periods of the
 // incidents that match cond. Its totals are called <kind>_seconds.
 type measure struct {
 	kind string
 	cond string
-}
-
-// downtimeMeasures returns what the weighted downtime of a service needs:
-// its outage time and, when degraded time counts, its impaired (degraded
-// or outage) time; with own, the same for incidents not caused upstream.
-func downtimeMeasures(degradedWeight float64, own bool) []measure {
-	ms := []measure{{"outage", condOutage}}
-	if degradedWeight > 0 {
-		ms = append(ms, measure{"impaired", condImpaired})
-	}
-	if own {
-		ms = append(ms, measure{"own_outage", condOutage + " AND " + condOwn})
-		if degradedWeight > 0 {
-			ms = append(ms, measure{"own_impaired", condImpaired + " AND " + condOwn})
-		}
-	}
-	return ms
-}
-
-// weightedDowntime is the weighted downtime from the totals of
-// downtimeMeasures (prefix "" or "own_"): outage time counts fully, time
-// degraded but not out (impaired − outage, as outage ⊆ impaired) counts
-// with the degraded weight. This is nines' availability arithmetic with
-// impact weights outage 1, degraded w, none 0.
-func weightedDowntime(prefix string, degradedWeight float64) string {
-	out := prefix + "outage_seconds"
-	if degradedWeight <= 0 {
-		return "toFloat64(" + out + ")"
-	}
-	return fmt.Sprintf("(toFloat64(%s) + %s * toFloat64(%simpaired_seconds - %s))",
-		out, formatFloat(degradedWeight), prefix, out)
 }
 
 // sqlString quotes s as a ClickHouse string literal.
@@ -100,32 +70,10 @@ func sub(q string) string {
 	return "(\n" + indent(q, 4) + "\n)"
 }
 
-// collapsedIncidents is one row per incident with the columns of its latest
-// version. where may only test immutable columns (id, service, opened_at):
-// a mutable one would pick among versions before they collapse.
-func collapsedIncidents(where string) string {
-	return `SELECT
-    id,
-    service,
-    argMax(title, version) AS title,
-    argMax(impact, version) AS impact,
-    argMax(state, version) AS state,
-    argMax(started_at, version) AS started_at,
-    argMax(acknowledged_at, version) AS acknowledged_at,
-    argMax(resolved_at, version) AS resolved_at,
-    argMax(caused_by, version) AS caused_by,
-    argMax(flaps, version) AS flaps,
-    argMax(period_starts, version) AS period_starts,
-    argMax(period_ends, version) AS period_ends
-FROM incidents
-WHERE ` + where + `
-GROUP BY id, service`
-}
-
 // periods is one row per firing period of the latest version of each
 // incident of the services matching serviceCond, clamped to the panel's
 // window: p_from and p_to in seconds; a period still open (end 0) ends now.
-func periods(serviceCond string) string {
+func (b *builder) periods(serviceCond string) string {
 	return `SELECT
     service,
     id,
@@ -134,7 +82,7 @@ func periods(serviceCond string) string {
     greatest(toUInt32(p_start), ` + fromSeconds + `) AS p_from,
     least(if(toUInt32(p_end) = 0, toUInt32(now()), toUInt32(p_end)), ` + toSeconds + `) AS p_to
 FROM
-` + sub(collapsedIncidents(serviceCond+" AND opened_at <= $__toTime")) + `
+` + sub(b.opts.Queries.Incidents(serviceCond+" AND opened_at <= $__toTime")) + `
 ARRAY JOIN
     period_starts AS p_start,
     period_ends AS p_end
@@ -183,24 +131,6 @@ FROM
 ARRAY JOIN
     seg_froms AS seg_from,
     seg_tos AS seg_to`
-}
-
-// totals sums segments per measure into <kind>_seconds columns: per
-// service, or over all rows (one row even when there are none) when
-// perService is false.
-func totals(segmentSource string, ms []measure, perService bool) string {
-	var cols []string
-	if perService {
-		cols = append(cols, "service")
-	}
-	for _, m := range ms {
-		cols = append(cols, fmt.Sprintf("sumIf(toInt64(seg_to) - toInt64(seg_from), kind = %s) AS %s_seconds", sqlString(m.kind), m.kind))
-	}
-	q := "SELECT\n    " + strings.Join(cols, ",\n    ") + "\nFROM\n" + sub(segmentSource)
-	if perService {
-		q += "\nGROUP BY service"
-	}
-	return q
 }
 
 // bucketsOf spreads segments over time buckets of width seconds (an

@@ -24,12 +24,16 @@ import (
 //     ended opens a new period of the same incident (a flap); any later one
 //     starts a new incident.
 //   - A resolve by hand at R ends the current period at R (never before the
-//     period's start): the occurrences it holds stop counting at R even if
-//     they keep firing, and the next occurrence that starts after R is a
-//     flap within the window, a new incident after it.
+//     period's start): the incident is resolved, later notifications of the
+//     occurrences it holds do not reopen it, and the next occurrence that
+//     starts after R is a flap within the window, a new incident after it.
 //   - Impact over time: for each impact, the union of the intervals of the
-//     incident's occurrences of that impact, as Segments. The worst segment
-//     open at an instant is the incident's impact then.
+//     incident's occurrences of that impact, as Segments, whatever a resolve
+//     by hand says: a person's resolve is a statement about the incident,
+//     not about whether the service was down, so an occurrence still firing
+//     after it keeps weighing (availability counts the segments) until its
+//     alert resolves. The worst segment open at an instant is the
+//     incident's impact then.
 //   - IDs: an incident is named by its group and its first occurrence
 //     (EpisodeID), so that the set decides every ID whatever the order;
 //     an incident already stored keeps its ID while its first occurrence
@@ -259,11 +263,7 @@ func (b *build) resolveByHand(s time.Time) {
 		if !b.open && !b.end.After(at) {
 			continue // the alerts had ended it already
 		}
-		for i := b.first[p]; i < len(b.ivs); i++ {
-			if b.ivs[i].end.IsZero() || b.ivs[i].end.After(at) {
-				b.ivs[i].end = at
-			}
-		}
+		// The period ends; the occurrences' intervals (segments) do not.
 		b.open, b.end = false, at
 		b.closedBy[p] = r.Actor
 	}

@@ -403,7 +403,8 @@ func reversed[T any](s []T) []T {
 }
 
 // TestDeriveResolveByHand: a resolve by hand ends the firing period, the
-// still-firing alerts stop counting, and the next new alert is a flap.
+// still-firing alerts keep weighing (their segments run until they
+// resolve), and the next new alert is a flap.
 func TestDeriveResolveByHand(t *testing.T) {
 	cfg := DefaultConfig()
 	ref := GroupRef{GroupKey: "g", Service: "api"}
@@ -421,12 +422,12 @@ func TestDeriveResolveByHand(t *testing.T) {
 		want   []string
 		by     string
 	}{
-		{"still firing stops counting", []Alert{a},
-			[]string{"periods [0-5] segments [0-5:outage] flaps 0 open false impact outage"}, "alice"},
+		{"still firing keeps weighing", []Alert{a},
+			[]string{"periods [0-5] segments [0-:outage] flaps 0 open false impact outage"}, "alice"},
 		{"a new alert within the window reopens", []Alert{a, b},
-			[]string{"periods [0-5 15-] segments [0-5:outage 15-:outage] flaps 1 open true impact outage"}, ""},
+			[]string{"periods [0-5 15-] segments [0-:outage] flaps 1 open true impact outage"}, ""},
 		{"a new alert after the window opens another incident", []Alert{a, late},
-			[]string{"periods [0-5] segments [0-5:outage] flaps 0 open false impact outage",
+			[]string{"periods [0-5] segments [0-:outage] flaps 0 open false impact outage",
 				"periods [200-] segments [200-:outage] flaps 0 open true impact outage"}, "alice"},
 	}
 	for _, tc := range tests {
@@ -540,10 +541,10 @@ func TestServiceFixedAtStart(t *testing.T) {
 	}
 }
 
-// TestResolveByHandEndsSegments: once resolved by hand, the incident's
-// impact segments stop where its periods stop, so availability stops
-// counting too.
-func TestResolveByHandEndsSegments(t *testing.T) {
+// TestResolveByHandKeepsSegments: once resolved by hand, the incident's
+// period ends, but its impact segments run on while its alert fires:
+// availability keeps counting (see TestManualResolveKeepsDowntime).
+func TestResolveByHandKeepsSegments(t *testing.T) {
 	ctx := context.Background()
 	svc, store := run(t, step{n: note("g", alert("a", "Down", "api", "critical", t0, time.Time{}))})
 	id := store.all()[0].ID
@@ -551,7 +552,7 @@ func TestResolveByHandEndsSegments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(inc.Segments) != 1 || !inc.Segments[0].End.Equal(inc.Periods[0].End) || inc.Segments[0].End.IsZero() {
+	if len(inc.Segments) != 1 || !inc.Segments[0].End.IsZero() || inc.Periods[0].End.IsZero() {
 		t.Errorf("segments %+v, periods %+v", inc.Segments, inc.Periods)
 	}
 }

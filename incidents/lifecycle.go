@@ -217,11 +217,8 @@ func Resolve(inc *Incident, actor string, at time.Time) (Change, error) {
 	inc.ResolvedAt = at
 	inc.ResolvedBy = actor
 	inc.Periods = closePeriods(inc.Periods, at)
-	for i, sg := range inc.Segments {
-		if sg.End.IsZero() || sg.End.After(at) {
-			inc.Segments[i].End = latest(at, sg.Start)
-		}
-	}
+	// The segments stay as the alerts left them: a resolve by hand does
+	// not end the downtime of alerts still firing (derive.go).
 	return manualEvent(inc, EventResolved, actor, at, "Resolved by "+actor), nil
 }
 

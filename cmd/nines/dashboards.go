@@ -13,8 +13,9 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
 
-	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/dashboards"
+	"github.com/ninesops/nines/incidents"
 )
 
 // addDashboards declares `nines dashboards generate|push`: Grafana
@@ -28,12 +29,13 @@ func (c *cli) addDashboards() {
 
 // dashboardFlags choose what the generated dashboards contain.
 type dashboardFlags struct {
-	catalogFile    string
-	clickHouseUID  string
-	prometheusUID  string
-	ninesURL       string
-	window         string
-	degradedWeight float64
+	catalogFile   string
+	clickHouseUID string
+	prometheusUID string
+	ninesURL      string
+	window        string
+	configFile    string
+	asOf          string
 }
 
 func (f *dashboardFlags) register(fs flagger) {
@@ -46,22 +48,39 @@ func (f *dashboardFlags) register(fs flagger) {
 		Default(dashboards.DefaultNinesURL).StringVar(&f.ninesURL)
 	fs.Flag("dashboards.window", "Default availability window: "+strings.Join(dashboards.Windows(), ", ")+".").
 		Default(dashboards.DefaultWindow).EnumVar(&f.window, dashboards.Windows()...)
-	fs.Flag("availability.degraded-weight", "How much degraded (not outage) time counts as downtime, 0 to 1.").
-		Default("0").Float64Var(&f.degradedWeight)
+	fs.Flag("dashboards.as-of", "Date (YYYY-MM-DD, UTC) the dashboards are generated for: the catalog's maintenance windows from 400 days before to 62 days after it are written into their SQL. Default: today.").
+		PlaceHolder("DATE").StringVar(&f.asOf)
+	fs.Flag("config.file", "nines' YAML configuration file, for its availability section's impact weights (as the server's); empty: the defaults.").
+		PlaceHolder("FILE").StringVar(&f.configFile)
 }
 
-// generate loads the catalog and generates the dashboards' files.
+// generate loads the config file and the catalog and generates the
+// dashboards' files: their SQL is the API's (chstore's), with the config's
+// impact weights and the catalog's maintenance and time zone.
 func (f *dashboardFlags) generate() ([]dashboards.File, error) {
-	cat, err := catalog.Load(f.catalogFile)
+	cfg, cat, err := loadFiles(f.configFile, f.catalogFile)
 	if err != nil {
-		return nil, fmt.Errorf("--catalog.file: %w", err)
+		return nil, err
 	}
+	asOf := time.Now().UTC().Truncate(24 * time.Hour)
+	if f.asOf != "" {
+		if asOf, err = time.Parse(time.DateOnly, f.asOf); err != nil {
+			return nil, usageError{fmt.Errorf("--dashboards.as-of: want YYYY-MM-DD, got %q", f.asOf)}
+		}
+	}
+	iw := cfg.Availability.ImpactWeights
 	ds, err := dashboards.Generate(cat, dashboards.Options{
-		ClickHouseUID:  f.clickHouseUID,
-		PrometheusUID:  f.prometheusUID,
-		NinesURL:       f.ninesURL,
-		DegradedWeight: f.degradedWeight,
-		Window:         f.window,
+		ClickHouseUID: f.clickHouseUID,
+		PrometheusUID: f.prometheusUID,
+		NinesURL:      f.ninesURL,
+		Queries:       chstore.DashboardQueries{},
+		Weights: &dashboards.Weights{
+			Outage:   iw.Weight(incidents.ImpactOutage),
+			Degraded: iw.Weight(incidents.ImpactDegraded),
+			None:     iw.Weight(incidents.ImpactNone),
+		},
+		Window: f.window,
+		Now:    asOf,
 	})
 	if err != nil {
 		return nil, usageError{err}

@@ -19,7 +19,10 @@ import (
 const (
 	exampleCatalogFile  = "../../deploy/catalog/catalog.yml"
 	committedDashboards = "../../deploy/grafana/dashboards"
-	regenerateCommand   = "go run ./cmd/nines dashboards generate --catalog.file deploy/catalog/catalog.yml --out deploy/grafana/dashboards"
+	// committedAsOf is the date the committed dashboards were generated for
+	// (the maintenance windows they hold).
+	committedAsOf     = "2026-12-01"
+	regenerateCommand = "go run ./cmd/nines dashboards generate --catalog.file deploy/catalog/catalog.yml --dashboards.as-of " + committedAsOf + " --out deploy/grafana/dashboards"
 )
 
 func runDashboards(t *testing.T, args ...string) (string, string, error) {
@@ -35,7 +38,7 @@ func runDashboards(t *testing.T, args ...string) (string, string, error) {
 func TestCommittedDashboardsAreCurrent(t *testing.T) {
 	t.Parallel()
 	out := t.TempDir()
-	if _, stderr, err := runDashboards(t, "generate", "--catalog.file", exampleCatalogFile, "--out", out); err != nil {
+	if _, stderr, err := runDashboards(t, "generate", "--catalog.file", exampleCatalogFile, "--dashboards.as-of", committedAsOf, "--out", out); err != nil {
 		t.Fatalf("generate: %v\n%s", err, stderr)
 	}
 	fresh, err := os.ReadDir(out)
@@ -149,7 +152,7 @@ func TestDashboardsUsageErrors(t *testing.T) {
 		{"push without source", []string{"push", "--grafana.url", "http://g", "--grafana.token-file", token}, "give --dir DIR"},
 		{"push with both sources", []string{"push", "--grafana.url", "http://g", "--grafana.token-file", token, "--dir", "x", "--catalog.file", "c.yml"}, "not both"},
 		{"push with a missing token file", []string{"push", "--grafana.url", "http://g", "--grafana.token-file", "/nonexistent/token", "--dir", "x"}, "--grafana.token-file"},
-		{"bad flag value", []string{"generate", "--out", "x", "--availability.degraded-weight", "lots"}, `--availability.degraded-weight="lots"`},
+		{"bad as-of date", []string{"generate", "--out", t.TempDir(), "--dashboards.as-of", "soon"}, "--dashboards.as-of"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,5 +232,28 @@ func TestGrafanaProvisioningMatchesDashboards(t *testing.T) {
 	read("../../deploy/grafana/provisioning/dashboards/nines.yml", &prov)
 	if len(prov.Providers) != 1 || prov.Providers[0].FolderUID != dashboards.DefaultFolderUID {
 		t.Errorf("dashboards provider: %+v, want one into folder %s", prov.Providers, dashboards.DefaultFolderUID)
+	}
+}
+
+// TestDashboardsTakeTheConfigWeights: the impact weights of --config.file
+// (the server's) reach the dashboards' SQL, all three of them.
+func TestDashboardsTakeTheConfigWeights(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join(t.TempDir(), "nines.yml")
+	if err := os.WriteFile(cfg, []byte("availability:\n  impact_weights: {outage: 0.9, degraded: 0.25, none: 0.05}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if _, stderr, err := runDashboards(t, "generate", "--catalog.file", exampleCatalogFile, "--config.file", cfg, "--out", out); err != nil {
+		t.Fatalf("generate: %v\n%s", err, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "nines-overview.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"toFloat64(0.9)", "toFloat64(0.25)", "toFloat64(0.05)"} {
+		if !bytes.Contains(b, []byte(w)) {
+			t.Errorf("the overview's SQL lacks the weight %s", w)
+		}
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +30,7 @@ type reportOptions struct {
 	configFile  string
 	from, to    string
 	dora        bool
+	server      clientFlags // with a URL: ask that nines instead of ClickHouse
 }
 
 // addReport declares `nines report`.
@@ -46,6 +50,10 @@ func (c *cli) addReport() {
 		PlaceHolder("FILE").StringVar(&o.catalogFile)
 	cmd.Flag("config.file", "YAML configuration file (its availability section: impact weights).").
 		PlaceHolder("FILE").StringVar(&o.configFile)
+	cmd.Flag("server.url", "A running nines' base URL: report the server's figures, with its catalog, config and time zone, instead of reading ClickHouse.").
+		Envar(envURL).PlaceHolder("URL").StringVar(&o.server.url)
+	cmd.Flag("api.token-file", "File holding the API token, if the server asks for one.").
+		Envar(envTokenFile).PlaceHolder("FILE").StringVar(&o.server.tokenFile)
 	o.digest.register(cmd)
 	o.store.register(cmd)
 	c.command(cmd, func(ctx context.Context) error { return report(ctx, o, c.logger(), c.stdout) })
@@ -55,8 +63,14 @@ func (c *cli) addReport() {
 // window, worst first, as a table for people or as JSON, CSV or Markdown.
 // Everything the command line says is checked before ClickHouse is.
 func report(ctx context.Context, o *reportOptions, log *slog.Logger, stdout io.Writer) error {
+	if o.server.url != "" && !o.dora && !o.digest.post {
+		return reportFromServer(ctx, o, stdout)
+	}
 	if err := o.store.check(); err != nil {
 		return err
+	}
+	if o.catalogFile == "" {
+		log.Warn("reading ClickHouse without --catalog.file: default SLO targets, no owners, no maintenance, UTC days; set NINES_URL (or --server.url) to report what the server shows")
 	}
 	cfg, cat, err := loadFiles(o.configFile, o.catalogFile)
 	if err != nil {
@@ -104,7 +118,54 @@ func report(ctx context.Context, o *reportOptions, log *slog.Logger, stdout io.W
 	} else if figs, err = svc.All(ctx, w, o.explain); err != nil {
 		return err
 	}
-	return availability.WriteReport(stdout, availability.NewReport(w, figs), o.format, cat.Location())
+	rep := availability.NewReport(w, figs)
+	rep.TimeZone = cat.Location().String()
+	return availability.WriteReport(stdout, rep, o.format, cat.Location())
+}
+
+// reportFromServer prints the figures a running nines serves (GET
+// /api/v1/availability): its catalog's SLOs and time zone, its config's
+// weights, its services.
+func reportFromServer(ctx context.Context, o *reportOptions, stdout io.Writer) error {
+	if o.catalogFile != "" || o.configFile != "" {
+		return usageError{errors.New("--catalog.file and --config.file are the server's with --server.url (NINES_URL): give one or the other")}
+	}
+	if (o.from == "") != (o.to == "") {
+		return usageError{errors.New("--from and --to go together")}
+	}
+	cl, err := o.server.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	if o.from != "" {
+		q.Set("from", o.from)
+		q.Set("to", o.to)
+	} else {
+		q.Set("window", o.window)
+	}
+	if o.explain {
+		q.Set("explain", "1")
+	}
+	var rep availability.Report
+	if err := cl.do(ctx, http.MethodGet, "/api/v1/availability?"+q.Encode(), nil, &rep); err != nil {
+		return err
+	}
+	if o.service != "" {
+		i := slices.IndexFunc(rep.Services, func(f availability.Figure) bool { return f.Service == o.service })
+		if i < 0 {
+			return usageError{fmt.Errorf("--service: %q is neither in the server's catalog nor in any incident", o.service)}
+		}
+		rep.Services = rep.Services[i : i+1]
+	}
+	if rep.TimeZone == "" {
+		rep.TimeZone = "UTC" // an older server
+	}
+	loc, err := time.LoadLocation(rep.TimeZone)
+	if err != nil {
+		return fmt.Errorf("the server's time zone %q: %w", rep.TimeZone, err)
+	}
+	return availability.WriteReport(stdout, rep, o.format, loc)
 }
 
 // reportWindow is --window, or --from/--to when given (both).

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/catalog"
 	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
@@ -112,7 +115,9 @@ func TestReportAgainstClickHouse(t *testing.T) {
 			t.Errorf("checkout %+v", c)
 		}
 		l := byName["legacy-batch"]
-		if l.Catalogued || l.SLOTarget != 0.999 || l.DowntimeSeconds < 1800 || l.DowntimeSeconds > 1800+120 || l.MTTRSeconds != nil {
+		// Still firing: its MTTR is its firing time so far.
+		if l.Catalogued || l.SLOTarget != 0.999 || l.DowntimeSeconds < 1800 || l.DowntimeSeconds > 1800+120 ||
+			l.MTTRSeconds == nil || *l.MTTRSeconds != l.DowntimeSeconds {
 			t.Errorf("legacy-batch %+v", l)
 		}
 		if s := byName["search"]; s.Availability != 1 || s.Incidents != 0 || !s.Catalogued {
@@ -179,5 +184,84 @@ func near(t *testing.T, what string, got, want float64) {
 	t.Helper()
 	if math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {
 		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// TestReportFromServer: with NINES_URL (or --server.url), nines report is a
+// client of the running server and prints exactly what its API computes,
+// with the server's catalog (SLOs, owners, time zone) and
+// config (weights), without --catalog.file or a ClickHouse DSN. Without
+// either, the direct mode says what it lacks.
+func TestReportFromServer(t *testing.T) {
+	dsn := chtest.Database(t)
+	now := time.Now().Truncate(time.Minute)
+	fillReportStore(t, dsn, now)
+	store := chtest.Open(t, dsn)
+	cat, err := catalog.Parse([]byte(strings.Replace(reportCatalog, "defaults:\n", "defaults:\n  timezone: America/New_York\n", 1)), "catalog.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := 0.5
+	svc, err := availability.New(availability.Options{
+		Source: store, Catalog: func() *catalog.Catalog { return cat },
+		Config: availability.Config{ImpactWeights: availability.ImpactWeights{Degraded: &half}},
+		Now:    func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := availability.NewAPI(svc, slog.New(slog.DiscardHandler))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/availability", api.Availability)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	w, err := svc.ParseWindow("24h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	figs, err := svc.All(context.Background(), w, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	rep := availability.NewReport(w, figs)
+	if err := availability.WriteReport(&want, rep, "table", cat.Location()); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	report := func(env map[string]string, args ...string) error {
+		for _, k := range []string{"NINES_URL", "NINES_CLICKHOUSE_DSN"} {
+			t.Setenv(k, env[k])
+		}
+		return run(context.Background(), append([]string{"report"}, args...), &stdout, &stderr, nil)
+	}
+	fromServer := map[string]string{"NINES_URL": srv.URL}
+	if err := report(fromServer, "--window", "24h", "--log.level", "error"); err != nil {
+		t.Fatalf("report: %v (stderr: %s)", err, stderr.String())
+	}
+	if stdout.String() != want.String() {
+		t.Errorf("report from the server:\n%s\nthe API's figures:\n%s", stdout.String(), want.String())
+	}
+	// checkout's degraded hour weighs 0.5 on the server: 5,400 s down of
+	// 86,400; days in the server's time zone.
+	if !strings.Contains(stdout.String(), "legacy-batch") || !strings.Contains(stdout.String(), "93.75%") || !strings.Contains(stdout.String(), now.In(cat.Location()).Format(" MST")) {
+		t.Errorf("report lacks the server's weights or uncatalogued services:\n%s", stdout.String())
+	}
+
+	stdout.Reset()
+	if err := report(fromServer, "--server.url", srv.URL, "--service", "nope"); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown service: %v", err)
+	}
+	if err := report(fromServer, "--server.url", srv.URL, "--catalog.file", "x.yml"); err == nil {
+		t.Error("--catalog.file with --server.url: no error")
+	}
+
+	stderr.Reset()
+	if err := report(map[string]string{"NINES_CLICKHOUSE_DSN": dsn}, "--window", "24h"); err != nil {
+		t.Fatalf("direct report: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "without --catalog.file") {
+		t.Errorf("the direct mode without a catalog does not say so: %q", stderr.String())
 	}
 }

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ninesops/nines/availability"
+	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/chstore"
+	"github.com/ninesops/nines/chstore/chtest"
+	"github.com/ninesops/nines/collector"
+	"github.com/ninesops/nines/dashboards"
+	"github.com/ninesops/nines/incidents"
+)
+
+// surfaceSeeds is how many random scenarios TestSurfacesAgree checks.
+const surfaceSeeds = 30
+
+// TestSurfacesAgree: one store holding surfaceSeeds random scenarios
+// (seeded and reproducible: NINES_TEST_SEED shifts the seeds), each a few
+// services with maintenance, impact segments of mixed severities, flaps,
+// older versions that must not weigh, cascades and non-default impact
+// weights. Every surface then shows the same figures for the last 24
+// hours: the API (availability.Service), /metrics (the collector),
+// `nines report` as a client of the server (its JSON to the last bit, its
+// table to the printed digit) and the overview dashboard's availability
+// table (its SQL, macros expanded, run on ClickHouse).
+func TestSurfacesAgree(t *testing.T) {
+	base := uint64(1)
+	if s := os.Getenv("NINES_TEST_SEED"); s != "" {
+		var err error
+		if base, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("NINES_TEST_SEED: %v", err)
+		}
+	}
+	ctx := context.Background()
+	dsn := chtest.Database(t)
+	store := chtest.Open(t, dsn)
+	now := time.Now().UTC().Truncate(time.Second)
+	from := now.Add(-24 * time.Hour)
+	var (
+		catYAML  strings.Builder
+		changes  []incidents.Change
+		services = map[string]uint64{} // service → seed
+	)
+	catYAML.WriteString("defaults:\n  slo_target: 99.5\n  timezone: Europe/Stockholm\nservices:\n")
+	for seed := base; seed < base+surfaceSeeds; seed++ {
+		changes = append(changes, surfaceScenario(seed, from, now, &catYAML, services)...)
+	}
+	if err := store.Write(ctx, changes); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Parse([]byte(catYAML.String()), "catalog.yml")
+	if err != nil {
+		t.Fatalf("catalog: %v\n%s", err, catYAML.String())
+	}
+	weights := availability.ImpactWeights{Outage: ptrTo(0.9), Degraded: ptrTo(0.3), None: ptrTo(0.05)}
+	svc, err := availability.New(availability.Options{
+		Source: store, Catalog: func() *catalog.Catalog { return cat },
+		Config: availability.Config{ImpactWeights: weights}, Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The API.
+	w, err := svc.ParseWindow("24h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	figs, err := svc.All(ctx, w, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := map[string]availability.Figure{}
+	for _, f := range figs {
+		api[f.Service] = f
+	}
+	for name, seed := range services {
+		if _, ok := api[name]; !ok {
+			t.Errorf("seed %d: the API has no figure for %s", seed, name)
+		}
+	}
+	check := func(surface, service, what string, got, want float64) {
+		t.Helper()
+		if math.IsNaN(got) || math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {
+			t.Errorf("seed %d, %s: %s %s = %v, the API says %v (replay: NINES_TEST_SEED=%d)",
+				services[service], surface, service, what, got, want, services[service])
+		}
+	}
+
+	// /metrics.
+	reg := prometheus.NewRegistry()
+	coll, err := collector.New(collector.Options{Figures: svc, Counts: store, Windows: []string{"24h"}, Now: func() time.Time { return now }, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coll.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := map[string]map[string]float64{} // metric → service → value
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var service, impact string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "service":
+					service = l.GetValue()
+				case "impact":
+					impact = l.GetValue()
+				}
+			}
+			name := mf.GetName()
+			if impact != "" {
+				name += "/" + impact
+			}
+			if metrics[name] == nil {
+				metrics[name] = map[string]float64{}
+			}
+			metrics[name][service] = m.GetGauge().GetValue()
+		}
+	}
+	for name, f := range api {
+		check("/metrics", name, "availability", metrics[collector.MetricAvailability][name], f.Availability)
+		check("/metrics", name, "own availability", metrics[collector.MetricOwnAvailability][name], f.OwnAvailability)
+		check("/metrics", name, "budget left", metrics[collector.MetricErrorBudgetRemaining][name], f.ErrorBudgetRemaining)
+		check("/metrics", name, "outage seconds", metrics[collector.MetricDowntime+"/outage"][name], float64(f.DowntimeByImpactSeconds.Outage))
+		if f.MTTRSeconds != nil {
+			check("/metrics", name, "mttr", metrics[collector.MetricMTTR][name], *f.MTTRSeconds)
+		}
+	}
+
+	// nines report, as a client of the server.
+	apiHandlers := availability.NewAPI(svc, slog.New(slog.DiscardHandler))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/availability", apiHandlers.Availability)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var out, stderr bytes.Buffer
+	report := func(args ...string) error {
+		return run(ctx, append([]string{"report", "--server.url", srv.URL}, args...), &out, &stderr, nil)
+	}
+	if err := report("--window", "24h", "--format", "json"); err != nil {
+		t.Fatalf("report: %v (%s)", err, stderr.String())
+	}
+	var rep availability.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Services {
+		want := api[f.Service]
+		check("report", f.Service, "availability", f.Availability, want.Availability)
+		check("report", f.Service, "own availability", f.OwnAvailability, want.OwnAvailability)
+		check("report", f.Service, "downtime", f.DowntimeSeconds, want.DowntimeSeconds)
+		check("report", f.Service, "budget left", f.ErrorBudgetRemaining, want.ErrorBudgetRemaining)
+		check("report", f.Service, "burn rate 1h", f.BurnRate1h, want.BurnRate1h)
+	}
+	if len(rep.Services) != len(api) {
+		t.Errorf("report lists %d services, the API %d", len(rep.Services), len(api))
+	}
+	out.Reset()
+	if err := report("--window", "24h"); err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	var printed bytes.Buffer
+	if err := availability.WriteReport(&printed, availability.NewReport(w, figs), "table", cat.Location()); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != printed.String() {
+		t.Errorf("the report's table differs from the API's figures printed:\n%s\nwant:\n%s", out.String(), printed.String())
+	}
+
+	// The overview dashboard's availability table, its SQL run on
+	// ClickHouse over the same 24 hours.
+	ds, err := dashboards.Generate(cat, dashboards.Options{
+		Queries: chstore.DashboardQueries{}, Now: now,
+		Weights: &dashboards.Weights{Outage: 0.9, Degraded: 0.3, None: 0.05},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sql string
+	for _, e := range ds[0].Panels {
+		if p, ok := e.(*dashboards.Panel); ok && strings.HasPrefix(p.Title, "Availability vs SLO") {
+			sql = p.Targets[0].(*dashboards.ClickHouseQuery).RawSQL
+		}
+	}
+	if sql == "" {
+		t.Fatal("the overview has no availability table")
+	}
+	var names []string
+	for name := range api {
+		names = append(names, "'"+name+"'")
+	}
+	sql = strings.NewReplacer(
+		"${service:singlequote}", strings.Join(names, ","),
+		"$__fromTime", fmt.Sprintf("toDateTime(%d)", from.Unix()),
+		"$__toTime", fmt.Sprintf("toDateTime(%d)", now.Unix()),
+	).Replace(sql)
+	if i := strings.Index(sql, "$"); i >= 0 {
+		t.Fatalf("unexpanded %q", sql[i:min(i+30, len(sql))])
+	}
+	opts, err := clickhouse.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.Query(ctx, sql)
+	if err != nil {
+		t.Fatalf("the dashboard's SQL: %v", err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var (
+			service, owner, dashUID, squadUID string
+			tier                              uint32
+			slo, avail, own, down, budget     float64
+			n                                 int64
+		)
+		if err := rows.Scan(&service, &owner, &tier, &slo, &avail, &own, &down, &n, &budget, &dashUID, &squadUID); err != nil {
+			t.Fatal(err)
+		}
+		f, ok := api[service]
+		if !ok {
+			t.Errorf("the dashboard lists %s, the API does not", service)
+			continue
+		}
+		seen++
+		check("dashboard", service, "availability", avail, f.Availability)
+		check("dashboard", service, "own availability", own, f.OwnAvailability)
+		check("dashboard", service, "downtime", down, f.DowntimeSeconds)
+		check("dashboard", service, "incidents", float64(n), float64(f.Incidents))
+		check("dashboard", service, "budget left", budget, f.ErrorBudgetRemaining)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen != len(api) {
+		t.Errorf("the dashboard shows %d services, the API %d", seen, len(api))
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// surfaceScenario writes one seed's services into the catalog and returns
+// its incidents: all resolved by now, from 30 hours before it.
+func surfaceScenario(seed uint64, from, now time.Time, catYAML *strings.Builder, services map[string]uint64) []incidents.Change {
+	rng := rand.New(rand.NewPCG(seed, seed*0x9e3779b97f4a7c15))
+	names := []string{fmt.Sprintf("r%d-a", seed), fmt.Sprintf("r%d-b", seed), fmt.Sprintf("r%d-c", seed)}
+	for i, name := range names {
+		services[name] = seed
+		fmt.Fprintf(catYAML, "  - name: %s\n    owner: team-%d\n    slo_target: %s\n", name, seed, []string{"99.9", "99", "95"}[i])
+		if rng.IntN(2) == 0 {
+			start := from.Add(time.Duration(rng.IntN(26*3600)-2*3600) * time.Second)
+			fmt.Fprintf(catYAML, "    maintenance:\n      - start: %q\n        end: %q\n",
+				start.Format(time.RFC3339), start.Add(time.Duration(60+rng.IntN(2*3600))*time.Second).Format(time.RFC3339))
+		}
+	}
+	return chtest.RandomIncidents(rng, fmt.Sprintf("inc-r%d", seed), names, 2+rng.IntN(6), from.Add(-6*time.Hour), now.Add(-2*time.Hour), now)
+}

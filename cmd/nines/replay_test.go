@@ -53,11 +53,15 @@ func TestReplayAfterASeverityChange(t *testing.T) {
     critical: outage
     warning: outage
 `)
+	// The period ends on a whole second after the notifications were
+	// logged (and before now, so that the figures' window is fixed).
+	time.Sleep(1100 * time.Millisecond)
+	logged := time.Now().UTC().Truncate(time.Second)
 	replay := func(extra ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer
 		args := append([]string{"replay", "--clickhouse.dsn=" + dsn, "--config.file=" + cfg,
-			"--from=" + began.Format(time.RFC3339), "--to=" + time.Now().UTC().Format(time.RFC3339)}, extra...)
+			"--from=" + began.Format(time.RFC3339), "--to=" + logged.Format(time.RFC3339)}, extra...)
 		if err := run(context.Background(), args, &out, &errb, nil); err != nil {
 			t.Fatalf("nines %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
 		}

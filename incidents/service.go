@@ -76,6 +76,18 @@ type Service struct {
 	mu    sync.Mutex
 	locks map[GroupRef]*refLock
 	cache groupCache
+
+	pendingMu sync.Mutex
+	pending   []pendingLink // opened with no upstream outage found yet
+}
+
+// maxPendingLinks bounds the incidents LinkPending looks at again.
+const maxPendingLinks = 10_000
+
+// pendingLink is an incident opened while no outage upstream was found.
+type pendingLink struct {
+	id, service string
+	startedAt   time.Time
 }
 
 type refLock struct {
@@ -447,7 +459,15 @@ func (s *Service) linkUpstream(ctx context.Context, changes []Change) []groupAct
 			s.log.Warn("cascade lookup failed", "incident", inc.ID, "err", err)
 			continue
 		}
-		if up := nearestOutage(open, ups, inc.StartedAt); up != nil {
+		up := nearestOutage(open, ups, inc.StartedAt)
+		if up == nil {
+			s.pendingMu.Lock()
+			if len(s.pending) < maxPendingLinks {
+				s.pending = append(s.pending, pendingLink{id: inc.ID, service: inc.Service, startedAt: inc.StartedAt})
+			}
+			s.pendingMu.Unlock()
+		}
+		if up != nil {
 			inc.CausedBy = up.ID
 			inc.Facts++
 			changes[i].Events = append(changes[i].Events, Event{
@@ -462,6 +482,58 @@ func (s *Service) linkUpstream(ctx context.Context, changes []Change) []groupAct
 		}
 	}
 	return linked
+}
+
+// LinkPending links the incidents opened since its last call while no
+// outage was open upstream to one that is now known to have been open at
+// their start: the deriver applies many notifications at once, and an
+// upstream outage among them may be stored just after the incident
+// downstream looked for it. The deriver calls it after each batch; the
+// link is the same action linkUpstream takes. A failed lookup only costs
+// the link.
+func (s *Service) LinkPending(ctx context.Context) {
+	s.pendingMu.Lock()
+	ps := s.pending
+	s.pending = nil
+	s.pendingMu.Unlock()
+	finder, ok := s.store.(OutageFinder)
+	if !ok || s.upstream == nil || len(ps) == 0 {
+		return
+	}
+	var all []string
+	seen := map[string]bool{}
+	for _, p := range ps {
+		for _, u := range s.upstream(p.service) {
+			if !seen[u] {
+				seen[u] = true
+				all = append(all, u)
+			}
+		}
+	}
+	open, err := finder.OpenOutages(ctx, all)
+	if err != nil {
+		s.log.Warn("cascade lookup failed", "incidents", len(ps), "err", err)
+		return
+	}
+	for _, p := range ps {
+		up := nearestOutage(open, s.upstream(p.service), p.startedAt)
+		if up == nil || up.ID == p.id {
+			continue
+		}
+		_, err := s.modify(ctx, p.id, p.startedAt, func(inc *Incident) (Change, error) {
+			if inc.CausedBy != "" {
+				return Change{}, fmt.Errorf("%w: already linked", ErrConflict)
+			}
+			ch, err := Link(inc, up, "nines", p.startedAt)
+			if err == nil {
+				ch.Events[0].Text += " (open upstream outage)"
+			}
+			return ch, err
+		})
+		if err != nil && !errors.Is(err, ErrConflict) {
+			s.log.Warn("cascade link failed", "incident", p.id, "upstream", up.ID, "err", err)
+		}
+	}
 }
 
 // nearestOutage picks, among open outages that started no later than at,

@@ -45,6 +45,9 @@ type Applier interface {
 	Do(ctx context.Context, c incidents.Command) (*incidents.Incident, error)
 	// Forget drops what it holds in memory (another deriver may have led).
 	Forget()
+	// LinkPending links incidents the last notifications opened to an
+	// upstream outage stored alongside them (cascades within a batch).
+	LinkPending(ctx context.Context)
 }
 
 // Retainer knows how to drop the log's days before a day (retention).
@@ -406,6 +409,9 @@ func (d *Deriver) apply(ctx context.Context, term uint64, recs []Record, t *tail
 		}
 		if err := d.notifications(ctx, recs[:i], t); err != nil {
 			return err
+		}
+		if i > 0 {
+			d.o.Applier.LinkPending(ctx)
 		}
 		recs = recs[i:]
 		if len(recs) == 0 {

@@ -318,3 +318,55 @@ func TestActionsThroughTheLog(t *testing.T) {
 		t.Errorf("%d notes on the timeline, want 2", notes)
 	}
 }
+
+// TestCascadeWithinOneBatch: the database's outage and the API's that it
+// causes arrive together, the API's first, and the deriver applies them at
+// once: the API's incident is still linked to the database's (caused_by),
+// as it would be had they arrived one after the other.
+func TestCascadeWithinOneBatch(t *testing.T) {
+	for range 3 {
+		store := chtest.Open(t, chtest.Database(t))
+		svc, err := incidents.NewService(incidents.Options{Store: store, Upstream: func(s string) []string {
+			if s == "api" {
+				return []string{"db"}
+			}
+			return nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := journal.New(journal.Options{Log: store, Results: store, Incidents: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := journal.NewDeriver(journal.DeriverOptions{Log: store, Results: store, Cursors: store, Leases: store, Applier: svc, Journal: j, Poll: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api := alert("api1", "critical", t0.Add(time.Minute), time.Time{})
+		db := alert("db1", "critical", t0, time.Time{})
+		db.Labels["service"] = "db"
+		// Logged before the deriver runs: one page.
+		if err := j.Ingest(t.Context(), note(`{}:{alertname="Down",service="api"}`, api)); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Ingest(t.Context(), note(`{}:{alertname="Down",service="db"}`, db)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = d.Run(ctx) }()
+		if err := j.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		<-done
+		got, err := store.Get(t.Context(), incidents.EpisodeID(`{}:{alertname="Down",service="api"}`, "api", api))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := incidents.EpisodeID(`{}:{alertname="Down",service="db"}`, "db", db); got.CausedBy != want {
+			t.Fatalf("the API's incident is caused by %q, want the database's %s", got.CausedBy, want)
+		}
+	}
+}

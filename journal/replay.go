@@ -37,6 +37,7 @@ func Replay(ctx context.Context, log Log, a Applier, from, to time.Time) (Replay
 		}
 		for _, r := range recs {
 			if !r.At.Before(to) {
+				a.LinkPending(ctx)
 				return st, nil
 			}
 			if err := replayOne(ctx, a, r, &st); err != nil {
@@ -44,6 +45,7 @@ func Replay(ctx context.Context, log Log, a Applier, from, to time.Time) (Replay
 			}
 		}
 		if len(recs) < DefaultPageRows {
+			a.LinkPending(ctx)
 			return st, nil
 		}
 		after = Of(recs[len(recs)-1])

@@ -226,6 +226,9 @@ func runCluster(ctx context.Context, c clusterConfig, out io.Writer) (err error)
 	if err != nil {
 		return err
 	}
+	if err := reader.current().WaitReady(ctx, reader.base+"/-/ready", 60*time.Second); err != nil {
+		return err
+	}
 	incs, err := fetchIncidents(client, reader.base)
 	if err != nil {
 		return fmt.Errorf("read incidents through server 2: %w", err)

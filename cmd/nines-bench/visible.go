@@ -147,20 +147,22 @@ func (v *visibility) result() *visibleResult {
 	return &visibleResult{lat: v.lat, timeouts: v.timeouts, errs: v.errs, firstErr: v.firstErr, timeout: v.timeout}
 }
 
-// p99 is the 99th percentile, counting timeouts as slower than any
-// measured sample.
-func (r *visibleResult) p99() time.Duration {
-	n := len(r.lat) + r.timeouts
-	if n == 0 {
+// quantile is the q-quantile (nearest rank) of the samples, those never
+// visible counted as taking the timeout (a lower bound for them).
+func (r *visibleResult) quantile(q float64) time.Duration {
+	all := slices.Clone(r.lat)
+	for range r.timeouts {
+		all = append(all, r.timeout)
+	}
+	if len(all) == 0 {
 		return 0
 	}
-	i := int(0.99*float64(n)+0.5) - 1
-	i = min(max(i, 0), n-1)
-	if i >= len(r.lat) {
-		return r.timeout
-	}
-	return r.lat[i]
+	slices.Sort(all)
+	i := int(q*float64(len(all))+0.5) - 1
+	return all[min(max(i, 0), len(all)-1)]
 }
+
+func (r *visibleResult) p99() time.Duration { return r.quantile(0.99) }
 
 func (r *visibleResult) String() string {
 	n := len(r.lat)
@@ -168,9 +170,9 @@ func (r *visibleResult) String() string {
 		return fmt.Sprintf("no sample visible (%d timeouts after %v, %d errors: %s)", r.timeouts, r.timeout, r.errs, r.firstErr)
 	}
 	s := fmt.Sprintf("2xx to visible in GET /api/v1/incidents/{id}: p50 %s, p99 %s, max %s over %d sampled notifications",
-		ms(r.lat[n/2]), ms(r.p99()), ms(r.lat[n-1]), n+r.timeouts)
+		ms(r.quantile(0.5)), ms(r.p99()), ms(max(r.lat[n-1], r.quantile(1))), n+r.timeouts)
 	if r.timeouts > 0 {
-		s += fmt.Sprintf(", %d not visible within %v", r.timeouts, r.timeout)
+		s += fmt.Sprintf(", %d not visible within %v (counted as %v)", r.timeouts, r.timeout, r.timeout)
 	}
 	if r.errs > 0 {
 		s += fmt.Sprintf(", %d errors (first: %s)", r.errs, r.firstErr)

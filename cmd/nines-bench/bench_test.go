@@ -369,3 +369,37 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("defaults: %+v, %v", c, err)
 	}
 }
+
+// The storm's rows, ratios and targets reach the report: rates over the
+// answers, and over answering plus the deriver's catch-up.
+func TestReportShowsTheStorm(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseConfig([]string{"-phases", "storm"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := func(ok int, elapsed, derived time.Duration, peak int64) *phaseResult {
+		return &phaseResult{
+			load:   &loadResult{ok: ok, okAlerts: 64 * ok, elapsed: elapsed, codes: map[int]int{200: ok}},
+			server: &usage{pid: 1, PeakRSS: peak}, derived: derived, peakDerived: peak,
+		}
+	}
+	n := res(1000, time.Second, time.Second, 150<<20)
+	n.check = &checkResult{expected: 1, found: 1}
+	r := &report{cfg: cfg, w: &workload{}, storm: &stormResults{
+		am: res(400, time.Second, 0, 0), nines: n, logBound: res(3000, time.Second, 0, 0),
+	}}
+	var out bytes.Buffer
+	r.print(&out)
+	for _, want := range []string{
+		"storm: nines → notification log",
+		"storm of new groups: nines/alertmanager = 2.50, nines/log-insert-bound = 0.33; answered and applied: nines/alertmanager = 1.25",
+		"met     storm of new groups ≥ 2× Alertmanager",
+		"NOT met storm of new groups ≥ 0.5× the raw-log insert bound",
+		"met     peak RSS ≤ 200 MB through the storm",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -170,8 +170,8 @@ func (r *report) details(out io.Writer, rows []row) {
 				ms(rt[len(rt)/2]), ms(rt[min(len(rt)-1, len(rt)*99/100)]), len(rt)))
 		}
 		if p.derived > 0 {
-			lines = append(lines, fmt.Sprintf("deriver caught up %.1f s after the last answer (POST /api/v1/sync); peak RSS through sending and deriving %s",
-				p.derived.Seconds(), mb(p.peakDerived)))
+			lines = append(lines, fmt.Sprintf("deriver caught up %.1f s after the last answer (POST /api/v1/sync): %s notifications/s answered and applied; peak RSS through sending and deriving %s",
+				p.derived.Seconds(), thousands(applied(p)), mb(p.peakDerived)))
 		}
 		if p.visible != nil {
 			lines = append(lines, p.visible.String())
@@ -207,6 +207,15 @@ func rate(p *phaseResult) float64 {
 	return p.load.perSecond(p.load.ok)
 }
 
+// applied is p's rate counted until the deriver had applied everything,
+// not only until the last answer.
+func applied(p *phaseResult) float64 {
+	if p == nil || p.load.elapsed+p.derived <= 0 {
+		return 0
+	}
+	return float64(p.load.ok) / (p.load.elapsed + p.derived).Seconds()
+}
+
 func ratio(a, b float64) string {
 	if a == 0 || b == 0 {
 		return "n/a"
@@ -216,8 +225,8 @@ func ratio(a, b float64) string {
 
 func (r *report) ratios() string {
 	n := rate(r.nines)
-	line := fmt.Sprintf("nines/alertmanager = %s, nines/decode = %s, nines/insert-bound = %s",
-		ratio(n, rate(r.am)), ratio(n, rate(r.decode)), ratio(n, rate(r.insert)))
+	line := fmt.Sprintf("nines/alertmanager = %s, nines/decode = %s, nines/insert-bound = %s; answered and applied: nines/alertmanager = %s",
+		ratio(n, rate(r.am)), ratio(n, rate(r.decode)), ratio(n, rate(r.insert)), ratio(applied(r.nines), rate(r.am)))
 	// CPU time per notification depends much less on what else the
 	// machine runs than rates do.
 	if r.nines != nil && r.am != nil && r.nines.load.ok > 0 && r.am.load.ok > 0 {
@@ -228,7 +237,8 @@ func (r *report) ratios() string {
 	}
 	if s := r.storm; s != nil {
 		n := rate(s.nines)
-		line += fmt.Sprintf("\nstorm of new groups: nines/alertmanager = %s, nines/log-insert-bound = %s", ratio(n, rate(s.am)), ratio(n, rate(s.logBound)))
+		line += fmt.Sprintf("\nstorm of new groups: nines/alertmanager = %s, nines/log-insert-bound = %s; answered and applied: nines/alertmanager = %s",
+			ratio(n, rate(s.am)), ratio(n, rate(s.logBound)), ratio(applied(s.nines), rate(s.am)))
 	}
 	return line
 }

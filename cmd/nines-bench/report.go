@@ -170,8 +170,9 @@ func (r *report) details(out io.Writer, rows []row) {
 				ms(rt[len(rt)/2]), ms(rt[min(len(rt)-1, len(rt)*99/100)]), len(rt)))
 		}
 		if p.derived > 0 {
-			lines = append(lines, fmt.Sprintf("deriver caught up %.1f s after the last answer (POST /api/v1/sync): %s notifications/s answered and applied; peak RSS through sending and deriving %s",
-				p.derived.Seconds(), thousands(applied(p)), mb(p.peakDerived)))
+			lines = append(lines, fmt.Sprintf("deriver caught up %.1f s after the last answer (POST /api/v1/sync): %s notifications/s answered and applied; through sending and deriving: peak RSS %s, CPU per notification %.2f ms + ClickHouse %.2f ms",
+				p.derived.Seconds(), thousands(applied(p)), mb(p.peakDerived),
+				p.cpuDerived.Seconds()*1000/float64(max(p.load.ok, 1)), p.chCPUDerived.Seconds()*1000/float64(max(p.load.ok, 1))))
 		}
 		if p.visible != nil {
 			lines = append(lines, p.visible.String())

@@ -501,6 +501,9 @@ type phaseResult struct {
 	// peak RSS from the start of sending until then.
 	derived     time.Duration
 	peakDerived int64
+	// cpuDerived and chCPUDerived are nines' and ClickHouse's CPU time
+	// through sending and deriving.
+	cpuDerived, chCPUDerived time.Duration
 	// visible is the latency run's 2xx-to-visible figures.
 	visible *visibleResult
 }
@@ -613,14 +616,17 @@ func (b *bench) runNines(ctx context.Context, phase string, w *workload, lo load
 		return nil, err
 	}
 	derived := time.Since(syncStart)
-	_, peakDerived, _ := harness.ProcStats(n.PID()) // since startUsage reset it: sending and deriving
+	// Since startUsage: sending and deriving.
+	ninesCPU, peakDerived, _ := harness.ProcStats(n.PID())
+	chCPU, _, _ := harness.ProcStats(b.chPid)
 	after, err := scrape(ctx, b.client, base+"/metrics")
 	if err != nil {
 		return nil, err
 	}
 	maxParts, where, perr := parts.result()
 	out := &phaseResult{load: res, server: nu, ch: cu, store: diffStore(before, after, elapsed), parts: maxParts, where: where,
-		chRoundTrip: chProbe.result(), derived: derived, peakDerived: peakDerived}
+		chRoundTrip: chProbe.result(), derived: derived, peakDerived: peakDerived,
+		cpuDerived: max(ninesCPU-nu.cpu0, 0), chCPUDerived: max(chCPU-cu.cpu0, 0)}
 	if vis != nil {
 		out.visible = vis.result()
 	}

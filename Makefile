@@ -151,8 +151,10 @@ bench-pages-chdb: deps
 
 # make bench: nines against a private ClickHouse beside Alertmanager, a
 # decode-only receiver and ClickHouse's own insert rate, on the same
-# notifications (README "Performance"). Flags go to cmd/nines-bench, e.g.
-#   make bench BENCH_FLAGS='-rounds 2 -cpuprofile .build/bench/cpu.pprof -memprofile .build/bench/heap.pprof'
+# notifications: the mixed storm, the storm of new groups (beside the
+# raw-log insert bound) and the latency run (README "Performance"). Flags
+# go to cmd/nines-bench, e.g. on a shared machine
+#   make bench BENCH_FLAGS='-clickhouse.tcp-port 19800 -clickhouse.http-port 19801 -ports 19810-19899 -cpuprofile .build/bench/cpu.pprof -memprofile .build/bench/heap.pprof'
 BENCH_FLAGS ?=
 bench: deps build
 	$(GO) run ./cmd/nines-bench -nines.bin $(BIN) $(BENCH_FLAGS)

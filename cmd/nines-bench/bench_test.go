@@ -104,6 +104,122 @@ func TestWorkloadExpectationsMatchTheLifecycle(t *testing.T) {
 	if c := check(w, got); !c.ok() {
 		t.Errorf("check: %s", c)
 	}
+	// The 2xx-to-visible samples find each group's incident by the ID
+	// the script expects: the lifecycle's.
+	ids := map[string]string{}
+	for i := range w.groups {
+		ids[w.groups[i].groupKey] = w.groups[i].id
+	}
+	for _, inc := range rec.latest {
+		if ids[inc.GroupKey] != inc.ID {
+			t.Fatalf("group %s: incident %s, the script expects %s", inc.GroupKey, inc.ID, ids[inc.GroupKey])
+		}
+	}
+}
+
+// The storm of new groups: every notification opens a group of its own
+// with 64 firing alerts, and the lifecycle makes one incident of each.
+func TestStormWorkload(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseConfig([]string{"-storm.notifications", "300", "-services", "7", "-seed", "5"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := buildStorm(cfg, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.steps) != 300 || len(w.groups) != 300 || w.kinds[stepNew] != 300 || w.alerts != 300*64 {
+		t.Fatalf("%d steps, %d groups, %d new, %d alerts: want 300 new groups of 64 alerts", len(w.steps), len(w.groups), w.kinds[stepNew], w.alerts)
+	}
+	keys := map[string]bool{}
+	for i, s := range w.steps {
+		if s.group != i || s.prev != -1 || s.alerts != 64 || s.firing != 64 {
+			t.Fatalf("step %d: group %d, previous %d, %d alerts (%d firing): want a new group of 64 firing alerts", i, s.group, s.prev, s.alerts, s.firing)
+		}
+		n, err := alerts.Decode(bytes.NewReader(s.nines), 0)
+		if err != nil || len(n.Alerts) != 64 || n.Status != "firing" {
+			t.Fatalf("step %d: Decode: %d alerts, %s, %v", i, len(n.Alerts), n.Status, err)
+		}
+		if keys[n.GroupKey] {
+			t.Fatalf("step %d: group %s again", i, n.GroupKey)
+		}
+		keys[n.GroupKey] = true
+		var api []map[string]any
+		if err := json.Unmarshal(s.am, &api); err != nil || len(api) != 64 {
+			t.Fatalf("step %d: API body: %d alerts, %v", i, len(api), err)
+		}
+	}
+	// Apart from the mixed script's groups (and the latency run's).
+	mixed := smallWorkload(t, 500)
+	for i := range mixed.groups {
+		if keys[mixed.groups[i].groupKey] {
+			t.Fatalf("group %s in both scripts", mixed.groups[i].groupKey)
+		}
+	}
+	rec, err := replay(t.Context(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.latest) != 300 {
+		t.Errorf("%d incidents, want 300", len(rec.latest))
+	}
+	// The raw-log bound writes what the webhook logs: one record per
+	// notification, each its own.
+	recs, err := logRecords(w, testNow)
+	if err != nil || len(recs) != 300 {
+		t.Fatalf("logRecords: %d, %v", len(recs), err)
+	}
+	hashes := map[string]bool{}
+	for _, r := range recs {
+		hashes[r.Hash] = true
+	}
+	if len(hashes) != 300 {
+		t.Errorf("%d distinct records of 300", len(hashes))
+	}
+}
+
+// A sample counts as visible once GET /api/v1/incidents/{id} shows its
+// alerts, no sooner; one never shown counts as a timeout.
+func TestVisibilityWaitsForTheIncident(t *testing.T) {
+	t.Parallel()
+	w := &workload{groups: []expected{{id: "inc-a"}, {id: "inc-b"}}, steps: []step{
+		{group: 0, kind: stepNew, alerts: 2, firing: 2},
+		{group: 1, kind: stepPartial, alerts: 2, firing: 1},
+	}}
+	var (
+		mu   sync.Mutex
+		gets = map[string]int{}
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		id := strings.TrimPrefix(r.URL.Path, "/api/v1/incidents/")
+		mu.Lock()
+		gets[id]++
+		n := gets[id]
+		mu.Unlock()
+		switch {
+		case id == "inc-a" && n > 3:
+			fmt.Fprint(rw, `{"id":"inc-a","alerts":[{"status":"firing"},{"status":"firing"}]}`)
+		case id == "inc-b": // still both firing: the partial resolve is not applied
+			fmt.Fprint(rw, `{"id":"inc-b","alerts":[{"status":"firing"},{"status":"firing"}]}`)
+		default:
+			http.Error(rw, `{"error":"not found"}`, http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	v := newVisibility(srv.Client(), srv.URL, 1)
+	v.poll, v.timeout = 10*time.Millisecond, 300*time.Millisecond
+	start := time.Now()
+	for i := range w.steps {
+		v.sample(t.Context(), w, &w.steps[i], start)
+	}
+	r := v.result()
+	if len(r.lat) != 1 || r.lat[0] < 30*time.Millisecond || r.timeouts != 1 || r.errs != 0 {
+		t.Fatalf("result %+v: want inc-a visible after its fourth GET, inc-b a timeout", r)
+	}
+	if r.p99() != v.timeout || r.quantile(0.5) != r.lat[0] {
+		t.Errorf("p50 %v, p99 %v: a timeout counts as taking the timeout", r.quantile(0.5), r.p99())
+	}
 }
 
 func TestCheckFindsMismatches(t *testing.T) {
@@ -251,5 +367,39 @@ func TestParseConfig(t *testing.T) {
 	c, err := parseConfig(nil, &bytes.Buffer{})
 	if err != nil || !c.phase("nines") || !c.phase("latency") || c.concurrency < 1 {
 		t.Errorf("defaults: %+v, %v", c, err)
+	}
+}
+
+// The storm's rows, ratios and targets reach the report: rates over the
+// answers, and over answering plus the deriver's catch-up.
+func TestReportShowsTheStorm(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseConfig([]string{"-phases", "storm"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := func(ok int, elapsed, derived time.Duration, peak int64) *phaseResult {
+		return &phaseResult{
+			load:   &loadResult{ok: ok, okAlerts: 64 * ok, elapsed: elapsed, codes: map[int]int{200: ok}},
+			server: &usage{pid: 1, PeakRSS: peak}, derived: derived, peakDerived: peak,
+		}
+	}
+	n := res(1000, time.Second, time.Second, 150<<20)
+	n.check = &checkResult{expected: 1, found: 1}
+	r := &report{cfg: cfg, w: &workload{}, storm: &stormResults{
+		am: res(400, time.Second, 0, 0), nines: n, logBound: res(3000, time.Second, 0, 0),
+	}}
+	var out bytes.Buffer
+	r.print(&out)
+	for _, want := range []string{
+		"storm: nines → notification log",
+		"storm of new groups: nines/alertmanager = 2.50, nines/log-insert-bound = 0.33; answered and applied: nines/alertmanager = 1.25",
+		"met     storm of new groups ≥ 2× Alertmanager",
+		"NOT met storm of new groups ≥ 0.5× the raw-log insert bound",
+		"met     peak RSS ≤ 200 MB through the storm",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
 	}
 }

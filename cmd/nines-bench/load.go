@@ -20,6 +20,8 @@ type target struct {
 	body func(*step) []byte
 	// header is added to every request.
 	header http.Header
+	// answered, if set, hears of every 2xx answer as it comes.
+	answered func(s *step, at time.Time)
 }
 
 // loadResult is what a load run measured.
@@ -133,6 +135,9 @@ func drive(ctx context.Context, client *http.Client, t target, w *workload, o lo
 		}
 		code, d, err := post(ctx, client, t, s)
 		record(s, code, err, d)
+		if err == nil && code/100 == 2 && t.answered != nil {
+			t.answered(s, time.Now())
+		}
 		close(done[i])
 	}
 

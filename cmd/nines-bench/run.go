@@ -49,9 +49,17 @@ type config struct {
 	memProfile      string
 	profileSeconds  int
 	workDir         string
+	ports           string
+	profilePhase    string
+	syncTimeout     time.Duration
+	visibleEvery    int
+
+	stormNotifications int
+	stormConcurrency   int
+	logBatch           int
 }
 
-var allPhases = []string{"decode", "alertmanager", "nines", "insert", "latency"}
+var allPhases = []string{"decode", "alertmanager", "nines", "insert", "storm", "latency"}
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
@@ -94,6 +102,13 @@ Usage: nines-bench [flags]   (run from the repository root; make bench)
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "Write a CPU profile of nines during the throughput run to this file (needs nines' --web.debug-listen-address).")
 	fs.StringVar(&c.memProfile, "memprofile", "", "Write a heap profile of nines at the end of the throughput run to this file (needs nines' --web.debug-listen-address).")
 	fs.IntVar(&c.profileSeconds, "cpuprofile.seconds", 10, "Length of the CPU profile, started 1 s into the throughput run.")
+	fs.StringVar(&c.ports, "ports", "", "Loopback ports for nines and Alertmanager, FROM-TO (default: any free ones); on a shared machine, your range.")
+	fs.StringVar(&c.profilePhase, "profile.phase", "storm", "Run whose nines -cpuprofile and -memprofile profile: storm, or nines (the mixed storm's first round).")
+	fs.DurationVar(&c.syncTimeout, "sync.timeout", 10*time.Minute, "Longest wait for nines' deriver to apply everything after a run (POST /api/v1/sync).")
+	fs.IntVar(&c.visibleEvery, "visible.every", 40, "In the latency run, follow one notification in this many (repeats aside) until GET /api/v1/incidents/{id} shows it; 0: none.")
+	fs.IntVar(&c.stormNotifications, "storm.notifications", 5000, "Notifications in the storm of new groups (each a new group of 64 alerts).")
+	fs.IntVar(&c.stormConcurrency, "storm.concurrency", 16, "Concurrent senders in the storm of new groups.")
+	fs.IntVar(&c.logBatch, "storm.log-batch", 1000, "Records per INSERT in the storm's raw-log insert bound.")
 	fs.StringVar(&c.workDir, "work-dir", "", "Directory for logs, configs and the nines binary (default: a temporary one, removed at the end).")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -106,8 +121,18 @@ Usage: nines-bench [flags]   (run from the repository root; make bench)
 			return nil, fmt.Errorf("-phases: unknown phase %q (want %s)", p, strings.Join(allPhases, ", "))
 		}
 	}
-	if c.notifications < 1 || c.concurrency < 1 || c.services < 1 || c.active < 1 || c.insertBatchRows < 1 || c.rounds < 1 {
-		return nil, errors.New("-notifications, -concurrency, -services, -active-groups, -insert.batch-rows and -rounds must be positive")
+	if c.notifications < 1 || c.concurrency < 1 || c.services < 1 || c.active < 1 || c.insertBatchRows < 1 || c.rounds < 1 ||
+		c.stormNotifications < 1 || c.stormConcurrency < 1 || c.logBatch < 1 {
+		return nil, errors.New("-notifications, -concurrency, -services, -active-groups, -insert.batch-rows, -rounds, -storm.notifications, -storm.concurrency and -storm.log-batch must be positive")
+	}
+	if c.visibleEvery < 0 {
+		return nil, errors.New("-visible.every must not be negative")
+	}
+	if c.profilePhase != "storm" && c.profilePhase != "nines" {
+		return nil, fmt.Errorf("-profile.phase: want storm or nines, got %q", c.profilePhase)
+	}
+	if _, err := harness.ParsePorts(c.ports); err != nil {
+		return nil, fmt.Errorf("-ports: %w", err)
 	}
 	if c.chAddr != "" && c.chHTTPAddr == "" {
 		return nil, errors.New("-clickhouse.addr needs -clickhouse.http-addr (for system.parts and clean-up)")
@@ -144,6 +169,7 @@ type bench struct {
 	ch         *harness.SQL
 	chHTTPAddr string // host:port of ch
 	chPid      int
+	ports      *harness.Ports
 	runID      string
 	client     *http.Client
 	dbs        []string
@@ -155,6 +181,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	b := &bench{cfg: cfg, out: stdout, log: stderr, runID: time.Now().UTC().Format("20060102_150405")}
+	if b.ports, err = harness.ParsePorts(cfg.ports); err != nil {
+		return err
+	}
 	var cleanup closers
 	defer cleanup.run(stderr)
 
@@ -189,8 +218,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	b.describe(main)
+	var storm *workload
+	if cfg.phase("storm") {
+		if storm, err = buildStorm(cfg, now); err != nil {
+			return err
+		}
+		b.describe(storm)
+	}
 
-	needCH := cfg.phase("nines") || cfg.phase("insert") || cfg.phase("latency")
+	needCH := cfg.phase("nines") || cfg.phase("insert") || cfg.phase("latency") || cfg.phase("storm")
 	if needCH {
 		stopCH, err := b.startClickHouse(ctx)
 		if err != nil {
@@ -199,7 +235,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cleanup.push(stopCH)
 		cleanup.push(b.dropDatabases)
 	}
-	if cfg.phase("nines") || cfg.phase("latency") {
+	if cfg.phase("nines") || cfg.phase("latency") || cfg.phase("storm") {
 		b.nines = cfg.ninesBin
 		if b.nines == "" {
 			b.nines = filepath.Join(b.work, "nines")
@@ -227,7 +263,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		if cfg.phase("alertmanager") {
 			b.logf("phase alertmanager: %s…", cfg.alertmanager)
-			am, err := b.alertmanagerBound(ctx, main)
+			am, err := b.alertmanagerBound(ctx, main, loadOptions{Concurrency: cfg.concurrency})
 			if err != nil {
 				return err
 			}
@@ -236,7 +272,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cfg.phase("nines") {
 			b.logf("phase nines: %d notifications…", len(main.steps))
 			lo := loadOptions{Concurrency: cfg.concurrency, Rate: cfg.rate}
-			n, err := b.runNines(ctx, fmt.Sprintf("nines%d", round), main, lo, round == 1)
+			n, err := b.runNines(ctx, fmt.Sprintf("nines%d", round), main, lo, round == 1 && cfg.profilePhase == "nines")
 			if err != nil {
 				return err
 			}
@@ -265,6 +301,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if rep.insert, err = b.insertBound(ctx, main); err != nil {
 			return err
 		}
+	}
+	if storm != nil {
+		if rep.storm, err = b.storm(ctx, storm); err != nil {
+			return err
+		}
+		storm = nil // its bodies are not needed any more
 	}
 	if lat != nil {
 		b.logf("phase latency: %.0f notifications/s for %v…", cfg.latencyRate, cfg.latencyDuration)
@@ -392,7 +434,7 @@ func (b *bench) decodeBound(ctx context.Context, w *workload) *phaseResult {
 }
 
 // alertmanagerBound posts the script's alerts to a private Alertmanager.
-func (b *bench) alertmanagerBound(ctx context.Context, w *workload) (*phaseResult, error) {
+func (b *bench) alertmanagerBound(ctx context.Context, w *workload, lo loadOptions) (*phaseResult, error) {
 	dir := filepath.Join(b.work, "alertmanager")
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return nil, err
@@ -409,7 +451,7 @@ receivers:
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	addr, err := harness.FreeAddr()
+	addr, err := b.ports.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +471,7 @@ receivers:
 	}
 	u := startUsage(am.PID())
 	res := drive(ctx, b.client, target{name: "alertmanager", url: base + "/api/v2/alerts", body: func(s *step) []byte { return s.am }},
-		w, loadOptions{Concurrency: b.cfg.concurrency})
+		w, lo)
 	u.stop()
 	return &phaseResult{load: res, server: u}, nil
 }
@@ -454,6 +496,16 @@ type phaseResult struct {
 	// failedRound marks a nines round that lost data or answered non-2xx:
 	// it is reported whatever later rounds do.
 	failedRound bool
+	// derived is how long nines' deriver took, after the last answer, to
+	// have applied everything (POST /api/v1/sync); peakDerived is nines'
+	// peak RSS from the start of sending until then.
+	derived     time.Duration
+	peakDerived int64
+	// cpuDerived and chCPUDerived are nines' and ClickHouse's CPU time
+	// through sending and deriving.
+	cpuDerived, chCPUDerived time.Duration
+	// visible is the latency run's 2xx-to-visible figures.
+	visible *visibleResult
 }
 
 // passed reports whether every answer was 2xx and the check, if any, passed.
@@ -478,7 +530,12 @@ func (b *bench) runNines(ctx context.Context, phase string, w *workload, lo load
 	if err := os.WriteFile(token, []byte("bench-"+b.runID+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	addr, err := harness.FreeAddr()
+	apiToken := "bench-api-" + b.runID
+	apiTokenFile := filepath.Join(b.work, "api.token")
+	if err := os.WriteFile(apiTokenFile, []byte(apiToken+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	addr, err := b.ports.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -486,6 +543,8 @@ func (b *bench) runNines(ctx context.Context, phase string, w *workload, lo load
 		"--web.listen-address=" + addr,
 		"--clickhouse.dsn=clickhouse://" + b.chAddr + "/" + db,
 		"--webhook.bearer-token-file=" + token,
+		"--api.token-file=" + apiTokenFile,
+		"--storage.path=" + filepath.Join(b.work, phase+"-data"),
 		"--log.level=warn",
 	}
 	profiling := profile && (b.cfg.cpuProfile != "" || b.cfg.memProfile != "")
@@ -494,7 +553,7 @@ func (b *bench) runNines(ctx context.Context, phase string, w *workload, lo load
 		if !b.ninesHasFlag("web.debug-listen-address") {
 			return nil, errors.New("-cpuprofile and -memprofile need nines' --web.debug-listen-address (pprof on an internal listener), which this nines does not have")
 		}
-		if debugAddr, err = harness.FreeAddr(); err != nil {
+		if debugAddr, err = b.ports.FreeAddr(); err != nil {
 			return nil, err
 		}
 		args = append(args, "--web.debug-listen-address="+debugAddr)
@@ -538,20 +597,39 @@ func (b *bench) runNines(ctx context.Context, phase string, w *workload, lo load
 		client = newClient(int(lo.Rate))
 		defer client.CloseIdleConnections()
 	}
-	res := drive(ctx, client, target{
+	t := target{
 		name: "nines", url: base + "/api/v1/alerts", body: func(s *step) []byte { return s.nines },
 		header: http.Header{"Authorization": {"Bearer bench-" + b.runID}},
-	}, w, lo)
+	}
+	var vis *visibility
+	if phase == "latency" && b.cfg.visibleEvery > 0 {
+		vis = newVisibility(newClient(64), base, b.cfg.visibleEvery)
+		t.answered = func(s *step, at time.Time) { vis.sample(ctx, w, s, at) }
+	}
+	res := drive(ctx, client, t, w, lo)
 	nu.stop()
 	cu.stop()
 	elapsed := time.Since(start)
+	// Everything answered 2xx is in the log; the deriver applies it.
+	syncStart := time.Now()
+	if err := harness.Sync(ctx, b.client, base, apiToken, b.cfg.syncTimeout); err != nil {
+		return nil, err
+	}
+	derived := time.Since(syncStart)
+	// Since startUsage: sending and deriving.
+	ninesCPU, peakDerived, _ := harness.ProcStats(n.PID())
+	chCPU, _, _ := harness.ProcStats(b.chPid)
 	after, err := scrape(ctx, b.client, base+"/metrics")
 	if err != nil {
 		return nil, err
 	}
 	maxParts, where, perr := parts.result()
 	out := &phaseResult{load: res, server: nu, ch: cu, store: diffStore(before, after, elapsed), parts: maxParts, where: where,
-		chRoundTrip: chProbe.result()}
+		chRoundTrip: chProbe.result(), derived: derived, peakDerived: peakDerived,
+		cpuDerived: max(ninesCPU-nu.cpu0, 0), chCPUDerived: max(chCPU-cu.cpu0, 0)}
+	if vis != nil {
+		out.visible = vis.result()
+	}
 	if perr != nil {
 		out.notes = append(out.notes, "system.parts: "+perr.Error())
 	}
@@ -568,7 +646,7 @@ func (b *bench) runNines(ctx context.Context, phase string, w *workload, lo load
 		return nil, err
 	}
 	out.check = check(w, incs)
-	if phase != "latency" { // a throughput run: the other figures, with its data in the store
+	if phase != "latency" && phase != "storm" { // a mixed throughput run: the other figures, with its data in the store
 		out.notes = append(out.notes, b.figures(ctx, base, db)...)
 	}
 	if res.non2xx > 0 || res.transport > 0 {

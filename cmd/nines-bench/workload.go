@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"time"
+
+	"github.com/ninesops/nines/incidents"
 )
 
 // A workload is a script of Alertmanager notifications, rendered once up
@@ -42,6 +44,7 @@ type step struct {
 	prev   int      // index of the group's previous step, -1 for its first
 	kind   stepKind // what it does
 	alerts int      // alerts in the notification
+	firing int      // of which firing
 	nines  []byte   // webhook body (protocol version 4)
 	am     []byte   // Alertmanager /api/v2/alerts body: the same alerts
 }
@@ -50,6 +53,7 @@ type step struct {
 type expected struct {
 	groupKey string
 	service  string
+	id       string // the incident's ID (incidents.EpisodeID of its first alert)
 	state    string // firing or resolved
 	alerts   int    // alert occurrences attached
 	firing   int    // of which still firing
@@ -71,6 +75,9 @@ type workloadOptions struct {
 	FirstGroup    int       // group numbers start here: scripts with different ranges never share a group
 	Now           time.Time // alerts start hours before Now
 	Alertmanager  bool      // also render Alertmanager API bodies
+	// Storm makes every notification open a new group of 64 firing
+	// alerts (issue 20's storm of new incidents); Active is then moot.
+	Storm bool
 }
 
 // alertnames are realistic alert names; the group's severity comes with it.
@@ -157,7 +164,7 @@ func newGroup(rng *rand.Rand, n int, o workloadOptions, base time.Time) *groupSp
 	// Sizes: a third of the groups span a whole fleet (64 alerts, as many
 	// as Prometheus sends in one POST), the rest are log-uniform in 1..63.
 	size := 64
-	if rng.Float64() >= 0.3 {
+	if !o.Storm && rng.Float64() >= 0.3 {
 		size = int(math.Exp(rng.Float64() * math.Log(64)))
 		size = min(max(size, 1), 63)
 	}
@@ -180,6 +187,9 @@ func newGroup(rng *rand.Rand, n int, o workloadOptions, base time.Time) *groupSp
 		})
 	}
 	g.plan = []stepKind{stepNew}
+	if o.Storm {
+		return g
+	}
 	if rng.Float64() < 0.5 {
 		g.plan = append(g.plan, stepRepeat)
 	}
@@ -238,7 +248,9 @@ func (w *workload) addStep(rng *rand.Rand, g *groupSpec, kind stepKind, withAPI 
 		}
 	}
 	if g.last < 0 {
-		w.groups = append(w.groups, expected{groupKey: g.key, service: g.service})
+		// Alert 0 starts first: it names the incident.
+		first := incidents.Alert{Fingerprint: g.alerts[0].fp, StartsAt: g.alerts[0].startsAt}
+		w.groups = append(w.groups, expected{groupKey: g.key, service: g.service, id: incidents.EpisodeID(g.key, g.service, first)})
 	}
 	gi := len(w.groups) - 1
 	if g.last >= 0 {
@@ -265,7 +277,7 @@ func (w *workload) addStep(rng *rand.Rand, g *groupSpec, kind stepKind, withAPI 
 			return err
 		}
 	}
-	w.steps = append(w.steps, step{group: gi, prev: g.last, kind: kind, alerts: len(g.alerts), nines: hook, am: api})
+	w.steps = append(w.steps, step{group: gi, prev: g.last, kind: kind, alerts: len(g.alerts), firing: e.firing, nines: hook, am: api})
 	g.last = len(w.steps) - 1
 	w.alerts += len(g.alerts)
 	w.kinds[kind]++

@@ -37,6 +37,10 @@ type batcher struct {
 	maxRows     int
 	timeout     time.Duration
 	flush       func(ctx context.Context, reqs []*request) error
+	// slots holds a token per flush in flight (cap: how many may run at
+	// once); inflight waits for them on close.
+	slots    chan struct{}
+	inflight sync.WaitGroup
 
 	wake    chan struct{} // buffered(1): a group may be ready, or closing
 	stopped chan struct{} // closed when run returns
@@ -74,9 +78,19 @@ func newBatcher(interval time.Duration, maxRows int, timeout time.Duration, flus
 		maxRows:     maxRows,
 		timeout:     timeout,
 		flush:       flush,
+		slots:       make(chan struct{}, 1),
 		wake:        make(chan struct{}, 1),
 		stopped:     make(chan struct{}),
 	}
+}
+
+// parallel lets n flushes run at once (1 by default): INSERTs of
+// different groups go to ClickHouse side by side, so that a few writers
+// waiting on each other's INSERTs are not limited to one round trip at a
+// time. Order between flushes does not matter: a writer whose next rows
+// depend on its earlier ones waits for their flush first.
+func (b *batcher) parallel(n int) {
+	b.slots = make(chan struct{}, max(n, 1))
 }
 
 // adapt makes the linger grow from interval to maxInterval as the write
@@ -159,6 +173,7 @@ func (b *batcher) write(ctx context.Context, r *request) error {
 // run flushes groups until the batcher is closed and drained.
 func (b *batcher) run() {
 	defer close(b.stopped)
+	defer b.inflight.Wait()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -195,6 +210,11 @@ func (b *batcher) run() {
 			}
 			continue
 		}
+		b.mu.Unlock()
+		// A slot for the flush: with all of them busy, the group keeps
+		// gathering writes meanwhile.
+		b.slots <- struct{}{}
+		b.mu.Lock()
 		b.queue = b.queue[1:]
 		g.started = true
 		b.lastFlush = time.Now()
@@ -205,24 +225,34 @@ func (b *batcher) run() {
 			}
 		}
 		b.mu.Unlock()
-
-		if len(reqs) > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-			g.err = b.flush(ctx, reqs)
-			if retryable(ctx, g.err) {
-				// A connection that broke (the server closed it while
-				// idle, say) fails a flush that the next one would
-				// pass: try once more. Every row is an idempotent
-				// version, so rows the first try stored do no harm.
-				g.err = b.flush(ctx, reqs)
-			}
-			if g.err != nil && ctx.Err() != nil && !errors.Is(g.err, fault.ErrUnavailable) {
-				g.err = fmt.Errorf("%w: flush took over %v: %w", fault.ErrUnavailable, b.timeout, g.err)
-			}
-			cancel()
-		}
-		close(g.done)
+		b.inflight.Add(1)
+		go func() {
+			defer b.inflight.Done()
+			defer func() { <-b.slots }()
+			b.flushGroup(g, reqs)
+		}()
 	}
+}
+
+// flushGroup flushes reqs, the live requests of g, and releases g's
+// writers with the outcome.
+func (b *batcher) flushGroup(g *group, reqs []*request) {
+	if len(reqs) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		g.err = b.flush(ctx, reqs)
+		if retryable(ctx, g.err) {
+			// A connection that broke (the server closed it while
+			// idle, say) fails a flush that the next one would
+			// pass: try once more. Every row is an idempotent
+			// version, so rows the first try stored do no harm.
+			g.err = b.flush(ctx, reqs)
+		}
+		if g.err != nil && ctx.Err() != nil && !errors.Is(g.err, fault.ErrUnavailable) {
+			g.err = fmt.Errorf("%w: flush took over %v: %w", fault.ErrUnavailable, b.timeout, g.err)
+		}
+		cancel()
+	}
+	close(g.done)
 }
 
 // retryable reports whether err, from an operation that may be repeated

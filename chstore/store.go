@@ -255,6 +255,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	go s.batcher.run()
 	s.logBatcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flushLog)
 	s.logBatcher.adapt(opts.MaxFlushInterval, opts.BusyRows)
+	// Webhooks wait on the log's INSERTs: several may run at once. The
+	// deriver's writes may too, but fewer (they are larger).
+	s.logBatcher.parallel(4)
+	s.batcher.parallel(2)
 	go s.logBatcher.run()
 	s.lookups = newLookups(opts.FlushTimeout, s.latest)
 	go s.lookups.run()

@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strconv"
@@ -254,16 +255,31 @@ func (p *Pages) publicIncident(inc *incidents.Incident, g catalog.StatusGroup) S
 }
 
 // forEach calls f for 0 ≤ i < n, at most workers at a time, and returns
-// the first error (the others' contexts are canceled then).
+// the first error (the others' contexts are canceled then). An error that
+// says a context ended counts only when no call failed otherwise: the
+// others' cancellations must not hide the failure that caused them (an
+// unknown incident is a 404, not a request that "ended").
 func forEach(ctx context.Context, n, workers int, f func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	next := make(chan int)
-	var wg sync.WaitGroup
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	ended := func(err error) bool {
+		return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	}
 	for range min(workers, n) {
 		wg.Go(func() {
 			for i := range next {
 				if err := f(ctx, i); err != nil {
+					mu.Lock()
+					if first == nil || (ended(first) && !ended(err)) {
+						first = err
+					}
+					mu.Unlock()
 					cancel(err)
 				}
 			}
@@ -277,6 +293,9 @@ func forEach(ctx context.Context, n, workers int, f func(ctx context.Context, i 
 	}
 	close(next)
 	wg.Wait()
+	if first != nil {
+		return first
+	}
 	return context.Cause(ctx)
 }
 

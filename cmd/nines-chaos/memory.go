@@ -54,23 +54,11 @@ func runMemory(ctx context.Context, c memoryConfig, out io.Writer) (err error) {
 		return err
 	}
 	defer func() { e.teardown(err != nil) }()
-	r, err := newReplica("a", e.bin, e.work, e.replicaArgs("a"), e.ports)
+	r, stop, err := e.readyReplica(ctx, out)
 	if err != nil {
 		return err
 	}
-	if err := r.start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		took, serr := r.stop(30 * time.Second)
-		fmt.Fprintf(out, "replica a: SIGTERM → exited in %s, %v\n", took.Round(time.Millisecond), exitStatus(serr))
-		if serr != nil && err == nil {
-			err = fmt.Errorf("replica a: %w", serr)
-		}
-	}()
-	if err := r.current().WaitReady(ctx, r.base+"/-/ready", 60*time.Second); err != nil {
-		return err
-	}
+	defer stop(&err)
 	bodies := make([][]byte, c.notifications)
 	start := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	for i := range bodies {

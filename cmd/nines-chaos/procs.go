@@ -181,3 +181,30 @@ func chatCheck(ctx context.Context, out io.Writer, fake *slacktest.Fake, want in
 		len(per), want, twice, missing)
 	return twice, missing
 }
+
+// readyReplica starts replica a and waits until it is ready (it answers
+// 503 while it first reaches ClickHouse). Defer stop(&err): it stops the
+// replica, says how it exited, and makes a failure to exit cleanly the
+// test's error when it had none.
+func (e *env) readyReplica(ctx context.Context, out io.Writer, extra ...string) (r *replica, stop func(err *error), err error) {
+	r, err = newReplica("a", e.bin, e.work, e.replicaArgs("a", extra...), e.ports)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.start(ctx); err != nil {
+		return nil, nil, err
+	}
+	stop = func(err *error) {
+		took, serr := r.stop(30 * time.Second)
+		fmt.Fprintf(out, "replica a: SIGTERM → exited in %s, %v\n", took.Round(time.Millisecond), exitStatus(serr))
+		if serr != nil && *err == nil {
+			*err = fmt.Errorf("replica a: %w", serr)
+		}
+	}
+	if err := r.current().WaitReady(ctx, r.base+"/-/ready", 60*time.Second); err != nil {
+		var ignored error
+		stop(&ignored)
+		return nil, nil, err
+	}
+	return r, stop, nil
+}

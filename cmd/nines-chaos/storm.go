@@ -60,26 +60,11 @@ func runStorm(ctx context.Context, c stormConfig, out io.Writer) (err error) {
 		return err
 	}
 	defer func() { e.teardown(err != nil) }()
-	r, err := newReplica("a", e.bin, e.work, e.replicaArgs("a"), e.ports)
+	r, stop, err := e.readyReplica(ctx, out)
 	if err != nil {
 		return err
 	}
-	if err := r.start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		took, serr := r.stop(20 * time.Second)
-		fmt.Fprintf(out, "replica a: SIGTERM → exited in %s, %v\n", took.Round(time.Millisecond), exitStatus(serr))
-		if serr != nil && err == nil {
-			err = fmt.Errorf("replica a: %w", serr)
-		}
-	}()
-
-	// The storm begins once nines is ready (it answers 503 while it first
-	// reaches ClickHouse, as it should without a spool).
-	if err := r.current().WaitReady(ctx, r.base+"/-/ready", 60*time.Second); err != nil {
-		return err
-	}
+	defer stop(&err)
 
 	// Start times one second apart, ending an hour ago.
 	base := time.Now().Add(-time.Hour - time.Duration(c.groups)*time.Second).Truncate(time.Second)

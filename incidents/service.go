@@ -165,7 +165,7 @@ func NewService(o Options) (*Service, error) {
 		},
 		locks:   map[GroupRef]*refLock{},
 		cache:   newGroupCache(),
-		started: newStartServices(4 * o.CacheSize),
+		started: newStartServices(startServicesBytes),
 	}
 	if of, ok := o.Store.(AlertOwnerFinder); ok {
 		s.owners = of

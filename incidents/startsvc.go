@@ -7,15 +7,20 @@ import "sync"
 // starts: a catalog change while an alert fires must not send its resolve
 // to another service's group (opening a second incident there and leaving
 // the first one firing for ever). Memory is bounded by two generations of
-// at most limit entries each: an occurrence that is still sent (every
-// repeat_interval while it fires) stays in the newer one.
+// at most limit bytes each (keys, services and map overhead, estimated):
+// an occurrence that is still sent (every repeat_interval while it fires)
+// stays in the newer one.
 type startServices struct {
 	mu       sync.Mutex
-	limit    int
+	limit    int64
+	bytes    int64 // of cur
 	cur, old map[string]string
 }
 
-func newStartServices(limit int) *startServices {
+// startServicesBytes bounds each generation of a Service's startServices.
+const startServicesBytes = 16 << 20
+
+func newStartServices(limit int64) *startServices {
 	return &startServices{limit: limit, cur: map[string]string{}}
 }
 
@@ -39,10 +44,15 @@ func (m *startServices) put(byRef map[GroupRef][]Alert) {
 	defer m.mu.Unlock()
 	for ref, alerts := range byRef {
 		for _, a := range alerts {
-			if len(m.cur) >= m.limit {
-				m.old, m.cur = m.cur, make(map[string]string, len(m.cur))
+			k := startKey(ref.GroupKey, a)
+			n := int64(len(k)+len(ref.Service)) + sizeMapElem
+			if m.bytes+n > m.limit && len(m.cur) > 0 {
+				m.old, m.cur, m.bytes = m.cur, make(map[string]string, len(m.cur)), 0
 			}
-			m.cur[startKey(ref.GroupKey, a)] = ref.Service
+			if _, ok := m.cur[k]; !ok {
+				m.bytes += n
+			}
+			m.cur[k] = ref.Service
 		}
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -26,22 +25,7 @@ func TestAcceptanceManualResolveKeepsDowntime(t *testing.T) {
 	n := startNines(t, dsn, "--catalog.file="+catalog)
 	// repeat_interval is short so that firing notifications of the same
 	// alert keep arriving after the resolve by hand.
-	am := startAlertmanagerConfig(t, fmt.Sprintf(`route:
-  receiver: nines
-  group_by: ['alertname', 'service']
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 2s
-receivers:
-  - name: nines
-    webhook_configs:
-      - url: %s/api/v1/alerts
-        send_resolved: true
-        http_config:
-          authorization:
-            type: Bearer
-            credentials: s3cr3t-token
-`, n.base))
+	am := startAlertmanagerConfig(t, alertmanagerConfig(n.base, "1s", "2s"))
 
 	start := time.Now().Add(-3 * time.Minute).UTC().Truncate(time.Second)
 	alert := map[string]any{

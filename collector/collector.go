@@ -62,6 +62,29 @@ type IncidentCount struct {
 	Flaps int64
 }
 
+// DORASource knows how to compute every service's delivery (DORA) figures
+// over a window, as GET /api/v1/dora does. cmd/nines adapts
+// *changes.Service.DORA to it.
+type DORASource interface {
+	DORA(ctx context.Context, w availability.Window) ([]DORAFigure, error)
+}
+
+// DORAFigure is one service's delivery figures over a window (the fields
+// of changes.DORA the collector exports).
+type DORAFigure struct {
+	Service string
+	// Owner is the service's squad from the catalog ("" if none).
+	Owner string
+	// DeploymentsPerDay is the deployment frequency: completed deploys
+	// per day of the window.
+	DeploymentsPerDay float64
+	// ChangeFailureRate is failed deploys / deploys; nil without deploys.
+	ChangeFailureRate *float64
+	// TimeToRestoreSeconds is the mean time to restore of the incidents
+	// that started in the window and were resolved; nil when none were.
+	TimeToRestoreSeconds *float64
+}
+
 // Options configure a Collector.
 type Options struct {
 	// Figures computes availability figures (required), e.g.
@@ -69,6 +92,9 @@ type Options struct {
 	Figures Figures
 	// Counts counts incidents (required), e.g. *chstore.Store.
 	Counts IncidentCounter
+	// DORA, if set, computes the delivery figures exported per window
+	// (one more query per window and refresh).
+	DORA DORASource
 	// Windows are the windows exported, as availability.ParseWindow reads
 	// them (default DefaultWindows). Each costs one query per refresh.
 	Windows []string
@@ -154,6 +180,7 @@ func NormalizeWindows(names []string) ([]string, error) {
 type Collector struct {
 	figures        Figures
 	counts         IncidentCounter
+	dora           DORASource
 	windows        []string
 	interval       time.Duration
 	refreshTimeout time.Duration
@@ -192,6 +219,7 @@ func New(opts Options) (*Collector, error) {
 	c := &Collector{
 		figures:        opts.Figures,
 		counts:         opts.Counts,
+		dora:           opts.DORA,
 		windows:        opts.Windows,
 		interval:       opts.RefreshInterval,
 		refreshTimeout: opts.RefreshTimeout,
@@ -329,6 +357,7 @@ func (c *Collector) refresh(ctx, parent context.Context, start time.Time) error 
 // the store answers each for all services at once.
 func (c *Collector) compute(ctx context.Context) ([]prometheus.Metric, error) {
 	figs := make([][]availability.Figure, len(c.windows))
+	dora := make([][]DORAFigure, len(c.windows))
 	for i, name := range c.windows {
 		w, err := c.figures.ParseWindow(name)
 		if err != nil {
@@ -337,12 +366,18 @@ func (c *Collector) compute(ctx context.Context) ([]prometheus.Metric, error) {
 		if figs[i], err = c.figures.All(ctx, w, false); err != nil {
 			return nil, fmt.Errorf("figures over %s: %w", name, err)
 		}
+		if c.dora == nil {
+			continue
+		}
+		if dora[i], err = c.dora.DORA(ctx, w); err != nil {
+			return nil, fmt.Errorf("dora figures over %s: %w", name, err)
+		}
 	}
 	counts, err := c.counts.IncidentCounts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("incident counts: %w", err)
 	}
-	metrics, errs := c.d.build(c.windows, figs, counts)
+	metrics, errs := c.d.build(c.windows, figs, dora, counts)
 	if len(errs) > 0 {
 		// A value the exposition cannot carry (say, a service name that
 		// is not UTF-8) costs its series, not the refresh.

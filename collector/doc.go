@@ -6,8 +6,8 @@
 // it is being collected: it serves a cache of ready-made metrics that Run
 // refreshes in the background, every refresh interval, with a few aggregate
 // queries for all services at once (per window, availability.Service.All,
-// which the ClickHouse store answers with two queries; then one incident
-// count). If a refresh fails the last good values stay in
+// which the ClickHouse store answers with two queries, and the DORA figures
+// in one more; then one incident count). If a refresh fails the last good values stay in
 // service, nines_collector_up drops to 0 and nines_collector_data_age_seconds
 // keeps growing; the scrape itself still succeeds. The only time a scrape
 // waits is before anything has been computed (just after start), for the
@@ -28,6 +28,14 @@
 //	nines_service_mttr_seconds{service,owner,window}   (absent when undefined)
 //	nines_service_mtta_seconds{service,owner,window}   (absent when undefined)
 //	nines_service_slo_target_ratio{service,owner}
+//
+// With a DORASource (nines serve passes changes.Service.DORA, what GET
+// /api/v1/dora answers), the delivery figures per service that has
+// changes or restored incidents, and window:
+//
+//	nines_service_deployment_frequency_per_day{service,owner,window}
+//	nines_service_change_failure_ratio{service,owner,window}      (absent without deploys)
+//	nines_service_time_to_restore_seconds{service,owner,window}   (absent when nothing was restored)
 //
 // From the incident store, so that every replica exports the same values
 // and counters survive restarts:

@@ -84,3 +84,13 @@ func fig(service, owner, window string, availabilityRatio float64) availability.
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// fakeDORA implements collector.DORASource with canned figures per window.
+type fakeDORA struct {
+	figs map[string][]collector.DORAFigure // by window name
+	err  error
+}
+
+func (f *fakeDORA) DORA(_ context.Context, w availability.Window) ([]collector.DORAFigure, error) {
+	return f.figs[w.Name], f.err
+}

@@ -21,6 +21,9 @@ const (
 	MetricDowntime             = "nines_service_downtime_seconds"
 	MetricMTTR                 = "nines_service_mttr_seconds"
 	MetricMTTA                 = "nines_service_mtta_seconds"
+	MetricDeploymentFrequency  = "nines_service_deployment_frequency_per_day"
+	MetricChangeFailureRate    = "nines_service_change_failure_ratio"
+	MetricTimeToRestore        = "nines_service_time_to_restore_seconds"
 	MetricIncidentsOpen        = "nines_incidents_open"
 	MetricIncidentsOpened      = "nines_incidents_opened_total"
 	MetricIncidentFlaps        = "nines_incident_flaps_total"
@@ -56,6 +59,7 @@ func newFamily(name, help string, labels ...string) *family {
 type descs struct {
 	availability, ownAvailability, sloTarget, budgetRemaining *family
 	downtime, mttr, mtta                                      *family
+	deployFrequency, changeFailureRate, timeToRestore         *family
 	open, opened, flaps                                       *family
 	up, lastSuccess, dataAge                                  *prometheus.Desc
 }
@@ -84,6 +88,15 @@ func newDescs() descs {
 		mtta: newFamily(MetricMTTA,
 			"Mean time from start to acknowledgement of the incidents that started in the window and were acknowledged before its end; absent when there are none.",
 			win...),
+		deployFrequency: newFamily(MetricDeploymentFrequency,
+			"DORA deployment frequency: deploys completed in the window (succeeded, failed or rolled back) per day of the window, as GET /api/v1/dora computes it.",
+			win...),
+		changeFailureRate: newFamily(MetricChangeFailureRate,
+			"DORA change failure rate: share of the window's deploys that failed, were rolled back, were marked as an incident's cause or were followed by a rollback within a day; absent without deploys.",
+			win...),
+		timeToRestore: newFamily(MetricTimeToRestore,
+			"DORA time to restore: mean time from start to resolve of the incidents that started in the window and were resolved; absent when there are none.",
+			win...),
 		open: newFamily(MetricIncidentsOpen,
 			"Incidents not resolved, by current impact and state, for services that have had incidents.",
 			"service", "owner", "impact", "state"),
@@ -108,7 +121,7 @@ func newDescs() descs {
 func (d descs) describe(ch chan<- *prometheus.Desc) {
 	for _, f := range []*family{
 		d.availability, d.ownAvailability, d.sloTarget, d.budgetRemaining,
-		d.downtime, d.mttr, d.mtta, d.open, d.opened, d.flaps,
+		d.downtime, d.mttr, d.mtta, d.deployFrequency, d.changeFailureRate, d.timeToRestore, d.open, d.opened, d.flaps,
 	} {
 		ch <- f.desc
 	}
@@ -176,10 +189,10 @@ func clampImpact(i incidents.Impact) incidents.Impact {
 	return min(max(i, incidents.ImpactNone), incidents.ImpactOutage)
 }
 
-// build turns one refresh's figures (figs[i] over windows[i]) and incident
-// counts into metrics. Each series appears once even if the inputs repeat a
+// build turns one refresh's figures (figs[i] and dora[i] over windows[i])
+// and incident counts into metrics. Each series appears once even if the inputs repeat a
 // service, since a duplicate would fail the whole scrape.
-func (d descs) build(windows []string, figs [][]availability.Figure, counts []IncidentCount) ([]prometheus.Metric, []error) {
+func (d descs) build(windows []string, figs [][]availability.Figure, dora [][]DORAFigure, counts []IncidentCount) ([]prometheus.Metric, []error) {
 	var b builder
 	type service struct {
 		owner string
@@ -215,6 +228,23 @@ func (d descs) build(windows []string, figs [][]availability.Figure, counts []In
 			}
 			if f.MTTASeconds != nil {
 				b.add(d.mtta, prometheus.GaugeValue, *f.MTTASeconds, l...)
+			}
+		}
+	}
+	for i, window := range windows {
+		done := map[string]bool{}
+		for _, f := range dora[i] {
+			if done[f.Service] {
+				continue
+			}
+			done[f.Service] = true
+			l := []string{f.Service, f.Owner, window}
+			b.add(d.deployFrequency, prometheus.GaugeValue, f.DeploymentsPerDay, l...)
+			if f.ChangeFailureRate != nil {
+				b.add(d.changeFailureRate, prometheus.GaugeValue, *f.ChangeFailureRate, l...)
+			}
+			if f.TimeToRestoreSeconds != nil {
+				b.add(d.timeToRestore, prometheus.GaugeValue, *f.TimeToRestoreSeconds, l...)
 			}
 		}
 	}

@@ -229,12 +229,18 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // pointing at nines, as a user would configure it.
 func startAlertmanager(t *testing.T, ninesBase string) string {
 	t.Helper()
-	return startAlertmanagerConfig(t, fmt.Sprintf(`route:
+	return startAlertmanagerConfig(t, alertmanagerConfig(ninesBase, "2s", "1h"))
+}
+
+// alertmanagerConfig routes every alert to nines' webhook, grouped by
+// alertname and service, with the given group and repeat intervals.
+func alertmanagerConfig(ninesBase, groupInterval, repeatInterval string) string {
+	return fmt.Sprintf(`route:
   receiver: nines
   group_by: ['alertname', 'service']
   group_wait: 1s
-  group_interval: 2s
-  repeat_interval: 1h
+  group_interval: %s
+  repeat_interval: %s
 receivers:
   - name: nines
     webhook_configs:
@@ -244,7 +250,7 @@ receivers:
           authorization:
             type: Bearer
             credentials: s3cr3t-token
-`, ninesBase))
+`, groupInterval, repeatInterval, ninesBase)
 }
 
 // startAlertmanagerConfig runs the real Alertmanager with the

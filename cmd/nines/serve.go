@@ -415,7 +415,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan
 		return err
 	}
 	figures, err := collector.New(collector.Options{
-		Figures: avail, Counts: store, Windows: windows,
+		Figures: avail, Counts: store, DORA: doraFigures{chg}, Windows: windows,
 		RefreshInterval: o.collectorRefreshInterval, RefreshTimeout: o.collectorRefreshTimeout,
 		ScrapeTimeout: o.collectorScrapeTimeout, Registerer: reg, Logger: log,
 	})

@@ -310,7 +310,7 @@ func ToJSON(inc *Incident, timeline []Event) IncidentJSON {
 		Flaps: inc.Flaps, TruncatedAlerts: inc.TruncatedAlerts, CausedBy: inc.CausedBy,
 		Labels: nonNil(inc.Labels), Annotations: nonNil(inc.Annotations),
 		RunbookURL: inc.RunbookURL, GeneratorURL: inc.GeneratorURL, ExternalURL: inc.ExternalURL,
-		Periods: []PeriodJSON{}, Alerts: []AlertJSON{}, Timeline: timeline,
+		Periods: []PeriodJSON{}, Alerts: []AlertJSON{}, Timeline: OwnTimeline(inc, timeline),
 	}
 	if !inc.StartedAt.IsZero() {
 		end := inc.ResolvedAt
@@ -345,4 +345,33 @@ func nonNil(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// OwnTimeline returns the entries of timeline that belong to inc as it
+// stands: an entry about an alert occurrence (fired, resolved) stays only
+// while the incident holds that occurrence with that start or end. An
+// occurrence a late notification moved to another incident (a split says
+// where), or an end corrected since, leaves its old entries out, whatever
+// order the notifications came in.
+func OwnTimeline(inc *Incident, timeline []Event) []Event {
+	starts, ends := map[string]bool{}, map[string]bool{}
+	for _, a := range inc.Alerts {
+		starts[a.Fingerprint+"@"+fmt.Sprint(a.StartsAt.UnixMilli())] = true
+		if !a.EndsAt.IsZero() {
+			ends[a.Fingerprint+"@"+fmt.Sprint(a.EndsAt.UnixMilli())] = true
+		}
+	}
+	out := make([]Event, 0, len(timeline))
+	for _, e := range timeline {
+		k := e.Fingerprint + "@" + fmt.Sprint(e.At.UnixMilli())
+		switch {
+		case e.Fingerprint == "" || inc.Source != SourceAlertmanager:
+		case e.Kind == EventAlertFired && !starts[k]:
+			continue
+		case e.Kind == EventAlertResolved && !ends[k]:
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/url"
@@ -459,14 +460,16 @@ func (p *Pages) incident(ctx context.Context, id string) (IncidentView, error) {
 			return nil
 		},
 	)
-	if getErr != nil {
-		return v, getErr // an unknown incident is that, whatever else failed
+	if getErr != nil && !errors.Is(getErr, context.Canceled) {
+		// An unknown incident is that, whatever else failed. (Its
+		// suspects may say so first, and cancel the read of it.)
+		return v, getErr
 	}
 	if err != nil {
 		return v, err
 	}
 	v.Incident = incidents.ToJSON(inc, tl)
-	v.Incident.Timeline = nonNilSlice(tl)
+	v.Incident.Timeline = nonNilSlice(incidents.OwnTimeline(inc, tl))
 	if sv, ok := cat.Service(inc.Service); ok {
 		v.Owner = sv.Owner
 	}

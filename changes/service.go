@@ -147,6 +147,17 @@ func (s *Service) Record(ctx context.Context, c Change) (Change, error) {
 
 // Suspects ranks the changes that may have caused the incident.
 func (s *Service) Suspects(ctx context.Context, incidentID string) ([]Suspect, error) {
+	// The causes people marked need only the ID: read them beside the
+	// incident and its changes (a page waits on this chain).
+	type marked struct {
+		causes map[string]bool
+		err    error
+	}
+	causesC := make(chan marked, 1)
+	go func() {
+		causes, err := s.o.Store.Causes(ctx, incidentID)
+		causesC <- marked{causes, err}
+	}()
 	inc, err := s.o.Incidents.Get(ctx, incidentID)
 	if err != nil {
 		return nil, err
@@ -163,11 +174,11 @@ func (s *Service) Suspects(ctx context.Context, incidentID string) ([]Suspect, e
 	if err != nil {
 		return nil, fmt.Errorf("changes near incident %s: %w", inc.ID, err)
 	}
-	causes, err := s.o.Store.Causes(ctx, inc.ID)
-	if err != nil {
-		return nil, fmt.Errorf("causes of incident %s: %w", inc.ID, err)
+	m := <-causesC
+	if m.err != nil {
+		return nil, fmt.Errorf("causes of incident %s: %w", inc.ID, m.err)
 	}
-	return Rank(inc.Service, inc.StartedAt, end, up, cs, s.o.Lookback, causes), nil
+	return Rank(inc.Service, inc.StartedAt, end, up, cs, s.o.Lookback, m.causes), nil
 }
 
 // TopSuspect names the change most likely to have caused the incident, as

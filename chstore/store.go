@@ -255,9 +255,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	go s.batcher.run()
 	s.logBatcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flushLog)
 	s.logBatcher.adapt(opts.MaxFlushInterval, opts.BusyRows)
-	// Webhooks wait on the log's INSERTs: several may run at once. The
-	// deriver's writes may too, but fewer (they are larger).
-	s.logBatcher.parallel(4)
+	// The deriver's writes may run two at once. The log's may not: the
+	// deriver reads the log in the order of its INSERTs' times, and an
+	// INSERT that started earlier but became visible later would be read
+	// only by the next look back (a storm test lost sight of 10
+	// notifications past the sync barrier that way).
 	s.batcher.parallel(2)
 	go s.logBatcher.run()
 	s.lookups = newLookups(opts.FlushTimeout, s.latest)

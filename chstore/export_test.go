@@ -52,3 +52,7 @@ func CreateTables() ([]string, error) {
 	}
 	return out, nil
 }
+
+// HoldLogInserts makes f run after each INSERT of the log is stamped and
+// before it is sent. Set it before the first append.
+func HoldLogInserts(s *Store, f func(ms int64)) { s.logClock.hold = f }

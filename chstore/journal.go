@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"sync"
 	"time"
 
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -52,20 +54,79 @@ func (s *Store) AppendLog(ctx context.Context, recs []journal.Record) error {
 	return nil
 }
 
+// logClock stamps the log's INSERTs and knows which are under way. Its
+// stamps only grow (a millisecond after the last one at least, whatever
+// the clock says), so each INSERT of this process has a time of its own,
+// and any INSERT still to come will be stamped after every record already
+// visible. INSERTs run side by side, so one stamped earlier may become
+// visible after one stamped later: ReadLog reads nothing from the oldest
+// INSERT under way on, so that a reader never passes a record of this
+// process that is not visible yet. (Other replicas' INSERTs are not known
+// here: the deriver's look back covers those.)
+type logClock struct {
+	mu       sync.Mutex
+	last     int64         // the latest stamp given
+	inflight map[int64]int // stamps of INSERTs under way
+	// hold, if set, runs after an INSERT is stamped and before it is
+	// sent (tests).
+	hold func(ms int64)
+}
+
+// begin stamps an INSERT about to be sent at now.
+func (c *logClock) begin(now time.Time) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ms := max(now.UnixMilli(), c.last+1)
+	c.last = ms
+	if c.inflight == nil {
+		c.inflight = map[int64]int{}
+	}
+	c.inflight[ms]++
+	return ms
+}
+
+// end says that the INSERT stamped ms has finished.
+func (c *logClock) end(ms int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inflight[ms]--; c.inflight[ms] <= 0 {
+		delete(c.inflight, ms)
+	}
+}
+
+// horizon returns the stamp of the oldest INSERT under way: every record
+// of this process stamped before it is visible. ok is false when none is
+// under way.
+func (c *logClock) horizon() (ms int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for at := range c.inflight {
+		if !ok || at < ms {
+			ms, ok = at, true
+		}
+	}
+	return ms, ok
+}
+
 // flushLog inserts the log records of reqs in one INSERT. Each record's
-// time becomes the moment this INSERT is sent, whatever it was when
-// appended: a reader that has read past a time then sees every record up
-// to it as soon as the INSERTs under way finish (journal.DefaultOverlap
-// covers those), however long a record waited for its batch.
+// time becomes the moment this INSERT is sent (see logClock), whatever it
+// was when appended: a reader that has read past a time then sees every
+// record up to it once the INSERTs under way finish, however long a
+// record waited for its batch.
 func (s *Store) flushLog(ctx context.Context, reqs []*request) error {
 	var rows []logRow
 	for _, r := range reqs {
 		rows = append(rows, r.rows.log...)
 	}
-	now := s.now().UTC()
+	ms := s.logClock.begin(s.now())
+	defer s.logClock.end(ms)
+	now := time.UnixMilli(ms).UTC()
 	for i := range rows {
-		rows[i].ms = now.UnixMilli()
+		rows[i].ms = ms
 		rows[i].day = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	if s.logClock.hold != nil {
+		s.logClock.hold(ms)
 	}
 	return s.insertColumns(ctx, "notification_log", insertLog, len(rows), func(b chdriver.Batch) error {
 		return appendColumns(b,
@@ -83,13 +144,18 @@ const afterClause = `(inserted_ms > ? OR (inserted_ms = ? AND hash > ?))`
 
 // ReadLog returns the records after p (journal.Log): first their keys and
 // sizes, then the bodies of those wanted, so that records already applied
-// and large pages cost no transfer.
+// and large pages cost no transfer. It stops before the oldest of this
+// process's INSERTs still under way (logClock).
 func (s *Store) ReadLog(ctx context.Context, after journal.Position, maxRows int, maxBytes int64, want func(journal.Record) bool) ([]journal.Record, error) {
 	const op = "query_notification_log"
 	s.metrics.op(op)
 	ms := after.At.UnixMilli()
+	before := int64(math.MaxInt64)
+	if h, ok := s.logClock.horizon(); ok {
+		before = h
+	}
 	rows, err := s.conn.Query(ctx, `SELECT inserted_ms, hash, kind, length(body) FROM notification_log
-WHERE `+afterClause+` ORDER BY inserted_ms, hash LIMIT ?`, ms, ms, after.Hash, maxRows)
+WHERE `+afterClause+` AND inserted_ms < ? ORDER BY inserted_ms, hash LIMIT ?`, ms, ms, after.Hash, before, maxRows)
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "read the notification log")
 	}

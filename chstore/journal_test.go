@@ -115,6 +115,65 @@ func TestNotificationLog(t *testing.T) {
 	}
 }
 
+// TestLogReadStopsAtAnInsertUnderWay: the log's INSERTs run side by side,
+// so one sent earlier (stamped earlier) may become visible after one sent
+// later. A reader must not pass the earlier one's place while it is under
+// way: the deriver would move its position past it and not see it until
+// it looks back, and the sync barrier would return before it is applied.
+func TestLogReadStopsAtAnInsertUnderWay(t *testing.T) {
+	s := openStore(t, chtest.Database(t))
+	ctx := t.Context()
+	release := make(chan struct{})
+	var once, released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the store closes, even when the test fails
+	chstore.HoldLogInserts(s.Store, func(int64) {
+		held := false
+		once.Do(func() { held = true })
+		if held {
+			<-release // the first INSERT only
+		}
+	})
+	slow := journal.NewRecord(journal.KindNotification, []byte("slow"), time.Now())
+	fast := journal.NewRecord(journal.KindNotification, []byte("fast"), time.Now())
+	slowDone := make(chan error, 1)
+	go func() { slowDone <- s.AppendLog(ctx, []journal.Record{slow}) }()
+	// The slow INSERT is stamped and held; the fast one goes past it.
+	deadline := time.Now().Add(10 * time.Second)
+	time.Sleep(50 * time.Millisecond) // let the slow one be stamped first
+	if err := s.AppendLog(ctx, []journal.Record{fast}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-slowDone:
+		t.Fatalf("the first INSERT was not held (err %v)", err)
+	default:
+	}
+	got, err := s.ReadLog(ctx, journal.Position{}, 100, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("while the earlier INSERT is under way, ReadLog returned %d records (%s…): a reader would pass it", len(got), got[0].Body)
+	}
+	free()
+	if err := <-slowDone; err != nil {
+		t.Fatal(err)
+	}
+	for time.Now().Before(deadline) {
+		got, err = s.ReadLog(ctx, journal.Position{}, 100, 1<<20, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 2 {
+			break
+		}
+	}
+	if len(got) != 2 || string(got[0].Body) != "slow" || string(got[1].Body) != "fast" {
+		t.Fatalf("after both INSERTs, read %d records, want slow then fast", len(got))
+	}
+}
+
 // TestCommandResultsAndCursor: the first result of a command counts, and
 // the deriver's cursor reads back as written.
 func TestCommandResultsAndCursor(t *testing.T) {

@@ -212,6 +212,7 @@ type Store struct {
 	// logBatcher writes notification_log: apart from batcher, so that
 	// the webhook's answer never waits for a flush of derived rows.
 	logBatcher *batcher
+	logClock   logClock
 	lookups    *lookups
 	opened     openedCache
 
@@ -255,12 +256,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	go s.batcher.run()
 	s.logBatcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flushLog)
 	s.logBatcher.adapt(opts.MaxFlushInterval, opts.BusyRows)
-	// The deriver's writes may run two at once. The log's may not: the
-	// deriver reads the log in the order of its INSERTs' times, and an
-	// INSERT that started earlier but became visible later would be read
-	// only by the next look back (a storm test lost sight of 10
-	// notifications past the sync barrier that way).
+	// The deriver's writes may run two at once, the log's four: ReadLog
+	// never reads past an INSERT of the log still under way (logClock).
 	s.batcher.parallel(2)
+	s.logBatcher.parallel(4)
 	go s.logBatcher.run()
 	s.lookups = newLookups(opts.FlushTimeout, s.latest)
 	go s.lookups.run()

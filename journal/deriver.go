@@ -396,6 +396,39 @@ func (d *Deriver) sweep(ctx context.Context, term uint64, t *tail) error {
 	return nil
 }
 
+// settle applies, before the command at until, the records of the
+// Overlap before it that the tail passed before they became visible: an
+// INSERT of another replica that started earlier but finished later than
+// one the tail has read. What was logged before a command was logged is
+// visible by then, so a command (a sync among them) applies after it.
+func (d *Deriver) settle(ctx context.Context, term uint64, t *tail, until Position) error {
+	unseen := func(r Record) bool { _, ok := t.seen[r.Hash]; return !ok }
+	from := Position{At: until.At.Add(-d.o.Overlap)}
+	for {
+		recs, err := d.o.Log.ReadLog(ctx, from, d.o.PageRows, d.o.PageBytes, func(r Record) bool {
+			return unseen(r) && Of(r).Before(until)
+		})
+		if err != nil {
+			return err
+		}
+		var fresh []Record
+		more := len(recs) == d.o.PageRows
+		for _, r := range recs {
+			if !Of(r).Before(until) {
+				more = false
+				break
+			}
+			if r.Body != nil && unseen(r) {
+				fresh = append(fresh, r)
+			}
+		}
+		if err := d.apply(ctx, term, fresh, t); err != nil || !more {
+			return err
+		}
+		from = Of(recs[len(recs)-1])
+	}
+}
+
 // apply applies recs in order: notifications in between commands
 // concurrently (their order does not matter), commands one at a time.
 func (d *Deriver) apply(ctx context.Context, term uint64, recs []Record, t *tail) error {
@@ -416,6 +449,9 @@ func (d *Deriver) apply(ctx context.Context, term uint64, recs []Record, t *tail
 		recs = recs[i:]
 		if len(recs) == 0 {
 			break
+		}
+		if err := d.settle(ctx, term, t, Of(recs[0])); err != nil {
+			return err
 		}
 		if err := d.command(ctx, recs[0]); err != nil {
 			return err

@@ -32,7 +32,18 @@ type replica struct {
 
 func startReplica(t *testing.T, name, dsn string) *replica {
 	t.Helper()
+	return startReplicaReading(t, name, dsn, 5*time.Second, nil)
+}
+
+// startReplicaReading starts a replica whose deriver looks back over
+// overlap, and reads the log through view if it is set.
+func startReplicaReading(t *testing.T, name, dsn string, overlap time.Duration, view func(journal.Log) journal.Log) *replica {
+	t.Helper()
 	store := chtest.Open(t, dsn)
+	var log journal.Log = store
+	if view != nil {
+		log = view(store)
+	}
 	svc, err := incidents.NewService(incidents.Options{Store: store})
 	if err != nil {
 		t.Fatal(err)
@@ -42,11 +53,11 @@ func startReplica(t *testing.T, name, dsn string) *replica {
 		t.Fatal(err)
 	}
 	d, err := journal.NewDeriver(journal.DeriverOptions{
-		Log: store, Results: store, Cursors: store, Leases: store, Applier: svc, Journal: j,
+		Log: log, Results: store, Cursors: store, Leases: store, Applier: svc, Journal: j,
 		Holder: fmt.Sprintf("%013d-%s", time.Now().UnixMilli(), name),
 		// A short lease, so that a takeover takes about a second.
 		LeaseTTL: 1500 * time.Millisecond, LeaseBeat: 250 * time.Millisecond,
-		Overlap: 5 * time.Second, Poll: 50 * time.Millisecond, PageRows: 50,
+		Overlap: overlap, Poll: 50 * time.Millisecond, PageRows: 50,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -368,5 +379,69 @@ func TestCascadeWithinOneBatch(t *testing.T) {
 		if want := incidents.EpisodeID(`{}:{alertname="Down",service="db"}`, "db", db); got.CausedBy != want {
 			t.Fatalf("the API's incident is caused by %q, want the database's %s", got.CausedBy, want)
 		}
+	}
+}
+
+// lateLog shows the deriver the log without the records whose bodies hold
+// a marker, until reveal: a record that becomes visible after records
+// logged later, as another replica's slow INSERT does.
+type lateLog struct {
+	journal.Log
+	mu       sync.Mutex
+	marker   string
+	revealed bool
+}
+
+func (l *lateLog) ReadLog(ctx context.Context, after journal.Position, maxRows int, maxBytes int64, want func(journal.Record) bool) ([]journal.Record, error) {
+	recs, err := l.Log.ReadLog(ctx, after, maxRows, maxBytes, want)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.revealed || err != nil {
+		return recs, err
+	}
+	return slices.DeleteFunc(recs, func(r journal.Record) bool {
+		if r.Body == nil {
+			// Only the keys: fetch the body to tell.
+			all, err := l.Log.ReadLog(ctx, journal.Position{At: r.At.Add(-time.Millisecond)}, maxRows, maxBytes, nil)
+			if err != nil {
+				return false
+			}
+			for _, a := range all {
+				if a.Hash == r.Hash {
+					return strings.Contains(string(a.Body), l.marker)
+				}
+			}
+			return false
+		}
+		return strings.Contains(string(r.Body), l.marker)
+	}), nil
+}
+
+func (l *lateLog) reveal() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.revealed = true
+}
+
+// TestSyncAppliesWhatBecameVisibleLate: a notification the deriver's tail
+// passed before it became visible (another replica's INSERT that started
+// first and finished last) is applied before a sync logged after it
+// returns, not at the next look back, which is Overlap/4 later.
+func TestSyncAppliesWhatBecameVisibleLate(t *testing.T) {
+	late := &lateLog{marker: "late-group"}
+	r := startReplicaReading(t, "a", chtest.Database(t), time.Minute, func(l journal.Log) journal.Log {
+		late.Log = l
+		return late
+	})
+	ingest(t, r, note("late-group", alert("late", "critical", t0, time.Time{})))
+	ingest(t, r, note("on-time-group", alert("on-time", "critical", t0, time.Time{})))
+	barrier(t, r)
+	if got := strings.Count(summary(t, r.store), "\n") + 1; got != 1 {
+		t.Fatalf("before the late record is visible: %d incidents, want 1:\n%s", got, summary(t, r.store))
+	}
+	late.reveal()
+	barrier(t, r)
+	if got := summary(t, r.store); strings.Count(got, "\n")+1 != 2 || !strings.Contains(got, "late@") {
+		t.Fatalf("a sync after the late record became visible returned before it was applied:\n%s", got)
 	}
 }

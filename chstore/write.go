@@ -404,51 +404,52 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 		all.alerts = append(all.alerts, r.rows.alerts...)
 		all.events = append(all.events, r.rows.events...)
 	}
-	// Only the incidents INSERT needs opened_at: look it up while the
-	// alerts are inserted, rather than before, to save a round trip.
-	opened := make(chan error, 1)
-	go func() { opened <- s.setOpenedAt(ctx, all.incidents) }()
-	err := s.insertColumns(ctx, "incident_alerts", insertAlerts, len(all.alerts), func(b chdriver.Batch) error {
-		a := all.alerts
-		return appendColumns(b,
-			column(a, func(r *alertRow) string { return r.incidentID }),
-			column(a, func(r *alertRow) string { return r.service }),
-			column(a, func(r *alertRow) string { return r.fingerprint }),
-			column(a, func(r *alertRow) time.Time { return r.startsAt }),
-			column(a, func(r *alertRow) int64 { return r.startsAtMS }),
-			column(a, func(r *alertRow) time.Time { return r.endsAt }),
-			column(a, func(r *alertRow) int64 { return r.endsAtMS }),
-			column(a, func(r *alertRow) string { return r.status }),
-			column(a, func(r *alertRow) int8 { return r.impact }),
-			column(a, func(r *alertRow) string { return r.labels }),
-			column(a, func(r *alertRow) string { return r.annotations }),
-			column(a, func(r *alertRow) string { return r.generatorURL }),
-			column(a, func(r *alertRow) uint64 { return r.version }),
-		)
+	// The incident versions go after their alerts and segments (a reader
+	// that sees a version finds them), and need opened_at: the three go
+	// at once, to save round trips.
+	var (
+		wg   sync.WaitGroup
+		errs [3]error
+	)
+	wg.Go(func() { errs[0] = s.setOpenedAt(ctx, all.incidents) })
+	wg.Go(func() {
+		errs[1] = s.insertColumns(ctx, "incident_alerts", insertAlerts, len(all.alerts), func(b chdriver.Batch) error {
+			a := all.alerts
+			return appendColumns(b,
+				column(a, func(r *alertRow) string { return r.incidentID }),
+				column(a, func(r *alertRow) string { return r.service }),
+				column(a, func(r *alertRow) string { return r.fingerprint }),
+				column(a, func(r *alertRow) time.Time { return r.startsAt }),
+				column(a, func(r *alertRow) int64 { return r.startsAtMS }),
+				column(a, func(r *alertRow) time.Time { return r.endsAt }),
+				column(a, func(r *alertRow) int64 { return r.endsAtMS }),
+				column(a, func(r *alertRow) string { return r.status }),
+				column(a, func(r *alertRow) int8 { return r.impact }),
+				column(a, func(r *alertRow) string { return r.labels }),
+				column(a, func(r *alertRow) string { return r.annotations }),
+				column(a, func(r *alertRow) string { return r.generatorURL }),
+				column(a, func(r *alertRow) uint64 { return r.version }),
+			)
+		})
 	})
-	if lookupErr := <-opened; err == nil {
-		err = lookupErr
-	}
-	if err != nil {
+	wg.Go(func() {
+		errs[2] = s.insertColumns(ctx, "incident_segments", insertSegments, len(all.incidents), func(b chdriver.Batch) error {
+			r := all.incidents
+			return appendColumns(b,
+				column(r, func(r *incidentRow) string { return r.segments.incidentID }),
+				column(r, func(r *incidentRow) string { return r.segments.service }),
+				column(r, func(r *incidentRow) uint64 { return r.segments.version }),
+				column(r, func(r *incidentRow) []time.Time { return r.segments.starts }),
+				column(r, func(r *incidentRow) []time.Time { return r.segments.ends }),
+				column(r, func(r *incidentRow) []int8 { return r.segments.impacts }),
+			)
+		})
+	})
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
 		return err
 	}
-	// Segments before their incident versions, as alerts: a reader that
-	// sees a version finds its segments.
-	err = s.insertColumns(ctx, "incident_segments", insertSegments, len(all.incidents), func(b chdriver.Batch) error {
-		r := all.incidents
-		return appendColumns(b,
-			column(r, func(r *incidentRow) string { return r.segments.incidentID }),
-			column(r, func(r *incidentRow) string { return r.segments.service }),
-			column(r, func(r *incidentRow) uint64 { return r.segments.version }),
-			column(r, func(r *incidentRow) []time.Time { return r.segments.starts }),
-			column(r, func(r *incidentRow) []time.Time { return r.segments.ends }),
-			column(r, func(r *incidentRow) []int8 { return r.segments.impacts }),
-		)
-	})
-	if err != nil {
-		return err
-	}
-	err = s.insertColumns(ctx, "incidents", insertIncidents, len(all.incidents), func(b chdriver.Batch) error {
+	err := s.insertColumns(ctx, "incidents", insertIncidents, len(all.incidents), func(b chdriver.Batch) error {
 		r := all.incidents
 		return appendColumns(b,
 			column(r, func(r *incidentRow) string { return r.id }),

@@ -76,6 +76,9 @@ type Service struct {
 	mu    sync.Mutex
 	locks map[GroupRef]*refLock
 	cache groupCache
+	// prefetched holds the groups Prefetch read from the store that no
+	// notification has settled yet (see plan).
+	prefetched map[GroupRef]bool
 
 	pendingMu sync.Mutex
 	pending   []pendingLink // opened with no upstream outage found yet
@@ -184,10 +187,20 @@ func (s *Service) Ingest(ctx context.Context, n Notification) error {
 	if n.ReceivedAt.IsZero() {
 		n.ReceivedAt = now
 	}
+	byRef := s.groups(&n)
+	if err := s.apply(ctx, &n, byRef, nil, now); err != nil {
+		return err
+	}
+	s.started.put(byRef)
+	return nil
+}
+
+// groups sorts n's alerts by the group (and service) they belong to.
+func (s *Service) groups(n *Notification) map[GroupRef][]Alert {
 	byRef := map[GroupRef][]Alert{}
 	for _, a := range n.Alerts {
 		a.Impact = s.cfg.impact(a.Labels)
-		gk := s.cfg.groupKey(&n, a.Labels)
+		gk := s.cfg.groupKey(n, a.Labels)
 		svc, ok := s.started.get(gk, a)
 		if !ok {
 			svc = s.cfg.service(a.Labels, s.resolver)
@@ -195,10 +208,41 @@ func (s *Service) Ingest(ctx context.Context, n Notification) error {
 		ref := GroupRef{GroupKey: gk, Service: svc}
 		byRef[ref] = append(byRef[ref], a)
 	}
-	if err := s.apply(ctx, &n, byRef, nil, now); err != nil {
+	return byRef
+}
+
+// Prefetch reads the groups of ns that the cache does not hold from the
+// store, in one query: the deriver calls it with a page of notifications
+// before it applies them side by side, each of which would otherwise wait
+// for a lookup of its own.
+func (s *Service) Prefetch(ctx context.Context, ns []Notification) error {
+	var refs []GroupRef
+	seen := map[GroupRef]bool{}
+	for i := range ns {
+		for ref := range s.groups(&ns[i]) {
+			if !seen[ref] {
+				seen[ref] = true
+				refs = append(refs, ref)
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	unlock := s.lock(refs)
+	defer unlock()
+	loaded, err := s.load(ctx, refs)
+	if err != nil {
 		return err
 	}
-	s.started.put(byRef)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.prefetched == nil {
+		s.prefetched = map[GroupRef]bool{}
+	}
+	for ref := range loaded {
+		s.prefetched[ref] = true
+	}
 	return nil
 }
 
@@ -216,6 +260,15 @@ func (s *Service) apply(ctx context.Context, n *Notification, byRef map[GroupRef
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	for _, r := range refs {
+		// Read from the store by Prefetch: settled here, as if read now.
+		if s.prefetched[r] {
+			loaded[r] = true
+			delete(s.prefetched, r)
+		}
+	}
+	s.mu.Unlock()
 	if err := s.closeLateCopies(ctx, refs, byRef); err != nil {
 		return err
 	}
@@ -623,6 +676,7 @@ func (s *Service) Forget() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cache = newGroupCache()
+	s.prefetched = nil
 }
 
 // load fills the cache for refs it does not hold, and returns those it

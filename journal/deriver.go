@@ -45,6 +45,9 @@ type Applier interface {
 	Do(ctx context.Context, c incidents.Command) (*incidents.Incident, error)
 	// Forget drops what it holds in memory (another deriver may have led).
 	Forget()
+	// Prefetch reads what the notifications about to be applied need
+	// from the store, in one go.
+	Prefetch(ctx context.Context, ns []incidents.Notification) error
 	// LinkPending links incidents the last notifications opened to an
 	// upstream outage stored alongside them (cascades within a batch).
 	LinkPending(ctx context.Context)
@@ -462,25 +465,53 @@ func (d *Deriver) apply(ctx context.Context, term uint64, recs []Record, t *tail
 	return nil
 }
 
-// notifications applies recs concurrently. Those applied are marked seen
-// even when another fails, so that a retry does only the rest.
+// notifications applies recs concurrently, after reading what they need
+// from the store in one go. Those applied are marked seen even when
+// another fails, so that a retry does only the rest.
 func (d *Deriver) notifications(ctx context.Context, recs []Record, t *tail) error {
-	if len(recs) == 0 {
+	type decoded struct {
+		r Record
+		n incidents.Notification
+	}
+	var (
+		todo []decoded
+		ns   []incidents.Notification
+	)
+	for _, r := range recs {
+		if r.Kind != KindNotification {
+			d.refuse(r, fmt.Errorf("unknown record kind %q", r.Kind))
+			t.seen[r.Hash] = r.At
+			continue
+		}
+		n, err := incidents.UnmarshalNotification(r.Body)
+		if err != nil {
+			d.refuse(r, err)
+			t.seen[r.Hash] = r.At
+			continue
+		}
+		todo = append(todo, decoded{r, n})
+		ns = append(ns, n)
+	}
+	if len(todo) == 0 {
 		return nil
 	}
+	if err := d.o.Applier.Prefetch(ctx, ns); err != nil {
+		return err
+	}
+	ns = nil
 	var (
 		mu    sync.Mutex
 		first error
 		wg    sync.WaitGroup
-		next  = make(chan Record)
+		next  = make(chan decoded)
 	)
-	for range min(d.o.Workers, len(recs)) {
+	for range min(d.o.Workers, len(todo)) {
 		wg.Go(func() {
-			for r := range next {
-				err := d.notification(ctx, r)
+			for x := range next {
+				err := d.notification(ctx, x.r, x.n)
 				mu.Lock()
 				if err == nil {
-					t.seen[r.Hash] = r.At
+					t.seen[x.r.Hash] = x.r.At
 				} else if first == nil {
 					first = err
 				}
@@ -488,26 +519,18 @@ func (d *Deriver) notifications(ctx context.Context, recs []Record, t *tail) err
 			}
 		})
 	}
-	for _, r := range recs {
-		next <- r
+	for i := range todo {
+		next <- todo[i]
+		todo[i] = decoded{} // let what is applied go
 	}
 	close(next)
 	wg.Wait()
 	return first
 }
 
-// notification applies one notification record. A record the lifecycle
-// refuses for good is counted and skipped: it stays in the log.
-func (d *Deriver) notification(ctx context.Context, r Record) error {
-	if r.Kind != KindNotification {
-		d.refuse(r, fmt.Errorf("unknown record kind %q", r.Kind))
-		return nil
-	}
-	n, err := incidents.UnmarshalNotification(r.Body)
-	if err != nil {
-		d.refuse(r, err)
-		return nil
-	}
+// notification applies notification n, decoded from record r. One the
+// lifecycle refuses for good is counted and skipped: it stays in the log.
+func (d *Deriver) notification(ctx context.Context, r Record, n incidents.Notification) error {
 	if err := d.o.Applier.Ingest(ctx, n); err != nil {
 		if permanent(err) {
 			d.refuse(r, err)

@@ -103,11 +103,20 @@ type Incidents interface {
 // DefaultWait bounds how long an action waits for the deriver's answer.
 const DefaultWait = 10 * time.Second
 
+// Front knows how to wait until the notifications it holds at the call
+// are logged (spool.Spool).
+type Front interface {
+	Barrier(ctx context.Context) error
+}
+
 // Options configure a Journal.
 type Options struct {
 	Log       Log
 	Results   Results
 	Incidents Incidents
+	// Front, if set, holds notifications in front of the log (the
+	// spool): Sync first waits until it has logged what it held.
+	Front Front
 	// Wait bounds how long an action waits for its result (DefaultWait).
 	Wait   time.Duration
 	Now    func() time.Time
@@ -122,6 +131,7 @@ type Journal struct {
 	log       Log
 	results   Results
 	incidents Incidents
+	front     Front
 	wait      time.Duration
 	now       func() time.Time
 	logger    *slog.Logger
@@ -147,7 +157,7 @@ func New(o Options) (*Journal, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Journal{
-		log: o.Log, results: o.Results, incidents: o.Incidents, wait: o.Wait, now: o.Now, logger: o.Logger,
+		log: o.Log, results: o.Results, incidents: o.Incidents, front: o.Front, wait: o.Wait, now: o.Now, logger: o.Logger,
 		wake: make(chan struct{}, 1), waiters: map[string]chan Result{},
 	}, nil
 }
@@ -265,10 +275,19 @@ func (j *Journal) Do(ctx context.Context, c incidents.Command) (*incidents.Incid
 }
 
 // Sync returns once the deriver has applied everything this replica
-// logged before the call (and what other replicas logged long enough
-// before it to be visible): a barrier for scripts and tests that read
-// right after they write. It logs a command that changes nothing.
+// accepted before the call, spooled or logged (and what other replicas
+// logged before it), a barrier for scripts and tests that read right
+// after they write. It waits for the Front to log what it holds, then
+// logs a command that changes nothing and waits for its result.
 func (j *Journal) Sync(ctx context.Context) error {
+	if j.front != nil {
+		wctx, cancel := context.WithTimeout(ctx, j.wait)
+		err := j.front.Barrier(wctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	// Records are ordered by time, then hash: a later millisecond puts
 	// the barrier after everything logged so far.
 	time.Sleep(2 * time.Millisecond)

@@ -45,7 +45,10 @@ type Ingester interface {
 
 // Defaults for Options.
 const (
-	DefaultTimeout       = 3 * time.Second
+	// DefaultTimeout is short: a notification ClickHouse does not take
+	// within it is answered from the spool (one fsync), so that a slow
+	// ClickHouse never slows Alertmanager's webhook down.
+	DefaultTimeout       = 30 * time.Millisecond
 	DefaultReplayTimeout = 30 * time.Second
 	DefaultMaxBytes      = 1 << 30
 	DefaultMaxAge        = 24 * time.Hour
@@ -55,6 +58,9 @@ const (
 	DefaultRetryMin      = 100 * time.Millisecond
 	DefaultRetryMax      = 10 * time.Second
 )
+
+// replayBatchBytes bounds the bytes of spooled records replayed at once.
+const replayBatchBytes = 16 << 20
 
 // maxAttempts is how often a spooled notification is replayed when it
 // fails with an error that is neither "unavailable" nor "invalid" (a bug,
@@ -435,8 +441,13 @@ func (s *Spool) Ingest(ctx context.Context, n incidents.Notification) error {
 		case ctx.Err() != nil, !retryable(err):
 			return err
 		}
-		s.log.Warn("incident store unavailable: spooling notifications", "group_key", n.GroupKey, "err", err)
-		s.setLastErr(err)
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, incidents.ErrUnavailable) {
+			// Slow, not down: the spool answers until it has caught up.
+			s.log.Debug("incident store slower than the spool's timeout: spooling notifications", "group_key", n.GroupKey, "timeout", s.o.Timeout)
+		} else {
+			s.log.Warn("incident store unavailable: spooling notifications", "group_key", n.GroupKey, "err", err)
+			s.setLastErr(err)
+		}
 	}
 	return s.append(n)
 }
@@ -593,7 +604,7 @@ func (s *Spool) Run(ctx context.Context) error {
 		if err == nil {
 			backoff = s.o.RetryMin
 			if n > 0 && s.pending() == 0 {
-				s.log.Info("spool drained: notifications go straight to the store again")
+				s.log.Debug("spool drained: notifications go straight to the store again")
 			}
 			continue
 		}
@@ -610,6 +621,33 @@ func (s *Spool) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		backoff = min(backoff*2, s.o.RetryMax)
+	}
+}
+
+// Barrier returns once every notification spooled before the call has
+// been handed on to the store (or put aside as a dead letter), or wraps
+// incidents.ErrUnavailable when ctx ends first: for a sync, which must
+// count what the spool still holds.
+func (s *Spool) Barrier(ctx context.Context) error {
+	s.mu.Lock()
+	last := s.segs[len(s.segs)-1]
+	target := position{last.seq, last.size}
+	s.mu.Unlock()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		done := s.records == 0 || s.readSeq > target.seq || (s.readSeq == target.seq && s.readOff >= target.off)
+		waiting := s.records
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: spool: %d notifications not yet handed on to the store: %w", incidents.ErrUnavailable, waiting, context.Cause(ctx))
+		case <-tick.C:
+		}
 	}
 }
 
@@ -673,9 +711,15 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 	pos := position{s.readSeq, s.readOff}
 	segs := slices.Clone(s.segs)
 	s.mu.Unlock()
-	var recs []record
+	var (
+		recs  []record
+		bytes int
+	)
+	// full: the batch holds max records, or replayBatchBytes of them (at
+	// least one record, however large), which bounds the replay's memory.
+	full := func() bool { return len(recs) >= max || (len(recs) > 0 && bytes >= replayBatchBytes) }
 	i := slices.IndexFunc(segs, func(g segment) bool { return g.seq == pos.seq })
-	for i >= 0 && i < len(segs) && len(recs) < max {
+	for i >= 0 && i < len(segs) && !full() {
 		seg := segs[i]
 		if pos.off >= seg.size {
 			if i == len(segs)-1 {
@@ -690,7 +734,7 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 			return nil, position{}, err
 		}
 		off := 0
-		for off < len(b) && len(recs) < max {
+		for off < len(b) && !full() {
 			size, at, payload, st := parse(b[off:])
 			if st != parseOK {
 				skip := resync(b[off:])
@@ -710,6 +754,7 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 				r.n = n
 			}
 			recs = append(recs, r)
+			bytes += size
 			off += size
 		}
 		pos.off += int64(off)

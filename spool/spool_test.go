@@ -694,3 +694,31 @@ func newLogger(b *bytes.Buffer) *slog.Logger {
 func equalNotification(a, b incidents.Notification) bool {
 	return reflect.DeepEqual(incidents.StoredForm(a), incidents.StoredForm(b))
 }
+
+// TestBarrierWaitsForWhatWasSpooled: a sync must count the notifications
+// the spool holds: Barrier returns only once those spooled before it are
+// handed on, and says how many are left when it gives up.
+func TestBarrierWaitsForWhatWasSpooled(t *testing.T) {
+	store := &fakeStore{}
+	s := open(t, t.TempDir(), store)
+	if err := s.Barrier(t.Context()); err != nil {
+		t.Fatalf("empty spool: %v", err)
+	}
+	store.set(errDown, 0)
+	ingest(t, s, notification("g", 1), notification("g", 2))
+	short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Barrier(short); !errors.Is(err, incidents.ErrUnavailable) || !strings.Contains(err.Error(), "2 notifications") {
+		t.Fatalf("Barrier with the store down = %v, want unavailable with 2 notifications waiting", err)
+	}
+	store.set(nil, 0)
+	ctx, cancel2 := context.WithCancel(t.Context())
+	defer cancel2()
+	go func() { _ = s.Run(ctx) }()
+	if err := s.Barrier(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := store.got(); !slices.Equal(got, keys("g", 1, 2)) {
+		t.Fatalf("Barrier returned with %v handed on, want g/1 and g/2", got)
+	}
+}

@@ -55,7 +55,7 @@ func (f *storeFlags) register(fs flagger) {
 		Envar(envCluster).PlaceHolder("NAME").StringVar(&f.cluster)
 	fs.Flag("clickhouse.flush-interval", "How long a write waits for others to join its INSERT while writes are few.").
 		Default(chstore.DefaultFlushInterval.String()).DurationVar(&f.flushInterval)
-	fs.Flag("clickhouse.max-flush-interval", "How long a write waits for others to join its INSERT under heavy load (from --clickhouse.busy-rows on): about one INSERT per table per interval.").
+	fs.Flag("clickhouse.max-flush-interval", "How long an append to the notification log waits for others to join its INSERT under heavy load (from --clickhouse.busy-rows on): about one INSERT of the log per interval. The deriver's writes always wait --clickhouse.flush-interval.").
 		Default(chstore.DefaultMaxFlushInterval.String()).DurationVar(&f.maxFlushInterval)
 	fs.Flag("clickhouse.busy-rows", "Write rate (rows/s, all tables) from which writes wait --clickhouse.max-flush-interval; from half of it the wait grows from --clickhouse.flush-interval.").
 		Default(strconv.Itoa(chstore.DefaultBusyRows)).IntVar(&f.busyRows)
@@ -371,7 +371,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan
 	if err != nil {
 		return err
 	}
-	jrn, err := journal.New(journal.Options{Log: store, Results: store, Incidents: store, Logger: log})
+	jrn, err := journal.New(journal.Options{Log: store, Results: store, Incidents: store, Front: sp, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package chstore_test
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +107,56 @@ func TestMillisOfOlderVersions(t *testing.T) {
 			}
 			checkIncident(t, list[0], want)
 		})
+	}
+}
+
+// TestNewestFirstToTheMillisecond: incidents that started in the same
+// second are listed newest first by their milliseconds, not by ID, page
+// after page, and so are a service's recent incidents.
+func TestNewestFirstToTheMillisecond(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, chtest.Database(t))
+	second := t0.Truncate(time.Second)
+	var want []string // newest first
+	var changes []incidents.Change
+	for i, ms := range []int{950, 800, 640, 310, 120, 5} {
+		inc := newIncident(fmt.Sprintf("g%d", i), "same-second", second.Add(time.Duration(ms)*time.Millisecond))
+		want = append(want, inc.ID)
+		changes = append(changes, incidents.Change{Incident: inc})
+	}
+	s.write(t, changes...)
+	if slices.IsSortedFunc(want, func(a, b string) int { return strings.Compare(b, a) }) {
+		t.Fatal("the IDs are in start order already: the test would not see an order by ID")
+	}
+
+	var got []string
+	f := incidents.Filter{Service: "same-second", Limit: 2}
+	for page := 0; page < 10; page++ {
+		incs, next, err := s.List(t.Context(), f)
+		if err != nil {
+			t.Fatalf("list: %v", err)
+		}
+		for _, inc := range incs {
+			got = append(got, inc.ID)
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("List pages give %v, want newest first %v", got, want)
+	}
+
+	recent, err := s.RecentByService(t.Context(), []string{"same-second"}, second, time.Time{}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, inc := range recent["same-second"] {
+		got = append(got, inc.ID)
+	}
+	if !slices.Equal(got, want[:4]) {
+		t.Errorf("RecentByService gives %v, want the newest four %v", got, want[:4])
 	}
 }

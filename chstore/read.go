@@ -421,9 +421,11 @@ const (
 )
 
 // cursor is the position after the last incident of a page, in List's
-// order (started_at DESC, id DESC).
+// order (started_at DESC, started_at_millis DESC, id DESC): the start's
+// second and its milliseconds.
 type cursor struct {
 	StartedAt int64  `json:"t"`
+	Millis    uint16 `json:"ms,omitempty"`
 	ID        string `json:"id"`
 }
 
@@ -444,11 +446,12 @@ func decodeCursor(s string) (cursor, error) {
 	return c, nil
 }
 
-// List returns incidents matching f, newest first (started_at DESC, id
-// DESC), and the cursor of the next page, empty on the last page
-// (incidents.Reader). Limit defaults to DefaultListLimit and is capped at
-// MaxListLimit. Since and Until are compared to the second, the precision
-// of started_at: Since and Until are truncated to whole seconds.
+// List returns incidents matching f, newest first (by start, to the
+// millisecond, then id DESC), and the cursor of the next page, empty on
+// the last page (incidents.Reader). Limit defaults to DefaultListLimit and
+// is capped at MaxListLimit. Since and Until are compared to the second,
+// the precision of started_at (its milliseconds are beside it, in
+// started_at_millis): Since and Until are truncated to whole seconds.
 func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, string, error) {
 	limit := f.Limit
 	switch {
@@ -494,10 +497,11 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 		if err != nil {
 			return nil, "", fmt.Errorf("list incidents: %w", err)
 		}
-		outer = append(outer, "(started_at < toDateTime(?) OR (started_at = toDateTime(?) AND id < ?))")
-		outerArgs = append(outerArgs, c.StartedAt, c.StartedAt, c.ID)
+		outer = append(outer, "(started_at < toDateTime(?) OR (started_at = toDateTime(?) AND "+
+			"(started_at_millis < ? OR (started_at_millis = ? AND id < ?))))")
+		outerArgs = append(outerArgs, c.StartedAt, c.StartedAt, c.Millis, c.Millis, c.ID)
 	}
-	q := selectIncidents(inner, outer, fmt.Sprintf("ORDER BY started_at DESC, id DESC\nLIMIT %d", limit+1))
+	q := selectIncidents(inner, outer, fmt.Sprintf("ORDER BY started_at DESC, started_at_millis DESC, id DESC\nLIMIT %d", limit+1))
 	incs, err := s.queryIncidents(ctx, "query_list", q, append(innerArgs, outerArgs...)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list incidents: %w", err)
@@ -506,7 +510,7 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 	if len(incs) > limit {
 		incs = incs[:limit]
 		last := incs[limit-1]
-		next = encodeCursor(cursor{StartedAt: last.StartedAt.Unix(), ID: last.ID})
+		next = encodeCursor(cursor{StartedAt: last.StartedAt.Unix(), Millis: millisOf(last.StartedAt), ID: last.ID})
 	}
 	return incs, next, nil
 }

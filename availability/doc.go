@@ -23,6 +23,11 @@
 // gives an explicit window. Time after now is never counted: the figures of a
 // window cover [From, min(To, now)), whose length is window_seconds.
 //
+// Incidents keep their times to the millisecond (the API shows them so);
+// the figures count whole seconds, each time cut to its second first: an
+// incident firing 10:00:00.900–10:00:10.100 was down 10 s and, if
+// acknowledged at 10:00:05.100, was acknowledged after 5 s.
+//
 // # Downtime
 //
 // An incident is down during its firing periods; a period still open counts

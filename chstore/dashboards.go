@@ -54,9 +54,10 @@ func (DashboardQueries) Daily(days, now, services string, weights [3]float64, ma
 }
 
 // Incidents implements dashboards.Queries: the latest version of each
-// incident matching cond, as every read of the store collapses them.
+// incident matching cond, as every read of the store collapses them (to
+// the second: the panels show no milliseconds).
 func (DashboardQueries) Incidents(cond string) string {
-	return selectIncidents(cond, nil, "")
+	return incidentsQuery(cond, nil, "", false)
 }
 
 // weightValues are the weights, indexed by impact, as @w0, @w1, @w2.

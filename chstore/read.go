@@ -60,7 +60,7 @@ const collapsedIncidents = `SELECT
     argMax(period_ends, version) AS last_period_ends,
     argMax(facts, version) AS last_facts,
     argMax(updated_at, version) AS last_updated_at,
-    max(version) AS last_version
+    max(version) AS last_version%s
 FROM incidents
 WHERE %s
 GROUP BY id, service, group_key`
@@ -77,19 +77,50 @@ last_external_url AS external_url, last_caused_by AS caused_by,
 last_period_starts AS period_starts, last_period_ends AS period_ends, last_facts AS facts,
 last_updated_at AS updated_at, last_version AS version`
 
+// collapsedMillis and millisColumns add the milliseconds of the
+// incident's times (the *_millis columns beside its DateTime columns,
+// migration 0042) to collapsedIncidents and incidentColumns: every read
+// of incidents has them; the dashboards' tables (DashboardQueries), which
+// show times to the second, do not.
+const (
+	collapsedMillis = `,
+    argMax(started_at_millis, version) AS last_started_at_millis,
+    argMax(acknowledged_at_millis, version) AS last_acknowledged_at_millis,
+    argMax(resolved_at_millis, version) AS last_resolved_at_millis,
+    argMax(period_starts_millis, version) AS last_period_starts_millis,
+    argMax(period_ends_millis, version) AS last_period_ends_millis`
+	millisColumns = `,
+last_started_at_millis AS started_at_millis, last_acknowledged_at_millis AS acknowledged_at_millis,
+last_resolved_at_millis AS resolved_at_millis, last_period_starts_millis AS period_starts_millis,
+last_period_ends_millis AS period_ends_millis`
+)
+
 // selectIncidents builds: collapse with inner (on immutable columns), then
-// filter with outer, then tail (ORDER BY, LIMIT).
+// filter with outer, then tail (ORDER BY, LIMIT). It selects what
+// scanIncident reads.
 func selectIncidents(inner string, outer []string, tail string) string {
-	q := "SELECT " + incidentColumns + "\nFROM (\n" + fmt.Sprintf(collapsedIncidents, inner) + "\n)"
+	return incidentsQuery(inner, outer, tail, true)
+}
+
+// incidentsQuery is selectIncidents, with the milliseconds of the
+// incidents' times (millisColumns) or without.
+func incidentsQuery(inner string, outer []string, tail string, millis bool) string {
+	cols, agg := incidentColumns, ""
+	if millis {
+		cols, agg = incidentColumns+millisColumns, collapsedMillis
+	}
+	q := "SELECT " + cols + "\nFROM (\n" + fmt.Sprintf(collapsedIncidents, agg, inner) + "\n)"
 	if len(outer) > 0 {
 		q += "\nWHERE " + strings.Join(outer, " AND ")
 	}
 	return q + "\n" + tail
 }
 
-// scanIncident reads one row of incidentColumns.
+// scanIncident reads one row of incidentColumns and millisColumns.
 func scanIncident(rows chdriver.Rows) (*incidents.Incident, time.Time, error) {
 	var (
+		millis                                 [3]uint16 // started, acknowledged, resolved
+		periodStartsMillis, periodEndsMillis   []uint16
 		inc                                    incidents.Incident
 		impact                                 int8
 		state                                  string
@@ -103,15 +134,16 @@ func scanIncident(rows chdriver.Rows) (*incidents.Incident, time.Time, error) {
 	err := rows.Scan(&inc.ID, &inc.Service, &inc.GroupKey, &inc.Title, &impact, &state, &inc.Source,
 		&openedAt, &startedAt, &ackAt, &inc.AcknowledgedBy, &resolvedAt, &inc.ResolvedBy, &flaps, &truncated,
 		&labels, &annotations, &inc.RunbookURL, &inc.GeneratorURL, &inc.ExternalURL, &inc.CausedBy,
-		&periodStarts, &periodEnds, &facts, &updatedAt, &version)
+		&periodStarts, &periodEnds, &facts, &updatedAt, &version,
+		&millis[0], &millis[1], &millis[2], &periodStartsMillis, &periodEndsMillis)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	inc.Impact = incidents.Impact(impact)
 	inc.State = incidents.State(state)
-	inc.StartedAt = fromDateTime(startedAt)
-	inc.AcknowledgedAt = fromDateTime(ackAt)
-	inc.ResolvedAt = fromDateTime(resolvedAt)
+	inc.StartedAt = fromDateTimeMillis(startedAt, millis[0])
+	inc.AcknowledgedAt = fromDateTimeMillis(ackAt, millis[1])
+	inc.ResolvedAt = fromDateTimeMillis(resolvedAt, millis[2])
 	inc.Flaps = int(flaps)
 	inc.TruncatedAlerts = int(truncated)
 	inc.Facts = facts
@@ -122,10 +154,18 @@ func scanIncident(rows chdriver.Rows) (*incidents.Incident, time.Time, error) {
 	if inc.Annotations, err = decodeMap(annotations); err != nil {
 		return nil, time.Time{}, fmt.Errorf("incident %s: %w", inc.ID, err)
 	}
+	// Versions stored before the millis columns have no millis arrays
+	// (at) and read their periods to the second.
+	at := func(ms []uint16, i int) uint16 {
+		if len(ms) != len(periodStarts) {
+			return 0
+		}
+		return ms[i]
+	}
 	for i, start := range periodStarts {
-		p := incidents.Period{Start: fromDateTime(start)}
+		p := incidents.Period{Start: fromDateTimeMillis(start, at(periodStartsMillis, i))}
 		if i < len(periodEnds) {
-			p.End = fromDateTime(periodEnds[i])
+			p.End = fromDateTimeMillis(periodEnds[i], at(periodEndsMillis, i))
 		}
 		inc.Periods = append(inc.Periods, p)
 	}
@@ -381,9 +421,11 @@ const (
 )
 
 // cursor is the position after the last incident of a page, in List's
-// order (started_at DESC, id DESC).
+// order (started_at DESC, started_at_millis DESC, id DESC): the start's
+// second and its milliseconds.
 type cursor struct {
 	StartedAt int64  `json:"t"`
+	Millis    uint16 `json:"ms,omitempty"`
 	ID        string `json:"id"`
 }
 
@@ -404,11 +446,12 @@ func decodeCursor(s string) (cursor, error) {
 	return c, nil
 }
 
-// List returns incidents matching f, newest first (started_at DESC, id
-// DESC), and the cursor of the next page, empty on the last page
-// (incidents.Reader). Limit defaults to DefaultListLimit and is capped at
-// MaxListLimit. Since and Until are compared to the second, the precision
-// of started_at: Since and Until are truncated to whole seconds.
+// List returns incidents matching f, newest first (by start, to the
+// millisecond, then id DESC), and the cursor of the next page, empty on
+// the last page (incidents.Reader). Limit defaults to DefaultListLimit and
+// is capped at MaxListLimit. Since and Until are compared to the second,
+// the precision of started_at (its milliseconds are beside it, in
+// started_at_millis): Since and Until are truncated to whole seconds.
 func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, string, error) {
 	limit := f.Limit
 	switch {
@@ -454,10 +497,11 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 		if err != nil {
 			return nil, "", fmt.Errorf("list incidents: %w", err)
 		}
-		outer = append(outer, "(started_at < toDateTime(?) OR (started_at = toDateTime(?) AND id < ?))")
-		outerArgs = append(outerArgs, c.StartedAt, c.StartedAt, c.ID)
+		outer = append(outer, "(started_at < toDateTime(?) OR (started_at = toDateTime(?) AND "+
+			"(started_at_millis < ? OR (started_at_millis = ? AND id < ?))))")
+		outerArgs = append(outerArgs, c.StartedAt, c.StartedAt, c.Millis, c.Millis, c.ID)
 	}
-	q := selectIncidents(inner, outer, fmt.Sprintf("ORDER BY started_at DESC, id DESC\nLIMIT %d", limit+1))
+	q := selectIncidents(inner, outer, fmt.Sprintf("ORDER BY started_at DESC, started_at_millis DESC, id DESC\nLIMIT %d", limit+1))
 	incs, err := s.queryIncidents(ctx, "query_list", q, append(innerArgs, outerArgs...)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list incidents: %w", err)
@@ -466,7 +510,7 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 	if len(incs) > limit {
 		incs = incs[:limit]
 		last := incs[limit-1]
-		next = encodeCursor(cursor{StartedAt: last.StartedAt.Unix(), ID: last.ID})
+		next = encodeCursor(cursor{StartedAt: last.StartedAt.Unix(), Millis: millisOf(last.StartedAt), ID: last.ID})
 	}
 	return incs, next, nil
 }

@@ -101,7 +101,7 @@ func TestUpdatedAtFromVersion(t *testing.T) {
 }
 
 func TestCursorRoundTrip(t *testing.T) {
-	c := cursor{StartedAt: 1714979289, ID: "inc-abc"}
+	c := cursor{StartedAt: 1714979289, Millis: 310, ID: "inc-abc"}
 	got, err := decodeCursor(encodeCursor(c))
 	if err != nil || got != c {
 		t.Errorf("decodeCursor(encodeCursor(%v)) = %v, %v", c, got, err)

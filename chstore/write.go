@@ -80,12 +80,21 @@ type incidentRow struct {
 	runbookURL, generatorURL     string
 	externalURL, causedBy        string
 	periodStarts, periodEnds     []time.Time
+	millis                       incidentMillis
 	segments                     segmentRow
 	alertCount, alertsFiring     uint32
 	facts                        uint32
 	updatedAt                    time.Time
 	version                      uint64
 	openedAt                     time.Time // set at flush time
+}
+
+// incidentMillis holds the milliseconds within their second of an
+// incident's times, which its DateTime columns drop (migration 0042):
+// the *_millis columns.
+type incidentMillis struct {
+	startedAt, acknowledgedAt, resolvedAt uint16
+	periodStarts, periodEnds              []uint16
 }
 
 type alertRow struct {
@@ -115,7 +124,8 @@ const (
 	insertIncidents = `INSERT INTO incidents (id, service, group_key, title, impact, state, source, opened_at,
 started_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, flaps, truncated_alerts, labels,
 annotations, runbook_url, generator_url, external_url, caused_by, period_starts, period_ends, alert_count,
-alerts_firing, facts, updated_at, version)`
+alerts_firing, facts, updated_at, version, started_at_millis, acknowledged_at_millis, resolved_at_millis,
+period_starts_millis, period_ends_millis)`
 	insertAlerts = `INSERT INTO incident_alerts (incident_id, service, fingerprint, starts_at, starts_at_ms,
 ends_at, ends_at_ms, status, impact, labels, annotations, generator_url, version)`
 	insertEvents   = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint, inserted_at_ms, impact)`
@@ -211,9 +221,14 @@ func toIncidentRow(inc *incidents.Incident) (incidentRow, error) {
 	set(&r.updatedAt, inc.UpdatedAt, "updated_at")
 	r.periodStarts = make([]time.Time, len(inc.Periods))
 	r.periodEnds = make([]time.Time, len(inc.Periods))
+	r.millis = incidentMillis{
+		startedAt: millisOf(inc.StartedAt), acknowledgedAt: millisOf(inc.AcknowledgedAt), resolvedAt: millisOf(inc.ResolvedAt),
+		periodStarts: make([]uint16, len(inc.Periods)), periodEnds: make([]uint16, len(inc.Periods)),
+	}
 	for i, p := range inc.Periods {
 		set(&r.periodStarts[i], p.Start, "period start")
 		set(&r.periodEnds[i], p.End, "period end")
+		r.millis.periodStarts[i], r.millis.periodEnds[i] = millisOf(p.Start), millisOf(p.End)
 	}
 	r.segments = segmentRow{incidentID: inc.ID, service: inc.Service, version: r.version,
 		starts: make([]time.Time, len(inc.Segments)), ends: make([]time.Time, len(inc.Segments)),
@@ -310,6 +325,28 @@ func fromDateTime(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(t.Unix(), 0).UTC()
+}
+
+// millisOf is the milliseconds of t within its second: what a DateTime
+// column drops, kept in the *_millis column beside it (0 for the zero
+// time). Finer digits are dropped: nines keeps times to the millisecond,
+// the precision of Prometheus' and so Alertmanager's times.
+func millisOf(t time.Time) uint16 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint16(t.Nanosecond() / int(time.Millisecond))
+}
+
+// fromDateTimeMillis is the inverse of toDateTime and millisOf: the
+// DateTime column's second plus the *_millis column's milliseconds. A row
+// stored before the millis columns reads 0 there: its whole second.
+func fromDateTimeMillis(t time.Time, millis uint16) time.Time {
+	sec := fromDateTime(t)
+	if sec.IsZero() || millis > 999 {
+		return sec
+	}
+	return sec.Add(time.Duration(millis) * time.Millisecond)
 }
 
 // toMS is t in Unix milliseconds, 0 for the zero time.
@@ -480,6 +517,11 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 			column(r, func(r *incidentRow) uint32 { return r.facts }),
 			column(r, func(r *incidentRow) time.Time { return r.updatedAt }),
 			column(r, func(r *incidentRow) uint64 { return r.version }),
+			column(r, func(r *incidentRow) uint16 { return r.millis.startedAt }),
+			column(r, func(r *incidentRow) uint16 { return r.millis.acknowledgedAt }),
+			column(r, func(r *incidentRow) uint16 { return r.millis.resolvedAt }),
+			column(r, func(r *incidentRow) []uint16 { return r.millis.periodStarts }),
+			column(r, func(r *incidentRow) []uint16 { return r.millis.periodEnds }),
 		)
 	})
 	if err != nil {

@@ -479,6 +479,10 @@ func (c *Config) settle(inc *Incident) ([]Event, bool) {
 
 // sameState reports whether two versions of an incident store the same
 // incident row, to the second: the facts count and update time aside.
+// The store keeps milliseconds too: a derived incident whose times differ
+// from prev's only in their milliseconds has other alert occurrences
+// (which sameDerived compares exactly), unless prev was stored before
+// milliseconds were kept, and that is not written again for them alone.
 func sameState(a, b *Incident) bool {
 	fa, _, _ := alertStats(a.Alerts)
 	fb, _, _ := alertStats(b.Alerts)

@@ -1,0 +1,16 @@
+-- The milliseconds of an incident's times (issue 15): ClickHouse 18.16 has
+-- no DateTime64, and a DateTime holds whole seconds, so each time keeps its
+-- seconds where it was (the availability SQL, the sort key and the filters
+-- read those) and its milliseconds within that second (0–999) beside it.
+-- An incident's time is the DateTime plus these milliseconds; the period
+-- arrays are parallel to period_starts and period_ends. Rows stored before
+-- this migration (or by an older nines during an upgrade) read the
+-- DEFAULT, 0 and [], that is the whole second, as before. One ALTER per
+-- column: 18.16 has no ADD COLUMN IF NOT EXISTS, and Migrate counts a
+-- column that exists already as added, so a migration stopped half-way
+-- completes when it runs again.
+ALTER TABLE ${database}.incidents ${on_cluster} ADD COLUMN started_at_millis UInt16 DEFAULT 0;
+ALTER TABLE ${database}.incidents ${on_cluster} ADD COLUMN acknowledged_at_millis UInt16 DEFAULT 0;
+ALTER TABLE ${database}.incidents ${on_cluster} ADD COLUMN resolved_at_millis UInt16 DEFAULT 0;
+ALTER TABLE ${database}.incidents ${on_cluster} ADD COLUMN period_starts_millis Array(UInt16);
+ALTER TABLE ${database}.incidents ${on_cluster} ADD COLUMN period_ends_millis Array(UInt16)

@@ -75,6 +75,9 @@ func (j StoredNotification) Notification() Notification {
 
 // MarshalNotification encodes n in its stored form.
 func MarshalNotification(n Notification) ([]byte, error) {
+	if b, ok := appendStored(make([]byte, 0, 1024), &n); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(StoredForm(n))
 	if err != nil {
 		return nil, fmt.Errorf("encode notification: %w", err)
@@ -84,6 +87,9 @@ func MarshalNotification(n Notification) ([]byte, error) {
 
 // UnmarshalNotification decodes a notification's stored form.
 func UnmarshalNotification(b []byte) (Notification, error) {
+	if n, err := parseStored(b); err == nil {
+		return n, nil
+	}
 	var j StoredNotification
 	if err := json.Unmarshal(b, &j); err != nil {
 		return Notification{}, fmt.Errorf("decode stored notification: %w", err)

@@ -1,0 +1,488 @@
+package incidents
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The stored form is written and read on every notification four times
+// (the webhook, the spool's append and replay, the deriver), so it has a
+// codec of its own: appendStored writes exactly the bytes encoding/json
+// writes for StoredNotification (the log's content hashes depend on them),
+// and parseStored reads them. Anything parseStored does not expect (a
+// field it does not know, a null, a number where a string goes) makes
+// UnmarshalNotification fall back to encoding/json, which decides.
+// TestStoredCodecMatchesEncodingJSON holds the two to each other.
+
+// appendStored appends n's stored form. ok is false when encoding/json
+// must decide (a time outside the years 0–9999, which it refuses).
+func appendStored(b []byte, n *Notification) ([]byte, bool) {
+	b = append(b, `{"receiver":`...)
+	b = appendJSONString(b, n.Receiver)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, string(n.Status))
+	b = append(b, `,"group_key":`...)
+	b = appendJSONString(b, n.GroupKey)
+	b = appendMapField(b, `,"group_labels":`, n.GroupLabels)
+	b = appendMapField(b, `,"common_labels":`, n.CommonLabels)
+	b = appendMapField(b, `,"common_annotations":`, n.CommonAnnotations)
+	if n.ExternalURL != "" {
+		b = append(b, `,"external_url":`...)
+		b = appendJSONString(b, n.ExternalURL)
+	}
+	if n.TruncatedAlerts != 0 {
+		b = append(b, `,"truncated_alerts":`...)
+		b = strconv.AppendInt(b, int64(n.TruncatedAlerts), 10)
+	}
+	var ok bool
+	b = append(b, `,"received_at":`...)
+	if b, ok = appendJSONTime(b, n.ReceivedAt); !ok {
+		return b, false
+	}
+	b = append(b, `,"alerts":[`...)
+	for i := range n.Alerts {
+		a := &n.Alerts[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"fingerprint":`...)
+		b = appendJSONString(b, a.Fingerprint)
+		b = append(b, `,"status":`...)
+		b = appendJSONString(b, string(a.Status))
+		b = appendMapField(b, `,"labels":`, a.Labels)
+		b = appendMapField(b, `,"annotations":`, a.Annotations)
+		b = append(b, `,"starts_at":`...)
+		if b, ok = appendJSONTime(b, a.StartsAt); !ok {
+			return b, false
+		}
+		b = append(b, `,"ends_at":`...)
+		if b, ok = appendJSONTime(b, a.EndsAt); !ok {
+			return b, false
+		}
+		if a.GeneratorURL != "" {
+			b = append(b, `,"generator_url":`...)
+			b = appendJSONString(b, a.GeneratorURL)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), true
+}
+
+// appendMapField appends name and m, sorted by key, unless m is empty
+// (omitempty).
+func appendMapField(b []byte, name string, m map[string]string) []byte {
+	if len(m) == 0 {
+		return b
+	}
+	b = append(b, name...)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// appendJSONTime appends t as time.Time.MarshalJSON does; ok is false
+// for the years it refuses.
+func appendJSONTime(b []byte, t time.Time) ([]byte, bool) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return b, false
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s quoted as encoding/json does (with HTML
+// escaping, its default): invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// errFallback: the fast reader met something encoding/json must decide.
+var errFallback = errors.New("stored form: not the fast path")
+
+// storedReader reads a stored form as appendStored (or encoding/json)
+// writes it.
+type storedReader struct {
+	b []byte
+	i int
+}
+
+func parseStored(b []byte) (Notification, error) {
+	r := storedReader{b: b}
+	var n Notification
+	err := r.object(func(key string) error {
+		var err error
+		switch key {
+		case "receiver":
+			n.Receiver, err = r.str()
+		case "status":
+			var s string
+			s, err = r.str()
+			n.Status = AlertStatus(s)
+		case "group_key":
+			n.GroupKey, err = r.str()
+		case "group_labels":
+			n.GroupLabels, err = r.strMap()
+		case "common_labels":
+			n.CommonLabels, err = r.strMap()
+		case "common_annotations":
+			n.CommonAnnotations, err = r.strMap()
+		case "external_url":
+			n.ExternalURL, err = r.str()
+		case "truncated_alerts":
+			n.TruncatedAlerts, err = r.integer()
+		case "received_at":
+			n.ReceivedAt, err = r.time()
+		case "alerts":
+			n.Alerts, err = r.alerts()
+		default:
+			return errFallback
+		}
+		return err
+	})
+	if err != nil {
+		return Notification{}, err
+	}
+	r.space()
+	if r.i != len(r.b) {
+		return Notification{}, errFallback
+	}
+	// As StoredNotification.Notification: times in UTC, a zero end
+	// while firing, no nil alert list.
+	n.ReceivedAt = n.ReceivedAt.UTC()
+	if n.Alerts == nil {
+		n.Alerts = []Alert{}
+	}
+	return n, nil
+}
+
+func (r *storedReader) alerts() ([]Alert, error) {
+	r.space()
+	if !r.take('[') {
+		return nil, errFallback
+	}
+	out := []Alert{}
+	r.space()
+	if r.take(']') {
+		return out, nil
+	}
+	for {
+		var a Alert
+		var starts, ends time.Time
+		err := r.object(func(key string) error {
+			var err error
+			switch key {
+			case "fingerprint":
+				a.Fingerprint, err = r.str()
+			case "status":
+				var s string
+				s, err = r.str()
+				a.Status = AlertStatus(s)
+			case "labels":
+				a.Labels, err = r.strMap()
+			case "annotations":
+				a.Annotations, err = r.strMap()
+			case "starts_at":
+				starts, err = r.time()
+			case "ends_at":
+				ends, err = r.time()
+			case "generator_url":
+				a.GeneratorURL, err = r.str()
+			default:
+				return errFallback
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.StartsAt = starts.UTC()
+		if !ends.IsZero() {
+			a.EndsAt = ends.UTC()
+		}
+		out = append(out, a)
+		r.space()
+		if r.take(']') {
+			return out, nil
+		}
+		if !r.take(',') {
+			return nil, errFallback
+		}
+	}
+}
+
+// object reads an object, calling field with each key, positioned at its
+// value.
+func (r *storedReader) object(field func(key string) error) error {
+	r.space()
+	if !r.take('{') {
+		return errFallback
+	}
+	r.space()
+	if r.take('}') {
+		return nil
+	}
+	for {
+		k, err := r.str()
+		if err != nil {
+			return err
+		}
+		r.space()
+		if !r.take(':') {
+			return errFallback
+		}
+		if err := field(k); err != nil {
+			return err
+		}
+		r.space()
+		if r.take('}') {
+			return nil
+		}
+		if !r.take(',') {
+			return errFallback
+		}
+		r.space()
+	}
+}
+
+func (r *storedReader) strMap() (map[string]string, error) {
+	m := map[string]string{}
+	err := r.object(func(key string) error {
+		v, err := r.str()
+		m[key] = v
+		return err
+	})
+	return m, err
+}
+
+func (r *storedReader) integer() (int, error) {
+	r.space()
+	start := r.i
+	if r.i < len(r.b) && r.b[r.i] == '-' {
+		r.i++
+	}
+	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
+		r.i++
+	}
+	v, err := strconv.Atoi(string(r.b[start:r.i]))
+	if err != nil {
+		return 0, errFallback
+	}
+	return v, nil
+}
+
+func (r *storedReader) time() (time.Time, error) {
+	r.space()
+	start := r.i
+	if _, err := r.rawString(); err != nil {
+		return time.Time{}, err
+	}
+	var t time.Time
+	if err := t.UnmarshalJSON(r.b[start:r.i]); err != nil {
+		return time.Time{}, errFallback
+	}
+	return t, nil
+}
+
+// rawString moves past a string, reporting whether it holds escapes.
+func (r *storedReader) rawString() (escaped bool, err error) {
+	if !r.take('"') {
+		return false, errFallback
+	}
+	for r.i < len(r.b) {
+		switch c := r.b[r.i]; {
+		case c == '"':
+			r.i++
+			return escaped, nil
+		case c == '\\':
+			escaped = true
+			r.i += 2
+		case c < 0x20:
+			return false, errFallback
+		default:
+			r.i++
+		}
+	}
+	return false, errFallback
+}
+
+// str reads a string as encoding/json does: escapes decoded, invalid
+// UTF-8 and lone surrogates as U+FFFD.
+func (r *storedReader) str() (string, error) {
+	r.space()
+	start := r.i
+	escaped, err := r.rawString()
+	if err != nil {
+		return "", err
+	}
+	raw := r.b[start+1 : r.i-1]
+	if !escaped && utf8.Valid(raw) {
+		return string(raw), nil
+	}
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			if c < utf8.RuneSelf {
+				out = append(out, c)
+				i++
+				continue
+			}
+			ru, size := utf8.DecodeRune(raw[i:])
+			out = utf8.AppendRune(out, ru) // RuneError for invalid bytes
+			i += size
+			continue
+		}
+		if i+1 >= len(raw) {
+			return "", errFallback
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/':
+			out = append(out, raw[i+1])
+			i += 2
+		case 'b':
+			out = append(out, '\b')
+			i += 2
+		case 'f':
+			out = append(out, '\f')
+			i += 2
+		case 'n':
+			out = append(out, '\n')
+			i += 2
+		case 'r':
+			out = append(out, '\r')
+			i += 2
+		case 't':
+			out = append(out, '\t')
+			i += 2
+		case 'u':
+			ru, ok := hex4(raw[i+2:])
+			if !ok {
+				return "", errFallback
+			}
+			i += 6
+			if utf16.IsSurrogate(ru) {
+				ru2, ok2 := rune(-1), false
+				if i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					ru2, ok2 = hex4(raw[i+2:])
+				}
+				if dec := utf16.DecodeRune(ru, ru2); ok2 && dec != utf8.RuneError {
+					ru = dec
+					i += 6
+				} else {
+					ru = utf8.RuneError
+				}
+			}
+			out = utf8.AppendRune(out, ru)
+		default:
+			return "", errFallback
+		}
+	}
+	return string(out), nil
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var v rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | rune(c)
+	}
+	return v, true
+}
+
+func (r *storedReader) take(c byte) bool {
+	if r.i < len(r.b) && r.b[r.i] == c {
+		r.i++
+		return true
+	}
+	return false
+}
+
+func (r *storedReader) space() {
+	for r.i < len(r.b) {
+		switch r.b[r.i] {
+		case ' ', '\t', '\n', '\r':
+			r.i++
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,203 @@
+package incidents
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// randomText returns strings that exercise every branch of JSON quoting:
+// HTML characters, control characters, quotes, invalid UTF-8, U+2028,
+// characters outside the BMP.
+func randomText(rng *rand.Rand) string {
+	pieces := []string{"", "a", "api", "<b>", "&", "\"", "\\", "\n", "\t", "\x00", "\x1f", "\b", "\f", "\r",
+		"\u2028", "\u2029", "é", "😀", "\xff", "\xe2\x82", "/", "{}", "ok=1&x=<2>", "'; DROP TABLE x; --"}
+	var b bytes.Buffer
+	for range rng.IntN(5) {
+		b.WriteString(pieces[rng.IntN(len(pieces))])
+	}
+	return b.String()
+}
+
+func randomMap(rng *rand.Rand) map[string]string {
+	switch rng.IntN(4) {
+	case 0:
+		return nil
+	case 1:
+		return map[string]string{}
+	}
+	m := map[string]string{}
+	for range 1 + rng.IntN(6) {
+		m[randomText(rng)] = randomText(rng)
+	}
+	return m
+}
+
+func randomTime(rng *rand.Rand) time.Time {
+	zones := []*time.Location{time.UTC, time.FixedZone("X", 5*3600+1800), time.FixedZone("Y", -7*3600)}
+	switch rng.IntN(5) {
+	case 0:
+		return time.Time{}
+	case 1:
+		return time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	}
+	return time.Unix(1_700_000_000+rng.Int64N(100_000_000), rng.Int64N(1_000_000_000)).In(zones[rng.IntN(len(zones))])
+}
+
+func randomNotification(rng *rand.Rand) Notification {
+	n := Notification{
+		Receiver: randomText(rng), Status: AlertStatus(randomText(rng)), GroupKey: randomText(rng),
+		GroupLabels: randomMap(rng), CommonLabels: randomMap(rng), CommonAnnotations: randomMap(rng),
+		ExternalURL: randomText(rng), TruncatedAlerts: rng.IntN(3) * rng.IntN(1000), ReceivedAt: randomTime(rng),
+	}
+	if rng.IntN(5) > 0 {
+		n.Alerts = []Alert{}
+	}
+	for range rng.IntN(4) {
+		n.Alerts = append(n.Alerts, Alert{
+			Fingerprint: randomText(rng), Status: AlertStatus(randomText(rng)), Labels: randomMap(rng),
+			Annotations: randomMap(rng), StartsAt: randomTime(rng), EndsAt: randomTime(rng), GeneratorURL: randomText(rng),
+		})
+	}
+	return n
+}
+
+// decodeJSON is UnmarshalNotification through encoding/json alone.
+func decodeJSON(b []byte) (Notification, error) {
+	var j StoredNotification
+	if err := json.Unmarshal(b, &j); err != nil {
+		return Notification{}, err
+	}
+	return j.Notification(), nil
+}
+
+// TestStoredCodecMatchesEncodingJSON: the stored form's fast codec writes
+// exactly the bytes encoding/json writes (the log's content hashes, and
+// so its deduplication, depend on them, across versions of nines) and
+// reads what encoding/json reads, on random notifications full of
+// characters JSON must escape.
+func TestStoredCodecMatchesEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 20))
+	for i := range 3000 {
+		n := randomNotification(rng)
+		want, err := json.Marshal(StoredForm(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := MarshalNotification(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("notification %d: fast encoding\n%s\nencoding/json\n%s", i, got, want)
+		}
+		fast, err := parseStored(want)
+		if err != nil {
+			t.Fatalf("notification %d: the fast reader gave up on what encoding/json wrote: %v\n%s", i, err, want)
+		}
+		slow, err := decodeJSON(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("notification %d: fast reader\n%#v\nencoding/json\n%#v", i, fast, slow)
+		}
+	}
+}
+
+// TestStoredCodecFallsBack: what the fast reader does not expect is
+// decided by encoding/json, as before.
+func TestStoredCodecFallsBack(t *testing.T) {
+	tests := []struct {
+		name, body string
+	}{
+		{"whitespace and escapes", `{ "receiver" : "a\u00e9\ud83d\ude00\ud800x\/" , "status":"firing","group_key":"g","received_at":"2026-11-01T12:00:00Z","alerts":[ ]}`},
+		{"a key in another case", `{"Receiver":"a","status":"firing","group_key":"g","received_at":"2026-11-01T12:00:00Z","alerts":[]}`},
+		{"an unknown field", `{"receiver":"a","later":{"x":[1,2]},"status":"firing","group_key":"g","received_at":"2026-11-01T12:00:00Z","alerts":[]}`},
+		{"null maps", `{"receiver":"a","status":"firing","group_key":"g","group_labels":null,"received_at":"2026-11-01T12:00:00Z","alerts":null}`},
+		{"no alerts", `{"receiver":"a","status":"firing","group_key":"g","received_at":"2026-11-01T12:00:00Z"}`},
+		{"invalid UTF-8", "{\"receiver\":\"a\xffb\",\"status\":\"firing\",\"group_key\":\"g\",\"received_at\":\"2026-11-01T12:00:00Z\",\"alerts\":[]}"},
+		{"duplicate keys", `{"receiver":"a","receiver":"b","status":"firing","group_key":"g","group_labels":{"x":"1","x":"2"},"received_at":"2026-11-01T12:00:00Z","alerts":[]}`},
+		{"broken", `{"receiver":"a","status":`},
+		{"trailing bytes", `{"receiver":"a","status":"firing","group_key":"g","received_at":"2026-11-01T12:00:00Z","alerts":[]}x`},
+		{"a bad time", `{"receiver":"a","status":"firing","group_key":"g","received_at":"yesterday","alerts":[]}`},
+		{"a float count", `{"receiver":"a","status":"firing","group_key":"g","truncated_alerts":1.5,"received_at":"2026-11-01T12:00:00Z","alerts":[]}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, gotErr := UnmarshalNotification([]byte(tc.body))
+			want, wantErr := decodeJSON([]byte(tc.body))
+			if (gotErr != nil) != (wantErr != nil) {
+				t.Fatalf("error %v, encoding/json: %v", gotErr, wantErr)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("got\n%#v\nencoding/json\n%#v", got, want)
+			}
+		})
+	}
+}
+
+// FuzzStoredCodec: whatever the bytes, UnmarshalNotification decides as
+// encoding/json does.
+func FuzzStoredCodec(f *testing.F) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20 {
+		b, _ := MarshalNotification(randomNotification(rng))
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, gotErr := UnmarshalNotification(b)
+		want, wantErr := decodeJSON(b)
+		if (gotErr != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: got %#v, %v; encoding/json %#v, %v", b, got, gotErr, want, wantErr)
+		}
+		if gotErr == nil {
+			again, err := MarshalNotification(got)
+			ref, refErr := json.Marshal(StoredForm(got))
+			if (err != nil) != (refErr != nil) || !bytes.Equal(again, ref) {
+				t.Fatalf("re-encoding differs:\n%s, %v\n%s, %v", again, err, ref, refErr)
+			}
+		}
+	})
+}
+
+// BenchmarkStoredCodec: a storm's notification (64 alerts with a dozen
+// labels) through the fast codec and through encoding/json.
+func BenchmarkStoredCodec(b *testing.B) {
+	n := Notification{Receiver: "nines", Status: AlertFiring, GroupKey: `{}:{alertname="Down"}`,
+		GroupLabels: map[string]string{"alertname": "Down"}, ExternalURL: "http://alertmanager:9093", ReceivedAt: time.Now()}
+	for i := range 64 {
+		labels := map[string]string{"alertname": "Down", "service": "api", "severity": "critical", "instance": fmt.Sprintf("10.0.0.%d:9100", i)}
+		for j := range 8 {
+			labels[fmt.Sprint("label", j)] = fmt.Sprint("value-", i, "-", j)
+		}
+		n.Alerts = append(n.Alerts, Alert{Fingerprint: fmt.Sprintf("%016x", i), Status: AlertFiring, Labels: labels,
+			Annotations: map[string]string{"summary": "Instance down", "runbook_url": "https://runbooks/x?a=1&b=2"},
+			StartsAt:    time.Now(), GeneratorURL: "http://prometheus:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1"})
+	}
+	body, _ := json.Marshal(StoredForm(n))
+	b.Run("encode/fast", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = MarshalNotification(n)
+		}
+	})
+	b.Run("encode/encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = json.Marshal(StoredForm(n))
+		}
+	})
+	b.Run("decode/fast", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = UnmarshalNotification(body)
+		}
+	})
+	b.Run("decode/encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = decodeJSON(body)
+		}
+	})
+}

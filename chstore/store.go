@@ -101,11 +101,10 @@ type Options struct {
 	// FlushInterval is how long a write waits for others to join its batch
 	// under light load (DefaultFlushInterval).
 	FlushInterval time.Duration
-	// MaxFlushInterval is how long an append to the notification log
-	// waits for others to join its batch under heavy load
-	// (DefaultMaxFlushInterval): from BusyRows rows per second on, so that
-	// ClickHouse gets about one INSERT of the log per MaxFlushInterval
-	// (the deriver's writes always wait FlushInterval). Between BusyRows/2 and BusyRows the wait grows
+	// MaxFlushInterval is how long a write waits for others to join its
+	// batch under heavy load (DefaultMaxFlushInterval): from BusyRows rows
+	// per second on, so that ClickHouse gets about one INSERT per table
+	// per MaxFlushInterval. Between BusyRows/2 and BusyRows the wait grows
 	// from FlushInterval to MaxFlushInterval. A MaxFlushInterval below
 	// FlushInterval counts as FlushInterval: the wait is then fixed.
 	MaxFlushInterval time.Duration
@@ -252,11 +251,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.conn = conn
 	s.sayVersion(ctx)
-	// The derived rows do not linger longer under load: their one writer,
-	// the deriver, waits for each page's writes before it reads on, so
-	// waiting brings no company, only delay; its batches grow by
-	// themselves while a flush runs.
 	s.batcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flush)
+	s.batcher.adapt(opts.MaxFlushInterval, opts.BusyRows)
 	go s.batcher.run()
 	s.logBatcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flushLog)
 	s.logBatcher.adapt(opts.MaxFlushInterval, opts.BusyRows)

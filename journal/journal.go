@@ -178,8 +178,23 @@ func (j *Journal) Ingest(ctx context.Context, n incidents.Notification) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", fault.ErrInvalid, err)
 	}
-	if err := j.log.AppendLog(ctx, []Record{NewRecord(KindNotification, body, j.now())}); err != nil {
-		return fmt.Errorf("log notification %s: %w", n.GroupKey, err)
+	if err := j.IngestStored(ctx, [][]byte{body}); err != nil {
+		return fmt.Errorf("group %s: %w", n.GroupKey, err)
+	}
+	return nil
+}
+
+// IngestStored appends notifications given in their stored form
+// (incidents.MarshalNotification), as the spool keeps them, in one go:
+// the records Ingest makes of them. The bodies must not change after.
+func (j *Journal) IngestStored(ctx context.Context, bodies [][]byte) error {
+	now := j.now()
+	recs := make([]Record, len(bodies))
+	for i, b := range bodies {
+		recs[i] = NewRecord(KindNotification, b, now)
+	}
+	if err := j.log.AppendLog(ctx, recs); err != nil {
+		return fmt.Errorf("log notifications (%d): %w", len(recs), err)
 	}
 	j.signal()
 	return nil

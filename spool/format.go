@@ -41,12 +41,9 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// encodeRecord frames n, accepted at at, as one record.
-func encodeRecord(n incidents.Notification, at time.Time) ([]byte, error) {
-	payload, err := incidents.MarshalNotification(n)
-	if err != nil {
-		return nil, err
-	}
+// framePayload frames a stored notification (incidents.MarshalNotification),
+// accepted at at, as one record.
+func framePayload(payload []byte, at time.Time) ([]byte, error) {
 	if len(payload) > maxRecord {
 		return nil, fmt.Errorf("%w: notification of %d bytes is too large to spool", incidents.ErrInvalid, len(payload))
 	}
@@ -69,6 +66,7 @@ type record struct {
 	off, end   int64  // offsets of the record and of what follows it
 	acceptedAt time.Time
 	n          incidents.Notification
+	body       []byte // n's stored form, as spooled
 	// payload and decodeErr are set instead of n when the payload does
 	// not decode.
 	payload   []byte

@@ -37,10 +37,27 @@ import (
 	"github.com/ninesops/nines/incidents"
 )
 
-// Ingester knows how to store a notification durably; incidents.Service
-// implements it.
+// Ingester knows how to store a notification durably.
 type Ingester interface {
 	Ingest(ctx context.Context, n incidents.Notification) error
+}
+
+// StoredIngester is an Ingester that also takes notifications in their
+// stored form (incidents.MarshalNotification), as the spool has them, all
+// at once (journal.Journal): that saves encoding them again, and a replay
+// is one INSERT per batch rather than one per notification. The order of
+// notifications does not matter to it.
+type StoredIngester interface {
+	Ingester
+	IngestStored(ctx context.Context, bodies [][]byte) error
+}
+
+// next hands n, whose stored form is body, to the next Ingester.
+func (s *Spool) next(ctx context.Context, n *incidents.Notification, body []byte) error {
+	if si, ok := s.o.Next.(StoredIngester); ok {
+		return si.IngestStored(ctx, [][]byte{body})
+	}
+	return s.o.Next.Ingest(ctx, *n)
 }
 
 // Defaults for Options.
@@ -431,9 +448,13 @@ func (s *Spool) scanSegment(seq uint64, last bool) (int64, error) {
 // incidents.ErrUnavailable when the spool is full, and the next
 // Ingester's error when a retry cannot help (incidents.ErrInvalid).
 func (s *Spool) Ingest(ctx context.Context, n incidents.Notification) error {
+	body, err := incidents.MarshalNotification(n)
+	if err != nil {
+		return fmt.Errorf("%w: %w", incidents.ErrInvalid, err)
+	}
 	if s.pending() == 0 {
 		dctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-		err := s.o.Next.Ingest(dctx, n)
+		err := s.next(dctx, &n, body)
 		cancel()
 		switch {
 		case err == nil:
@@ -449,7 +470,7 @@ func (s *Spool) Ingest(ctx context.Context, n incidents.Notification) error {
 			s.setLastErr(err)
 		}
 	}
-	return s.append(n)
+	return s.append(body)
 }
 
 func retryable(err error) bool {
@@ -462,10 +483,11 @@ func (s *Spool) pending() int64 {
 	return s.records
 }
 
-// append spools n and waits until it is on disk.
-func (s *Spool) append(n incidents.Notification) error {
+// append spools a notification's stored form and waits until it is on
+// disk.
+func (s *Spool) append(body []byte) error {
 	now := s.o.Now()
-	rec, err := encodeRecord(n, now)
+	rec, err := framePayload(body, now)
 	if err != nil {
 		return err
 	}
@@ -751,7 +773,7 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 				// Kept as a dead letter by apply, bytes and all.
 				r.payload, r.decodeErr = slices.Clone(payload), err
 			} else {
-				r.n = n
+				r.n, r.body = n, payload
 			}
 			recs = append(recs, r)
 			bytes += size
@@ -802,6 +824,26 @@ func (s *Spool) apply(ctx context.Context, recs []record) error {
 		}
 		groups[r.n.GroupKey] = append(groups[r.n.GroupKey], r)
 	}
+	if si, ok := s.o.Next.(StoredIngester); ok && len(order) > 0 {
+		var bodies [][]byte
+		for _, k := range order {
+			for _, r := range groups[k] {
+				bodies = append(bodies, r.body)
+			}
+		}
+		ictx, cancel := context.WithTimeout(ctx, s.o.ReplayTimeout)
+		err := si.IngestStored(ictx, bodies)
+		cancel()
+		switch {
+		case err == nil:
+			s.metrics.replayed.Add(float64(len(bodies)))
+			return nil
+		case retryable(err), ctx.Err() != nil:
+			return err
+		}
+		// Refused as a whole: one at a time below, to find which.
+		s.log.Warn("spool: a replayed batch was refused; replaying it one notification at a time", "notifications", len(bodies), "err", err)
+	}
 	var (
 		wg       sync.WaitGroup
 		errMu    sync.Mutex
@@ -831,7 +873,7 @@ func (s *Spool) apply(ctx context.Context, recs []record) error {
 
 func (s *Spool) applyOne(ctx context.Context, r *record) error {
 	ictx, cancel := context.WithTimeout(ctx, s.o.ReplayTimeout)
-	err := s.o.Next.Ingest(ictx, r.n)
+	err := s.next(ictx, &r.n, r.body)
 	cancel()
 	switch {
 	case err == nil:

@@ -722,3 +722,76 @@ func TestBarrierWaitsForWhatWasSpooled(t *testing.T) {
 		t.Fatalf("Barrier returned with %v handed on, want g/1 and g/2", got)
 	}
 }
+
+// storedStore is a StoredIngester: it records each call's stored forms.
+type storedStore struct {
+	fakeStore
+	calls  [][][]byte
+	refuse bool // refuse batches of more than one
+}
+
+func (s *storedStore) IngestStored(ctx context.Context, bodies [][]byte) error {
+	s.mu.Lock()
+	fail := s.fail
+	s.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	if s.refuse && len(bodies) > 1 {
+		return errors.New("refused as a whole")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, bodies)
+	for _, b := range bodies {
+		n, err := incidents.UnmarshalNotification(b)
+		if err != nil {
+			return err
+		}
+		s.applied = append(s.applied, key(n))
+	}
+	return nil
+}
+
+// TestReplayHandsOnStoredFormsInOneGo: to a StoredIngester (the journal)
+// the spool replays a batch in one call, with the bytes it spooled (no
+// second encoding), and falls back to one at a time when the batch is
+// refused as a whole.
+func TestReplayHandsOnStoredFormsInOneGo(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		t.Run(fmt.Sprint("refuse=", refuse), func(t *testing.T) {
+			store := &storedStore{refuse: refuse}
+			s := open(t, t.TempDir(), store)
+			store.set(errDown, 0)
+			var ns []incidents.Notification
+			for i := range 5 {
+				ns = append(ns, notification(fmt.Sprint("g", i%2), i))
+			}
+			ingest(t, s, ns...)
+			store.set(nil, 0)
+			drain(t, s)
+			if got := store.got(); len(got) != 5 {
+				t.Fatalf("replayed %v, want 5 notifications", got)
+			}
+			calls := len(store.calls)
+			if !refuse && calls != 1 {
+				t.Errorf("%d calls for a batch of 5, want 1", calls)
+			}
+			if refuse && calls != 5 {
+				t.Errorf("%d calls after the batch was refused, want 5", calls)
+			}
+			for _, n := range ns {
+				want, _ := incidents.MarshalNotification(n)
+				found := false
+				for _, c := range store.calls {
+					for _, b := range c {
+						found = found || bytes.Equal(b, want)
+					}
+				}
+				if !found {
+					t.Errorf("%s: not handed on as spooled (%s)", key(n), want)
+				}
+			}
+		})
+	}
+}

@@ -55,7 +55,7 @@ func (f *storeFlags) register(fs flagger) {
 		Envar(envCluster).PlaceHolder("NAME").StringVar(&f.cluster)
 	fs.Flag("clickhouse.flush-interval", "How long a write waits for others to join its INSERT while writes are few.").
 		Default(chstore.DefaultFlushInterval.String()).DurationVar(&f.flushInterval)
-	fs.Flag("clickhouse.max-flush-interval", "How long an append to the notification log waits for others to join its INSERT under heavy load (from --clickhouse.busy-rows on): about one INSERT of the log per interval. The deriver's writes always wait --clickhouse.flush-interval.").
+	fs.Flag("clickhouse.max-flush-interval", "How long a write waits for others to join its INSERT under heavy load (from --clickhouse.busy-rows on): about one INSERT per table per interval.").
 		Default(chstore.DefaultMaxFlushInterval.String()).DurationVar(&f.maxFlushInterval)
 	fs.Flag("clickhouse.busy-rows", "Write rate (rows/s, all tables) from which writes wait --clickhouse.max-flush-interval; from half of it the wait grows from --clickhouse.flush-interval.").
 		Default(strconv.Itoa(chstore.DefaultBusyRows)).IntVar(&f.busyRows)
@@ -201,7 +201,7 @@ func (c *cli) addServe() {
 	cmd.GetFlag("web.listen-address").Envar(envListen)
 	cmd.Flag("storage.path", "Directory for nines' durable data: the spool of notifications answered 2xx while ClickHouse is down or slow (<storage.path>/spool). Give it a persistent volume.").
 		Default("data/").StringVar(&o.storagePath)
-	cmd.Flag("web.shutdown-timeout", "How long shutdown waits for in-flight requests and batches.").Default("30s").DurationVar(&o.shutdownTimeout)
+	cmd.Flag("web.shutdown-timeout", "How long shutdown may take, all its steps together: in-flight requests, the spool's drain, the deriver's last round; what it leaves, the next start does.").Default("30s").DurationVar(&o.shutdownTimeout)
 	cmd.Flag("config.file", "YAML configuration file (grouping, label and severity mapping).").
 		PlaceHolder("FILE").StringVar(&o.configFile)
 	cmd.Flag("catalog.file", "Service catalog YAML (owners, SLOs, dependencies, maintenance); reloaded on change and on SIGHUP.").
@@ -291,6 +291,17 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan
 	)
 
 	var cl closers
+	// Shutdown has one deadline, --web.shutdown-timeout after it began,
+	// shared by its steps (the server, the spool's drain, the deriver):
+	// what a step leaves undone is not lost, the next start does it.
+	var (
+		shutdownOnce sync.Once
+		shutdownAt   time.Time
+	)
+	shutdownCtx := func() (context.Context, context.CancelFunc) {
+		shutdownOnce.Do(func() { shutdownAt = time.Now().Add(o.shutdownTimeout) })
+		return context.WithDeadline(context.Background(), shutdownAt)
+	}
 	defer cl.closeAll(log)
 
 	// The listeners, the webhook and the spool come first: while nines
@@ -337,7 +348,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan
 	var stopOnce sync.Once
 	stop := func() (err error) {
 		stopOnce.Do(func() {
-			sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+			sctx, cancel := shutdownCtx()
 			defer cancel()
 			if serr := srv.Shutdown(sctx); serr != nil {
 				err = fmt.Errorf("shutdown: %w", serr)
@@ -388,7 +399,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan
 	derDone := make(chan struct{})
 	go func() { defer close(derDone); _ = deriver.Run(derCtx) }()
 	cl.push(func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+		ctx, cancel := shutdownCtx()
 		defer cancel()
 		err := deriver.Stop(ctx)
 		stopDeriver()
@@ -429,7 +440,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan
 		return err
 	}
 	cl.push(func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+		ctx, cancel := shutdownCtx()
 		defer cancel()
 		return in.Close(ctx)
 	})

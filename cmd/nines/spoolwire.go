@@ -191,3 +191,11 @@ func (l *lateIngester) Ingest(ctx context.Context, n incidents.Notification) err
 	}
 	return fmt.Errorf("%w: ClickHouse not reached since nines started", incidents.ErrUnavailable)
 }
+
+// IngestStored implements spool.StoredIngester.
+func (l *lateIngester) IngestStored(ctx context.Context, bodies [][]byte) error {
+	if j := l.next.Load(); j != nil {
+		return j.IngestStored(ctx, bodies)
+	}
+	return fmt.Errorf("%w: ClickHouse not reached since nines started", incidents.ErrUnavailable)
+}

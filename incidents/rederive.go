@@ -337,7 +337,7 @@ func restoredActions(inc *Incident) []Action {
 	if inc.CausedBy != "" {
 		out = append(out, Action{Kind: EventLinked, Incident: inc.ID, Actor: "nines", CausedBy: inc.CausedBy})
 	}
-	return out
+	return append(out, exclusionActions(inc)...)
 }
 
 // actionOf returns the action a person's change records, if it shapes the
@@ -350,6 +350,12 @@ func actionOf(ch Change) (Action, bool) {
 	switch ev.Kind {
 	case EventAcknowledged, EventResolved, EventLinked, EventUnlinked:
 		return Action{Kind: ev.Kind, Incident: ch.Incident.ID, Actor: ev.Actor, At: ev.At, CausedBy: ch.Incident.CausedBy}, true
+	case EventNotDowntime:
+		for _, x := range ch.Incident.Excluded {
+			if x.At.Equal(ev.At) && x.By == ev.Actor {
+				return Action{Kind: ev.Kind, Incident: ch.Incident.ID, Actor: ev.Actor, At: ev.At, Excluded: &x}, true
+			}
+		}
 	}
 	return Action{}, false
 }

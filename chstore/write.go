@@ -81,11 +81,21 @@ type incidentRow struct {
 	externalURL, causedBy        string
 	periodStarts, periodEnds     []time.Time
 	segments                     segmentRow
+	excluded                     exclusionCols
 	alertCount, alertsFiring     uint32
 	facts                        uint32
 	updatedAt                    time.Time
 	version                      uint64
 	openedAt                     time.Time // set at flush time
+}
+
+// exclusionCols are an incident version's periods marked as not downtime
+// (incidents.Exclusion), as the parallel arrays the excluded_* columns
+// hold.
+type exclusionCols struct {
+	from, to    []time.Time
+	by, reasons []string
+	atMS        []int64
 }
 
 type alertRow struct {
@@ -115,7 +125,7 @@ const (
 	insertIncidents = `INSERT INTO incidents (id, service, group_key, title, impact, state, source, opened_at,
 started_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, flaps, truncated_alerts, labels,
 annotations, runbook_url, generator_url, external_url, caused_by, period_starts, period_ends, alert_count,
-alerts_firing, facts, updated_at, version)`
+alerts_firing, facts, updated_at, version, excluded_from, excluded_to, excluded_by, excluded_reasons, excluded_at_ms)`
 	insertAlerts = `INSERT INTO incident_alerts (incident_id, service, fingerprint, starts_at, starts_at_ms,
 ends_at, ends_at_ms, status, impact, labels, annotations, generator_url, version)`
 	insertEvents   = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint, inserted_at_ms, impact)`
@@ -222,6 +232,14 @@ func toIncidentRow(inc *incidents.Incident) (incidentRow, error) {
 		set(&r.segments.starts[i], sg.Start, "segment start")
 		set(&r.segments.ends[i], sg.End, "segment end")
 		r.segments.impacts[i] = int8(sg.Impact)
+	}
+	n := len(inc.Excluded)
+	r.excluded = exclusionCols{from: make([]time.Time, n), to: make([]time.Time, n), by: make([]string, n),
+		reasons: make([]string, n), atMS: make([]int64, n)}
+	for i, x := range inc.Excluded {
+		set(&r.excluded.from[i], x.From, "not downtime from")
+		set(&r.excluded.to[i], x.To, "not downtime to")
+		r.excluded.by[i], r.excluded.reasons[i], r.excluded.atMS[i] = x.By, x.Reason, toMS(x.At)
 	}
 	return r, err
 }
@@ -479,6 +497,11 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 			column(r, func(r *incidentRow) uint32 { return r.facts }),
 			column(r, func(r *incidentRow) time.Time { return r.updatedAt }),
 			column(r, func(r *incidentRow) uint64 { return r.version }),
+			column(r, func(r *incidentRow) []time.Time { return r.excluded.from }),
+			column(r, func(r *incidentRow) []time.Time { return r.excluded.to }),
+			column(r, func(r *incidentRow) []string { return r.excluded.by }),
+			column(r, func(r *incidentRow) []string { return r.excluded.reasons }),
+			column(r, func(r *incidentRow) []int64 { return r.excluded.atMS }),
 		)
 	})
 	if err != nil {

@@ -98,9 +98,13 @@ func MarkNotDowntime(inc *Incident, r NotDowntimeRequest, at time.Time) (Change,
 	if err := r.validate(); err != nil {
 		return Change{}, err
 	}
-	x := Exclusion{From: r.From.UTC(), To: r.To.UTC(), By: r.Actor, Reason: strings.TrimSpace(r.Reason), At: at.UTC()}
+	// Whole seconds for the period, as availability counts, and
+	// milliseconds for the time of marking, as the store keeps them: the
+	// mark read back is the same mark.
+	x := Exclusion{From: r.From.UTC().Truncate(time.Second), To: r.To.UTC().Truncate(time.Second),
+		By: r.Actor, Reason: strings.TrimSpace(r.Reason), At: markedAt(at)}
 	if r.From.IsZero() {
-		x.From = inc.StartedAt.UTC()
+		x.From = inc.StartedAt.UTC().Truncate(time.Second)
 	}
 	if !x.To.IsZero() && !x.From.Before(x.To) {
 		return Change{}, fmt.Errorf("%w: from must be before to: the incident started at %s", ErrInvalid, x.From.Format(time.RFC3339))
@@ -110,6 +114,9 @@ func MarkNotDowntime(inc *Incident, r NotDowntimeRequest, at time.Time) (Change,
 	ch := manualEvent(inc, EventNotDowntime, r.Actor, at, fmt.Sprintf("Marked %s as not downtime: %s", describePeriod(x), x.Reason))
 	return ch, nil
 }
+
+// markedAt is the time of a mark made at at, as the store keeps it.
+func markedAt(at time.Time) time.Time { return at.UTC().Truncate(time.Millisecond) }
 
 // describePeriod writes an exclusion's period for the timeline.
 func describePeriod(x Exclusion) string {

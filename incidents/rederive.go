@@ -352,7 +352,7 @@ func actionOf(ch Change) (Action, bool) {
 		return Action{Kind: ev.Kind, Incident: ch.Incident.ID, Actor: ev.Actor, At: ev.At, CausedBy: ch.Incident.CausedBy}, true
 	case EventNotDowntime:
 		for _, x := range ch.Incident.Excluded {
-			if x.At.Equal(ev.At) && x.By == ev.Actor {
+			if x.At.Equal(markedAt(ev.At)) && x.By == ev.Actor {
 				return Action{Kind: ev.Kind, Incident: ch.Incident.ID, Actor: ev.Actor, At: ev.At, Excluded: &x}, true
 			}
 		}

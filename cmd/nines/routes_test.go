@@ -50,6 +50,9 @@ func (s *stubIncidents) Link(context.Context, string, string, string) (*incident
 func (s *stubIncidents) Unlink(context.Context, string, string) (*incidents.Incident, error) {
 	return s.mutate()
 }
+func (s *stubIncidents) NotDowntime(context.Context, string, incidents.NotDowntimeRequest) (*incidents.Incident, error) {
+	return s.mutate()
+}
 
 func TestRoutes(t *testing.T) {
 	const token = "api-token"

@@ -59,7 +59,9 @@
 // A person may mark a period of an incident as not downtime (a false
 // positive, a test alert: POST /api/v1/incidents/{id}/not-downtime, with a
 // required reason; incidents.Exclusion). The mark is a fact kept on the
-// incident with who made it, when and why, and an entry on its timeline.
+// incident with who made it, when and why, and an entry on its timeline;
+// withdrawing it (with a reason, also on the timeline) makes the period
+// count again.
 // The marked period [from, to) (by default the whole incident: from its
 // start until it ends) is cut out of that incident's impact segments
 // (periods) before anything is counted, so it leaves the incident's

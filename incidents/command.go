@@ -23,6 +23,9 @@ const (
 	// (MarkNotDowntime): Text is the reason, Period the period (nil: the
 	// whole incident; a zero Start or End, the incident's).
 	CommandNotDowntime CommandKind = "not_downtime"
+	// CommandWithdrawNotDowntime withdraws the mark made at Mark
+	// (WithdrawNotDowntime): Text is the reason.
+	CommandWithdrawNotDowntime CommandKind = "withdraw_not_downtime"
 	// CommandSync changes nothing: its result says that the deriver has
 	// applied what was logged before it (Journal.Sync).
 	CommandSync CommandKind = "sync"
@@ -48,6 +51,7 @@ type Command struct {
 	Ends     map[string]time.Time `json:"ends,omitempty"`     // CommandResolveStale
 	Open     *OpenRequest         `json:"open,omitempty"`     // CommandOpen
 	Period   *Period              `json:"period,omitempty"`   // CommandNotDowntime
+	Mark     *time.Time           `json:"mark,omitempty"`     // CommandWithdrawNotDowntime
 }
 
 // Validate reports what makes c impossible to apply, wrapping ErrInvalid.
@@ -66,6 +70,10 @@ func (c Command) Validate() error {
 	case CommandAcknowledge, CommandResolve, CommandNote, CommandUnlink, CommandResolveStale, CommandAnnotate:
 	case CommandNotDowntime:
 		if err := c.notDowntimeRequest().validate(); err != nil {
+			return err
+		}
+	case CommandWithdrawNotDowntime:
+		if err := validateWithdrawal(c.Mark, c.Text); err != nil {
 			return err
 		}
 	case CommandLink:

@@ -22,6 +22,7 @@ type Mutator interface {
 	Link(ctx context.Context, id, upstreamID, actor string) (*Incident, error)
 	Unlink(ctx context.Context, id, actor string) (*Incident, error)
 	NotDowntime(ctx context.Context, id string, r NotDowntimeRequest) (*Incident, error)
+	WithdrawNotDowntime(ctx context.Context, id string, markedAt time.Time, actor, reason string) (*Incident, error)
 }
 
 // API serves nines' incident endpoints. Routes are declared in cmd/nines;
@@ -198,6 +199,37 @@ func (a *API) NotDowntime(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inc, err := a.mut.NotDowntime(r.Context(), id, req)
+	if err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	answer.JSON(w, http.StatusOK, ToJSON(inc, nil))
+}
+
+// WithdrawNotDowntime serves POST
+// /api/v1/incidents/{id}/not-downtime/withdraw {"marked_at": "…",
+// "reason": "…", "actor": "…"}: the period of the mark made at marked_at
+// (its "at") counts as downtime again.
+func (a *API) WithdrawNotDowntime(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	var body struct {
+		MarkedAt *time.Time `json:"marked_at"`
+		Reason   string     `json:"reason"`
+		Actor    string     `json:"actor"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	if err := validateWithdrawal(body.MarkedAt, body.Reason); err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	inc, err := a.mut.WithdrawNotDowntime(r.Context(), id, body.MarkedAt.UTC(), actorOr(body.Actor), body.Reason)
 	if err != nil {
 		answer.Error(w, a.log, err)
 		return

@@ -65,6 +65,13 @@ func (b fuzzBackend) NotDowntime(_ context.Context, id string, r NotDowntimeRequ
 	}
 	return b.incident(id)
 }
+func (b fuzzBackend) WithdrawNotDowntime(_ context.Context, id string, markedAt time.Time, actor, reason string) (*Incident, error) {
+	b.actor(actor)
+	if err := validateWithdrawal(&markedAt, reason); err != nil {
+		b.t.Fatalf("WithdrawNotDowntime got an invalid request past the check: %v", err)
+	}
+	return b.incident(id)
+}
 func (b fuzzBackend) Unlink(_ context.Context, id, actor string) (*Incident, error) {
 	b.actor(actor)
 	return b.incident(id)
@@ -201,7 +208,7 @@ func FuzzActionRequests(f *testing.F) {
 		}{
 			{"ack", api.Acknowledge}, {"resolve", api.Resolve}, {"notes", api.AddNote},
 			{"link", api.Link}, {"unlink", api.Unlink}, {"open", api.Open}, {"get", api.Get},
-			{"not-downtime", api.NotDowntime},
+			{"not-downtime", api.NotDowntime}, {"not-downtime/withdraw", api.WithdrawNotDowntime},
 		} {
 			req := httptest.NewRequest(http.MethodPost, "/api/v1/incidents/x/"+h.name, strings.NewReader(string(body)))
 			req.SetPathValue("id", id)

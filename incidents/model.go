@@ -340,4 +340,7 @@ type Change struct {
 	// Moved holds alerts the incident no longer holds: a late notification
 	// showed they belong to another incident of the group.
 	Moved []Alert
+	// Action is the action a person's change records when its events
+	// cannot tell it (a withdrawn mark); not stored.
+	Action *Action
 }

@@ -24,9 +24,14 @@ type Exclusion struct {
 	At     time.Time `json:"at"`
 }
 
-// EventNotDowntime records on the timeline that a period was marked as
-// not downtime.
-const EventNotDowntime EventKind = "not_downtime"
+// Timeline events of marks.
+const (
+	// EventNotDowntime records that a period was marked as not downtime.
+	EventNotDowntime EventKind = "not_downtime"
+	// EventNotDowntimeWithdrawn records that a mark was withdrawn: the
+	// period counts as downtime again.
+	EventNotDowntimeWithdrawn EventKind = "not_downtime_withdrawn"
+)
 
 // same reports whether x and y are the same mark (the same action kept
 // twice: in memory and restored from the stored incident).
@@ -157,4 +162,56 @@ func exclusionActions(inc *Incident) []Action {
 		out = append(out, Action{Kind: EventNotDowntime, Incident: inc.ID, Actor: x.By, At: x.At, Excluded: &x})
 	}
 	return out
+}
+
+// withoutExclusion returns xs without the mark made at markedAt.
+func withoutExclusion(xs []Exclusion, markedAt time.Time) []Exclusion {
+	var out []Exclusion
+	for _, x := range xs {
+		if !x.At.Equal(markedAt) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func validateWithdrawal(mark *time.Time, reason string) error {
+	if mark == nil || mark.IsZero() {
+		return fmt.Errorf("%w: marked_at: required (the at of the mark to withdraw)", ErrInvalid)
+	}
+	if strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("%w: reason: required (why does it count as downtime after all?)", ErrInvalid)
+	}
+	return nil
+}
+
+// WithdrawNotDowntime withdraws the mark made at markedAt, on behalf of
+// actor at at, for reason: its period counts as downtime again. The mark
+// and its withdrawal both stay on the timeline.
+func WithdrawNotDowntime(inc *Incident, markedAt time.Time, actor, reason string, at time.Time) (Change, error) {
+	if err := validateWithdrawal(&markedAt, reason); err != nil {
+		return Change{}, err
+	}
+	markedAt = markedAt.UTC().Truncate(time.Millisecond)
+	var gone *Exclusion
+	for _, x := range inc.Excluded {
+		if x.At.Equal(markedAt) {
+			gone = &x
+		}
+	}
+	if gone == nil {
+		return Change{}, fmt.Errorf("%w: incident %s has no not-downtime mark made at %s", ErrConflict, inc.ID,
+			markedAt.Format(time.RFC3339Nano))
+	}
+	inc = inc.Clone()
+	inc.Excluded = withoutExclusion(inc.Excluded, markedAt)
+	ch := manualEvent(inc, EventNotDowntimeWithdrawn, actor, at, fmt.Sprintf("Withdrew the mark of %s as not downtime (by %s): %s",
+		describePeriod(*gone), gone.By, strings.TrimSpace(reason)))
+	ch.Action = &Action{Kind: EventNotDowntimeWithdrawn, Incident: inc.ID, Actor: actor, At: at.UTC(), Excluded: &Exclusion{At: markedAt}}
+	return ch, nil
+}
+
+// WithdrawNotDowntime withdraws the mark made at markedAt.
+func (s *Service) WithdrawNotDowntime(ctx context.Context, id string, markedAt time.Time, actor, reason string) (*Incident, error) {
+	return s.Do(ctx, Command{Kind: CommandWithdrawNotDowntime, Incident: id, Mark: &markedAt, Actor: actor, Text: reason, At: s.now().UTC()})
 }

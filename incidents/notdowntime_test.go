@@ -156,3 +156,78 @@ func TestNotDowntimeUnknownIncident(t *testing.T) {
 		t.Fatalf("got %v, want not found", err)
 	}
 }
+
+// TestWithdrawNotDowntime withdraws a mark: the period counts again, the
+// mark and its withdrawal stay on the timeline, and neither a later
+// notification nor a restart brings the mark back.
+func TestWithdrawNotDowntime(t *testing.T) {
+	ctx := context.Background()
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	tests := []struct {
+		name     string
+		markedAt func(marked time.Time) time.Time
+		reason   string
+		restart  bool
+		wantErr  error
+		errText  string
+	}{
+		{name: "withdrawn, then the alert resolves", markedAt: func(m time.Time) time.Time { return m }, reason: "it was a real outage"},
+		{name: "withdrawn, then a restart", markedAt: func(m time.Time) time.Time { return m }, reason: "real after all", restart: true},
+		{name: "no such mark", markedAt: func(m time.Time) time.Time { return m.Add(time.Second) }, reason: "x", wantErr: ErrConflict, errText: "no not-downtime mark"},
+		{name: "no reason", markedAt: func(m time.Time) time.Time { return m }, reason: " ", wantErr: ErrInvalid, errText: "reason: required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			now := at(0)
+			store := newMemStore()
+			svc, err := NewService(Options{Store: store, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := svc.Ingest(ctx, note("g", alert("a", "TargetDown", "api", "critical", at(0), time.Time{}))); err != nil {
+				t.Fatal(err)
+			}
+			id := store.all()[0].ID
+			now = at(12)
+			marked, err := svc.NotDowntime(ctx, id, NotDowntimeRequest{From: at(5), To: at(10), Actor: "alice", Reason: "false positive"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now = at(14)
+			inc, err := svc.WithdrawNotDowntime(ctx, id, tc.markedAt(marked.Excluded[0].At), "bob", tc.reason)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.errText) {
+					t.Fatalf("got %v, want %v naming %q", err, tc.wantErr, tc.errText)
+				}
+				if len(store.all()[0].Excluded) != 1 {
+					t.Errorf("a refused withdrawal removed the mark")
+				}
+				return
+			}
+			if err != nil || len(inc.Excluded) != 0 {
+				t.Fatalf("withdraw: %+v, %v", inc, err)
+			}
+			if tc.restart {
+				if svc, err = NewService(Options{Store: store, Now: func() time.Time { return now }}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now = at(20)
+			if err := svc.Ingest(ctx, note("g", alert("a", "TargetDown", "api", "critical", at(0), at(20)))); err != nil {
+				t.Fatal(err)
+			}
+			got := store.all()[0]
+			if got.State != StateResolved || len(got.Excluded) != 0 {
+				t.Errorf("%s with marks %+v: want resolved, the mark withdrawn", got.State, got.Excluded)
+			}
+			kinds := map[EventKind]string{}
+			for _, e := range store.timeline(id) {
+				kinds[e.Kind] = e.Actor + ": " + e.Text
+			}
+			if !strings.HasPrefix(kinds[EventNotDowntime], "alice: ") || !strings.HasPrefix(kinds[EventNotDowntimeWithdrawn], "bob: ") ||
+				!strings.Contains(kinds[EventNotDowntimeWithdrawn], tc.reason) {
+				t.Errorf("timeline %v: want the mark by alice and its withdrawal by bob with the reason", kinds)
+			}
+		})
+	}
+}

@@ -343,6 +343,9 @@ func restoredActions(inc *Incident) []Action {
 // actionOf returns the action a person's change records, if it shapes the
 // incident.
 func actionOf(ch Change) (Action, bool) {
+	if ch.Action != nil {
+		return *ch.Action, true
+	}
 	if len(ch.Events) == 0 {
 		return Action{}, false
 	}

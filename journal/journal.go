@@ -227,6 +227,12 @@ func (j *Journal) NotDowntime(ctx context.Context, id string, r incidents.NotDow
 	return j.Do(ctx, c)
 }
 
+// WithdrawNotDowntime withdraws the mark made at markedAt, with a reason
+// (incidents.WithdrawNotDowntime).
+func (j *Journal) WithdrawNotDowntime(ctx context.Context, id string, markedAt time.Time, actor, reason string) (*incidents.Incident, error) {
+	return j.Do(ctx, incidents.Command{Kind: incidents.CommandWithdrawNotDowntime, Incident: id, Mark: &markedAt, Actor: actor, Text: reason})
+}
+
 // ResolveStale resolves alerts Alertmanager no longer reports (the
 // reconciler's alerts.StaleResolver).
 func (j *Journal) ResolveStale(ctx context.Context, id string, ends map[string]time.Time, actor string) (*incidents.Incident, error) {

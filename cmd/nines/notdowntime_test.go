@@ -78,6 +78,7 @@ func TestNotDowntimeOnEverySurface(t *testing.T) {
 	availAPI := availability.NewAPI(figures, slog.New(slog.DiscardHandler))
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/incidents/{id}/not-downtime", incAPI.NotDowntime)
+	mux.HandleFunc("POST /api/v1/incidents/{id}/not-downtime/withdraw", incAPI.WithdrawNotDowntime)
 	mux.HandleFunc("GET /api/v1/availability", availAPI.Availability)
 	mux.HandleFunc("GET /api/v1/services/{name}/availability", availAPI.ServiceAvailability)
 	srv := httptest.NewServer(mux)
@@ -241,5 +242,27 @@ func TestNotDowntimeOnEverySurface(t *testing.T) {
 	}
 	if err := rows.Err(); err != nil || seen != 1 {
 		t.Fatalf("dashboard rows %d, %v: want api's", seen, err)
+	}
+
+	// Withdrawn: the 20 minutes count again, and nothing is explained away.
+	body := fmt.Sprintf(`{"marked_at":%q,"reason":"the probe was right","actor":"bob"}`, inc.NotDowntime[0].At.Format(time.RFC3339Nano))
+	resp, err = http.Post(srv.URL+"/api/v1/incidents/"+id+"/not-downtime/withdraw", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"not_downtime":[]`) {
+		t.Fatalf("withdraw: %d %s", resp.StatusCode, b)
+	}
+	resp, err = http.Get(srv.URL + "/api/v1/services/api/availability?from=" + from + "&to=" + to + "&explain=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = availability.Figure{}
+	err = json.NewDecoder(resp.Body).Decode(&f)
+	resp.Body.Close()
+	if err != nil || f.DowntimeSeconds != 20*60 || len(f.NotDowntime) != 0 {
+		t.Errorf("after the withdrawal: downtime %v s, explained %+v (%v): want 1200 s, nothing", f.DowntimeSeconds, f.NotDowntime, err)
 	}
 }

@@ -113,17 +113,20 @@ WHERE %[1]s arrayExists((s, e) -> toUInt32(s) < @hi AND (toUInt32(s) >= @lo OR t
 // The cut, per piece [s, e) of impact i: what is left of it starts at s or
 // at the end of a mark inside it, at such a point that no mark covers,
 // and runs to the next mark's start or e. Marks may overlap and come in
-// any order.
+// any order. Incidents without marks (nearly all) cut nothing: their
+// pieces are resized to none first (nc), since 18.16 computes both
+// branches of an if().
 const collapsedSQL = `SELECT
     id, svc, imp, cause, t0, ack0, res0, ps, pe, rs, re, ri, xf, xt, xb, xr, xa,
+    if(empty(xf), 0, length(rs)) AS nc,
     arrayReduce('groupArrayArray', arrayMap((s, e, i) ->
         arrayMap(c -> (c, least(e, arrayReduce('min', arrayConcat([e], arrayFilter(a -> a > c, xf)))), i),
             arrayFilter(c -> c < e AND NOT arrayExists((a, b) -> a <= c AND c < b, xf, xt),
                 arrayDistinct(arrayConcat([s], arrayFilter(b -> b > s AND b < e, xt))))),
-        rs, re, ri)) AS cut,
-    arrayMap(p -> p.1, cut) AS qs,
-    arrayMap(p -> p.2, cut) AS qe,
-    arrayMap(p -> p.3, cut) AS qi
+        arrayResize(rs, nc), arrayResize(re, nc), arrayResize(ri, nc))) AS cut,
+    if(empty(xf), rs, arrayMap(p -> p.1, cut)) AS qs,
+    if(empty(xf), re, arrayMap(p -> p.2, cut)) AS qe,
+    if(empty(xf), ri, arrayMap(p -> p.3, cut)) AS qi
 FROM
 (
     SELECT

@@ -86,10 +86,13 @@ func (r NotDowntimeRequest) validate() error {
 		return fmt.Errorf("%w: from must be before to (got from %s, to %s)", ErrInvalid,
 			r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339))
 	}
-	for name, t := range map[string]time.Time{"from": r.From, "to": r.To} {
-		if !t.IsZero() && !Storable(t) {
-			return fmt.Errorf("%w: %s: %s is outside 1970-01-01T00:00:00Z..%s", ErrInvalid, name,
-				t.UTC().Format(time.RFC3339), MaxTime().Format(time.RFC3339))
+	for _, f := range []struct {
+		name string
+		t    time.Time
+	}{{"from", r.From}, {"to", r.To}} {
+		if !f.t.IsZero() && !Storable(f.t) {
+			return fmt.Errorf("%w: %s: %s is outside 1970-01-01T00:00:00Z..%s", ErrInvalid, f.name,
+				f.t.UTC().Format(time.RFC3339), MaxTime().Format(time.RFC3339))
 		}
 	}
 	return nil

@@ -59,6 +59,39 @@
 // that count incidents (incidents, MTTA, MTTR, longest) follow the
 // incident's periods.
 //
+// # Not downtime
+//
+// A person may mark a period of an incident as not downtime (a false
+// positive, a test alert: POST /api/v1/incidents/{id}/not-downtime, with a
+// required reason; incidents.Exclusion). The mark is a fact kept on the
+// incident with who made it, when and why, and an entry on its timeline;
+// withdrawing it (with a reason, also on the timeline) makes the period
+// count again.
+// The marked period [from, to) (by default the whole incident: from its
+// start until it ends) is cut out of that incident's impact segments
+// (periods) before anything is counted, so it leaves the incident's
+// downtime and nothing else:
+//
+//   - downtime_seconds, own_downtime_seconds, downtime_by_impact_seconds,
+//     the error budget consumed, the burn rates, the upstream costs and
+//     the daily series leave it out; another incident of the service open
+//     at the same time still counts (the mark is about that incident);
+//   - eligible time keeps it: the service was in service, only this
+//     incident did not take it down (unlike maintenance);
+//   - mtbf_seconds leaves it out of failing time (the service was not
+//     failing then), and still counts the incident among those that
+//     started in the window;
+//   - incidents, mtta_seconds, mttr_seconds and longest_incident_seconds
+//     follow the incident's periods, which the mark does not change: a
+//     false positive still paged someone and took time to deal with.
+//
+// With explain=1 (nines report --explain), each figure lists the marks on
+// the incidents overlapping the window (not_downtime): incident, period,
+// who marked it and why, and removed_seconds, the incident's weighted
+// downtime inside the mark within the window and outside maintenance (the
+// service's downtime falls by less where another incident was down at the
+// same time).
+//
 // own_downtime_seconds and own_availability are the same over the service's
 // own incidents only: incidents with a caused_by link to an upstream
 // incident are left out, since their downtime was caused elsewhere.

@@ -43,6 +43,10 @@ type Figure struct {
 	// IncidentIDs are the incidents overlapping the window, only when an
 	// explanation was asked for (and there are some).
 	IncidentIDs []string `json:"incident_ids,omitempty"`
+	// NotDowntime lists the periods of those incidents marked as not
+	// downtime, only when an explanation was asked for (and there are
+	// some).
+	NotDowntime []NotDowntime `json:"not_downtime,omitempty"`
 }
 
 // ImpactSeconds is unweighted downtime per impact.
@@ -98,6 +102,9 @@ type figureInput struct {
 	recent      []time.Duration
 	recentMaint []int64
 	explain     bool
+	// maint and weights explain the marks (explainMarks).
+	maint   []catalog.Interval
+	weights ImpactWeights
 }
 
 // ratio returns 1 − down/eligible, within [0, 1], and 1 without eligible
@@ -190,6 +197,9 @@ func computeFigure(in figureInput) Figure {
 	})
 	if in.explain {
 		f.IncidentIDs = slices.Sorted(slices.Values(r.IncidentIDs))
+		if len(r.Marks) > 0 {
+			f.NotDowntime = explainMarks(r.Marks, in.maint, in.weights)
+		}
 	}
 	return f
 }

@@ -28,12 +28,29 @@ type refIncident struct {
 	// start, end (0 while open) and impact.
 	segments      [][3]int64
 	ack, resolved int64 // 0 when unset
+	// excluded are the periods marked as not downtime: start, end (0:
+	// until the incident ends).
+	excluded [][2]int64
+}
+
+// excludedAt reports whether second t lies in a period of inc marked as
+// not downtime.
+func (inc refIncident) excludedAt(t int64) bool {
+	for _, x := range inc.excluded {
+		if t >= x[0] && (x[1] == 0 || t < x[1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // impactsAt returns the impacts inc has open at second t: its segments'
 // when it has segments, else its impact during its periods.
 func (w *refWorld) impactsAt(inc refIncident, t int64) []int {
 	var out []int
+	if inc.excludedAt(t) {
+		return nil // marked as not downtime
+	}
 	if len(inc.segments) > 0 {
 		for _, sg := range inc.segments {
 			if t >= sg[0] && t < w.periodEnd([2]int64{sg[0], sg[1]}) {
@@ -126,6 +143,14 @@ type refFigure struct {
 	recentMaint      [2]int64
 	ids              []string
 	upstream         map[string]refUpstream
+	marks            []refMark
+}
+
+// refMark is what the explanation says of a mark.
+type refMark struct {
+	id       string
+	from, to int64
+	removed  float64
 }
 
 type refUpstream struct {
@@ -180,6 +205,17 @@ func (w *refWorld) figure(service string, from, to int64) refFigure {
 		}
 		f.incidents++
 		f.ids = append(f.ids, inc.id)
+		unmarked := inc
+		unmarked.excluded = nil
+		for _, x := range inc.excluded {
+			m := refMark{id: inc.id, from: x[0], to: x[1]}
+			for t := max(from, x[0]); t < end && (x[1] == 0 || t < x[1]); t++ {
+				if k := w.worstAt([]refIncident{unmarked}, t); k >= 0 && !w.inMaintenance(service, t) {
+					m.removed += w.weights[k]
+				}
+			}
+			f.marks = append(f.marks, m)
+		}
 		var length int64
 		for _, p := range inc.periods {
 			length += max(0, min(w.periodEnd(p), end)-max(p[0], from))
@@ -285,6 +321,26 @@ func (r refFigure) check(t *testing.T, f availability.Figure, slo float64, windo
 	}
 	if !slices.Equal(f.IncidentIDs, r.ids) {
 		fail("incident ids", f.IncidentIDs, r.ids)
+	}
+	if len(f.NotDowntime) != len(r.marks) {
+		fail("not downtime", f.NotDowntime, r.marks)
+	} else {
+		for _, m := range r.marks {
+			found := false
+			for _, n := range f.NotDowntime {
+				to := int64(0)
+				if n.To != nil {
+					to = n.To.Unix()
+				}
+				if n.IncidentID == m.id && n.From.Unix() == m.from && to == m.to && n.By == "alice" && n.Reason != "" {
+					found = true
+					near(fmt.Sprintf("seconds removed by the mark %d-%d on %s", m.from, m.to, m.id), n.RemovedSeconds, m.removed)
+				}
+			}
+			if !found {
+				fail("not downtime", f.NotDowntime, m)
+			}
+		}
 	}
 	if len(f.Upstream) != len(r.upstream) {
 		fail("upstream", f.Upstream, r.upstream)
@@ -401,6 +457,18 @@ func TestFiguresRandomized(t *testing.T) {
 				}
 				if rng.IntN(2) == 0 {
 					inc.ack = inc.periods[0][0] + int64(rng.IntN(1200))
+				}
+				if rng.IntN(3) == 0 {
+					// Marked as not downtime: one or two periods, which
+					// may overlap, and sometimes until the incident ends.
+					for range 1 + rng.IntN(2) {
+						a := inc.periods[0][0] - 600 + int64(rng.IntN(4*3600))
+						b := a + 60 + int64(rng.IntN(2*3600))
+						if rng.IntN(4) == 0 {
+							b = 0
+						}
+						inc.excluded = append(inc.excluded, [2]int64{a, b})
+					}
 				}
 				sc.world.incidents = append(sc.world.incidents, inc)
 			}
@@ -522,6 +590,14 @@ func toIncidents(r refIncident, rng *rand.Rand, now int64) []*incidents.Incident
 		}
 		inc.Segments = append(inc.Segments, seg)
 	}
+	for i, x := range r.excluded {
+		ex := incidents.Exclusion{From: time.Unix(x[0], 0).UTC(), By: "alice", Reason: fmt.Sprintf("false positive %d", i),
+			At: time.UnixMilli(now*1000 + int64(i)).UTC()}
+		if x[1] != 0 {
+			ex.To = time.Unix(x[1], 0).UTC()
+		}
+		inc.Excluded = append(inc.Excluded, ex)
+	}
 	if rng.IntN(3) != 0 {
 		return []*incidents.Incident{inc}
 	}
@@ -533,5 +609,7 @@ func toIncidents(r refIncident, rng *rand.Rand, now int64) []*incidents.Incident
 	old.Periods = []incidents.Period{{Start: inc.Periods[0].Start}}
 	// Segments of an older version never weigh.
 	old.Segments = []incidents.Segment{{Start: inc.Periods[0].Start, Impact: incidents.ImpactOutage}}
+	// Nor do its marks: the newer version has other marks, or none.
+	old.Excluded = []incidents.Exclusion{{From: inc.Periods[0].Start, By: "bob", Reason: "withdrawn"}}
 	return []*incidents.Incident{old, inc}
 }

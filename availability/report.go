@@ -100,6 +100,14 @@ func writeExplanations(w io.Writer, rep Report, indent string) error {
 			fmt.Fprintf(w, "%scaused by %s (%s): %s of downtime\n", indent, orDash(u.Service),
 				strings.Join(u.IncidentIDs, ", "), incidents.FormatSeconds(&u.DowntimeSeconds))
 		}
+		for _, n := range f.NotDowntime {
+			to := "until it ends"
+			if n.To != nil {
+				to = "to " + n.To.Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "%snot downtime: %s from %s %s, marked by %s (%s): %s removed\n", indent, n.IncidentID,
+				n.From.Format(time.RFC3339), to, n.By, strings.Join(strings.Fields(n.Reason), " "), incidents.FormatSeconds(&n.RemovedSeconds))
+		}
 	}
 	return nil
 }

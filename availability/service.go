@@ -174,7 +174,7 @@ func (s *Service) figures(ctx context.Context, cat *catalog.Catalog, names, filt
 		in := figureInput{
 			raw: byName[name], service: name, slo: cat.SLOTarget(name),
 			window: w, end: end, maintenance: overlapSeconds(maint[name], w.From, end),
-			recent: recentRanges, explain: explain,
+			recent: recentRanges, explain: explain, maint: maint[name], weights: s.cfg.ImpactWeights,
 		}
 		if svc, ok := cat.Service(name); ok {
 			in.owner, in.catalogued = svc.Owner, true

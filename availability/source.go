@@ -42,7 +42,8 @@ type Query struct {
 	// ranges. Time inside them is left out of every sum but
 	// LongestSeconds. Services absent have none.
 	Maintenance map[string][]catalog.Interval
-	// Explain asks for the IDs of the incidents overlapping the window.
+	// Explain asks for the IDs of the incidents overlapping the window and
+	// the periods marked as not downtime (Raw.Marks).
 	Explain bool
 }
 
@@ -91,6 +92,21 @@ type Raw struct {
 	IncidentIDs []string
 	// Upstream holds the downtime caused by other services' incidents.
 	Upstream []RawUpstream
+	// Marks are the periods marked as not downtime on the incidents
+	// overlapping the window; only when Query.Explain is set.
+	Marks []RawMark
+}
+
+// RawMark is a period people marked as not downtime on one incident
+// (incidents.Exclusion), with what the incident weighed within the window
+// before any mark was left out.
+type RawMark struct {
+	Incident string
+	incidents.Exclusion
+	// Pieces are the incident's impact segments (or its periods at its
+	// impact) clamped to the window, marks not left out: Figure's
+	// explanation weighs the part inside the mark.
+	Pieces []incidents.Segment
 }
 
 // RawUpstream is the part of a service's downtime caused by one upstream

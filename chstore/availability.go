@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -101,35 +102,64 @@ WHERE %[1]s arrayExists((s, e) -> toUInt32(s) < @hi AND (toUInt32(s) >= @lo OR t
 // UInt32 seconds and open periods ending now, and its pieces (qs, qe, qi):
 // the impact segments stored with that very version (incident_segments),
 // or, for a version without segments (opened by hand, or stored before
-// segments existed), its periods at the incident's impact. %[1]s is the
-// service filter. ORDER BY … LIMIT 1 BY id keeps each ID's highest
-// version, as argMax(…, version) … GROUP BY id would, at two thirds of the
-// cost on 18.16, where argMax copies every array into its state.
+// segments existed), its periods at the incident's impact (rs, re, ri),
+// less the periods people marked as not downtime (xf, xt: the version's
+// excluded_from and excluded_to, a zero end meaning "until the incident
+// ends"). %[1]s is the service filter. ORDER BY … LIMIT 1 BY id keeps each
+// ID's highest version, as argMax(…, version) … GROUP BY id would, at two
+// thirds of the cost on 18.16, where argMax copies every array into its
+// state.
+//
+// The cut, per piece [s, e) of impact i: what is left of it starts at s or
+// at the end of a mark inside it, at such a point that no mark covers,
+// and runs to the next mark's start or e. Marks may overlap and come in
+// any order. Incidents without marks (nearly all) cut nothing: their
+// pieces are resized to none first (nc), since 18.16 computes both
+// branches of an if().
 const collapsedSQL = `SELECT
-    id, svc, imp, cause, t0, ack0, res0,
-    arrayMap(t -> toUInt32(t), ps0) AS ps,
-    arrayMap(t -> if(toUInt32(t) = 0, toUInt32(@now), least(toUInt32(t), toUInt32(@now))), pe0) AS pe,
-    if(empty(ss0), ps, arrayMap(t -> toUInt32(t), ss0)) AS qs,
-    if(empty(ss0), pe, arrayMap(t -> if(toUInt32(t) = 0, toUInt32(@now), least(toUInt32(t), toUInt32(@now))), se0)) AS qe,
-    if(empty(ss0), arrayMap(t -> imp, ps0), si0) AS qi
+    id, svc, imp, cause, t0, ack0, res0, ps, pe, rs, re, ri, xf, xt, xb, xr, xa,
+    if(empty(xf), 0, length(rs)) AS nc,
+    arrayReduce('groupArrayArray', arrayMap((s, e, i) ->
+        arrayMap(c -> (c, least(e, arrayReduce('min', arrayConcat([e], arrayFilter(a -> a > c, xf)))), i),
+            arrayFilter(c -> c < e AND NOT arrayExists((a, b) -> a <= c AND c < b, xf, xt),
+                arrayDistinct(arrayConcat([s], arrayFilter(b -> b > s AND b < e, xt))))),
+        arrayResize(rs, nc), arrayResize(re, nc), arrayResize(ri, nc))) AS cut,
+    if(empty(xf), rs, arrayMap(p -> p.1, cut)) AS qs,
+    if(empty(xf), re, arrayMap(p -> p.2, cut)) AS qe,
+    if(empty(xf), ri, arrayMap(p -> p.3, cut)) AS qi
 FROM
 (
     SELECT
-        id, service AS svc, impact AS imp, caused_by AS cause,
-        toUInt32(started_at) AS t0, toUInt32(acknowledged_at) AS ack0, toUInt32(resolved_at) AS res0,
-        period_starts AS ps0, period_ends AS pe0, version AS ver
-    FROM incidents
-    WHERE %[1]s cityHash64(id) GLOBAL IN (` + candidatesSQL + `)
-    ORDER BY id, version DESC
-    LIMIT 1 BY id
-) AS latest
-ANY LEFT JOIN
-(
-    SELECT incident_id AS id, version AS ver, segment_starts AS ss0, segment_ends AS se0, segment_impacts AS si0
-    FROM incident_segments
-    WHERE %[1]s cityHash64(incident_id) GLOBAL IN (` + candidatesSQL + `)
-) AS segs USING (id, ver)
-WHERE NOT ignore(ss0, se0, si0)`
+        id, svc, imp, cause, t0, ack0, res0,
+        arrayMap(t -> toUInt32(t), ps0) AS ps,
+        arrayMap(t -> if(toUInt32(t) = 0, toUInt32(@now), least(toUInt32(t), toUInt32(@now))), pe0) AS pe,
+        if(empty(ss0), ps, arrayMap(t -> toUInt32(t), ss0)) AS rs,
+        if(empty(ss0), pe, arrayMap(t -> if(toUInt32(t) = 0, toUInt32(@now), least(toUInt32(t), toUInt32(@now))), se0)) AS re,
+        if(empty(ss0), arrayMap(t -> imp, ps0), si0) AS ri,
+        arrayMap(t -> toUInt32(t), xf0) AS xf,
+        arrayMap(t -> if(toUInt32(t) = 0, toUInt32(4294967295), toUInt32(t)), xt0) AS xt,
+        xb0 AS xb, xr0 AS xr, xa0 AS xa
+    FROM
+    (
+        SELECT
+            id, service AS svc, impact AS imp, caused_by AS cause,
+            toUInt32(started_at) AS t0, toUInt32(acknowledged_at) AS ack0, toUInt32(resolved_at) AS res0,
+            period_starts AS ps0, period_ends AS pe0, version AS ver,
+            excluded_from AS xf0, excluded_to AS xt0, excluded_by AS xb0, excluded_reasons AS xr0, excluded_at_ms AS xa0
+        FROM incidents
+        WHERE %[1]s cityHash64(id) GLOBAL IN (` + candidatesSQL + `)
+        ORDER BY id, version DESC
+        LIMIT 1 BY id
+    ) AS latest
+    ANY LEFT JOIN
+    (
+        SELECT incident_id AS id, version AS ver, segment_starts AS ss0, segment_ends AS se0, segment_impacts AS si0
+        FROM incident_segments
+        WHERE %[1]s cityHash64(incident_id) GLOBAL IN (` + candidatesSQL + `)
+    ) AS segs USING (id, ver)
+    WHERE NOT ignore(ss0, se0, si0)
+)
+WHERE NOT ignore(xf, xt, rs, re, ri)`
 
 // downtimeSQL answers a Query. Verbs: %[1]s the service filter, %[2]s the
 // collapsed incidents, %[3]s the ids aggregate, %[4]s the maintenance join,
@@ -436,6 +466,11 @@ func (s *Store) Downtime(ctx context.Context, q availability.Query) ([]availabil
 	if err := rows.Err(); err != nil {
 		return nil, s.fail(ctx, op, err, "read availability")
 	}
+	if q.Explain {
+		if err := s.marks(ctx, q, byService); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]availability.Raw, 0, len(byService))
 	for _, name := range slices.Sorted(maps.Keys(byService)) {
 		r := byService[name]
@@ -443,6 +478,74 @@ func (s *Store) Downtime(ctx context.Context, q availability.Query) ([]availabil
 		out = append(out, *r)
 	}
 	return out, nil
+}
+
+// marksSQL lists, for an explanation, the incidents overlapping the window
+// [@from, @end) that have periods marked as not downtime: the marks, and
+// the incident's pieces before the cut, clamped to the window (the same
+// collapse as downtimeSQL's, %[2]s, filtered by %[1]s). availability weighs
+// the part of the pieces inside each mark.
+const marksSQL = `SELECT svc, id, xf, xt, xb, xr, xa,
+    arrayMap(p -> p.1, raw) AS raw_s, arrayMap(p -> p.2, raw) AS raw_e, arrayMap(p -> p.3, raw) AS raw_i
+FROM
+(
+    SELECT svc, id, xf, xt, xb, xr, xa,
+        arrayFilter(p -> p.2 > p.1,
+            arrayMap((s, e, i) -> (greatest(s, toUInt32(@from)), least(e, toUInt32(@end)), i), rs, re, ri)) AS raw
+    FROM
+    (
+        ` + "%[2]s" + `
+    )
+    WHERE notEmpty(xf) AND arrayExists((s, e) -> s < @end AND (s >= @from OR e > @from), ps, pe)
+)
+ORDER BY svc, id`
+
+// marks reads the marks of marksSQL into each service's Raw.
+func (s *Store) marks(ctx context.Context, q availability.Query, byService map[string]*availability.Raw) error {
+	const op = "query_availability_marks"
+	_, args := downtimeQuery(q)
+	filter := serviceFilter(q.Services != nil)
+	query := fmt.Sprintf(marksSQL, filter, fmt.Sprintf(collapsedSQL, filter))
+	s.metrics.op(op)
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return s.fail(ctx, op, err, "query marks")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			service, id string
+			xf, xt      []uint32
+			xb, xr      []string
+			xa          []int64
+			rawS, rawE  []uint32
+			rawI        []int8
+		)
+		if err := rows.Scan(&service, &id, &xf, &xt, &xb, &xr, &xa, &rawS, &rawE, &rawI); err != nil {
+			return s.fail(ctx, op, err, "read marks")
+		}
+		r := byService[service]
+		if r == nil {
+			continue // an incident the window's figures do not count
+		}
+		pieces := make([]incidents.Segment, 0, len(rawS))
+		for i := range min(len(rawS), len(rawE), len(rawI)) {
+			pieces = append(pieces, incidents.Segment{Start: time.Unix(int64(rawS[i]), 0).UTC(),
+				End: time.Unix(int64(rawE[i]), 0).UTC(), Impact: incidents.Impact(rawI[i])})
+		}
+		for k := range min(len(xf), len(xt), len(xb), len(xr), len(xa)) {
+			m := availability.RawMark{Incident: id, Pieces: pieces, Exclusion: incidents.Exclusion{
+				From: time.Unix(int64(xf[k]), 0).UTC(), By: xb[k], Reason: xr[k], At: time.UnixMilli(xa[k]).UTC()}}
+			if xt[k] != math.MaxUint32 {
+				m.To = time.Unix(int64(xt[k]), 0).UTC()
+			}
+			r.Marks = append(r.Marks, m)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(ctx, op, err, "read marks")
+	}
+	return nil
 }
 
 // dailySQL answers a DailyQuery for one service (or a ManyDailyQuery,

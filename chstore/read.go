@@ -60,7 +60,12 @@ const collapsedIncidents = `SELECT
     argMax(period_ends, version) AS last_period_ends,
     argMax(facts, version) AS last_facts,
     argMax(updated_at, version) AS last_updated_at,
-    max(version) AS last_version%s
+    max(version) AS last_version,
+    argMax(excluded_from, version) AS last_excluded_from,
+    argMax(excluded_to, version) AS last_excluded_to,
+    argMax(excluded_by, version) AS last_excluded_by,
+    argMax(excluded_reasons, version) AS last_excluded_reasons,
+    argMax(excluded_at_ms, version) AS last_excluded_at_ms%s
 FROM incidents
 WHERE %s
 GROUP BY id, service, group_key`
@@ -75,7 +80,9 @@ last_truncated_alerts AS truncated_alerts, last_labels AS labels, last_annotatio
 last_runbook_url AS runbook_url, last_generator_url AS generator_url,
 last_external_url AS external_url, last_caused_by AS caused_by,
 last_period_starts AS period_starts, last_period_ends AS period_ends, last_facts AS facts,
-last_updated_at AS updated_at, last_version AS version`
+last_updated_at AS updated_at, last_version AS version,
+last_excluded_from AS excluded_from, last_excluded_to AS excluded_to, last_excluded_by AS excluded_by,
+last_excluded_reasons AS excluded_reasons, last_excluded_at_ms AS excluded_at_ms`
 
 // collapsedMillis and millisColumns add the milliseconds of the
 // incident's times (the *_millis columns beside its DateTime columns,
@@ -130,11 +137,13 @@ func scanIncident(rows chdriver.Rows) (*incidents.Incident, time.Time, error) {
 		labels, annotations                    string
 		periodStarts, periodEnds               []time.Time
 		version                                uint64
+		ex                                     exclusionCols
 	)
 	err := rows.Scan(&inc.ID, &inc.Service, &inc.GroupKey, &inc.Title, &impact, &state, &inc.Source,
 		&openedAt, &startedAt, &ackAt, &inc.AcknowledgedBy, &resolvedAt, &inc.ResolvedBy, &flaps, &truncated,
 		&labels, &annotations, &inc.RunbookURL, &inc.GeneratorURL, &inc.ExternalURL, &inc.CausedBy,
 		&periodStarts, &periodEnds, &facts, &updatedAt, &version,
+		&ex.from, &ex.to, &ex.by, &ex.reasons, &ex.atMS,
 		&millis[0], &millis[1], &millis[2], &periodStartsMillis, &periodEndsMillis)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -168,6 +177,13 @@ func scanIncident(rows chdriver.Rows) (*incidents.Incident, time.Time, error) {
 			p.End = fromDateTimeMillis(periodEnds[i], at(periodEndsMillis, i))
 		}
 		inc.Periods = append(inc.Periods, p)
+	}
+	for i := range ex.from {
+		if i >= len(ex.to) || i >= len(ex.by) || i >= len(ex.reasons) || i >= len(ex.atMS) {
+			break
+		}
+		inc.Excluded = append(inc.Excluded, incidents.Exclusion{From: fromDateTime(ex.from[i]), To: fromDateTime(ex.to[i]),
+			By: ex.by[i], Reason: ex.reasons[i], At: fromMS(ex.atMS[i])})
 	}
 	return &inc, openedAt.UTC(), nil
 }

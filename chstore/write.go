@@ -82,6 +82,7 @@ type incidentRow struct {
 	periodStarts, periodEnds     []time.Time
 	millis                       incidentMillis
 	segments                     segmentRow
+	excluded                     exclusionCols
 	alertCount, alertsFiring     uint32
 	facts                        uint32
 	updatedAt                    time.Time
@@ -95,6 +96,15 @@ type incidentRow struct {
 type incidentMillis struct {
 	startedAt, acknowledgedAt, resolvedAt uint16
 	periodStarts, periodEnds              []uint16
+}
+
+// exclusionCols are an incident version's periods marked as not downtime
+// (incidents.Exclusion), as the parallel arrays the excluded_* columns
+// hold.
+type exclusionCols struct {
+	from, to    []time.Time
+	by, reasons []string
+	atMS        []int64
 }
 
 type alertRow struct {
@@ -125,7 +135,7 @@ const (
 started_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, flaps, truncated_alerts, labels,
 annotations, runbook_url, generator_url, external_url, caused_by, period_starts, period_ends, alert_count,
 alerts_firing, facts, updated_at, version, started_at_millis, acknowledged_at_millis, resolved_at_millis,
-period_starts_millis, period_ends_millis)`
+period_starts_millis, period_ends_millis, excluded_from, excluded_to, excluded_by, excluded_reasons, excluded_at_ms)`
 	insertAlerts = `INSERT INTO incident_alerts (incident_id, service, fingerprint, starts_at, starts_at_ms,
 ends_at, ends_at_ms, status, impact, labels, annotations, generator_url, version)`
 	insertEvents   = `INSERT INTO incident_events (id, incident_id, at, at_ms, kind, actor, text, fingerprint, inserted_at_ms, impact)`
@@ -237,6 +247,14 @@ func toIncidentRow(inc *incidents.Incident) (incidentRow, error) {
 		set(&r.segments.starts[i], sg.Start, "segment start")
 		set(&r.segments.ends[i], sg.End, "segment end")
 		r.segments.impacts[i] = int8(sg.Impact)
+	}
+	n := len(inc.Excluded)
+	r.excluded = exclusionCols{from: make([]time.Time, n), to: make([]time.Time, n), by: make([]string, n),
+		reasons: make([]string, n), atMS: make([]int64, n)}
+	for i, x := range inc.Excluded {
+		set(&r.excluded.from[i], x.From, "not downtime from")
+		set(&r.excluded.to[i], x.To, "not downtime to")
+		r.excluded.by[i], r.excluded.reasons[i], r.excluded.atMS[i] = x.By, x.Reason, toMS(x.At)
 	}
 	return r, err
 }
@@ -522,6 +540,11 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 			column(r, func(r *incidentRow) uint16 { return r.millis.resolvedAt }),
 			column(r, func(r *incidentRow) []uint16 { return r.millis.periodStarts }),
 			column(r, func(r *incidentRow) []uint16 { return r.millis.periodEnds }),
+			column(r, func(r *incidentRow) []time.Time { return r.excluded.from }),
+			column(r, func(r *incidentRow) []time.Time { return r.excluded.to }),
+			column(r, func(r *incidentRow) []string { return r.excluded.by }),
+			column(r, func(r *incidentRow) []string { return r.excluded.reasons }),
+			column(r, func(r *incidentRow) []int64 { return r.excluded.atMS }),
 		)
 	})
 	if err != nil {

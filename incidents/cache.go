@@ -123,6 +123,9 @@ func (e *entry) size(ref GroupRef) int64 {
 	}
 	for _, a := range e.actions {
 		n += sizeAction + int64(len(a.Incident)+len(a.Actor)+len(a.CausedBy))
+		if a.Excluded != nil {
+			n += int64(unsafe.Sizeof(*a.Excluded)) + int64(len(a.Excluded.By)+len(a.Excluded.Reason))
+		}
 	}
 	return n
 }
@@ -139,6 +142,9 @@ func incidentSize(inc *Incident) int64 {
 		n += sizeAlert + int64(len(a.Fingerprint)+len(a.GeneratorURL)) + mapSize(a.Labels) + mapSize(a.Annotations)
 	}
 	n += int64(cap(inc.Periods))*sizePeriod + int64(cap(inc.Segments))*sizeSegment
+	for _, x := range inc.Excluded {
+		n += int64(unsafe.Sizeof(x)) + int64(len(x.By)+len(x.Reason))
+	}
 	return n
 }
 

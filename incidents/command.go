@@ -19,6 +19,13 @@ const (
 	CommandUnlink       CommandKind = "unlink"
 	CommandResolveStale CommandKind = "resolve_stale"
 	CommandAnnotate     CommandKind = "annotate"
+	// CommandNotDowntime marks a period of an incident as not downtime
+	// (MarkNotDowntime): Text is the reason, Period the period (nil: the
+	// whole incident; a zero Start or End, the incident's).
+	CommandNotDowntime CommandKind = "not_downtime"
+	// CommandWithdrawNotDowntime withdraws the mark made at Mark
+	// (WithdrawNotDowntime): Text is the reason.
+	CommandWithdrawNotDowntime CommandKind = "withdraw_not_downtime"
 	// CommandSync changes nothing: its result says that the deriver has
 	// applied what was logged before it (Journal.Sync).
 	CommandSync CommandKind = "sync"
@@ -43,6 +50,8 @@ type Command struct {
 	Upstream string               `json:"upstream,omitempty"` // CommandLink
 	Ends     map[string]time.Time `json:"ends,omitempty"`     // CommandResolveStale
 	Open     *OpenRequest         `json:"open,omitempty"`     // CommandOpen
+	Period   *Period              `json:"period,omitempty"`   // CommandNotDowntime
+	Mark     *time.Time           `json:"mark,omitempty"`     // CommandWithdrawNotDowntime
 }
 
 // Validate reports what makes c impossible to apply, wrapping ErrInvalid.
@@ -59,6 +68,14 @@ func (c Command) Validate() error {
 	case CommandSync, CommandForget:
 		return nil
 	case CommandAcknowledge, CommandResolve, CommandNote, CommandUnlink, CommandResolveStale, CommandAnnotate:
+	case CommandNotDowntime:
+		if err := c.notDowntimeRequest().validate(); err != nil {
+			return err
+		}
+	case CommandWithdrawNotDowntime:
+		if err := validateWithdrawal(c.Mark, c.Text); err != nil {
+			return err
+		}
 	case CommandLink:
 		if strings.TrimSpace(c.Upstream) == "" {
 			return fmt.Errorf("%w: caused_by: required", ErrInvalid)

@@ -53,11 +53,12 @@ type Segment struct {
 // keeps it. Actions shape incidents only; their timeline events are written
 // when they are taken.
 type Action struct {
-	Kind     EventKind // EventAcknowledged, EventResolved, EventLinked or EventUnlinked
+	Kind     EventKind // EventAcknowledged, EventResolved, EventLinked, EventUnlinked, EventNotDowntime or EventNotDowntimeWithdrawn
 	Incident string
 	Actor    string
 	At       time.Time
-	CausedBy string // for EventLinked
+	CausedBy string     // for EventLinked
+	Excluded *Exclusion // for EventNotDowntime; for EventNotDowntimeWithdrawn, its At names the mark
 }
 
 // Group is what a group's incidents are derived from.
@@ -318,6 +319,14 @@ func (b *build) incident(g Group) Change {
 			inc.CausedBy = a.CausedBy
 		case EventUnlinked:
 			inc.CausedBy = ""
+		case EventNotDowntime:
+			if a.Excluded != nil {
+				inc.Excluded = withExclusion(inc.Excluded, *a.Excluded)
+			}
+		case EventNotDowntimeWithdrawn:
+			if a.Excluded != nil {
+				inc.Excluded = withoutExclusion(inc.Excluded, a.Excluded.At)
+			}
 		}
 	}
 	if inc.State == StateFiring && !inc.AcknowledgedAt.IsZero() {

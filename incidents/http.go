@@ -21,6 +21,8 @@ type Mutator interface {
 	Open(ctx context.Context, req OpenRequest) (*Incident, error)
 	Link(ctx context.Context, id, upstreamID, actor string) (*Incident, error)
 	Unlink(ctx context.Context, id, actor string) (*Incident, error)
+	NotDowntime(ctx context.Context, id string, r NotDowntimeRequest) (*Incident, error)
+	WithdrawNotDowntime(ctx context.Context, id string, markedAt time.Time, actor, reason string) (*Incident, error)
 }
 
 // API serves nines' incident endpoints. Routes are declared in cmd/nines;
@@ -162,6 +164,79 @@ func (a *API) Unlink(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// NotDowntime serves POST /api/v1/incidents/{id}/not-downtime
+// {"from": "…", "to": "…", "reason": "…", "actor": "…"}: marks the period
+// (by default the whole incident) as not downtime.
+func (a *API) NotDowntime(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	var body struct {
+		From   *time.Time `json:"from"`
+		To     *time.Time `json:"to"`
+		Reason string     `json:"reason"`
+		Actor  string     `json:"actor"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	req := NotDowntimeRequest{Actor: actorOr(body.Actor), Reason: body.Reason}
+	if body.From != nil {
+		req.From = body.From.UTC()
+	}
+	if body.To != nil {
+		req.To = body.To.UTC()
+	}
+	if body.From != nil && req.From.IsZero() || body.To != nil && req.To.IsZero() {
+		answer.Error(w, a.log, fmt.Errorf("%w: from and to: want RFC 3339 times after 1970", ErrInvalid))
+		return
+	}
+	if err := req.validate(); err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	inc, err := a.mut.NotDowntime(r.Context(), id, req)
+	if err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	answer.JSON(w, http.StatusOK, ToJSON(inc, nil))
+}
+
+// WithdrawNotDowntime serves POST
+// /api/v1/incidents/{id}/not-downtime/withdraw {"marked_at": "…",
+// "reason": "…", "actor": "…"}: the period of the mark made at marked_at
+// (its "at") counts as downtime again.
+func (a *API) WithdrawNotDowntime(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	var body struct {
+		MarkedAt *time.Time `json:"marked_at"`
+		Reason   string     `json:"reason"`
+		Actor    string     `json:"actor"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	if err := validateWithdrawal(body.MarkedAt, body.Reason); err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	inc, err := a.mut.WithdrawNotDowntime(r.Context(), id, body.MarkedAt.UTC(), actorOr(body.Actor), body.Reason)
+	if err != nil {
+		answer.Error(w, a.log, err)
+		return
+	}
+	answer.JSON(w, http.StatusOK, ToJSON(inc, nil))
+}
+
 // actBody is the body of the incident action endpoints.
 type actBody struct {
 	Actor    string `json:"actor"`
@@ -278,6 +353,7 @@ type IncidentJSON struct {
 	GeneratorURL    string            `json:"generator_url,omitempty"`
 	ExternalURL     string            `json:"external_url,omitempty"`
 	Periods         []PeriodJSON      `json:"periods"`
+	NotDowntime     []ExclusionJSON   `json:"not_downtime"`
 	Alerts          []AlertJSON       `json:"alerts"`
 	Timeline        []Event           `json:"timeline,omitempty"`
 }
@@ -292,6 +368,16 @@ type AlertJSON struct {
 	StartsAt     *time.Time        `json:"starts_at"`
 	EndsAt       *time.Time        `json:"ends_at"`
 	GeneratorURL string            `json:"generator_url,omitempty"`
+}
+
+// ExclusionJSON is a period marked as not downtime; To is null for "until
+// the incident ends".
+type ExclusionJSON struct {
+	From   *time.Time `json:"from"`
+	To     *time.Time `json:"to"`
+	By     string     `json:"by"`
+	Reason string     `json:"reason"`
+	At     *time.Time `json:"at"`
 }
 
 // PeriodJSON is a firing period; End is null while it lasts.
@@ -311,6 +397,10 @@ func ToJSON(inc *Incident, timeline []Event) IncidentJSON {
 		Labels: nonNil(inc.Labels), Annotations: nonNil(inc.Annotations),
 		RunbookURL: inc.RunbookURL, GeneratorURL: inc.GeneratorURL, ExternalURL: inc.ExternalURL,
 		Periods: []PeriodJSON{}, Alerts: []AlertJSON{}, Timeline: OwnTimeline(inc, timeline),
+		NotDowntime: []ExclusionJSON{},
+	}
+	for _, x := range inc.Excluded {
+		out.NotDowntime = append(out.NotDowntime, ExclusionJSON{From: timePtr(x.From), To: timePtr(x.To), By: x.By, Reason: x.Reason, At: timePtr(x.At)})
 	}
 	if !inc.StartedAt.IsZero() {
 		end := inc.ResolvedAt

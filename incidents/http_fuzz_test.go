@@ -58,6 +58,20 @@ func (b fuzzBackend) Link(_ context.Context, id, up, actor string) (*Incident, e
 	}
 	return b.incident(id)
 }
+func (b fuzzBackend) NotDowntime(_ context.Context, id string, r NotDowntimeRequest) (*Incident, error) {
+	b.actor(r.Actor)
+	if err := r.validate(); err != nil {
+		b.t.Fatalf("NotDowntime got an invalid request past the check: %v", err)
+	}
+	return b.incident(id)
+}
+func (b fuzzBackend) WithdrawNotDowntime(_ context.Context, id string, markedAt time.Time, actor, reason string) (*Incident, error) {
+	b.actor(actor)
+	if err := validateWithdrawal(&markedAt, reason); err != nil {
+		b.t.Fatalf("WithdrawNotDowntime got an invalid request past the check: %v", err)
+	}
+	return b.incident(id)
+}
 func (b fuzzBackend) Unlink(_ context.Context, id, actor string) (*Incident, error) {
 	b.actor(actor)
 	return b.incident(id)
@@ -161,6 +175,9 @@ func FuzzActionRequests(f *testing.F) {
 		{knownID, `{"actor":"alice"}`},
 		{knownID, ``},
 		{knownID, `{}`},
+		{knownID, `{"reason":"false positive","from":"2026-01-01T00:05:00Z","to":"2026-01-01T00:10:00Z"}`},
+		{knownID, `{"reason":"false positive","from":"2026-01-01T00:10:00Z","to":"2026-01-01T00:05:00Z"}`},
+		{knownID, `{"reason":" ","from":"1969-12-31T23:59:59Z"}`},
 		{knownID, `{"actor":"alice","text":"rolled back"}`},
 		{knownID, `{"caused_by":"inc-00000000000000000000"}`},
 		{knownID, `{"caused_by":"../../etc/passwd"}`},
@@ -191,6 +208,7 @@ func FuzzActionRequests(f *testing.F) {
 		}{
 			{"ack", api.Acknowledge}, {"resolve", api.Resolve}, {"notes", api.AddNote},
 			{"link", api.Link}, {"unlink", api.Unlink}, {"open", api.Open}, {"get", api.Get},
+			{"not-downtime", api.NotDowntime}, {"not-downtime/withdraw", api.WithdrawNotDowntime},
 		} {
 			req := httptest.NewRequest(http.MethodPost, "/api/v1/incidents/x/"+h.name, strings.NewReader(string(body)))
 			req.SetPathValue("id", id)

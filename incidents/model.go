@@ -194,7 +194,10 @@ type Incident struct {
 	// impact fired (see Derive). Empty for incidents opened by hand and
 	// for versions stored before segments existed: their Impact holds
 	// over all their Periods.
-	Segments  []Segment
+	Segments []Segment
+	// Excluded are the periods people marked as not downtime (Exclusion),
+	// sorted by when they were marked.
+	Excluded  []Exclusion
 	UpdatedAt time.Time
 	// Facts counts what the incident was derived from (alert occurrence
 	// states and timeline events). It only grows, so the stored row built
@@ -218,6 +221,7 @@ func (inc *Incident) Clone() *Incident {
 	copy(c.Alerts, inc.Alerts)
 	c.Periods = append([]Period(nil), inc.Periods...)
 	c.Segments = append([]Segment(nil), inc.Segments...)
+	c.Excluded = append([]Exclusion(nil), inc.Excluded...)
 	return &c
 }
 
@@ -336,4 +340,7 @@ type Change struct {
 	// Moved holds alerts the incident no longer holds: a late notification
 	// showed they belong to another incident of the group.
 	Moved []Alert
+	// Action is the action a person's change records when its events
+	// cannot tell it (a withdrawn mark); not stored.
+	Action *Action
 }

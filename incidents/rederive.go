@@ -337,12 +337,15 @@ func restoredActions(inc *Incident) []Action {
 	if inc.CausedBy != "" {
 		out = append(out, Action{Kind: EventLinked, Incident: inc.ID, Actor: "nines", CausedBy: inc.CausedBy})
 	}
-	return out
+	return append(out, exclusionActions(inc)...)
 }
 
 // actionOf returns the action a person's change records, if it shapes the
 // incident.
 func actionOf(ch Change) (Action, bool) {
+	if ch.Action != nil {
+		return *ch.Action, true
+	}
 	if len(ch.Events) == 0 {
 		return Action{}, false
 	}
@@ -350,6 +353,12 @@ func actionOf(ch Change) (Action, bool) {
 	switch ev.Kind {
 	case EventAcknowledged, EventResolved, EventLinked, EventUnlinked:
 		return Action{Kind: ev.Kind, Incident: ch.Incident.ID, Actor: ev.Actor, At: ev.At, CausedBy: ch.Incident.CausedBy}, true
+	case EventNotDowntime:
+		for _, x := range ch.Incident.Excluded {
+			if x.At.Equal(markedAt(ev.At)) && x.By == ev.Actor {
+				return Action{Kind: ev.Kind, Incident: ch.Incident.ID, Actor: ev.Actor, At: ev.At, Excluded: &x}, true
+			}
+		}
 	}
 	return Action{}, false
 }

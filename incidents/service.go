@@ -398,6 +398,12 @@ func (s *Service) Do(ctx context.Context, c Command) (*Incident, error) {
 		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) { return Note(inc, c.Actor, c.Text, at) })
 	case CommandUnlink:
 		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) { return Unlink(inc, c.Actor, at) })
+	case CommandNotDowntime:
+		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) { return MarkNotDowntime(inc, c.notDowntimeRequest(), at) })
+	case CommandWithdrawNotDowntime:
+		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) {
+			return WithdrawNotDowntime(inc, *c.Mark, c.Actor, c.Text, at)
+		})
 	case CommandAnnotate:
 		return s.modify(ctx, c.Incident, at, func(inc *Incident) (Change, error) { return Annotate(inc, c.Event, c.Actor, c.Text, at) })
 	case CommandLink:

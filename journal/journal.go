@@ -242,6 +242,22 @@ func (j *Journal) Unlink(ctx context.Context, id, actor string) (*incidents.Inci
 	return j.Do(ctx, incidents.Command{Kind: incidents.CommandUnlink, Incident: id, Actor: actor})
 }
 
+// NotDowntime marks a period of the incident as not downtime, with a
+// reason (incidents.MarkNotDowntime).
+func (j *Journal) NotDowntime(ctx context.Context, id string, r incidents.NotDowntimeRequest) (*incidents.Incident, error) {
+	c := incidents.Command{Kind: incidents.CommandNotDowntime, Incident: id, Actor: r.Actor, Text: r.Reason}
+	if !r.From.IsZero() || !r.To.IsZero() {
+		c.Period = &incidents.Period{Start: r.From.UTC(), End: r.To.UTC()}
+	}
+	return j.Do(ctx, c)
+}
+
+// WithdrawNotDowntime withdraws the mark made at markedAt, with a reason
+// (incidents.WithdrawNotDowntime).
+func (j *Journal) WithdrawNotDowntime(ctx context.Context, id string, markedAt time.Time, actor, reason string) (*incidents.Incident, error) {
+	return j.Do(ctx, incidents.Command{Kind: incidents.CommandWithdrawNotDowntime, Incident: id, Mark: &markedAt, Actor: actor, Text: reason})
+}
+
 // ResolveStale resolves alerts Alertmanager no longer reports (the
 // reconciler's alerts.StaleResolver).
 func (j *Journal) ResolveStale(ctx context.Context, id string, ends map[string]time.Time, actor string) (*incidents.Incident, error) {

@@ -330,6 +330,40 @@ func TestActionsThroughTheLog(t *testing.T) {
 	}
 }
 
+// TestNotDowntimeThroughTheLog: a mark as not downtime goes through the
+// log like any action, answers with the incident marked, and stays when
+// the deriver applies the alert's resolve after it; one without a reason
+// is refused before it is logged.
+func TestNotDowntimeThroughTheLog(t *testing.T) {
+	dsn := chtest.Database(t)
+	a := startReplica(t, "a", dsn)
+	ingest(t, a, note(`{}:{alertname="Down"}`, alert("a", "critical", t0, time.Time{})))
+	barrier(t, a)
+	incs, _, err := a.store.List(t.Context(), incidents.Filter{})
+	if err != nil || len(incs) != 1 {
+		t.Fatalf("list: %v %v", incs, err)
+	}
+	id := incs[0].ID
+	if _, err := a.journal.NotDowntime(t.Context(), id, incidents.NotDowntimeRequest{Actor: "alice"}); !errors.Is(err, fault.ErrInvalid) {
+		t.Errorf("mark without a reason: %v, want invalid", err)
+	}
+	req := incidents.NotDowntimeRequest{From: t0.Add(5 * time.Minute), To: t0.Add(10 * time.Minute), Actor: "alice", Reason: "false positive"}
+	inc, err := a.journal.NotDowntime(t.Context(), id, req)
+	if err != nil || inc == nil || len(inc.Excluded) != 1 || inc.Excluded[0].By != "alice" {
+		t.Fatalf("mark: %+v %v", inc, err)
+	}
+	ingest(t, a, note(`{}:{alertname="Down"}`, alert("a", "critical", t0, t0.Add(20*time.Minute))))
+	barrier(t, a)
+	got, err := a.store.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != incidents.StateResolved || len(got.Excluded) != 1 || got.Excluded[0].Reason != "false positive" ||
+		!got.Excluded[0].From.Equal(req.From.Truncate(time.Second)) || !got.Excluded[0].To.Equal(req.To.Truncate(time.Second)) {
+		t.Errorf("after the resolve: %s with marks %+v, want resolved with the mark", got.State, got.Excluded)
+	}
+}
+
 // TestCascadeWithinOneBatch: the database's outage and the API's that it
 // causes arrive together, the API's first, and the deriver applies them at
 // once: the API's incident is still linked to the database's (caused_by),

@@ -77,6 +77,8 @@ func routes(d routeDeps) http.Handler {
 	r.Handle("/api/v1/incidents/{id}/notes", auth(d.api.AddNote)).Methods(http.MethodPost)
 	r.Handle("/api/v1/incidents/{id}/link", auth(d.api.Link)).Methods(http.MethodPost)
 	r.Handle("/api/v1/incidents/{id}/unlink", auth(d.api.Unlink)).Methods(http.MethodPost)
+	r.Handle("/api/v1/incidents/{id}/not-downtime", auth(d.api.NotDowntime)).Methods(http.MethodPost)
+	r.Handle("/api/v1/incidents/{id}/not-downtime/withdraw", auth(d.api.WithdrawNotDowntime)).Methods(http.MethodPost)
 	r.Handle("/api/v1/sync", auth(d.sync)).Methods(http.MethodPost)
 
 	// Availability figures and the service catalog.

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -48,6 +49,12 @@ func (s *stubIncidents) Link(context.Context, string, string, string) (*incident
 	return s.mutate()
 }
 func (s *stubIncidents) Unlink(context.Context, string, string) (*incidents.Incident, error) {
+	return s.mutate()
+}
+func (s *stubIncidents) WithdrawNotDowntime(context.Context, string, time.Time, string, string) (*incidents.Incident, error) {
+	return s.mutate()
+}
+func (s *stubIncidents) NotDowntime(context.Context, string, incidents.NotDowntimeRequest) (*incidents.Incident, error) {
 	return s.mutate()
 }
 

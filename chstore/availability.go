@@ -248,8 +248,9 @@ FROM
 // @lo, @hi bound the pieces and maintenance kept; @from, @end the window;
 // @now ends open periods; @w0, @w1, @w2 are the weights of impact none,
 // degraded and outage; @services lists the services (only with a filter);
-// @ms, @mst, @me are parallel arrays of maintenance intervals (service,
-// start, end; only with maintenance); @r<i>_from, @r<i>_to bound the i-th
+// @ms, @mst, @ml, @mp, @mn are parallel arrays of runs of maintenance
+// intervals (service, start, length, step, count; only with maintenance,
+// see maintenanceRuns); @r<i>_from, @r<i>_to bound the i-th
 // burn-rate range; @days and @ndays are the day boundaries of a daily
 // series.
 
@@ -283,8 +284,9 @@ func serviceFilter(filtered bool) string {
 }
 
 // maintenanceSQL returns the join, the event expression and the column to
-// carry of a sweep with maintenance (@ms, @mst, @me), or their neutral
-// forms without. The join clamps intervals to [@lo, @hi).
+// carry of a sweep with maintenance (@ms, @mst, @ml, @mp, @mn: runs of
+// intervals, see maintenanceRuns), or their neutral forms without. The
+// join writes each run's intervals out and clamps them to [@lo, @hi).
 func maintenanceSQL(with bool) (join, events, carry string) {
 	if !with {
 		return "", "emptyArrayUInt64()", ""
@@ -294,9 +296,13 @@ func maintenanceSQL(with bool) (join, events, carry string) {
                 SELECT service, groupArray((s, e)) AS maint
                 FROM
                 (
-                    SELECT service, greatest(toUInt32(s0), toUInt32(@lo)) AS s, least(toUInt32(e0), toUInt32(@hi)) AS e
-                    FROM system.one
-                    ARRAY JOIN @ms AS service, @mst AS s0, @me AS e0
+                    SELECT service, greatest(toUInt32(s0 + k * p0), toUInt32(@lo)) AS s, least(toUInt32(s0 + k * p0 + l0), toUInt32(@hi)) AS e
+                    FROM
+                    (
+                        SELECT service, s0, l0, p0, arrayJoin(range(toUInt32(n0))) AS k
+                        FROM system.one
+                        ARRAY JOIN @ms AS service, @mst AS s0, @ml AS l0, @mp AS p0, @mn AS n0
+                    )
                 )
                 WHERE s < e
                 GROUP BY service
@@ -305,22 +311,54 @@ func maintenanceSQL(with bool) (join, events, carry string) {
 	return join, events, "maint,"
 }
 
-// maintenanceRows flattens per-service maintenance intervals of the
-// services (nil: all) that overlap [lo, hi) into three parallel arrays, in
-// service order.
-func maintenanceRows(maint map[string][]catalog.Interval, services []string, lo, hi uint32) (ms []string, mt, me []uint32) {
+// maintenanceRuns are the maintenance intervals of a sweep as parallel
+// arrays of runs (catalog.Runs), in Unix seconds: the run of service
+// services[i] has count[i] intervals of length[i] seconds, the k-th
+// starting at start[i] + k×step[i]. A daily window over a year is a few
+// runs, so that the SQL holding them (the dashboards write them into
+// their text) stays short.
+type maintenanceRuns struct {
+	services                   []string
+	start, length, step, count []uint32
+}
+
+// maintenanceRows returns the runs of the per-service maintenance
+// intervals of the services (nil: all) that overlap [lo, hi), in service
+// order.
+func maintenanceRows(maint map[string][]catalog.Interval, services []string, lo, hi uint32) maintenanceRuns {
+	var out maintenanceRuns
 	for _, svc := range slices.Sorted(maps.Keys(maint)) {
 		if services != nil && !slices.Contains(services, svc) {
 			continue
 		}
+		var ivs []catalog.Interval
 		for _, iv := range maint[svc] {
-			s, e := unix(iv.Start), unix(iv.End)
-			if s < hi && e > lo && s < e {
-				ms, mt, me = append(ms, svc), append(mt, s), append(me, e)
+			if s, e := unix(iv.Start), unix(iv.End); s < hi && e > lo && s < e {
+				ivs = append(ivs, catalog.Interval{Start: time.Unix(int64(s), 0), End: time.Unix(int64(e), 0)})
 			}
 		}
+		for _, r := range catalog.Runs(ivs) {
+			out.services = append(out.services, svc)
+			out.start = append(out.start, unix(r.Start))
+			out.length = append(out.length, uint32(r.Length/time.Second))
+			out.step = append(out.step, uint32(r.Step/time.Second))
+			out.count = append(out.count, uint32(r.Count))
+		}
 	}
-	return ms, mt, me
+	return out
+}
+
+func (m maintenanceRuns) empty() bool { return len(m.services) == 0 }
+
+// args binds the runs, if any.
+func (m maintenanceRuns) args() []any {
+	if m.empty() {
+		return nil
+	}
+	return []any{
+		clickhouse.Named("ms", m.services), clickhouse.Named("mst", m.start), clickhouse.Named("ml", m.length),
+		clickhouse.Named("mp", m.step), clickhouse.Named("mn", m.count),
+	}
 }
 
 // span is [start, end) in Unix seconds.
@@ -371,11 +409,9 @@ func downtimeQuery(q availability.Query) (string, []any) {
 		p.lo = min(p.lo, start)
 		args = append(args, clickhouse.Named(fmt.Sprintf("r%d_from", i), start), clickhouse.Named(fmt.Sprintf("r%d_to", i), p.end))
 	}
-	ms, mt, me := maintenanceRows(q.Maintenance, q.Services, p.lo, p.hi)
-	if len(ms) > 0 {
-		args = append(args, clickhouse.Named("ms", ms), clickhouse.Named("mst", mt), clickhouse.Named("me", me))
-	}
-	query := downtimeText(q.Services != nil, len(q.Recent), len(ms) > 0, q.Explain)
+	mr := maintenanceRows(q.Maintenance, q.Services, p.lo, p.hi)
+	args = append(args, mr.args()...)
+	query := downtimeText(q.Services != nil, len(q.Recent), !mr.empty(), q.Explain)
 	return query, append(p.args(), args...)
 }
 

@@ -59,6 +59,12 @@ func (DashboardQueries) Incidents(cond string) string {
 	return selectIncidents(cond, nil, "")
 }
 
+// Changes implements dashboards.Queries: the latest recorded version of
+// each change matching cond, as Store.Changes collapses them.
+func (DashboardQueries) Changes(cond string) string {
+	return fmt.Sprintf(collapsedChanges, cond)
+}
+
 // weightValues are the weights, indexed by impact, as @w0, @w1, @w2.
 func weightValues(w [3]float64) map[string]string {
 	f := func(v float64) string { return "toFloat64(" + strconv.FormatFloat(v, 'g', -1, 64) + ")" }

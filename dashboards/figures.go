@@ -42,6 +42,13 @@ type Queries interface {
 	// condition on the immutable columns id, service and opened_at), one
 	// row each, with the incident table's column names.
 	Incidents(cond string) string
+	// Changes is the latest recorded version of each change (package
+	// changes: deploys, rollbacks, flag changes, …) matching cond (a
+	// condition on the immutable columns id, service and at_ms), one row
+	// each: id, service, at_ms, c_kind, c_version, c_commit,
+	// c_environment, c_status, c_rollout, c_actor, c_url, c_description,
+	// c_recorded_ms.
+	Changes(cond string) string
 }
 
 // Weights are the impact weights of nines' config file (its availability

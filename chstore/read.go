@@ -39,9 +39,11 @@ func latestVersions(cols, cond string) string {
 
 // collapsedColumns are every column of an incident's latest version. The
 // aliases (last_*) differ from every column name on purpose: ClickHouse
-// substitutes aliases everywhere in a query, so state AS state in a
-// subquery filtered on state would be ambiguous to 18.16, and an alias
-// named version would end up in the ORDER BY of latestVersions.
+// substitutes aliases everywhere in a query, so an alias named version
+// would end up in the ORDER BY of latestVersions, and one named like a
+// column would replace it in the condition. The outer filters of
+// selectIncidents' callers use these names; incidentColumns names them
+// back.
 const collapsedColumns = `id,
     service,
     group_key,

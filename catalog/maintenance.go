@@ -231,3 +231,79 @@ func WholeSeconds(ivs []Interval) []Interval {
 	}
 	return out
 }
+
+// Run is Count intervals of the same Length, the i-th starting at
+// Start + i×Step: a compact form of a recurring window's occurrences,
+// which repeat at a fixed step between daylight saving changes.
+type Run struct {
+	Start        time.Time
+	Length, Step time.Duration
+	Count        int
+}
+
+// Intervals returns the run's intervals.
+func (r Run) Intervals() []Interval {
+	out := make([]Interval, r.Count)
+	for i := range out {
+		start := r.Start.Add(time.Duration(i) * r.Step)
+		out[i] = Interval{Start: start, End: start.Add(r.Length)}
+	}
+	return out
+}
+
+// Runs writes intervals as runs, exactly: the runs' intervals are ivs,
+// each once (in another order where runs interleave). Intervals of one
+// length at one step share a run, so a daily window over a year is a few
+// runs (one per daylight saving change) rather than hundreds of
+// intervals, and a weekly window on several days a few runs per day.
+func Runs(ivs []Interval) []Run {
+	type key struct {
+		start  int64
+		length time.Duration
+	}
+	left := make(map[key]bool, len(ivs))
+	for _, iv := range ivs {
+		left[key{iv.Start.UnixNano(), iv.Duration()}] = true
+	}
+	// count is how many intervals of the progression from k by step are
+	// left.
+	count := func(k key, step time.Duration) int {
+		n := 0
+		for left[k] {
+			n++
+			k.start += int64(step)
+		}
+		return n
+	}
+	// Steps tried from each run's first interval: to the next few
+	// intervals of the same length.
+	const candidates = 16
+	var out []Run
+	for i, iv := range ivs {
+		k := key{iv.Start.UnixNano(), iv.Duration()}
+		if !left[k] {
+			continue
+		}
+		best := Run{Start: iv.Start, Length: k.length, Count: 1}
+		tried := 0
+		for _, next := range ivs[i+1:] {
+			if tried == candidates {
+				break
+			}
+			nk := key{next.Start.UnixNano(), next.Duration()}
+			if nk.length != k.length || nk.start <= k.start || !left[nk] {
+				continue
+			}
+			tried++
+			step := time.Duration(nk.start - k.start)
+			if n := count(k, step); n > best.Count {
+				best.Step, best.Count = step, n
+			}
+		}
+		for j := range best.Count {
+			delete(left, key{k.start + int64(j)*int64(best.Step), k.length})
+		}
+		out = append(out, best)
+	}
+	return out
+}

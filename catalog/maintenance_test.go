@@ -274,3 +274,69 @@ func TestParseClockAndWeekday(t *testing.T) {
 		t.Error(`parseWeekday("su") accepted`)
 	}
 }
+
+// TestRuns: runs give back exactly the intervals they were made of, and a
+// daily window in a zone with daylight saving is a few runs a year.
+func TestRuns(t *testing.T) {
+	sthlm, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	to := from.Add(462 * 24 * time.Hour)
+	at := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tests := []struct {
+		name     string
+		ivs      []Interval
+		maxRuns  int
+		wantRuns int
+	}{
+		{name: "none", wantRuns: 0},
+		{name: "one", ivs: []Interval{{at("2026-01-01T00:00:00Z"), at("2026-01-01T01:00:00Z")}}, wantRuns: 1},
+		{name: "irregular", ivs: []Interval{
+			{at("2026-01-01T00:00:00Z"), at("2026-01-01T01:00:00Z")},
+			{at("2026-01-02T00:00:00Z"), at("2026-01-02T02:00:00Z")},
+			{at("2026-01-03T00:00:00Z"), at("2026-01-03T02:00:00Z")},
+			{at("2026-01-05T00:00:00Z"), at("2026-01-05T02:00:00Z")},
+			{at("2026-01-05T03:00:00Z"), at("2026-01-05T03:00:01Z")},
+		}, wantRuns: 4},
+		{name: "daily across DST, gap and repeat", ivs: WholeSeconds(Window{
+			Schedule: ScheduleDaily, Hour: 2, Minute: 30, Duration: time.Hour, Location: sthlm,
+		}.Intervals(from, to)), maxRuns: 12},
+		{name: "weekly, clamped", ivs: WholeSeconds(Window{
+			Schedule: ScheduleWeekly, Days: []time.Weekday{time.Monday, time.Thursday}, Hour: 23, Duration: 3 * time.Hour, Location: sthlm,
+		}.Intervals(from.Add(time.Hour), to)), maxRuns: 24},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			runs := Runs(tc.ivs)
+			var back []Interval
+			for _, r := range runs {
+				back = append(back, r.Intervals()...)
+			}
+			slices.SortFunc(back, func(a, b Interval) int { return a.Start.Compare(b.Start) })
+			if len(back) != len(tc.ivs) {
+				t.Fatalf("runs hold %d intervals, want %d", len(back), len(tc.ivs))
+			}
+			for i := range back {
+				if !back[i].Start.Equal(tc.ivs[i].Start) || !back[i].End.Equal(tc.ivs[i].End) {
+					t.Fatalf("interval %d: %v, want %v", i, back[i], tc.ivs[i])
+				}
+			}
+			t.Logf("%d intervals in %d runs", len(tc.ivs), len(runs))
+			if tc.maxRuns > 0 && (len(runs) > tc.maxRuns || len(tc.ivs) < 50) {
+				t.Errorf("%d intervals in %d runs, want at most %d", len(tc.ivs), len(runs), tc.maxRuns)
+			}
+			if tc.maxRuns == 0 && len(runs) != tc.wantRuns {
+				t.Errorf("%d runs, want %d", len(runs), tc.wantRuns)
+			}
+		})
+	}
+}

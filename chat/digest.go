@@ -65,6 +65,8 @@ type digester struct {
 	incs    IncidentLister
 	catalog func() *catalog.Catalog
 	pageURL string // nines' external URL: incidents link to their pages
+	// dora, if set, adds the week's delivery (DORA) figures.
+	dora DORASource
 }
 
 // digestData is what one digest shows.
@@ -77,7 +79,8 @@ type digestData struct {
 	MTTA      *time.Duration
 	MTTR      *time.Duration
 	Loc       *time.Location
-	PageURL   string // nines' external URL, if known
+	PageURL   string       // nines' external URL, if known
+	Delivery  []DORAFigure // the last week's, by service
 }
 
 type digestRow struct {
@@ -171,6 +174,11 @@ func (d *digester) build(ctx context.Context, now time.Time) (digestData, error)
 	})
 	if d.incs != nil {
 		if err := d.addIncidents(ctx, &dd, cat, now); err != nil {
+			return digestData{}, err
+		}
+	}
+	if d.dora != nil {
+		if err := d.addDelivery(ctx, &dd); err != nil {
 			return digestData{}, err
 		}
 	}
@@ -273,6 +281,12 @@ func (dd digestData) forSquad(squad string) digestData {
 			out.Longest = append(out.Longest, i)
 		}
 	}
+	out.Delivery = nil
+	for _, f := range dd.Delivery {
+		if f.Owner == squad {
+			out.Delivery = append(out.Delivery, f)
+		}
+	}
 	return out
 }
 
@@ -332,6 +346,7 @@ func renderDigest(dd digestData) rendered {
 			blocks = append(blocks, section(b.String()))
 		}
 	}
+	blocks = append(blocks, deliverySection(dd.Delivery)...)
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("nines · availability excludes maintenance windows · generated "+slackDate(dd.To), maxSectionText)))
 	text := fmt.Sprintf("Availability report (%s): %d services, %d incidents in the last 7 days", dd.Scope, len(dd.Rows), dd.Incidents)
 	return rendered{Text: clip(esc(text), maxFallback), Blocks: capBlocks(blocks)}
@@ -466,9 +481,11 @@ type DigestOptions struct {
 	APIURL      string
 	HTTPClient  *http.Client
 	WebhookURLs map[string]string
-	// Availability is required; Incidents and Catalog are optional.
+	// Availability is required; Incidents, DORA and Catalog are
+	// optional.
 	Availability Availability
 	Incidents    IncidentLister
+	DORA         DORASource
 	Catalog      func() *catalog.Catalog
 	// ExternalURL: as in Options.
 	ExternalURL string
@@ -500,7 +517,7 @@ func PostDigest(ctx context.Context, o DigestOptions) ([]string, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	api := newSlackAPI(o.Token, o.APIURL, o.HTTPClient, newMetrics(o.Registerer))
-	d := &digester{avail: o.Availability, incs: o.Incidents, catalog: o.Catalog, pageURL: strings.TrimSuffix(o.ExternalURL, "/")}
+	d := &digester{avail: o.Availability, incs: o.Incidents, dora: o.DORA, catalog: o.Catalog, pageURL: strings.TrimSuffix(o.ExternalURL, "/")}
 	now := o.Now()
 	msgs, err := d.Messages(ctx, now, o.Config.OperationsChannel)
 	if err != nil {

@@ -84,6 +84,9 @@ type Options struct {
 	Availability Availability
 	// Incidents, if set, lists incidents for the digest.
 	Incidents IncidentLister
+	// DORA, if set, adds the week's delivery (DORA) figures to the
+	// digest.
+	DORA DORASource
 	// Suspects, if set, adds the top suspect change to incident messages
 	// ("what changed?").
 	Suspects Suspects
@@ -215,7 +218,7 @@ func New(o Options) (*Sender, error) {
 		budgets: map[string]budgetEntry{}, warned: map[string]bool{}, notSent: map[deliveryRef]int64{},
 	}
 	if o.Availability != nil {
-		s.digester = &digester{avail: o.Availability, incs: o.Incidents, catalog: o.Catalog, pageURL: s.pageURL}
+		s.digester = &digester{avail: o.Availability, incs: o.Incidents, dora: o.DORA, catalog: o.Catalog, pageURL: s.pageURL}
 	}
 	s.lease = lease.New(o.Leases, leaseName, o.Holder, o.LeaseTTL, o.LeaseHeartbeat, o.Now, s.log, func(leader bool) {
 		if leader {

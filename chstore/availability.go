@@ -98,17 +98,14 @@ const candidatesSQL = `SELECT cityHash64(id) FROM incidents
 WHERE %[1]s arrayExists((s, e) -> toUInt32(s) < @hi AND (toUInt32(s) >= @lo OR toUInt32(e) = 0 OR toUInt32(e) > @lo),
     period_starts, period_ends)`
 
-// collapsedSQL is the latest version of every candidate, with periods as
-// UInt32 seconds and open periods ending now, and its pieces (qs, qe, qi):
-// the impact segments stored with that very version (incident_segments),
-// or, for a version without segments (opened by hand, or stored before
-// segments existed), its periods at the incident's impact (rs, re, ri),
-// less the periods people marked as not downtime (xf, xt: the version's
-// excluded_from and excluded_to, a zero end meaning "until the incident
-// ends"). %[1]s is the service filter. ORDER BY … LIMIT 1 BY id keeps each
-// ID's highest version, as argMax(…, version) … GROUP BY id would, at two
-// thirds of the cost on 18.16, where argMax copies every array into its
-// state.
+// collapsedSQL is the latest version of every candidate (latestVersions),
+// with periods as UInt32 seconds and open periods ending now, and its
+// pieces (qs, qe, qi): the impact segments stored with that very version
+// (incident_segments), or, for a version without segments (opened by
+// hand, or stored before segments existed), its periods at the incident's
+// impact (rs, re, ri), less the periods people marked as not downtime (xf,
+// xt: the version's excluded_from and excluded_to, a zero end meaning
+// "until the incident ends"). filter is the service filter.
 //
 // The cut, per piece [s, e) of impact i: what is left of it starts at s or
 // at the end of a mark inside it, at such a point that no mark covers,
@@ -116,7 +113,13 @@ WHERE %[1]s arrayExists((s, e) -> toUInt32(s) < @hi AND (toUInt32(s) >= @lo OR t
 // any order. Incidents without marks (nearly all) cut nothing: their
 // pieces are resized to none first (nc), since 18.16 computes both
 // branches of an if().
-const collapsedSQL = `SELECT
+func collapsedSQL(filter string) string {
+	latest := latestVersions(`id, service AS svc, impact AS imp, caused_by AS cause,
+    toUInt32(started_at) AS t0, toUInt32(acknowledged_at) AS ack0, toUInt32(resolved_at) AS res0,
+    period_starts AS ps0, period_ends AS pe0, version AS ver,
+    excluded_from AS xf0, excluded_to AS xt0, excluded_by AS xb0, excluded_reasons AS xr0, excluded_at_ms AS xa0`,
+		filter+" cityHash64(id) GLOBAL IN ("+fmt.Sprintf(candidatesSQL, filter)+")")
+	return `SELECT
     id, svc, imp, cause, t0, ack0, res0, ps, pe, rs, re, ri, xf, xt, xb, xr, xa,
     if(empty(xf), 0, length(rs)) AS nc,
     arrayReduce('groupArrayArray', arrayMap((s, e, i) ->
@@ -140,26 +143,22 @@ FROM
         arrayMap(t -> if(toUInt32(t) = 0, toUInt32(4294967295), toUInt32(t)), xt0) AS xt,
         xb0 AS xb, xr0 AS xr, xa0 AS xa
     FROM
-    (
-        SELECT
-            id, service AS svc, impact AS imp, caused_by AS cause,
-            toUInt32(started_at) AS t0, toUInt32(acknowledged_at) AS ack0, toUInt32(resolved_at) AS res0,
-            period_starts AS ps0, period_ends AS pe0, version AS ver,
-            excluded_from AS xf0, excluded_to AS xt0, excluded_by AS xb0, excluded_reasons AS xr0, excluded_at_ms AS xa0
-        FROM incidents
-        WHERE %[1]s cityHash64(id) GLOBAL IN (` + candidatesSQL + `)
-        ORDER BY id, version DESC
-        LIMIT 1 BY id
-    ) AS latest
+` + "    (\n" + indentLines(latest, "        ") + "\n    ) AS latest" + `
     ANY LEFT JOIN
     (
         SELECT incident_id AS id, version AS ver, segment_starts AS ss0, segment_ends AS se0, segment_impacts AS si0
         FROM incident_segments
-        WHERE %[1]s cityHash64(incident_id) GLOBAL IN (` + candidatesSQL + `)
+        WHERE ` + filter + ` cityHash64(incident_id) GLOBAL IN (` + fmt.Sprintf(candidatesSQL, filter) + `)
     ) AS segs USING (id, ver)
     WHERE NOT ignore(ss0, se0, si0)
 )
 WHERE NOT ignore(xf, xt, rs, re, ri)`
+}
+
+// indentLines prefixes every line of s with pad.
+func indentLines(s, pad string) string {
+	return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
+}
 
 // downtimeSQL answers a Query. Verbs: %[1]s the service filter, %[2]s the
 // collapsed incidents, %[3]s the ids aggregate, %[4]s the maintenance join,
@@ -278,8 +277,9 @@ FROM
 // @lo, @hi bound the pieces and maintenance kept; @from, @end the window;
 // @now ends open periods; @w0, @w1, @w2 are the weights of impact none,
 // degraded and outage; @services lists the services (only with a filter);
-// @ms, @mst, @me are parallel arrays of maintenance intervals (service,
-// start, end; only with maintenance); @r<i>_from, @r<i>_to bound the i-th
+// @ms, @mst, @ml, @mp, @mn are parallel arrays of runs of maintenance
+// intervals (service, start, length, step, count; only with maintenance,
+// see maintenanceRuns); @r<i>_from, @r<i>_to bound the i-th
 // burn-rate range; @days and @ndays are the day boundaries of a daily
 // series.
 
@@ -313,8 +313,9 @@ func serviceFilter(filtered bool) string {
 }
 
 // maintenanceSQL returns the join, the event expression and the column to
-// carry of a sweep with maintenance (@ms, @mst, @me), or their neutral
-// forms without. The join clamps intervals to [@lo, @hi).
+// carry of a sweep with maintenance (@ms, @mst, @ml, @mp, @mn: runs of
+// intervals, see maintenanceRuns), or their neutral forms without. The
+// join writes each run's intervals out and clamps them to [@lo, @hi).
 func maintenanceSQL(with bool) (join, events, carry string) {
 	if !with {
 		return "", "emptyArrayUInt64()", ""
@@ -324,9 +325,13 @@ func maintenanceSQL(with bool) (join, events, carry string) {
                 SELECT service, groupArray((s, e)) AS maint
                 FROM
                 (
-                    SELECT service, greatest(toUInt32(s0), toUInt32(@lo)) AS s, least(toUInt32(e0), toUInt32(@hi)) AS e
-                    FROM system.one
-                    ARRAY JOIN @ms AS service, @mst AS s0, @me AS e0
+                    SELECT service, greatest(toUInt32(s0 + k * p0), toUInt32(@lo)) AS s, least(toUInt32(s0 + k * p0 + l0), toUInt32(@hi)) AS e
+                    FROM
+                    (
+                        SELECT service, s0, l0, p0, arrayJoin(range(toUInt32(n0))) AS k
+                        FROM system.one
+                        ARRAY JOIN @ms AS service, @mst AS s0, @ml AS l0, @mp AS p0, @mn AS n0
+                    )
                 )
                 WHERE s < e
                 GROUP BY service
@@ -335,22 +340,54 @@ func maintenanceSQL(with bool) (join, events, carry string) {
 	return join, events, "maint,"
 }
 
-// maintenanceRows flattens per-service maintenance intervals of the
-// services (nil: all) that overlap [lo, hi) into three parallel arrays, in
-// service order.
-func maintenanceRows(maint map[string][]catalog.Interval, services []string, lo, hi uint32) (ms []string, mt, me []uint32) {
+// maintenanceRuns are the maintenance intervals of a sweep as parallel
+// arrays of runs (catalog.Runs), in Unix seconds: the run of service
+// services[i] has count[i] intervals of length[i] seconds, the k-th
+// starting at start[i] + k×step[i]. A daily window over a year is a few
+// runs, so that the SQL holding them (the dashboards write them into
+// their text) stays short.
+type maintenanceRuns struct {
+	services                   []string
+	start, length, step, count []uint32
+}
+
+// maintenanceRows returns the runs of the per-service maintenance
+// intervals of the services (nil: all) that overlap [lo, hi), in service
+// order.
+func maintenanceRows(maint map[string][]catalog.Interval, services []string, lo, hi uint32) maintenanceRuns {
+	var out maintenanceRuns
 	for _, svc := range slices.Sorted(maps.Keys(maint)) {
 		if services != nil && !slices.Contains(services, svc) {
 			continue
 		}
+		var ivs []catalog.Interval
 		for _, iv := range maint[svc] {
-			s, e := unix(iv.Start), unix(iv.End)
-			if s < hi && e > lo && s < e {
-				ms, mt, me = append(ms, svc), append(mt, s), append(me, e)
+			if s, e := unix(iv.Start), unix(iv.End); s < hi && e > lo && s < e {
+				ivs = append(ivs, catalog.Interval{Start: time.Unix(int64(s), 0), End: time.Unix(int64(e), 0)})
 			}
 		}
+		for _, r := range catalog.Runs(ivs) {
+			out.services = append(out.services, svc)
+			out.start = append(out.start, unix(r.Start))
+			out.length = append(out.length, uint32(r.Length/time.Second))
+			out.step = append(out.step, uint32(r.Step/time.Second))
+			out.count = append(out.count, uint32(r.Count))
+		}
 	}
-	return ms, mt, me
+	return out
+}
+
+func (m maintenanceRuns) empty() bool { return len(m.services) == 0 }
+
+// args binds the runs, if any.
+func (m maintenanceRuns) args() []any {
+	if m.empty() {
+		return nil
+	}
+	return []any{
+		clickhouse.Named("ms", m.services), clickhouse.Named("mst", m.start), clickhouse.Named("ml", m.length),
+		clickhouse.Named("mp", m.step), clickhouse.Named("mn", m.count),
+	}
 }
 
 // span is [start, end) in Unix seconds.
@@ -385,7 +422,7 @@ func downtimeText(filtered bool, recent int, maint, explain bool) string {
 		ids = "groupArrayIf(id, hit)"
 	}
 	filter := serviceFilter(filtered)
-	return fmt.Sprintf(downtimeSQL, filter, fmt.Sprintf(collapsedSQL, filter), ids, join, events, sums.String(), carry)
+	return fmt.Sprintf(downtimeSQL, filter, collapsedSQL(filter), ids, join, events, sums.String(), carry)
 }
 
 // downtimeQuery renders downtimeSQL and its arguments for q. The
@@ -401,11 +438,9 @@ func downtimeQuery(q availability.Query) (string, []any) {
 		p.lo = min(p.lo, start)
 		args = append(args, clickhouse.Named(fmt.Sprintf("r%d_from", i), start), clickhouse.Named(fmt.Sprintf("r%d_to", i), p.end))
 	}
-	ms, mt, me := maintenanceRows(q.Maintenance, q.Services, p.lo, p.hi)
-	if len(ms) > 0 {
-		args = append(args, clickhouse.Named("ms", ms), clickhouse.Named("mst", mt), clickhouse.Named("me", me))
-	}
-	query := downtimeText(q.Services != nil, len(q.Recent), len(ms) > 0, q.Explain)
+	mr := maintenanceRows(q.Maintenance, q.Services, p.lo, p.hi)
+	args = append(args, mr.args()...)
+	query := downtimeText(q.Services != nil, len(q.Recent), !mr.empty(), q.Explain)
 	return query, append(p.args(), args...)
 }
 
@@ -505,7 +540,7 @@ func (s *Store) marks(ctx context.Context, q availability.Query, byService map[s
 	const op = "query_availability_marks"
 	_, args := downtimeQuery(q)
 	filter := serviceFilter(q.Services != nil)
-	query := fmt.Sprintf(marksSQL, filter, fmt.Sprintf(collapsedSQL, filter))
+	query := fmt.Sprintf(marksSQL, filter, collapsedSQL(filter))
 	s.metrics.op(op)
 	rows, err := s.conn.Query(ctx, query, args...)
 	if err != nil {
@@ -630,7 +665,7 @@ HAVING downtime > 0 OR incidents > 0`
 func dailyText(maint bool) string {
 	join, events, carry := maintenanceSQL(maint)
 	filter := serviceFilter(true)
-	return fmt.Sprintf(dailySQL, filter, fmt.Sprintf(collapsedSQL, filter), "", join, events, "", carry)
+	return fmt.Sprintf(dailySQL, filter, collapsedSQL(filter), "", join, events, "", carry)
 }
 
 // Daily implements availability.Source: DailyServices for one service.

@@ -126,7 +126,8 @@ GROUP BY change_id HAVING argMax(cause, at_ms) = 1`
 // followed by a rollback of the service within a day), the rollbacks, and
 // the incidents started in the window and resolved with their time to
 // restore. Arrays stand in for a join on time ranges.
-const doraQuery = `SELECT service,
+func doraQuery() string {
+	return `SELECT service,
     sum(deploys) AS deployments, sum(failures) AS failed, sum(rollbacks) AS rolled,
     sum(restored) AS restored_count, sum(restore_seconds) AS restore_sum
 FROM (
@@ -165,23 +166,20 @@ FROM (
 
     SELECT service, toUInt64(0), toUInt64(0), toUInt64(0), count(),
         sum(toFloat64(last_resolved_at) - toFloat64(last_started_at))
-    FROM (` + collapsedIncidentsForDORA + `)
+    FROM (` + latestVersions("id, service, started_at AS last_started_at, resolved_at AS last_resolved_at", "1") + `)
     WHERE last_resolved_at != toDateTime(0, 'UTC') AND last_started_at >= toDateTime(?, 'UTC') AND last_started_at < toDateTime(?, 'UTC')
     GROUP BY service
 )
 GROUP BY service
 ORDER BY service`
-
-const collapsedIncidentsForDORA = `SELECT id, service, argMax(started_at, version) AS last_started_at,
-        argMax(resolved_at, version) AS last_resolved_at
-    FROM incidents GROUP BY id, service`
+}
 
 // DORA counts delivery figures per service over [from, to) (changes.Store).
 func (s *Store) DORA(ctx context.Context, from, to time.Time) ([]changes.DORARaw, error) {
 	const op = "query_dora"
 	s.metrics.op(op)
 	f, t := from.UnixMilli(), to.UnixMilli()
-	rows, err := s.conn.Query(ctx, doraQuery, t, f, t+86400000, f, t, from.Unix(), to.Unix())
+	rows, err := s.conn.Query(ctx, doraQuery(), t, f, t+86400000, f, t, from.Unix(), to.Unix())
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "dora figures")
 	}

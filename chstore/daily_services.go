@@ -33,11 +33,9 @@ func (s *Store) DailyServices(ctx context.Context, q availability.ManyDailyQuery
 	days = append(days, last)
 	p := sweepParams{lo: days[0], hi: last, from: days[0], end: last, now: now, weights: q.Weights, services: q.Services}
 	args := append(p.args(), clickhouse.Named("days", days), clickhouse.Named("ndays", uint32(len(q.Days))))
-	ms, mt, me := maintenanceRows(q.Maintenance, q.Services, p.lo, p.hi)
-	if len(ms) > 0 {
-		args = append(args, clickhouse.Named("ms", ms), clickhouse.Named("mst", mt), clickhouse.Named("me", me))
-	}
-	query := dailyText(len(ms) > 0)
+	mr := maintenanceRows(q.Maintenance, q.Services, p.lo, p.hi)
+	args = append(args, mr.args()...)
+	query := dailyText(!mr.empty())
 
 	s.metrics.op(op)
 	rows, err := s.conn.Query(ctx, query, args...)

@@ -23,7 +23,7 @@ type DashboardQueries struct{}
 // the services listed, with burn-rate ranges of the lengths recent ending
 // at end.
 func (DashboardQueries) Figures(from, end, now, services string, weights [3]float64, maint map[string][]catalog.Interval, recent []time.Duration) string {
-	ms, mt, me := maintenanceRows(maint, nil, 0, math.MaxUint32)
+	mr := maintenanceRows(maint, nil, 0, math.MaxUint32)
 	from = "toUInt32(" + from + ")"
 	end = "toUInt32(greatest(" + end + ", " + from + "))"
 	vals := weightValues(weights)
@@ -36,21 +36,21 @@ func (DashboardQueries) Figures(from, end, now, services string, weights [3]floa
 		lo = "least(" + lo + ", " + start + ")"
 	}
 	vals["lo"] = lo
-	maintenanceValues(vals, ms, mt, me)
-	return inline(downtimeText(true, len(recent), len(ms) > 0, false), vals)
+	maintenanceValues(vals, mr)
+	return inline(downtimeText(true, len(recent), !mr.empty(), false), vals)
 }
 
 // Daily implements dashboards.Queries: dailySQL over the days whose
 // boundaries the array days holds, for the services listed.
 func (DashboardQueries) Daily(days, now, services string, weights [3]float64, maint map[string][]catalog.Interval) string {
-	ms, mt, me := maintenanceRows(maint, nil, 0, math.MaxUint32)
+	mr := maintenanceRows(maint, nil, 0, math.MaxUint32)
 	vals := weightValues(weights)
 	vals["days"], vals["now"], vals["services"] = days, "toUInt32("+now+")", services
 	vals["lo"] = "arrayElement(" + days + ", 1)"
 	vals["hi"] = "arrayElement(" + days + ", -1)"
 	vals["ndays"] = "toUInt32(greatest(length(" + days + "), 1) - 1)"
-	maintenanceValues(vals, ms, mt, me)
-	return inline(dailyText(len(ms) > 0), vals)
+	maintenanceValues(vals, mr)
+	return inline(dailyText(!mr.empty()), vals)
 }
 
 // Incidents implements dashboards.Queries: the latest version of each
@@ -60,18 +60,25 @@ func (DashboardQueries) Incidents(cond string) string {
 	return incidentsQuery(cond, nil, "", false)
 }
 
+// Changes implements dashboards.Queries: the latest recorded version of
+// each change matching cond, as Store.Changes collapses them.
+func (DashboardQueries) Changes(cond string) string {
+	return fmt.Sprintf(collapsedChanges, cond)
+}
+
 // weightValues are the weights, indexed by impact, as @w0, @w1, @w2.
 func weightValues(w [3]float64) map[string]string {
 	f := func(v float64) string { return "toFloat64(" + strconv.FormatFloat(v, 'g', -1, 64) + ")" }
 	return map[string]string{"w0": f(w[0]), "w1": f(w[1]), "w2": f(w[2])}
 }
 
-func maintenanceValues(vals map[string]string, ms []string, mt, me []uint32) {
-	if len(ms) == 0 {
+// maintenanceValues writes the runs as array literals, if any.
+func maintenanceValues(vals map[string]string, mr maintenanceRuns) {
+	if mr.empty() {
 		return
 	}
-	quoted := make([]string, len(ms))
-	for i, s := range ms {
+	quoted := make([]string, len(mr.services))
+	for i, s := range mr.services {
 		quoted[i] = quoteString(s)
 	}
 	nums := func(xs []uint32) string {
@@ -81,7 +88,8 @@ func maintenanceValues(vals map[string]string, ms []string, mt, me []uint32) {
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	}
-	vals["ms"], vals["mst"], vals["me"] = "["+strings.Join(quoted, ", ")+"]", nums(mt), nums(me)
+	vals["ms"] = "[" + strings.Join(quoted, ", ") + "]"
+	vals["mst"], vals["ml"], vals["mp"], vals["mn"] = nums(mr.start), nums(mr.length), nums(mr.step), nums(mr.count)
 }
 
 // quoteString writes s as a ClickHouse string literal.

@@ -1,8 +1,6 @@
 package chstore
 
 import (
-	"fmt"
-
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -29,7 +27,7 @@ func MigrationVersions() ([]uint32, error) {
 // binds @lo, @hi and @now.
 func CollapseSQL() string {
 	return "SELECT count(), uniqExact(svc), toUInt64(sum(imp)), sum(cityHash64(cause)), sum(t0 + ack0 + res0), " +
-		"sum(arraySum(ps)), sum(arraySum(pe)) FROM (" + fmt.Sprintf(collapsedSQL, "") + ")"
+		"sum(arraySum(ps)), sum(arraySum(pe)) FROM (" + collapsedSQL("") + ")"
 }
 
 // Replicated is the cluster rewrite of a migration statement.

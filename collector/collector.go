@@ -80,6 +80,8 @@ type DORAFigure struct {
 	DeploymentsPerDay float64
 	// ChangeFailureRate is failed deploys / deploys; nil without deploys.
 	ChangeFailureRate *float64
+	// RollbackRate is rollbacks / deploys; nil without deploys.
+	RollbackRate *float64
 	// TimeToRestoreSeconds is the mean time to restore of the incidents
 	// that started in the window and were resolved; nil when none were.
 	TimeToRestoreSeconds *float64

@@ -35,6 +35,7 @@
 //
 //	nines_service_deployment_frequency_per_day{service,owner,window}
 //	nines_service_change_failure_ratio{service,owner,window}      (absent without deploys)
+//	nines_service_rollback_ratio{service,owner,window}            (absent without deploys)
 //	nines_service_time_to_restore_seconds{service,owner,window}   (absent when nothing was restored)
 //
 // From the incident store, so that every replica exports the same values

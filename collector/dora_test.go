@@ -14,10 +14,11 @@ import (
 const (
 	helpDeployFrequency = "# HELP nines_service_deployment_frequency_per_day DORA deployment frequency: deploys completed in the window (succeeded, failed or rolled back) per day of the window, as GET /api/v1/dora computes it.\n# TYPE nines_service_deployment_frequency_per_day gauge\n"
 	helpChangeFailure   = "# HELP nines_service_change_failure_ratio DORA change failure rate: share of the window's deploys that failed, were rolled back, were marked as an incident's cause or were followed by a rollback within a day; absent without deploys.\n# TYPE nines_service_change_failure_ratio gauge\n"
+	helpRollback        = "# HELP nines_service_rollback_ratio DORA rollback rate: rollbacks recorded in the window per deploy completed in it, as GET /api/v1/dora computes it; absent without deploys.\n# TYPE nines_service_rollback_ratio gauge\n"
 	helpTimeToRestore   = "# HELP nines_service_time_to_restore_seconds DORA time to restore: mean time from start to resolve of the incidents that started in the window and were resolved; absent when there are none.\n# TYPE nines_service_time_to_restore_seconds gauge\n"
 )
 
-var doraMetrics = []string{collector.MetricDeploymentFrequency, collector.MetricChangeFailureRate, collector.MetricTimeToRestore}
+var doraMetrics = []string{collector.MetricDeploymentFrequency, collector.MetricChangeFailureRate, collector.MetricRollbackRate, collector.MetricTimeToRestore}
 
 func TestCollectDORA(t *testing.T) {
 	t.Parallel()
@@ -30,7 +31,7 @@ func TestCollectDORA(t *testing.T) {
 			name: "every figure of every window, per service",
 			dora: map[string][]collector.DORAFigure{
 				"1h": {
-					{Service: "checkout", Owner: "payments", DeploymentsPerDay: 48, ChangeFailureRate: ptr(0.5), TimeToRestoreSeconds: ptr(600.0)},
+					{Service: "checkout", Owner: "payments", DeploymentsPerDay: 48, ChangeFailureRate: ptr(0.5), RollbackRate: ptr(0.25), TimeToRestoreSeconds: ptr(600.0)},
 					{Service: "search", Owner: "discovery", DeploymentsPerDay: 24, ChangeFailureRate: ptr(0.0)},
 				},
 				"7d": {
@@ -45,6 +46,8 @@ func TestCollectDORA(t *testing.T) {
 				`nines_service_deployment_frequency_per_day{owner="discovery",service="search",window="1h"} 24` + "\n" +
 				`nines_service_deployment_frequency_per_day{owner="payments",service="checkout",window="1h"} 48` + "\n" +
 				`nines_service_deployment_frequency_per_day{owner="payments",service="checkout",window="7d"} 0.5` + "\n" +
+				helpRollback +
+				`nines_service_rollback_ratio{owner="payments",service="checkout",window="1h"} 0.25` + "\n" +
 				helpTimeToRestore +
 				`nines_service_time_to_restore_seconds{owner="payments",service="checkout",window="1h"} 600` + "\n" +
 				`nines_service_time_to_restore_seconds{owner="payments",service="checkout",window="7d"} 1200` + "\n",

@@ -23,6 +23,7 @@ const (
 	MetricMTTA                 = "nines_service_mtta_seconds"
 	MetricDeploymentFrequency  = "nines_service_deployment_frequency_per_day"
 	MetricChangeFailureRate    = "nines_service_change_failure_ratio"
+	MetricRollbackRate         = "nines_service_rollback_ratio"
 	MetricTimeToRestore        = "nines_service_time_to_restore_seconds"
 	MetricIncidentsOpen        = "nines_incidents_open"
 	MetricIncidentsOpened      = "nines_incidents_opened_total"
@@ -60,6 +61,7 @@ type descs struct {
 	availability, ownAvailability, sloTarget, budgetRemaining *family
 	downtime, mttr, mtta                                      *family
 	deployFrequency, changeFailureRate, timeToRestore         *family
+	rollbackRate                                              *family
 	open, opened, flaps                                       *family
 	up, lastSuccess, dataAge                                  *prometheus.Desc
 }
@@ -94,6 +96,9 @@ func newDescs() descs {
 		changeFailureRate: newFamily(MetricChangeFailureRate,
 			"DORA change failure rate: share of the window's deploys that failed, were rolled back, were marked as an incident's cause or were followed by a rollback within a day; absent without deploys.",
 			win...),
+		rollbackRate: newFamily(MetricRollbackRate,
+			"DORA rollback rate: rollbacks recorded in the window per deploy completed in it, as GET /api/v1/dora computes it; absent without deploys.",
+			win...),
 		timeToRestore: newFamily(MetricTimeToRestore,
 			"DORA time to restore: mean time from start to resolve of the incidents that started in the window and were resolved; absent when there are none.",
 			win...),
@@ -121,7 +126,7 @@ func newDescs() descs {
 func (d descs) describe(ch chan<- *prometheus.Desc) {
 	for _, f := range []*family{
 		d.availability, d.ownAvailability, d.sloTarget, d.budgetRemaining,
-		d.downtime, d.mttr, d.mtta, d.deployFrequency, d.changeFailureRate, d.timeToRestore, d.open, d.opened, d.flaps,
+		d.downtime, d.mttr, d.mtta, d.deployFrequency, d.changeFailureRate, d.rollbackRate, d.timeToRestore, d.open, d.opened, d.flaps,
 	} {
 		ch <- f.desc
 	}
@@ -242,6 +247,9 @@ func (d descs) build(windows []string, figs [][]availability.Figure, dora [][]DO
 			b.add(d.deployFrequency, prometheus.GaugeValue, f.DeploymentsPerDay, l...)
 			if f.ChangeFailureRate != nil {
 				b.add(d.changeFailureRate, prometheus.GaugeValue, *f.ChangeFailureRate, l...)
+			}
+			if f.RollbackRate != nil {
+				b.add(d.rollbackRate, prometheus.GaugeValue, *f.RollbackRate, l...)
 			}
 			if f.TimeToRestoreSeconds != nil {
 				b.add(d.timeToRestore, prometheus.GaugeValue, *f.TimeToRestoreSeconds, l...)

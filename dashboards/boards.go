@@ -289,7 +289,9 @@ func (b *builder) service(s serviceInfo) *Dashboard {
 		desc += " " + s.Description
 	}
 	title := "nines — " + s.Name
-	return b.dashboard(s.uid, title, desc, tags, vars, links, &l)
+	d := b.dashboard(s.uid, title, desc, tags, vars, links, &l)
+	d.Annotations.List = append(d.Annotations.List, b.changeAnnotationQueries()...)
+	return d
 }
 
 // availabilityField formats an availability stat: percent, coloured red

@@ -16,6 +16,7 @@ import (
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/ninesops/nines/catalog"
+	"github.com/ninesops/nines/changes"
 	"github.com/ninesops/nines/chstore"
 	"github.com/ninesops/nines/chstore/chtest"
 	"github.com/ninesops/nines/incidents"
@@ -54,8 +55,40 @@ func newCHEnv(t *testing.T) *chEnv {
 			t.Fatalf("write fixture incidents: %v", err)
 		}
 	}
+	for _, c := range env.changes() {
+		if err := store.RecordChange(ctx, c); err != nil {
+			t.Fatalf("record fixture change: %v", err)
+		}
+	}
 	env.conn = connect(t, dsn)
 	return env
+}
+
+// changes are the fixture changes, versions in the order recorded: db's
+// first deploy is recorded started, then succeeded.
+func (e *chEnv) changes() []changes.Change {
+	at := func(h float64) time.Time { return e.t0.Add(time.Duration(h * float64(time.Hour))) }
+	rec := e.t0
+	c := func(id, service string, kind changes.Kind, version, commit string, status changes.Status, rollout float64, h float64) changes.Change {
+		rec = rec.Add(time.Second)
+		return changes.Change{ID: id, Service: service, Kind: kind, Version: version, Commit: commit, Status: status,
+			Rollout: rollout, At: at(h), RecordedAt: rec}
+	}
+	first := c("c-deploy-1", "db", changes.KindDeploy, "v1.2.3", "", changes.StatusStarted, 1, 1)
+	first.Environment, first.Actor = "prod", "alice"
+	done := first
+	done.Status, done.RecordedAt = changes.StatusSucceeded, rec.Add(time.Minute)
+	rollback := c("c-rollback", "db", changes.KindRollback, "v1.2.2", "", changes.StatusSucceeded, 1, 3.5)
+	rollback.Description = "back to v1.2.2"
+	return []changes.Change{
+		first, done,
+		c("c-deploy-2", "db", changes.KindDeploy, "", "0123456789abcdef0123", changes.StatusFailed, 0.05, 3),
+		rollback,
+		c("c-flag", "db", changes.KindFeatureFlag, "new-cache", "", changes.StatusSucceeded, 1, 5),
+		c("c-config", "db", changes.KindConfig, "v9", "", changes.StatusSucceeded, 1, 6),
+		c("c-api", "api", changes.KindDeploy, "v7", "", changes.StatusSucceeded, 1, 2),
+		c("c-old", "db", changes.KindDeploy, "v1.0.0", "", changes.StatusSucceeded, 1, -2),
+	}
 }
 
 // connect opens a connection to the test database dsn names, closed at
@@ -287,6 +320,23 @@ func (e *chEnv) checkDashboard(t *testing.T, d *Dashboard, pick string) (ran int
 			vars[v.Name] = values
 		default:
 			t.Fatalf("variable %s of type %s: not handled by this test", v.Name, v.Type)
+		}
+	}
+	for _, a := range d.Annotations.List {
+		q, ok := a.Target.(*ClickHouseQuery)
+		if !ok {
+			continue
+		}
+		res := e.run(t, "annotation "+a.Name, q.RawSQL, vars, from, to, time.Minute)
+		if res == nil {
+			continue
+		}
+		ran++
+		if !slices.Equal(res.columns, q.columns) {
+			t.Errorf("annotation %s returns columns %v, want %v", a.Name, res.columns, q.columns)
+		}
+		if len(res.types) > 0 && !strings.HasPrefix(res.types[0], "DateTime") {
+			t.Errorf("annotation %s: time is a %s, want a DateTime", a.Name, res.types[0])
 		}
 	}
 	for _, e2 := range d.Panels {
@@ -570,5 +620,56 @@ func TestFutureRange(t *testing.T) {
 		if res != nil && len(res.rows) > 1 {
 			t.Errorf("%s over a future range: %d rows", name, len(res.rows))
 		}
+	}
+}
+
+// TestChangeAnnotations: db's dashboard marks its deploys, rollbacks and
+// flag changes of the time range (not its config change, nor api's
+// deploy, nor one before the range), each at its time, the latest recorded
+// version (the first deploy succeeded after it started), titled with the
+// label nines' API gives the change.
+func TestChangeAnnotations(t *testing.T) {
+	env := newCHEnv(t)
+	bb := builderFor(t, testCatalog, Options{})
+	byID := map[string]changes.Change{}
+	for _, c := range env.changes() {
+		byID[c.ID] = c // the last recorded version
+	}
+	type mark struct {
+		at                time.Time
+		title, text, tags string
+	}
+	want := map[string][]mark{
+		"deploy": {
+			{byID["c-deploy-1"].At, byID["c-deploy-1"].Label(), "succeeded in prod by alice", "nines,change,deploy,succeeded"},
+			{byID["c-deploy-2"].At, byID["c-deploy-2"].Label(), "failed", "nines,change,deploy,failed"},
+		},
+		"rollback":     {{byID["c-rollback"].At, byID["c-rollback"].Label(), "succeeded\nback to v1.2.2", "nines,change,rollback,succeeded"}},
+		"feature_flag": {{byID["c-flag"].At, byID["c-flag"].Label(), "succeeded", "nines,change,feature_flag,succeeded"}},
+	}
+	if got := byID["c-deploy-2"].Label(); got != "db 0123456789ab at 5%" {
+		t.Fatalf("fixture label %q", got)
+	}
+	for _, c := range changeAnnotations() {
+		t.Run(c.kind, func(t *testing.T) {
+			vars := map[string][]string{"service": {"db"}}
+			res := env.run(t, c.name, bb.changesAnnotationSQL(c.kind), vars, env.t0, env.t1, time.Minute)
+			if res == nil {
+				return
+			}
+			var got []mark
+			for _, r := range res.rows {
+				got = append(got, mark{r[0].(time.Time), r[1].(string), r[2].(string), r[3].(string)})
+			}
+			if len(got) != len(want[c.kind]) {
+				t.Fatalf("%d annotations %v, want %v", len(got), got, want[c.kind])
+			}
+			for i, w := range want[c.kind] {
+				g := got[i]
+				if !g.at.Equal(w.at) || g.title != w.title || g.text != w.text || g.tags != w.tags {
+					t.Errorf("annotation %d = %+v, want %+v", i, g, w)
+				}
+			}
+		})
 	}
 }

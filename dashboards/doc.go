@@ -10,7 +10,9 @@
 // (package chstore's DashboardQueries) writes chstore's availability and
 // daily queries with the plugin's macros where the store binds values, and
 // the generator adds the catalog's maintenance (written out around the
-// time of generation), the config file's impact weights and the catalog's
+// time of generation, as runs of intervals at a fixed step: a few per
+// recurring window, so that the SQL stays within ClickHouse's
+// max_query_size), the config file's impact weights and the catalog's
 // time zone. The SQL runs on ClickHouse 18.16 and on current releases.
 //
 // It is the only package that imports github.com/grafana-tools/sdk; see

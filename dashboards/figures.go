@@ -42,6 +42,13 @@ type Queries interface {
 	// condition on the immutable columns id, service and opened_at), one
 	// row each, with the incident table's column names.
 	Incidents(cond string) string
+	// Changes is the latest recorded version of each change (package
+	// changes: deploys, rollbacks, flag changes, …) matching cond (a
+	// condition on the immutable columns id, service and at_ms), one row
+	// each: id, service, at_ms, c_kind, c_version, c_commit,
+	// c_environment, c_status, c_rollout, c_actor, c_url, c_description,
+	// c_recorded_ms.
+	Changes(cond string) string
 }
 
 // Weights are the impact weights of nines' config file (its availability
@@ -131,19 +138,22 @@ WHERE up = 0`
 // maintenanceSQL is the maintenance seconds within [from, to) (SQL
 // expressions of Unix seconds) of the services whose name satisfies cond
 // (a condition on m.1), from the catalog's intervals written out at
-// generation; merged per service, so their overlaps with the range add up,
-// as the API adds them (every service's, with or without incidents).
+// generation as runs (catalog.Runs: a service, the first interval's start
+// and length, the step and the count), a few per recurring window rather
+// than one per occurrence; merged per service, so their overlaps with the
+// range add up, as the API adds them (every service's, with or without
+// incidents).
 func (b *builder) maintenanceSQL(cond, from, to string) string {
 	var tuples []string
 	for _, name := range slices.Sorted(maps.Keys(b.maintenance)) {
-		for _, iv := range b.maintenance[name] {
-			tuples = append(tuples, fmt.Sprintf("(%s, %d, %d)", sqlString(name), iv.Start.Unix(), iv.End.Unix()))
+		for _, r := range catalog.Runs(b.maintenance[name]) {
+			tuples = append(tuples, fmt.Sprintf("(%s, %d, %d, %d, %d)", sqlString(name), r.Start.Unix(), int64(r.Length/time.Second), int64(r.Step/time.Second), r.Count))
 		}
 	}
 	if len(tuples) == 0 {
 		return "0"
 	}
-	return fmt.Sprintf("arraySum(arrayMap(m -> greatest(0, least(toInt64(m.3), toInt64(%[2]s)) - greatest(toInt64(m.2), toInt64(%[1]s))), arrayFilter(m -> %[3]s, [%[4]s])))",
+	return fmt.Sprintf("arraySum(arrayMap(m -> arraySum(arrayMap(k -> greatest(0, least(toInt64(m.2 + k * m.4 + m.3), toInt64(%[2]s)) - greatest(toInt64(m.2 + k * m.4), toInt64(%[1]s))), range(toUInt32(m.5)))), arrayFilter(m -> %[3]s, [%[4]s])))",
 		from, to, cond, strings.Join(tuples, ", "))
 }
 

@@ -105,17 +105,21 @@ type Annotations struct {
 	List []Annotation `json:"list"`
 }
 
-// Annotation is an annotation query. nines only keeps Grafana's built-in
-// one; incidents are drawn by state-timeline panels instead.
+// Annotation is an annotation query: Grafana's built-in one, or a query
+// of the ClickHouse datasource (service dashboards mark changes with
+// them; incidents are drawn by state-timeline panels instead).
 type Annotation struct {
-	BuiltIn    int               `json:"builtIn,omitempty"`
-	Datasource DataSourceRef     `json:"datasource"`
-	Enable     bool              `json:"enable"`
-	Hide       bool              `json:"hide"`
-	IconColor  string            `json:"iconColor"`
-	Name       string            `json:"name"`
-	Target     *AnnotationTarget `json:"target,omitempty"`
-	Type       string            `json:"type,omitempty"`
+	BuiltIn    int           `json:"builtIn,omitempty"`
+	Datasource DataSourceRef `json:"datasource"`
+	Enable     bool          `json:"enable"`
+	Hide       bool          `json:"hide"`
+	IconColor  string        `json:"iconColor"`
+	Name       string        `json:"name"`
+	// Target is an *AnnotationTarget for the built-in annotations, or a
+	// *ClickHouseQuery whose rows are the annotations (columns time,
+	// title, text and tags, as Grafana maps them by name).
+	Target any    `json:"target,omitempty"`
+	Type   string `json:"type,omitempty"`
 }
 
 // AnnotationTarget is the query of Grafana's built-in annotations.

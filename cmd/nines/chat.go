@@ -93,9 +93,11 @@ type chatDeps struct {
 	avail   *availability.Service
 	// suspects names the top suspect change of an incident (optional).
 	suspects chat.Suspects
-	catalog  func() *catalog.Catalog
-	log      *slog.Logger
-	reg      prometheus.Registerer
+	// dora gives the digest the delivery figures (optional).
+	dora    chat.DORASource
+	catalog func() *catalog.Catalog
+	log     *slog.Logger
+	reg     prometheus.Registerer
 	// externalURL (--web.external-url) makes messages link to the
 	// incident pages.
 	externalURL string
@@ -129,7 +131,7 @@ func newChat(d chatDeps) (*chatParts, error) {
 			Config: d.cfg, Token: sec.token, APIURL: d.flags.apiURL, WebhookURLs: hooks,
 			Events: d.store, Ledger: d.store, Leases: d.store, Incidents: d.store,
 			Catalog: d.catalog, Availability: avail, BudgetWeight: d.weights.Weight,
-			Suspects: d.suspects, Logger: d.log, Registerer: d.reg, ExternalURL: d.externalURL,
+			Suspects: d.suspects, DORA: d.dora, Logger: d.log, Registerer: d.reg, ExternalURL: d.externalURL,
 		})
 		if err != nil {
 			return nil, err
@@ -240,7 +242,7 @@ func (f *digestFlags) register(fs flagger) {
 // postDigest posts the availability digest once, for `nines report
 // --post`, and says where to stdout.
 func postDigest(ctx context.Context, f digestFlags, cfg chat.Config, avail *availability.Service, list chat.IncidentLister,
-	cat func() *catalog.Catalog, log *slog.Logger, stdout io.Writer) error {
+	dora chat.DORASource, cat func() *catalog.Catalog, log *slog.Logger, stdout io.Writer) error {
 	sec, err := f.slack.load()
 	if err != nil {
 		return err
@@ -260,7 +262,7 @@ func postDigest(ctx context.Context, f digestFlags, cfg chat.Config, avail *avai
 	}
 	posted, err := chat.PostDigest(ctx, chat.DigestOptions{
 		Config: cfg, Token: sec.token, APIURL: f.slack.apiURL, WebhookURLs: hooks,
-		Availability: chatAvailability{svc: avail}, Incidents: list, Catalog: cat, Channels: channels, Logger: log,
+		Availability: chatAvailability{svc: avail}, Incidents: list, DORA: dora, Catalog: cat, Channels: channels, Logger: log,
 		ExternalURL: f.externalURL,
 	})
 	if len(posted) > 0 {

@@ -92,7 +92,11 @@ func report(ctx context.Context, o *reportOptions, log *slog.Logger, stdout io.W
 		return err
 	}
 	if o.digest.post {
-		return postDigest(ctx, o.digest, cfg.Chat, svc, store, func() *catalog.Catalog { return cat }, log, stdout)
+		chg, err := changes.New(changes.Options{Store: store, Catalog: func() *catalog.Catalog { return cat }, Logger: log})
+		if err != nil {
+			return err
+		}
+		return postDigest(ctx, o.digest, cfg.Chat, svc, store, chatDORA{chg: chg, avail: svc}, func() *catalog.Catalog { return cat }, log, stdout)
 	}
 	if o.dora {
 		chg, err := changes.New(changes.Options{Store: store, Catalog: func() *catalog.Catalog { return cat }, Logger: log})

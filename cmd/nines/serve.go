@@ -420,7 +420,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan
 	chatParts, err := newChat(chatDeps{
 		flags: o.slack, cfg: cfg.Chat, weights: cfg.Availability.ImpactWeights,
 		store: store, actor: jrn, avail: avail, catalog: cat.Current, log: log, reg: reg,
-		suspects: chg, externalURL: o.pages.externalURL,
+		suspects: chg, dora: chatDORA{chg: chg, avail: avail}, externalURL: o.pages.externalURL,
 	})
 	if err != nil {
 		return err

@@ -31,11 +31,15 @@ const (
 	// DefaultPageRows and DefaultPageBytes bound one read of the log, and
 	// so the deriver's memory.
 	DefaultPageRows        = 2000
-	DefaultPageBytes int64 = 16 << 20
+	DefaultPageBytes int64 = 8 << 20
 	// DefaultWorkers is how many notifications are applied at once: the
 	// service serializes work per group, and concurrent writes share
 	// INSERTs.
 	DefaultWorkers = 512
+	// DefaultPipeline is how many pages of notifications are applied at
+	// once: the next page is read and applied while the writes of the
+	// last are flushed, so that the two share INSERTs.
+	DefaultPipeline = 2
 )
 
 // Applier knows how to apply notifications and commands to incidents
@@ -83,6 +87,7 @@ type DeriverOptions struct {
 	LeaseTTL, LeaseBeat time.Duration
 	Overlap, Poll       time.Duration
 	PageRows, Workers   int
+	Pipeline            int
 	PageBytes           int64
 	Now                 func() time.Time
 	Logger              *slog.Logger
@@ -135,6 +140,7 @@ func NewDeriver(o DeriverOptions) (*Deriver, error) {
 	setDefault(&o.PageRows, DefaultPageRows)
 	setDefault(&o.PageBytes, DefaultPageBytes)
 	setDefault(&o.Workers, DefaultWorkers)
+	setDefault(&o.Pipeline, DefaultPipeline)
 	reg := o.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -276,6 +282,8 @@ func (d *Deriver) lead(ctx context.Context, term uint64) {
 	}
 	d.log.Info("deriving incidents from the log", "from", start.At)
 	t := tail{pos: start, seen: map[string]time.Time{}}
+	// Pages still being applied finish before another term begins.
+	defer func() { _ = d.reap(ctx, &t, 0) }()
 	var (
 		saved     Position
 		savedAt   time.Time
@@ -287,13 +295,17 @@ func (d *Deriver) lead(ctx context.Context, term uint64) {
 		if err == nil && len(n) > 0 && t.pos.Before(last) {
 			t.pos = last
 		}
+		if err == nil && len(n) == 0 {
+			// At the end of the log: what is being applied first.
+			err = d.reap(ctx, &t, 0)
+		}
 		if err == nil && d.o.Now().Sub(lastSweep) >= d.o.Overlap/4 {
 			// Look again at the recent past.
 			err = d.sweep(ctx, term, &t)
 			lastSweep = d.o.Now()
 		}
 		d.mu.Lock()
-		d.pos, d.caught = t.pos, err == nil && len(n) == 0
+		d.pos, d.caught = t.applied(), err == nil && len(n) == 0 && len(t.inflight) == 0
 		d.mu.Unlock()
 		if err != nil {
 			d.metrics.failures.Inc()
@@ -305,15 +317,19 @@ func (d *Deriver) lead(ctx context.Context, term uint64) {
 			continue
 		}
 		backoff = d.o.Poll
-		if t.pos != saved && d.o.Now().Sub(savedAt) >= time.Second && d.leading(term) {
-			if err := d.o.Cursors.SetLogCursor(ctx, LeaseName, t.pos, d.o.Now()); err == nil {
-				saved, savedAt = t.pos, d.o.Now()
+		if at := t.applied(); at != saved && d.o.Now().Sub(savedAt) >= time.Second && d.leading(term) {
+			if err := d.o.Cursors.SetLogCursor(ctx, LeaseName, at, d.o.Now()); err == nil {
+				saved, savedAt = at, d.o.Now()
 			}
 		}
 		t.prune(t.pos.At.Add(-2 * d.o.Overlap))
 		if len(n) == 0 && d.draining() {
 			// The tail is at the end; a last look at the recent past.
-			if err := d.sweep(ctx, term, &t); err == nil {
+			err := d.sweep(ctx, term, &t)
+			if rerr := d.reap(ctx, &t, 0); err == nil {
+				err = rerr
+			}
+			if err == nil {
 				_ = d.o.Cursors.SetLogCursor(ctx, LeaseName, t.pos, d.o.Now())
 				return
 			}
@@ -350,13 +366,39 @@ func (d *Deriver) start(ctx context.Context, term uint64) (Position, error) {
 }
 
 // tail is the deriver's progress in a term: records applied, by hash,
-// with their times, and the position up to which all are applied.
+// with their times; the position up to which all are read; and the pages
+// of notifications being applied (the deriver's pipeline), oldest first.
 type tail struct {
-	pos  Position
+	pos      Position
+	inflight []*page
+
+	mu   sync.Mutex
 	seen map[string]time.Time
 }
 
+// page is a page of notifications being applied.
+type page struct {
+	from Position // where its read began: all before it is applied
+	done chan struct{}
+	err  error
+}
+
+func (t *tail) isSeen(hash string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.seen[hash]
+	return ok
+}
+
+func (t *tail) see(r Record) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seen[r.Hash] = r.At
+}
+
 func (t *tail) prune(before time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for h, at := range t.seen {
 		if at.Before(before) {
 			delete(t.seen, h)
@@ -364,25 +406,84 @@ func (t *tail) prune(before time.Time) {
 	}
 }
 
+// applied is the position before which every record is applied.
+func (t *tail) applied() Position {
+	if len(t.inflight) > 0 {
+		return t.inflight[0].from
+	}
+	return t.pos
+}
+
+// reap waits until at most keep pages are being applied, oldest first,
+// linking what each opened. If one failed, it waits for all, moves the
+// tail back to where the first failed page began (what was applied
+// after it is seen, and skipped), and returns its error.
+func (d *Deriver) reap(ctx context.Context, t *tail, keep int) error {
+	var failed *page
+	for len(t.inflight) > keep || (failed != nil && len(t.inflight) > 0) {
+		p := t.inflight[0]
+		<-p.done
+		t.inflight = t.inflight[1:]
+		if p.err != nil && failed == nil {
+			failed = p
+		}
+		if p.err == nil {
+			d.o.Applier.LinkPending(ctx)
+		}
+	}
+	if failed != nil {
+		if failed.from.Before(t.pos) {
+			t.pos = failed.from
+		}
+		return failed.err
+	}
+	return nil
+}
+
 // round reads the page after from and applies its records not yet seen.
 // It returns the page and the position of its last record.
+// A page of notifications only is applied in the background (the
+// pipeline: Pipeline pages at most); one with commands waits for those.
 func (d *Deriver) round(ctx context.Context, term uint64, t *tail, from Position) ([]Record, Position, error) {
-	unseen := func(r Record) bool { _, ok := t.seen[r.Hash]; return !ok }
+	unseen := func(r Record) bool { return !t.isSeen(r.Hash) }
 	recs, err := d.o.Log.ReadLog(ctx, from, d.o.PageRows, d.o.PageBytes, unseen)
 	if err != nil || len(recs) == 0 {
 		return nil, from, err
 	}
 	d.metrics.lag.Set(max(0, d.o.Now().Sub(recs[len(recs)-1].At).Seconds()))
-	var fresh []Record
+	var (
+		fresh    []Record
+		commands bool
+	)
 	for _, r := range recs {
 		if r.Body != nil && unseen(r) {
 			fresh = append(fresh, r)
+			commands = commands || r.Kind == KindCommand
 		}
+	}
+	last := Of(recs[len(recs)-1])
+	if !commands && d.o.Pipeline > 1 {
+		if err := d.reap(ctx, t, d.o.Pipeline-1); err != nil {
+			return recs, from, err
+		}
+		if !d.leading(term) {
+			return recs, from, fmt.Errorf("%w: lost the deriver lease", fault.ErrUnavailable)
+		}
+		p := &page{from: from, done: make(chan struct{})}
+		t.inflight = append(t.inflight, p)
+		go func() {
+			defer close(p.done)
+			p.err = d.notifications(ctx, fresh, t)
+		}()
+		return recs, last, nil
+	}
+	if err := d.reap(ctx, t, 0); err != nil {
+		return recs, from, err
 	}
 	if err := d.apply(ctx, term, fresh, t); err != nil {
 		return recs, from, err
 	}
-	return recs, Of(recs[len(recs)-1]), nil
+	return recs, last, nil
 }
 
 // sweep reads the last Overlap before the tail's position again, for
@@ -405,7 +506,7 @@ func (d *Deriver) sweep(ctx context.Context, term uint64, t *tail) error {
 // one the tail has read. What was logged before a command was logged is
 // visible by then, so a command (a sync among them) applies after it.
 func (d *Deriver) settle(ctx context.Context, term uint64, t *tail, until Position) error {
-	unseen := func(r Record) bool { _, ok := t.seen[r.Hash]; return !ok }
+	unseen := func(r Record) bool { return !t.isSeen(r.Hash) }
 	from := Position{At: until.At.Add(-d.o.Overlap)}
 	for {
 		recs, err := d.o.Log.ReadLog(ctx, from, d.o.PageRows, d.o.PageBytes, func(r Record) bool {
@@ -459,7 +560,7 @@ func (d *Deriver) apply(ctx context.Context, term uint64, recs []Record, t *tail
 		if err := d.command(ctx, recs[0]); err != nil {
 			return err
 		}
-		t.seen[recs[0].Hash] = recs[0].At
+		t.see(recs[0])
 		recs = recs[1:]
 	}
 	return nil
@@ -480,13 +581,13 @@ func (d *Deriver) notifications(ctx context.Context, recs []Record, t *tail) err
 	for _, r := range recs {
 		if r.Kind != KindNotification {
 			d.refuse(r, fmt.Errorf("unknown record kind %q", r.Kind))
-			t.seen[r.Hash] = r.At
+			t.see(r)
 			continue
 		}
 		n, err := incidents.UnmarshalNotification(r.Body)
 		if err != nil {
 			d.refuse(r, err)
-			t.seen[r.Hash] = r.At
+			t.see(r)
 			continue
 		}
 		todo = append(todo, decoded{r, n})
@@ -509,10 +610,12 @@ func (d *Deriver) notifications(ctx context.Context, recs []Record, t *tail) err
 		wg.Go(func() {
 			for x := range next {
 				err := d.notification(ctx, x.r, x.n)
-				mu.Lock()
 				if err == nil {
-					t.seen[x.r.Hash] = x.r.At
-				} else if first == nil {
+					t.see(x.r)
+					continue
+				}
+				mu.Lock()
+				if first == nil {
 					first = err
 				}
 				mu.Unlock()

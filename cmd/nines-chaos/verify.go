@@ -230,8 +230,9 @@ func checkIncident(v *verdict, g *group, e int, ep *episode, inc *stored) {
 	switch {
 	case ep.resolved() && inc.State != "resolved":
 		v.mismatch("%s: %s, want resolved", name, inc.State)
-	case ep.resolved() && (inc.ResolvedAt == nil || !inc.ResolvedAt.Equal(ep.resolvedAt().Truncate(time.Second))):
-		v.mismatch("%s: resolved at %v, want %v", name, inc.ResolvedAt, ep.resolvedAt().Truncate(time.Second))
+	case ep.resolved() && (inc.ResolvedAt == nil || !inc.ResolvedAt.Equal(ep.resolvedAt().Truncate(time.Millisecond))):
+		// Stored to the millisecond, as the alerts' ends.
+		v.mismatch("%s: resolved at %v, want %v", name, inc.ResolvedAt, ep.resolvedAt().Truncate(time.Millisecond))
 	case !ep.resolved() && inc.State != "firing":
 		v.mismatch("%s: %s, want firing", name, inc.State)
 	}

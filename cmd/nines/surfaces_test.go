@@ -289,45 +289,19 @@ func surfacesAgree(t *testing.T, sc surfaceCase) {
 	if i := strings.Index(sql, "$"); i >= 0 {
 		t.Fatalf("unexpanded %q", sql[i:min(i+30, len(sql))])
 	}
-	opts, err := clickhouse.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	rows, err := conn.Query(ctx, sql)
-	if err != nil {
-		t.Fatalf("the dashboard's SQL: %v", err)
-	}
-	defer rows.Close()
 	seen := 0
-	for rows.Next() {
-		var (
-			service, owner, dashUID, squadUID string
-			tier                              uint32
-			slo, avail, own, down, budget     float64
-			n                                 int64
-		)
-		if err := rows.Scan(&service, &owner, &tier, &slo, &avail, &own, &down, &n, &budget, &dashUID, &squadUID); err != nil {
-			t.Fatal(err)
-		}
-		f, ok := api[service]
+	for _, r := range overviewRows(t, dsn, sql) {
+		f, ok := api[r.service]
 		if !ok {
-			t.Errorf("the dashboard lists %s, the API does not", service)
+			t.Errorf("the dashboard lists %s, the API does not", r.service)
 			continue
 		}
 		seen++
-		check("dashboard", service, "availability", avail, f.Availability)
-		check("dashboard", service, "own availability", own, f.OwnAvailability)
-		check("dashboard", service, "downtime", down, f.DowntimeSeconds)
-		check("dashboard", service, "incidents", float64(n), float64(f.Incidents))
-		check("dashboard", service, "budget left", budget, f.ErrorBudgetRemaining)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+		check("dashboard", r.service, "availability", r.avail, f.Availability)
+		check("dashboard", r.service, "own availability", r.own, f.OwnAvailability)
+		check("dashboard", r.service, "downtime", r.down, f.DowntimeSeconds)
+		check("dashboard", r.service, "incidents", float64(r.n), float64(f.Incidents))
+		check("dashboard", r.service, "budget left", r.budget, f.ErrorBudgetRemaining)
 	}
 	if seen != len(api) {
 		t.Errorf("the dashboard shows %d services, the API %d", seen, len(api))
@@ -378,4 +352,44 @@ func surfaceScenario(seed uint64, from, to, now time.Time, dailyAt string, catYA
 		}
 	}
 	return changes
+}
+
+// overviewRow is a row of the overview dashboard's availability table.
+type overviewRow struct {
+	service, owner, dashUID, squadUID string
+	tier                              uint32
+	slo, avail, own, down, budget     float64
+	n                                 int64
+}
+
+// overviewRows runs the overview dashboard's availability table (its SQL
+// with Grafana's macros expanded) on the ClickHouse of dsn.
+func overviewRows(t *testing.T, dsn, sql string) []overviewRow {
+	t.Helper()
+	opts, err := clickhouse.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.Query(t.Context(), sql)
+	if err != nil {
+		t.Fatalf("the dashboard's SQL: %v", err)
+	}
+	defer rows.Close()
+	var out []overviewRow
+	for rows.Next() {
+		var r overviewRow
+		if err := rows.Scan(&r.service, &r.owner, &r.tier, &r.slo, &r.avail, &r.own, &r.down, &r.n, &r.budget, &r.dashUID, &r.squadUID); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -373,7 +373,7 @@ func TestFiguresRandomized(t *testing.T) {
 	t.Logf("seed %d (replay with NINES_TEST_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
-	const scenarios = 24
+	const scenarios = 30
 	type scenario struct {
 		world    *refWorld
 		services []string

@@ -481,6 +481,27 @@ func TestServiceOrderIndependent(t *testing.T) {
 			var gotIDs []string
 			for _, inc := range got {
 				gotIDs = append(gotIDs, inc.ID)
+				// The timeline shows each occurrence the incident holds
+				// firing at its start and resolved at its end, once,
+				// whatever order the notifications came in.
+				var want, shown []string
+				for _, a := range inc.Alerts {
+					want = append(want, fmt.Sprintf("alert_fired %s %s", a.Fingerprint, a.StartsAt.Format(time.RFC3339Nano)))
+					if !a.EndsAt.IsZero() {
+						want = append(want, fmt.Sprintf("alert_resolved %s %s", a.Fingerprint, a.EndsAt.Format(time.RFC3339Nano)))
+					}
+				}
+				for _, e := range OwnTimeline(inc, store.timeline(inc.ID)) {
+					if e.Kind == EventAlertFired || e.Kind == EventAlertResolved {
+						shown = append(shown, fmt.Sprintf("%s %s %s", e.Kind, e.Fingerprint, e.At.Format(time.RFC3339Nano)))
+					}
+				}
+				slices.Sort(want)
+				slices.Sort(shown)
+				if !slices.Equal(want, shown) {
+					t.Fatalf("scenario %d (seed %d), order %d: %s's timeline shows\n%s\nits alerts are\n%s\noccurrences %+v",
+						n, seed, k, inc.ID, strings.Join(shown, "\n"), strings.Join(want, "\n"), occ)
+				}
 			}
 			if k == 0 {
 				ids = gotIDs

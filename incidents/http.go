@@ -452,6 +452,7 @@ func OwnTimeline(inc *Incident, timeline []Event) []Event {
 		}
 	}
 	out := make([]Event, 0, len(timeline))
+	shown := map[string]bool{} // kind and key of the alert entries shown
 	for _, e := range timeline {
 		k := e.Fingerprint + "@" + fmt.Sprint(e.At.UnixMilli())
 		switch {
@@ -460,6 +461,10 @@ func OwnTimeline(inc *Incident, timeline []Event) []Event {
 			continue
 		case e.Kind == EventAlertResolved && !ends[k]:
 			continue
+		case shown[string(e.Kind)+" "+k]:
+			continue // the same entry under an ID of an older nines
+		default:
+			shown[string(e.Kind)+" "+k] = true
 		}
 		out = append(out, e)
 	}

@@ -3,6 +3,7 @@ package incidents
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -313,13 +314,20 @@ func manualEvent(inc *Incident, kind EventKind, actor string, at time.Time, text
 	return Change{Incident: inc, Events: []Event{ev}}
 }
 
+// alertEvent is the timeline entry of occurrence a firing or resolving.
+// A resolve's ID holds its end: an end learned late, or corrected since
+// (a copy came with the real end after a new occurrence had ended this
+// one), is an entry of its own, and OwnTimeline shows the one that
+// matches the occurrence as it stands.
 func alertEvent(id string, kind EventKind, a Alert) Event {
 	at, verb := a.StartsAt, "fired"
+	eid := EventID(id, string(kind), a.Key())
 	if kind == EventAlertResolved {
 		at, verb = a.EndsAt, "resolved"
+		eid = EventID(id, string(kind), a.Key(), strconv.FormatInt(a.EndsAt.UnixMilli(), 10))
 	}
 	return Event{
-		ID:         EventID(id, string(kind), a.Key()),
+		ID:         eid,
 		IncidentID: id, At: at, Kind: kind, Actor: ActorAlertmanager, Fingerprint: a.Fingerprint,
 		Text: fmt.Sprintf("%s %s (%s)", alertName(a), verb, a.Impact),
 	}

@@ -371,6 +371,7 @@ func (d *Deriver) start(ctx context.Context, term uint64) (Position, error) {
 type tail struct {
 	pos      Position
 	inflight []*page
+	unlinked int // pages applied since the last LinkPending
 
 	mu   sync.Mutex
 	seen map[string]time.Time
@@ -414,10 +415,17 @@ func (t *tail) applied() Position {
 	return t.pos
 }
 
-// reap waits until at most keep pages are being applied, oldest first,
-// linking what each opened. If one failed, it waits for all, moves the
-// tail back to where the first failed page began (what was applied
-// after it is seen, and skipped), and returns its error.
+// linkEvery is how many pages the pipeline applies at most before it
+// empties, so that what they opened is linked to upstream outages they
+// stored (Applier.LinkPending, which must not run while a page is half
+// applied: an incident would be looked at before its upstream outage, a
+// few records later, is stored).
+const linkEvery = 4
+
+// reap waits until at most keep pages are being applied, oldest first.
+// When none is left, it links what they opened. If one failed, it waits
+// for all, moves the tail back to where the first failed page began (what
+// was applied after it is seen, and skipped), and returns its error.
 func (d *Deriver) reap(ctx context.Context, t *tail, keep int) error {
 	var failed *page
 	for len(t.inflight) > keep || (failed != nil && len(t.inflight) > 0) {
@@ -427,15 +435,16 @@ func (d *Deriver) reap(ctx context.Context, t *tail, keep int) error {
 		if p.err != nil && failed == nil {
 			failed = p
 		}
-		if p.err == nil {
-			d.o.Applier.LinkPending(ctx)
-		}
 	}
 	if failed != nil {
 		if failed.from.Before(t.pos) {
 			t.pos = failed.from
 		}
 		return failed.err
+	}
+	if len(t.inflight) == 0 && t.unlinked > 0 {
+		d.o.Applier.LinkPending(ctx)
+		t.unlinked = 0
 	}
 	return nil
 }
@@ -463,7 +472,11 @@ func (d *Deriver) round(ctx context.Context, term uint64, t *tail, from Position
 	}
 	last := Of(recs[len(recs)-1])
 	if !commands && d.o.Pipeline > 1 {
-		if err := d.reap(ctx, t, d.o.Pipeline-1); err != nil {
+		keep := d.o.Pipeline - 1
+		if t.unlinked >= linkEvery {
+			keep = 0
+		}
+		if err := d.reap(ctx, t, keep); err != nil {
 			return recs, from, err
 		}
 		if !d.leading(term) {
@@ -471,6 +484,7 @@ func (d *Deriver) round(ctx context.Context, term uint64, t *tail, from Position
 		}
 		p := &page{from: from, done: make(chan struct{})}
 		t.inflight = append(t.inflight, p)
+		t.unlinked++
 		go func() {
 			defer close(p.done)
 			p.err = d.notifications(ctx, fresh, t)

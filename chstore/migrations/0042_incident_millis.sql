@@ -5,12 +5,15 @@
 -- An incident's time is the DateTime plus these milliseconds; the period
 -- arrays are parallel to period_starts and period_ends. Rows stored before
 -- this migration (or by an older nines during an upgrade) read the
--- DEFAULT, 0 and [], that is the whole second, as before. One ALTER per
--- column: 18.16 has no ADD COLUMN IF NOT EXISTS, and Migrate counts a
--- column that exists already as added, so a migration stopped half-way
--- completes when it runs again.
-ALTER TABLE ${database}.incidents ${on_cluster} ADD COLUMN started_at_millis UInt16 DEFAULT 0;
-ALTER TABLE ${database}.incidents ${on_cluster} ADD COLUMN acknowledged_at_millis UInt16 DEFAULT 0;
-ALTER TABLE ${database}.incidents ${on_cluster} ADD COLUMN resolved_at_millis UInt16 DEFAULT 0;
-ALTER TABLE ${database}.incidents ${on_cluster} ADD COLUMN period_starts_millis Array(UInt16);
-ALTER TABLE ${database}.incidents ${on_cluster} ADD COLUMN period_ends_millis Array(UInt16)
+-- DEFAULT, 0 and [], that is the whole second, as before.
+-- One ALTER for all the columns: it is atomic, so a migration stopped
+-- half-way leaves none of them, and on a replicated cluster two nines
+-- migrating at once send the same ALTER (ClickHouse 18.16 can lose one of
+-- two different ALTERs of one replicated table made at the same moment:
+-- with a statement per column, a column went missing in TestClusterShort).
+ALTER TABLE ${database}.incidents ${on_cluster}
+    ADD COLUMN started_at_millis UInt16 DEFAULT 0,
+    ADD COLUMN acknowledged_at_millis UInt16 DEFAULT 0,
+    ADD COLUMN resolved_at_millis UInt16 DEFAULT 0,
+    ADD COLUMN period_starts_millis Array(UInt16),
+    ADD COLUMN period_ends_millis Array(UInt16)

@@ -386,7 +386,7 @@ func (b *build) timeline(inc *Incident, g Group) []Event {
 		if p > 0 {
 			a := b.alerts[b.first[p]]
 			events = append(events, Event{
-				ID: EventID(id, string(EventReopened), fmt.Sprint(p)), IncidentID: id, At: per.Start,
+				ID: periodEventID(id, EventReopened, p, per.Start), IncidentID: id, At: per.Start,
 				Kind: EventReopened, Actor: ActorAlertmanager,
 				Text: fmt.Sprintf("Reopened: %s fired again (flap %d)", alertName(a), p),
 			})
@@ -395,7 +395,7 @@ func (b *build) timeline(inc *Incident, g Group) []Event {
 			continue // open, or resolved by hand (the action's own event)
 		}
 		ev := Event{
-			ID: EventID(id, string(EventResolved), fmt.Sprint(p)), IncidentID: id, At: per.End,
+			ID: periodEventID(id, EventResolved, p, per.End), IncidentID: id, At: per.End,
 			Kind: EventResolved, Actor: ActorAlertmanager, Text: "All alerts resolved",
 		}
 		if by := b.autoCloser(g, p); by != ActorAlertmanager {

@@ -491,8 +491,19 @@ func TestServiceOrderIndependent(t *testing.T) {
 						want = append(want, fmt.Sprintf("alert_resolved %s %s", a.Fingerprint, a.EndsAt.Format(time.RFC3339Nano)))
 					}
 				}
+				// And each period: reopened at its start (but the
+				// first), resolved at its end.
+				for p, per := range inc.Periods {
+					if p > 0 {
+						want = append(want, fmt.Sprintf("reopened  %s", per.Start.Format(time.RFC3339Nano)))
+					}
+					if !per.End.IsZero() {
+						want = append(want, fmt.Sprintf("resolved  %s", per.End.Format(time.RFC3339Nano)))
+					}
+				}
 				for _, e := range OwnTimeline(inc, store.timeline(inc.ID)) {
-					if e.Kind == EventAlertFired || e.Kind == EventAlertResolved {
+					switch e.Kind {
+					case EventAlertFired, EventAlertResolved, EventReopened, EventResolved:
 						shown = append(shown, fmt.Sprintf("%s %s %s", e.Kind, e.Fingerprint, e.At.Format(time.RFC3339Nano)))
 					}
 				}

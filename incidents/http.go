@@ -439,12 +439,23 @@ func nonNil(m map[string]string) map[string]string {
 
 // OwnTimeline returns the entries of timeline that belong to inc as it
 // stands: an entry about an alert occurrence (fired, resolved) stays only
-// while the incident holds that occurrence with that start or end. An
+// while the incident holds that occurrence with that start or end, and one
+// about a period reopening or resolving by its alerts only while a period
+// starts or ends then. An
 // occurrence a late notification moved to another incident (a split says
 // where), or an end corrected since, leaves its old entries out, whatever
 // order the notifications came in.
 func OwnTimeline(inc *Incident, timeline []Event) []Event {
 	starts, ends := map[string]bool{}, map[string]bool{}
+	reopened, resolved := map[int64]bool{}, map[int64]bool{}
+	for p, per := range inc.Periods {
+		if p > 0 {
+			reopened[per.Start.UnixMilli()] = true
+		}
+		if !per.End.IsZero() {
+			resolved[per.End.UnixMilli()] = true
+		}
+	}
 	for _, a := range inc.Alerts {
 		starts[a.Fingerprint+"@"+fmt.Sprint(a.StartsAt.UnixMilli())] = true
 		if !a.EndsAt.IsZero() {
@@ -452,18 +463,21 @@ func OwnTimeline(inc *Incident, timeline []Event) []Event {
 		}
 	}
 	out := make([]Event, 0, len(timeline))
-	shown := map[string]bool{} // kind and key of the alert entries shown
+	shown := map[string]bool{} // kind, key and time of the entries shown
 	for _, e := range timeline {
 		k := e.Fingerprint + "@" + fmt.Sprint(e.At.UnixMilli())
 		switch {
-		case e.Fingerprint == "" || inc.Source != SourceAlertmanager:
-		case e.Kind == EventAlertFired && !starts[k]:
+		case inc.Source != SourceAlertmanager:
+		case e.Kind == EventAlertFired && !starts[k],
+			e.Kind == EventAlertResolved && !ends[k],
+			e.Kind == EventReopened && !reopened[e.At.UnixMilli()],
+			e.Kind == EventResolved && automatic(e.Actor) && !resolved[e.At.UnixMilli()]:
 			continue
-		case e.Kind == EventAlertResolved && !ends[k]:
-			continue
-		case shown[string(e.Kind)+" "+k]:
-			continue // the same entry under an ID of an older nines
-		default:
+		case e.Kind == EventAlertFired, e.Kind == EventAlertResolved, e.Kind == EventReopened,
+			e.Kind == EventResolved && automatic(e.Actor):
+			if shown[string(e.Kind)+" "+k] {
+				continue // the same entry under an ID of an older nines
+			}
 			shown[string(e.Kind)+" "+k] = true
 		}
 		out = append(out, e)

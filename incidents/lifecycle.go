@@ -81,7 +81,7 @@ func (c *Config) merge(inc *Incident, isNew bool, alerts []Alert, n *Notificatio
 		inc.State = StateFiring
 		inc.ResolvedAt, inc.ResolvedBy = time.Time{}, ""
 		ch.Events = append(ch.Events, Event{
-			ID: EventID(inc.ID, string(EventReopened), fmt.Sprint(inc.Flaps)), IncidentID: inc.ID,
+			ID: periodEventID(inc.ID, EventReopened, inc.Flaps, at), IncidentID: inc.ID,
 			At: at, Kind: EventReopened, Actor: ActorAlertmanager,
 			Text: fmt.Sprintf("Reopened: %s fired again (flap %d)", alertName(newFiring[0]), inc.Flaps),
 		})
@@ -136,7 +136,7 @@ func (c *Config) merge(inc *Incident, isNew bool, alerts []Alert, n *Notificatio
 		inc.ResolvedBy = ActorAlertmanager
 		inc.Periods = closePeriods(inc.Periods, end)
 		ch.Events = append(ch.Events, Event{
-			ID: EventID(inc.ID, string(EventResolved), fmt.Sprint(inc.Flaps)), IncidentID: inc.ID, At: end,
+			ID: periodEventID(inc.ID, EventResolved, inc.Flaps, end), IncidentID: inc.ID, At: end,
 			Kind: EventResolved, Actor: ActorAlertmanager, Text: "All alerts resolved",
 		})
 	} else if inc.State == StateResolved && inc.ResolvedBy == ActorAlertmanager && lastEnd.After(inc.ResolvedAt) {
@@ -314,6 +314,15 @@ func manualEvent(inc *Incident, kind EventKind, actor string, at time.Time, text
 	return Change{Incident: inc, Events: []Event{ev}}
 }
 
+// periodEventID names the timeline entry of period p of incident id
+// reopening or resolving (kind) at at. The time is part of it: a period
+// that a late notification moved (a merge, a split, an end learned later)
+// is an entry of its own, and OwnTimeline shows those that match the
+// incident's periods as they stand.
+func periodEventID(id string, kind EventKind, p int, at time.Time) string {
+	return EventID(id, string(kind), fmt.Sprint(p), strconv.FormatInt(at.UnixMilli(), 10))
+}
+
 // alertEvent is the timeline entry of occurrence a firing or resolving.
 // A resolve's ID holds its end: an end learned late, or corrected since
 // (a copy came with the real end after a new occurrence had ended this
@@ -443,7 +452,7 @@ func (c *Config) settle(inc *Incident) ([]Event, bool) {
 		inc.State = StateResolved
 		inc.ResolvedAt, inc.ResolvedBy = lastEnd, ActorAlertmanager
 		events = append(events, Event{
-			ID: EventID(inc.ID, string(EventResolved), fmt.Sprint(inc.Flaps)), IncidentID: inc.ID, At: lastEnd,
+			ID: periodEventID(inc.ID, EventResolved, inc.Flaps, lastEnd), IncidentID: inc.ID, At: lastEnd,
 			Kind: EventResolved, Actor: ActorAlertmanager, Text: "All alerts resolved",
 		})
 		changed = true
@@ -461,7 +470,7 @@ func (c *Config) settle(inc *Incident) ([]Event, bool) {
 			}
 		}
 		events = append(events, Event{
-			ID: EventID(inc.ID, string(EventReopened), fmt.Sprint(inc.Flaps)), IncidentID: inc.ID,
+			ID: periodEventID(inc.ID, EventReopened, inc.Flaps, first.StartsAt), IncidentID: inc.ID,
 			At: first.StartsAt, Kind: EventReopened, Actor: ActorAlertmanager,
 			Text: fmt.Sprintf("Reopened: %s fired again (flap %d)", alertName(first), inc.Flaps),
 		})

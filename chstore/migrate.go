@@ -269,6 +269,9 @@ ORDER BY version`)
 			return err
 		}
 	}
+	if err := s.ensureColumns(ctx, ms, ddl); err != nil {
+		return err
+	}
 	for v := range applied {
 		if len(ms) == 0 || v > ms[len(ms)-1].version {
 			s.log.Warn("database has a migration this binary does not know; is a newer version running?", "version", v)

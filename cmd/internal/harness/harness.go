@@ -107,6 +107,29 @@ func (p *Ports) Free() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// FreeN returns n different ports nobody listens on now: all are held
+// open until the last is found (ports picked one after the other by the
+// system may repeat once closed: a server was once given one port for
+// both TCP and HTTP).
+func (p *Ports) FreeN(n int) ([]int, error) {
+	ls := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := p.Listen()
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
 // FreeAddr is Free as host:port.
 func (p *Ports) FreeAddr() (string, error) {
 	port, err := p.Free()
@@ -294,15 +317,15 @@ type ClickHouse struct {
 // NewClickHouse is a server of the module at root in dir, on ports from p
 // (nil: any free ones).
 func NewClickHouse(root, dir string, p *Ports) (*ClickHouse, error) {
-	tcp, err := p.Free()
+	ports, err := p.FreeN(2)
 	if err != nil {
 		return nil, err
 	}
-	http, err := p.Free()
-	if err != nil {
-		return nil, err
-	}
-	return &ClickHouse{Ctl: filepath.Join(root, "deploy", "clickhouse", "dev", "clickhousectl"), Dir: dir, TCP: tcp, HTTP: http}, nil
+	return newClickHouse(root, dir, ports[0], ports[1]), nil
+}
+
+func newClickHouse(root, dir string, tcp, http int) *ClickHouse {
+	return &ClickHouse{Ctl: filepath.Join(root, "deploy", "clickhouse", "dev", "clickhousectl"), Dir: dir, TCP: tcp, HTTP: http}
 }
 
 // Addr is the native protocol's address.
@@ -468,17 +491,15 @@ type Cluster struct {
 // (nil: any free ones).
 func NewCluster(root, dir string, p *Ports) (*Cluster, error) {
 	c := &Cluster{Ctl: filepath.Join(root, "deploy", "clickhouse", "dev", "clusterctl"), Dir: dir, Name: "nines_cluster"}
-	var err error
-	if c.ZK, err = p.Free(); err != nil {
+	ports, err := p.FreeN(1 + 3*len(c.Servers))
+	if err != nil {
 		return nil, err
 	}
+	c.ZK = ports[0]
 	for i := range c.Servers {
-		if c.Servers[i], err = NewClickHouse(root, filepath.Join(dir, "ch"+strconv.Itoa(i+1)), p); err != nil {
-			return nil, err
-		}
-		if c.inter[i], err = p.Free(); err != nil {
-			return nil, err
-		}
+		tcp, http, inter := ports[1+3*i], ports[2+3*i], ports[3+3*i]
+		c.Servers[i] = newClickHouse(root, filepath.Join(dir, "ch"+strconv.Itoa(i+1)), tcp, http)
+		c.inter[i] = inter
 	}
 	return c, nil
 }

@@ -196,15 +196,7 @@ func TestNotDowntimeOnEverySurface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sql string
-	for _, e := range ds[0].Panels {
-		if p, ok := e.(*dashboards.Panel); ok && strings.HasPrefix(p.Title, "Availability vs SLO") {
-			sql = p.Targets[0].(*dashboards.ClickHouseQuery).RawSQL
-		}
-	}
-	if sql == "" {
-		t.Fatal("the overview has no availability table")
-	}
+	sql := overviewTableSQL(t, ds[0])
 	sql = strings.NewReplacer(
 		"${service:singlequote}", "'api'",
 		"$__fromTime", fmt.Sprintf("toDateTime(%d)", at(11, 0).Unix()),

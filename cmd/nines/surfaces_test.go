@@ -268,15 +268,7 @@ func surfacesAgree(t *testing.T, sc surfaceCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sql string
-	for _, e := range ds[0].Panels {
-		if p, ok := e.(*dashboards.Panel); ok && strings.HasPrefix(p.Title, "Availability vs SLO") {
-			sql = p.Targets[0].(*dashboards.ClickHouseQuery).RawSQL
-		}
-	}
-	if sql == "" {
-		t.Fatal("the overview has no availability table")
-	}
+	sql := overviewTableSQL(t, ds[0])
 	var names []string
 	for name := range api {
 		names = append(names, "'"+name+"'")
@@ -392,4 +384,17 @@ func overviewRows(t *testing.T, dsn, sql string) []overviewRow {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// overviewTableSQL is the SQL of the overview dashboard's availability
+// table (Grafana's macros not yet expanded).
+func overviewTableSQL(t *testing.T, overview *dashboards.Dashboard) string {
+	t.Helper()
+	for _, e := range overview.Panels {
+		if p, ok := e.(*dashboards.Panel); ok && strings.HasPrefix(p.Title, "Availability vs SLO") {
+			return p.Targets[0].(*dashboards.ClickHouseQuery).RawSQL
+		}
+	}
+	t.Fatal("the overview has no availability table")
+	return ""
 }

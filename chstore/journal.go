@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -35,14 +36,15 @@ const insertLog = `INSERT INTO notification_log (day, inserted_ms, hash, kind, b
 // AppendLog stores records in notification_log (journal.Log). Concurrent
 // calls share INSERTs (group commit, as Write); it returns once the
 // INSERT holding its records has succeeded. The records' times are those
-// of the INSERT (see flushLog), not rec.At.
+// of the INSERT (see flushLog), not rec.At. The bodies are not copied:
+// they must not change after the call (journal.Log).
 func (s *Store) AppendLog(ctx context.Context, recs []journal.Record) error {
 	rows := make([]logRow, len(recs))
 	for i, r := range recs {
 		at := r.At.UTC()
 		rows[i] = logRow{
 			day: time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC),
-			ms:  at.UnixMilli(), hash: r.Hash, kind: string(r.Kind), body: string(r.Body),
+			ms:  at.UnixMilli(), hash: r.Hash, kind: string(r.Kind), body: bodyString(r.Body),
 		}
 	}
 	if err := s.logBatcher.write(ctx, &request{rows: rowSet{log: rows}}); err != nil {
@@ -52,6 +54,16 @@ func (s *Store) AppendLog(ctx context.Context, recs []journal.Record) error {
 		return fmt.Errorf("append %d records: %w", len(recs), err)
 	}
 	return nil
+}
+
+// bodyString is b as a string, without copying it: a stored
+// notification can be tens of kilobytes, and the INSERT copies it anyway.
+// The caller never changes b (journal.Log's contract).
+func bodyString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // logClock stamps the log's INSERTs and knows which are under way. Its
@@ -128,7 +140,9 @@ func (s *Store) flushLog(ctx context.Context, reqs []*request) error {
 	if s.logClock.hold != nil {
 		s.logClock.hold(ms)
 	}
-	return s.insertColumns(ctx, "notification_log", insertLog, len(rows), func(b chdriver.Batch) error {
+	size := func(i int) int { return len(rows[i].body) }
+	return s.insertColumns(ctx, "notification_log", insertLog, len(rows), size, func(b chdriver.Batch, lo, hi int) error {
+		rows := rows[lo:hi]
 		return appendColumns(b,
 			column(rows, func(r *logRow) time.Time { return r.day }),
 			column(rows, func(r *logRow) int64 { return r.ms }),

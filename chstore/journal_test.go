@@ -204,3 +204,48 @@ func TestCommandResultsAndCursor(t *testing.T) {
 		t.Errorf("cursor = %v %v %v, want %v", p, ok, err, at)
 	}
 }
+
+// TestLargeAppendArrivesWhole: an append larger than one block (the log
+// sends a large INSERT as several blocks, to hold one at a time) stores
+// every record, bodies intact, as one part: the INSERT stays one.
+func TestLargeAppendArrivesWhole(t *testing.T) {
+	s := openStore(t, chtest.Database(t))
+	ctx := t.Context()
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	var recs []journal.Record
+	for i := range 24 { // 24 × 200 kB: five blocks or so
+		body := bytes.Repeat([]byte(fmt.Sprintf("%02d", i)), 100_000)
+		recs = append(recs, journal.NewRecord(journal.KindNotification, body, at))
+	}
+	if err := s.AppendLog(ctx, recs); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	got, err := s.ReadLog(ctx, journal.Position{}, 100, 64<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(recs) {
+		t.Fatalf("read %d records, want %d", len(got), len(recs))
+	}
+	bodies := map[string][]byte{}
+	for _, r := range recs {
+		bodies[r.Hash] = r.Body
+	}
+	for _, r := range got {
+		if !bytes.Equal(r.Body, bodies[r.Hash]) {
+			t.Errorf("record %s: %d bytes, not the body appended", r.Hash[:8], len(r.Body))
+		}
+		delete(bodies, r.Hash)
+	}
+	if len(bodies) != 0 {
+		t.Errorf("%d records missing", len(bodies))
+	}
+	var parts uint64
+	if err := chstore.ConnOf(s.Store).QueryRow(ctx,
+		"SELECT count() FROM system.parts WHERE database = currentDatabase() AND table = 'notification_log' AND active").Scan(&parts); err != nil {
+		t.Fatal(err)
+	}
+	if parts != 1 {
+		t.Errorf("notification_log has %d parts, want 1: the blocks of one INSERT were not written as one", parts)
+	}
+}

@@ -58,6 +58,25 @@ type rowSet struct {
 
 func (r rowSet) len() int { return len(r.incidents) + len(r.alerts) + len(r.events) + len(r.log) }
 
+// Roughly the bytes a row holds, for insertColumns: its strings, plus
+// rowOverhead for its fixed columns.
+const rowOverhead = 64
+
+func (r rowSet) incidentBytes(i int) int {
+	x := &r.incidents[i]
+	return rowOverhead + len(x.id) + len(x.title) + len(x.groupKey) + len(x.labels) + len(x.annotations)
+}
+
+func (r rowSet) alertBytes(i int) int {
+	x := &r.alerts[i]
+	return rowOverhead + len(x.incidentID) + len(x.fingerprint) + len(x.labels) + len(x.annotations) + len(x.generatorURL)
+}
+
+func (r rowSet) eventBytes(i int) int {
+	x := &r.events[i]
+	return rowOverhead + len(x.id) + len(x.incidentID) + len(x.text)
+}
+
 // segmentRow is one incident version's impact segments.
 type segmentRow struct {
 	incidentID, service string
@@ -468,8 +487,8 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 	)
 	wg.Go(func() { errs[0] = s.setOpenedAt(ctx, all.incidents) })
 	wg.Go(func() {
-		errs[1] = s.insertColumns(ctx, "incident_alerts", insertAlerts, len(all.alerts), func(b chdriver.Batch) error {
-			a := all.alerts
+		errs[1] = s.insertColumns(ctx, "incident_alerts", insertAlerts, len(all.alerts), all.alertBytes, func(b chdriver.Batch, lo, hi int) error {
+			a := all.alerts[lo:hi]
 			return appendColumns(b,
 				column(a, func(r *alertRow) string { return r.incidentID }),
 				column(a, func(r *alertRow) string { return r.service }),
@@ -488,7 +507,7 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 		})
 	})
 	wg.Go(func() {
-		errs[2] = s.insertColumns(ctx, "incident_segments", insertSegments, len(all.incidents), func(b chdriver.Batch) error {
+		errs[2] = s.insertColumns(ctx, "incident_segments", insertSegments, len(all.incidents), nil, func(b chdriver.Batch, _, _ int) error {
 			r := all.incidents
 			return appendColumns(b,
 				column(r, func(r *incidentRow) string { return r.segments.incidentID }),
@@ -504,8 +523,8 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 	if err := errors.Join(errs[:]...); err != nil {
 		return err
 	}
-	err := s.insertColumns(ctx, "incidents", insertIncidents, len(all.incidents), func(b chdriver.Batch) error {
-		r := all.incidents
+	err := s.insertColumns(ctx, "incidents", insertIncidents, len(all.incidents), all.incidentBytes, func(b chdriver.Batch, lo, hi int) error {
+		r := all.incidents[lo:hi]
 		return appendColumns(b,
 			column(r, func(r *incidentRow) string { return r.id }),
 			column(r, func(r *incidentRow) string { return r.service }),
@@ -553,8 +572,8 @@ func (s *Store) flush(ctx context.Context, reqs []*request) error {
 	// Events go last and carry the flush time: a reader tailing events by
 	// inserted_at_ms (chat) finds the incident rows they belong to stored.
 	insertedMS := s.now().UnixMilli()
-	err = s.insertColumns(ctx, "incident_events", insertEvents, len(all.events), func(b chdriver.Batch) error {
-		e := all.events
+	err = s.insertColumns(ctx, "incident_events", insertEvents, len(all.events), all.eventBytes, func(b chdriver.Batch, lo, hi int) error {
+		e := all.events[lo:hi]
 		return appendColumns(b,
 			column(e, func(r *eventRow) string { return r.id }),
 			column(e, func(r *eventRow) string { return r.incidentID }),
@@ -601,12 +620,22 @@ func appendColumns(b chdriver.Batch, cols ...any) error {
 // insert sends n rows to table in one INSERT, fill appending them row by
 // row.
 func (s *Store) insert(ctx context.Context, table, query string, n int, fill func(appendRow func(...any) error) error) error {
-	return s.insertColumns(ctx, table, query, n, func(b chdriver.Batch) error { return fill(b.Append) })
+	return s.insertColumns(ctx, table, query, n, nil, func(b chdriver.Batch, _, _ int) error { return fill(b.Append) })
 }
 
-// insertColumns sends n rows to table in one INSERT, fill appending them
-// to the batch.
-func (s *Store) insertColumns(ctx context.Context, table, query string, n int, fill func(chdriver.Batch) error) error {
+// blockBytes bounds the bytes of one block of a large INSERT (see
+// insertColumns): what the client holds of it at once.
+const blockBytes = 1 << 20
+
+// insertColumns sends n rows to table in one INSERT, fill appending rows
+// lo to hi-1. With size (the bytes a row holds, roughly), the rows go as
+// blocks of about blockBytes each, one after the other in the same
+// INSERT: ClickHouse squashes them into one part as it would one block
+// (min_insert_block_size_rows), while the client holds one block at a
+// time rather than the whole INSERT encoded twice, and the connection's
+// buffer grows once for the first block rather than for every INSERT.
+// Without size, all rows go as one block.
+func (s *Store) insertColumns(ctx context.Context, table, query string, n int, size func(i int) int, fill func(b chdriver.Batch, lo, hi int) error) error {
 	if n == 0 {
 		return nil
 	}
@@ -617,8 +646,23 @@ func (s *Store) insertColumns(ctx context.Context, table, query string, n int, f
 		return s.fail(ctx, op, err, "insert %d rows into %s", n, table)
 	}
 	defer b.Close()
-	if err := fill(b); err != nil {
-		return s.fail(ctx, op, err, "insert %d rows into %s", n, table)
+	for lo := 0; lo < n; {
+		hi := n
+		if size != nil {
+			hi = lo + 1
+			for bytes := size(lo); hi < n && bytes < blockBytes; hi++ {
+				bytes += size(hi)
+			}
+		}
+		if err := fill(b, lo, hi); err != nil {
+			return s.fail(ctx, op, err, "insert %d rows into %s", n, table)
+		}
+		if hi < n {
+			if err := b.Flush(); err != nil {
+				return s.fail(ctx, op, err, "insert %d rows into %s", n, table)
+			}
+		}
+		lo = hi
 	}
 	if err := b.Send(); err != nil {
 		return s.fail(ctx, op, err, "insert %d rows into %s", n, table)

@@ -72,6 +72,8 @@ func Of(r Record) Position { return Position{At: r.At, Hash: r.Hash} }
 type Log interface {
 	// AppendLog stores recs durably (concurrent calls may share one
 	// INSERT). An error wrapping fault.ErrUnavailable means "try again".
+	// The bodies must not change after the call: the log may keep them
+	// (and an INSERT under way may still read them after ctx ends).
 	AppendLog(ctx context.Context, recs []Record) error
 	// ReadLog returns the records after p in order: at most maxRows of
 	// them, with the bodies of those want wants (want sees them without

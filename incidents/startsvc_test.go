@@ -15,7 +15,9 @@ func TestStartServicesRemembersEachOccurrence(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 123e6, time.UTC)
 	limit := int64(100 * sizeStartEntry)
 	m := newStartServices(limit)
-	alert := func(i int, start time.Time) Alert { return Alert{Fingerprint: fmt.Sprintf("%016x", i), StartsAt: start} }
+	alert := func(i int, start time.Time) Alert {
+		return Alert{Fingerprint: fmt.Sprintf("%016x", i), StartsAt: start}
+	}
 	m.put(map[GroupRef][]Alert{{GroupKey: "g", Service: "checkout"}: {alert(1, t0)}})
 
 	for _, c := range []struct {

@@ -387,13 +387,14 @@ func TestReportShowsTheStorm(t *testing.T) {
 	n := res(1000, time.Second, time.Second, 150<<20)
 	n.check = &checkResult{expected: 1, found: 1}
 	r := &report{cfg: cfg, w: &workload{}, storm: &stormResults{
-		am: res(400, time.Second, 0, 0), nines: n, logBound: res(3000, time.Second, 0, 0),
+		am: res(400, time.Second, 0, 0), nines: n, logBound: res(3000, time.Second, 0, 0), decode: res(4000, time.Second, 0, 0),
 	}}
 	var out bytes.Buffer
 	r.print(&out)
 	for _, want := range []string{
 		"storm: nines → notification log",
-		"storm of new groups: nines/alertmanager = 2.50, nines/log-insert-bound = 0.33; answered and applied: nines/alertmanager = 1.25",
+		"storm: HTTP + decode bound (in process)",
+		"storm of new groups: nines/alertmanager = 2.50, nines/log-insert-bound = 0.33, nines/decode = 0.25; answered and applied: nines/alertmanager = 1.25",
 		"met     storm of new groups ≥ 2× Alertmanager",
 		"NOT met storm of new groups ≥ 0.5× the raw-log insert bound",
 		"met     peak RSS ≤ 200 MB through the storm",

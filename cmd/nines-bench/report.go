@@ -89,6 +89,7 @@ func (r *report) stormRows() []row {
 		return nil
 	}
 	return []row{
+		{"storm: HTTP + decode bound (in process)", r.storm.decode},
 		{"storm: Alertmanager 0.25 /api/v2/alerts", r.storm.am},
 		{"storm: nines → notification log", r.storm.nines},
 		{"storm: raw-log insert bound", r.storm.logBound},
@@ -238,8 +239,8 @@ func (r *report) ratios() string {
 	}
 	if s := r.storm; s != nil {
 		n := rate(s.nines)
-		line += fmt.Sprintf("\nstorm of new groups: nines/alertmanager = %s, nines/log-insert-bound = %s; answered and applied: nines/alertmanager = %s",
-			ratio(n, rate(s.am)), ratio(n, rate(s.logBound)), ratio(applied(s.nines), rate(s.am)))
+		line += fmt.Sprintf("\nstorm of new groups: nines/alertmanager = %s, nines/log-insert-bound = %s, nines/decode = %s; answered and applied: nines/alertmanager = %s",
+			ratio(n, rate(s.am)), ratio(n, rate(s.logBound)), ratio(n, rate(s.decode)), ratio(applied(s.nines), rate(s.am)))
 	}
 	return line
 }

@@ -259,7 +259,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		if cfg.phase("decode") {
 			b.logf("phase decode: HTTP + alerts.Decode in process…")
-			rep.decode = faster(rep.decode, b.decodeBound(ctx, main))
+			rep.decode = faster(rep.decode, b.decodeBound(ctx, main, loadOptions{Concurrency: cfg.concurrency}))
 		}
 		if cfg.phase("alertmanager") {
 			b.logf("phase alertmanager: %s…", cfg.alertmanager)
@@ -412,7 +412,7 @@ func selfUsage() *usage { return startUsage(os.Getpid()) }
 
 // decodeBound posts the script to an in-process handler that only
 // decodes: the most any receiver could take here.
-func (b *bench) decodeBound(ctx context.Context, w *workload) *phaseResult {
+func (b *bench) decodeBound(ctx context.Context, w *workload, lo loadOptions) *phaseResult {
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		n, err := alerts.Decode(r.Body, 0)
 		if err != nil {
@@ -423,12 +423,11 @@ func (b *bench) decodeBound(ctx context.Context, w *workload) *phaseResult {
 		fmt.Fprintf(rw, "{\"status\":\"ok\",\"alerts\":%d}\n", len(n.Alerts))
 	}))
 	defer srv.Close()
-	client := newClient(b.cfg.concurrency)
+	client := newClient(lo.Concurrency)
 	defer client.CloseIdleConnections()
 	runtime.GC()
 	u := selfUsage()
-	res := drive(ctx, client, target{name: "decode", url: srv.URL, body: func(s *step) []byte { return s.nines }},
-		w, loadOptions{Concurrency: b.cfg.concurrency})
+	res := drive(ctx, client, target{name: "decode", url: srv.URL, body: func(s *step) []byte { return s.nines }}, w, lo)
 	u.stop()
 	return &phaseResult{load: res, server: u, inProcess: true}
 }

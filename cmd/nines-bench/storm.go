@@ -23,7 +23,7 @@ import (
 
 // stormResults are the storm phase's rows.
 type stormResults struct {
-	am, nines, logBound *phaseResult
+	am, nines, logBound, decode *phaseResult
 }
 
 // buildStorm renders the storm's script: groups numbered from 20,000,000,
@@ -35,11 +35,15 @@ func buildStorm(cfg *config, now time.Time) (*workload, error) {
 	})
 }
 
-// storm runs the storm against Alertmanager (when the alertmanager phase
-// runs too), nines and the raw-log insert bound.
+// storm runs the storm against the decode-only receiver and Alertmanager
+// (when their phases run too), nines and the raw-log insert bound.
 func (b *bench) storm(ctx context.Context, w *workload) (*stormResults, error) {
 	out := &stormResults{}
 	lo := loadOptions{Concurrency: b.cfg.stormConcurrency}
+	if b.cfg.phase("decode") {
+		b.logf("phase storm: HTTP + alerts.Decode in process, %d senders…", lo.Concurrency)
+		out.decode = b.decodeBound(ctx, w, lo)
+	}
 	if b.cfg.phase("alertmanager") {
 		b.logf("phase storm: Alertmanager, %d senders…", lo.Concurrency)
 		am, err := b.alertmanagerBound(ctx, w, lo)

@@ -52,12 +52,17 @@ type StoredIngester interface {
 	IngestStored(ctx context.Context, bodies [][]byte) error
 }
 
-// next hands n, whose stored form is body, to the next Ingester.
-func (s *Spool) next(ctx context.Context, n *incidents.Notification, body []byte) error {
+// next hands n, whose stored form is body, to the next Ingester. n is
+// called only if the next Ingester is not a StoredIngester.
+func (s *Spool) next(ctx context.Context, n func() (*incidents.Notification, error), body []byte) error {
 	if si, ok := s.o.Next.(StoredIngester); ok {
 		return si.IngestStored(ctx, [][]byte{body})
 	}
-	return s.o.Next.Ingest(ctx, *n)
+	d, err := n()
+	if err != nil {
+		return fmt.Errorf("%w: %w", incidents.ErrInvalid, err)
+	}
+	return s.o.Next.Ingest(ctx, *d)
 }
 
 // Defaults for Options.
@@ -77,7 +82,7 @@ const (
 )
 
 // replayBatchBytes bounds the bytes of spooled records replayed at once.
-const replayBatchBytes = 16 << 20
+const replayBatchBytes = 4 << 20
 
 // maxAttempts is how often a spooled notification is replayed when it
 // fails with an error that is neither "unavailable" nor "invalid" (a bug,
@@ -454,7 +459,7 @@ func (s *Spool) Ingest(ctx context.Context, n incidents.Notification) error {
 	}
 	if s.pending() == 0 {
 		dctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-		err := s.next(dctx, &n, body)
+		err := s.next(dctx, func() (*incidents.Notification, error) { return &n, nil }, body)
 		cancel()
 		switch {
 		case err == nil:
@@ -725,9 +730,10 @@ func (s *Spool) replayBatch(ctx context.Context) (int, error) {
 
 // readBatch reads up to max records from the checkpoint on. It returns
 // them and the position after what it consumed, which may lie past
-// damaged bytes it skipped. Records whose payload does not decode (a
-// checksum that holds over bytes that are not a notification) carry the
-// payload and the error instead.
+// damaged bytes it skipped. Payloads are checked (incidents.CheckStored),
+// not decoded: records whose payload does not decode (a checksum that
+// holds over bytes that are not a notification) carry the payload and the
+// error instead of a body.
 func (s *Spool) readBatch(max int) ([]record, position, error) {
 	s.mu.Lock()
 	pos := position{s.readSeq, s.readOff}
@@ -769,11 +775,11 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 				continue
 			}
 			r := record{seq: seg.seq, off: pos.off + int64(off), end: pos.off + int64(off+size), acceptedAt: at}
-			if n, err := incidents.UnmarshalNotification(payload); err != nil {
+			if err := incidents.CheckStored(payload); err != nil {
 				// Kept as a dead letter by apply, bytes and all.
 				r.payload, r.decodeErr = slices.Clone(payload), err
 			} else {
-				r.n, r.body = n, payload
+				r.body = payload
 			}
 			recs = append(recs, r)
 			bytes += size
@@ -804,32 +810,28 @@ func (s *Spool) readAt(seq uint64, off, end int64) ([]byte, error) {
 	return b, nil
 }
 
-// apply replays recs: different groups at once, each group's in order.
-// It fails if any could not be applied and should be retried; the whole
-// batch is then replayed again, which is harmless.
+// apply replays recs. A StoredIngester takes their stored forms all at
+// once, in spool order and without decoding them (it does not mind the
+// order). Otherwise, or when it refuses the batch as a whole, they are
+// decoded and replayed one at a time: different groups at once, each
+// group's in order. apply fails if any could not be applied and should be
+// retried; the whole batch is then replayed again, which is harmless.
 func (s *Spool) apply(ctx context.Context, recs []record) error {
-	var order []string
-	groups := map[string][]*record{}
+	todo := make([]*record, 0, len(recs))
 	for i := range recs {
 		r := &recs[i]
 		if r.decodeErr != nil {
-			s.metrics.rejected.Inc()
-			if err := s.putAside(r, r.decodeErr, "spool: a spooled notification does not decode: put aside as a dead letter"); err != nil {
+			if err := s.putAsideUndecodable(r); err != nil {
 				return err
 			}
 			continue
 		}
-		if _, ok := groups[r.n.GroupKey]; !ok {
-			order = append(order, r.n.GroupKey)
-		}
-		groups[r.n.GroupKey] = append(groups[r.n.GroupKey], r)
+		todo = append(todo, r)
 	}
-	if si, ok := s.o.Next.(StoredIngester); ok && len(order) > 0 {
-		var bodies [][]byte
-		for _, k := range order {
-			for _, r := range groups[k] {
-				bodies = append(bodies, r.body)
-			}
+	if si, ok := s.o.Next.(StoredIngester); ok && len(todo) > 0 {
+		bodies := make([][]byte, len(todo))
+		for i, r := range todo {
+			bodies[i] = r.body
 		}
 		ictx, cancel := context.WithTimeout(ctx, s.o.ReplayTimeout)
 		err := si.IngestStored(ictx, bodies)
@@ -843,6 +845,21 @@ func (s *Spool) apply(ctx context.Context, recs []record) error {
 		}
 		// Refused as a whole: one at a time below, to find which.
 		s.log.Warn("spool: a replayed batch was refused; replaying it one notification at a time", "notifications", len(bodies), "err", err)
+	}
+	var order []string
+	groups := map[string][]*record{}
+	for _, r := range todo {
+		n, err := r.notification()
+		if err != nil {
+			if err := s.putAsideUndecodable(r); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, ok := groups[n.GroupKey]; !ok {
+			order = append(order, n.GroupKey)
+		}
+		groups[n.GroupKey] = append(groups[n.GroupKey], r)
 	}
 	var (
 		wg       sync.WaitGroup
@@ -871,9 +888,15 @@ func (s *Spool) apply(ctx context.Context, recs []record) error {
 	return firstErr
 }
 
+// putAsideUndecodable puts aside r, whose payload does not decode.
+func (s *Spool) putAsideUndecodable(r *record) error {
+	s.metrics.rejected.Inc()
+	return s.putAside(r, r.decodeErr, "spool: a spooled notification does not decode: put aside as a dead letter")
+}
+
 func (s *Spool) applyOne(ctx context.Context, r *record) error {
 	ictx, cancel := context.WithTimeout(ctx, s.o.ReplayTimeout)
-	err := s.next(ictx, &r.n, r.body)
+	err := s.next(ictx, r.notification, r.body)
 	cancel()
 	switch {
 	case err == nil:
@@ -905,13 +928,17 @@ func (s *Spool) applyOne(ctx context.Context, r *record) error {
 // past it without losing it. If that fails, it returns the error, and r is
 // replayed again later.
 func (s *Spool) putAside(r *record, cause error, msg string, args ...any) error {
-	d := DeadLetter{AcceptedAt: r.acceptedAt, FailedAt: s.o.Now(), Reason: cause.Error(), Notification: r.n, Payload: r.payload}
+	var n incidents.Notification
+	if d, err := r.notification(); err == nil {
+		n = *d
+	} // else r.payload holds the bytes
+	d := DeadLetter{AcceptedAt: r.acceptedAt, FailedAt: s.o.Now(), Reason: cause.Error(), Notification: n, Payload: r.payload}
 	if err := appendDeadLetters(s.o.Dir, d); err != nil {
-		s.log.Error("spool: cannot put a notification aside; will retry", "group_key", r.n.GroupKey, "err", err, "cause", cause)
+		s.log.Error("spool: cannot put a notification aside; will retry", "group_key", n.GroupKey, "err", err, "cause", cause)
 		return fmt.Errorf("%w: %w", err, cause)
 	}
 	s.metrics.deadLetters.Inc()
-	s.log.Error(msg, append(args, "group_key", r.n.GroupKey, "alerts", len(r.n.Alerts), "err", cause,
+	s.log.Error(msg, append(args, "group_key", n.GroupKey, "alerts", len(n.Alerts), "err", cause,
 		"file", filepath.Join(s.o.Dir, deadLetterFile), "see", "nines spool inspect")...)
 	return nil
 }

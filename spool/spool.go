@@ -196,6 +196,8 @@ type Spool struct {
 	failMu   sync.Mutex
 	rf       *os.File // segment being replayed, under replayMu
 	rfSeq    uint64
+	// batchBytes is replayBatchBytes, but for tests of its edges.
+	batchBytes int
 }
 
 type segment struct {
@@ -226,7 +228,7 @@ func Open(o Options) (*Spool, error) {
 	}
 	s := &Spool{
 		o: o, log: o.Logger.With("component", "spool"), lock: lock,
-		wake: make(chan struct{}, 1), failures: map[position]int{},
+		wake: make(chan struct{}, 1), failures: map[position]int{}, batchBytes: replayBatchBytes,
 	}
 	s.metrics = newMetrics(o.Registerer, s)
 	if err := s.recover(); err != nil {
@@ -728,13 +730,13 @@ func (s *Spool) replayBatch(ctx context.Context) (int, error) {
 	return len(recs), nil
 }
 
-// readBatch reads up to max records from the checkpoint on. It returns
+// readBatch reads up to limit records from the checkpoint on. It returns
 // them and the position after what it consumed, which may lie past
 // damaged bytes it skipped. Payloads are checked (incidents.CheckStored),
 // not decoded: records whose payload does not decode (a checksum that
 // holds over bytes that are not a notification) carry the payload and the
 // error instead of a body.
-func (s *Spool) readBatch(max int) ([]record, position, error) {
+func (s *Spool) readBatch(limit int) ([]record, position, error) {
 	s.mu.Lock()
 	pos := position{s.readSeq, s.readOff}
 	segs := slices.Clone(s.segs)
@@ -742,10 +744,16 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 	var (
 		recs  []record
 		bytes int
+		// want is how many bytes the next read must at least take: all
+		// of a record larger than the batch's room.
+		want int64
+		// whole makes reads take the rest of the segment: the reader
+		// resyncs after damaged bytes over all of it.
+		whole bool
 	)
-	// full: the batch holds max records, or replayBatchBytes of them (at
+	// full: the batch holds limit records, or replayBatchBytes of them (at
 	// least one record, however large), which bounds the replay's memory.
-	full := func() bool { return len(recs) >= max || (len(recs) > 0 && bytes >= replayBatchBytes) }
+	full := func() bool { return len(recs) >= limit || (len(recs) > 0 && bytes >= s.batchBytes) }
 	i := slices.IndexFunc(segs, func(g segment) bool { return g.seq == pos.seq })
 	for i >= 0 && i < len(segs) && !full() {
 		seg := segs[i]
@@ -755,15 +763,38 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 			}
 			i++
 			pos = position{segs[i].seq, int64(len(segmentMagic))}
+			whole = false
 			continue
 		}
-		b, err := s.readAt(seg.seq, pos.off, seg.size)
+		// Read what the batch has room for, not the rest of the segment
+		// (up to --spool.segment-bytes): the records' bodies point into
+		// what is read until the batch is applied.
+		end := seg.size
+		if !whole {
+			end = min(seg.size, pos.off+max(int64(s.batchBytes-bytes), want, headerSize))
+		}
+		want = 0
+		b, err := s.readAt(seg.seq, pos.off, end)
 		if err != nil {
 			return nil, position{}, err
 		}
 		off := 0
 		for off < len(b) && !full() {
 			size, at, payload, st := parse(b[off:])
+			if st != parseOK && end < seg.size {
+				// The segment goes on past what was read: read again from
+				// here, all of a record cut short, or the rest of the
+				// segment to resync over damaged bytes.
+				if st == parseShort {
+					want = headerSize
+					if len(b)-off >= headerSize {
+						want += int64(binary.BigEndian.Uint32(b[off : off+4]))
+					}
+				} else {
+					whole = true
+				}
+				break
+			}
 			if st != parseOK {
 				skip := resync(b[off:])
 				if skip < 0 {

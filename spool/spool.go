@@ -52,8 +52,9 @@ type StoredIngester interface {
 	IngestStored(ctx context.Context, bodies [][]byte) error
 }
 
-// next hands n, whose stored form is body, to the next Ingester. n is
-// called only if the next Ingester is not a StoredIngester.
+// next hands a notification, whose stored form is body, to the next
+// Ingester. n returns it decoded; it is called only if the next Ingester
+// is not a StoredIngester.
 func (s *Spool) next(ctx context.Context, n func() (*incidents.Notification, error), body []byte) error {
 	if si, ok := s.o.Next.(StoredIngester); ok {
 		return si.IngestStored(ctx, [][]byte{body})
@@ -81,7 +82,8 @@ const (
 	DefaultRetryMax      = 10 * time.Second
 )
 
-// replayBatchBytes bounds the bytes of spooled records replayed at once.
+// replayBatchBytes bounds the bytes of spooled records read and replayed
+// at once (but for one larger record).
 const replayBatchBytes = 4 << 20
 
 // maxAttempts is how often a spooled notification is replayed when it

@@ -185,7 +185,7 @@ soak: deps build
 	$(GO) run ./cmd/nines-chaos soak --nines.bin=$(BIN) --duration=$(SOAK_DURATION) --rate=$(SOAK_RATE) $(SOAK_ARGS)
 
 FUZZTIME ?= 2m
-FUZZ_TARGETS := alerts:FuzzDecode alerts:FuzzWebhook incidents:FuzzStoredCodec incidents:FuzzListQuery incidents:FuzzActionRequests spool:FuzzSegment catalog:FuzzParse chat:FuzzParseInteraction
+FUZZ_TARGETS := alerts:FuzzDecode alerts:FuzzWebhook incidents:FuzzStoredCodec incidents:FuzzListQuery incidents:FuzzActionRequests spool:FuzzSegment spool:FuzzReplayInPieces catalog:FuzzParse chat:FuzzParseInteraction
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn"; \
 	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) ./$$pkg || exit 1; done

@@ -171,14 +171,39 @@ var errFallback = errors.New("stored form: not the fast path")
 type storedReader struct {
 	b []byte
 	i int
+	// check makes the reader only check the grammar: it refuses exactly
+	// what it refuses otherwise, but builds no strings, maps or alerts
+	// (CheckStored).
+	check bool
+}
+
+// CheckStored returns nil exactly when UnmarshalNotification(b) succeeds,
+// and otherwise its error. What the fast reader takes is checked without
+// building anything (no allocation, but for a key written with escapes);
+// anything else is decided by UnmarshalNotification itself. It lets the
+// spool's replay hand stored forms on without decoding them, yet still
+// put aside a record that would not decode.
+func CheckStored(b []byte) error {
+	r := storedReader{b: b, check: true}
+	if _, err := r.notification(); err == nil {
+		return nil
+	}
+	_, err := UnmarshalNotification(b)
+	return err
 }
 
 func parseStored(b []byte) (Notification, error) {
 	r := storedReader{b: b}
+	return r.notification()
+}
+
+// notification reads a whole stored form; in check mode, the
+// Notification it returns is empty.
+func (r *storedReader) notification() (Notification, error) {
 	var n Notification
-	err := r.object(func(key string) error {
+	err := r.object(func(key []byte) error {
 		var err error
-		switch key {
+		switch string(key) {
 		case "receiver":
 			n.Receiver, err = r.str()
 		case "status":
@@ -213,6 +238,9 @@ func parseStored(b []byte) (Notification, error) {
 	if r.i != len(r.b) {
 		return Notification{}, errFallback
 	}
+	if r.check {
+		return Notification{}, nil
+	}
 	// As StoredNotification.Notification: times in UTC, a zero end
 	// while firing, no nil alert list.
 	n.ReceivedAt = n.ReceivedAt.UTC()
@@ -232,12 +260,15 @@ func (r *storedReader) alerts() ([]Alert, error) {
 	if r.take(']') {
 		return out, nil
 	}
+	if r.check {
+		out = nil
+	}
 	for {
 		var a Alert
 		var starts, ends time.Time
-		err := r.object(func(key string) error {
+		err := r.object(func(key []byte) error {
 			var err error
-			switch key {
+			switch string(key) {
 			case "fingerprint":
 				a.Fingerprint, err = r.str()
 			case "status":
@@ -262,11 +293,13 @@ func (r *storedReader) alerts() ([]Alert, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.StartsAt = starts.UTC()
-		if !ends.IsZero() {
-			a.EndsAt = ends.UTC()
+		if !r.check {
+			a.StartsAt = starts.UTC()
+			if !ends.IsZero() {
+				a.EndsAt = ends.UTC()
+			}
+			out = append(out, a)
 		}
-		out = append(out, a)
 		r.space()
 		if r.take(']') {
 			return out, nil
@@ -279,7 +312,7 @@ func (r *storedReader) alerts() ([]Alert, error) {
 
 // object reads an object, calling field with each key, positioned at its
 // value.
-func (r *storedReader) object(field func(key string) error) error {
+func (r *storedReader) object(field func(key []byte) error) error {
 	r.space()
 	if !r.take('{') {
 		return errFallback
@@ -289,7 +322,7 @@ func (r *storedReader) object(field func(key string) error) error {
 		return nil
 	}
 	for {
-		k, err := r.str()
+		k, err := r.text(true) // a key of the raw bytes unless escaped
 		if err != nil {
 			return err
 		}
@@ -312,10 +345,16 @@ func (r *storedReader) object(field func(key string) error) error {
 }
 
 func (r *storedReader) strMap() (map[string]string, error) {
+	if r.check {
+		return nil, r.object(func([]byte) error {
+			_, err := r.str()
+			return err
+		})
+	}
 	m := map[string]string{}
-	err := r.object(func(key string) error {
+	err := r.object(func(key []byte) error {
 		v, err := r.str()
-		m[key] = v
+		m[string(key)] = v
 		return err
 	})
 	return m, err
@@ -373,20 +412,54 @@ func (r *storedReader) rawString() (escaped bool, err error) {
 }
 
 // str reads a string as encoding/json does: escapes decoded, invalid
-// UTF-8 and lone surrogates as U+FFFD.
+// UTF-8 and lone surrogates as U+FFFD. In check mode it returns "".
 func (r *storedReader) str() (string, error) {
+	b, err := r.text(!r.check)
+	return string(b), err
+}
+
+// text reads a string as str does, as bytes; with keep false it only
+// checks the string and returns nil, without allocating.
+func (r *storedReader) text(keep bool) ([]byte, error) {
 	r.space()
 	start := r.i
 	escaped, err := r.rawString()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	raw := r.b[start+1 : r.i-1]
-	if !escaped && utf8.Valid(raw) {
-		return string(raw), nil
+	if !escaped {
+		switch {
+		case !keep:
+			// Invalid UTF-8 becomes U+FFFD, never an error.
+			return nil, nil
+		case utf8.Valid(raw):
+			return raw, nil
+		}
 	}
-	out := make([]byte, 0, len(raw))
+	if !keep {
+		var scratch [2 * utf8.UTFMax]byte
+		if _, ok := unescape(scratch[:0], raw, true); !ok {
+			return nil, errFallback
+		}
+		return nil, nil
+	}
+	out, ok := unescape(make([]byte, 0, len(raw)), raw, false)
+	if !ok {
+		return nil, errFallback
+	}
+	return out, nil
+}
+
+// unescape appends raw, the inside of a JSON string, decoded to out; ok
+// is false for an escape the fast reader does not take. With check, out
+// keeps only the last step's output (a few bytes), so that a small
+// buffer on the caller's stack does.
+func unescape(out, raw []byte, check bool) (_ []byte, ok bool) {
 	for i := 0; i < len(raw); {
+		if check {
+			out = out[:0]
+		}
 		c := raw[i]
 		if c != '\\' {
 			if c < utf8.RuneSelf {
@@ -400,7 +473,7 @@ func (r *storedReader) str() (string, error) {
 			continue
 		}
 		if i+1 >= len(raw) {
-			return "", errFallback
+			return nil, false
 		}
 		switch raw[i+1] {
 		case '"', '\\', '/':
@@ -424,7 +497,7 @@ func (r *storedReader) str() (string, error) {
 		case 'u':
 			ru, ok := hex4(raw[i+2:])
 			if !ok {
-				return "", errFallback
+				return nil, false
 			}
 			i += 6
 			if utf16.IsSurrogate(ru) {
@@ -441,10 +514,10 @@ func (r *storedReader) str() (string, error) {
 			}
 			out = utf8.AppendRune(out, ru)
 		default:
-			return "", errFallback
+			return nil, false
 		}
 	}
-	return string(out), nil
+	return out, true
 }
 
 func hex4(b []byte) (rune, bool) {

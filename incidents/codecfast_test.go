@@ -142,7 +142,7 @@ func TestStoredCodecFallsBack(t *testing.T) {
 }
 
 // FuzzStoredCodec: whatever the bytes, UnmarshalNotification decides as
-// encoding/json does.
+// encoding/json does, and CheckStored as UnmarshalNotification.
 func FuzzStoredCodec(f *testing.F) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20 {
@@ -154,6 +154,9 @@ func FuzzStoredCodec(f *testing.F) {
 		want, wantErr := decodeJSON(b)
 		if (gotErr != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: got %#v, %v; encoding/json %#v, %v", b, got, gotErr, want, wantErr)
+		}
+		if checkErr := CheckStored(b); (checkErr == nil) != (gotErr == nil) {
+			t.Fatalf("%q: CheckStored says %v, UnmarshalNotification %v", b, checkErr, gotErr)
 		}
 		if gotErr == nil {
 			again, err := MarshalNotification(got)
@@ -198,6 +201,114 @@ func BenchmarkStoredCodec(b *testing.B) {
 	b.Run("decode/encoding-json", func(b *testing.B) {
 		for b.Loop() {
 			_, _ = decodeJSON(body)
+		}
+	})
+}
+
+// TestCheckStored: CheckStored accepts exactly what UnmarshalNotification
+// decodes, whether the fast reader or encoding/json decides, and takes
+// what the fast reader reads without allocating.
+func TestCheckStored(t *testing.T) {
+	const ok = `"received_at":"2026-11-01T12:00:00Z","alerts":[]}`
+	tests := []struct {
+		name, body string
+		valid      bool
+	}{
+		{"written by MarshalNotification", string(stormBody(t)), true},
+		{"escapes and invalid UTF-8", "{\"receiver\":\"a\\u00e9\\ud83d\\ude00\\ud800x\\/\\n\xff\",\"group_labels\":{\"k\":\"\\t\\\"\"}," + ok, true},
+		{"an unknown field (encoding/json decides)", `{"receiver":"a","later":{"x":[1,2]},` + ok, true},
+		{"null maps (encoding/json decides)", `{"receiver":"a","group_labels":null,"received_at":"2026-11-01T12:00:00Z","alerts":null}`, true},
+		{"an alert with every field", `{"receiver":"a","alerts":[{"fingerprint":"f","status":"resolved","labels":{"a":"b"},"annotations":{"c":"d"},"starts_at":"2026-11-01T12:00:00Z","ends_at":"2026-11-01T13:00:00+01:00","generator_url":"u"}],"received_at":"2026-11-01T12:00:00Z"}`, true},
+		{"a count", `{"truncated_alerts":-3,` + ok, true},
+		{"empty", ``, false},
+		{"not an object", `[]`, false},
+		{"broken", `{"receiver":"a","status":`, false},
+		{"trailing bytes", `{"receiver":"a",` + ok + `x`, false},
+		{"a bad escape", `{"receiver":"a\x",` + ok, false},
+		{"a short unicode escape", `{"receiver":"a\u12",` + ok, false},
+		{"a control character in a string", "{\"receiver\":\"a\x01\"," + ok, false},
+		{"a bad time", `{"received_at":"yesterday","alerts":[]}`, false},
+		{"a bad alert time", `{"alerts":[{"starts_at":"soon"}],"received_at":"2026-11-01T12:00:00Z"}`, false},
+		{"a float count", `{"truncated_alerts":1.5,` + ok, false},
+		{"a number for a label", `{"group_labels":{"a":1},` + ok, false},
+		{"a string for the alerts", `{"receiver":"a","received_at":"2026-11-01T12:00:00Z","alerts":"x"}`, false},
+		{"an unclosed alert list", `{"receiver":"a","received_at":"2026-11-01T12:00:00Z","alerts":[{}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, decodeErr := UnmarshalNotification([]byte(tc.body))
+			if (decodeErr == nil) != tc.valid {
+				t.Fatalf("the test is wrong: UnmarshalNotification says %v", decodeErr)
+			}
+			err := CheckStored([]byte(tc.body))
+			if (err == nil) != tc.valid {
+				t.Fatalf("CheckStored says %v, UnmarshalNotification %v", err, decodeErr)
+			}
+			if err != nil && err.Error() != decodeErr.Error() {
+				t.Errorf("CheckStored's error %q, UnmarshalNotification's %q", err, decodeErr)
+			}
+		})
+	}
+	t.Run("no allocation", func(t *testing.T) {
+		for _, body := range [][]byte{stormBody(t), []byte(tests[1].body)} {
+			if allocs := testing.AllocsPerRun(20, func() { _ = CheckStored(body) }); allocs != 0 {
+				t.Errorf("CheckStored allocates %v times per call on %.80q", allocs, body)
+			}
+		}
+	})
+}
+
+// stormBody is the stored form of a storm's notification, as cmd/nines-bench
+// sends it: 64 alerts with 8 labels and 3 annotations each.
+func stormBody(tb testing.TB) []byte {
+	tb.Helper()
+	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	n := Notification{Receiver: "nines", Status: AlertFiring,
+		GroupKey:          `{}/{severity=~"critical|warning|info"}:{alertname="InstanceDown", cluster="eu-1", service="api"}`,
+		GroupLabels:       map[string]string{"alertname": "InstanceDown", "cluster": "eu-1", "service": "api"},
+		CommonLabels:      map[string]string{"alertname": "InstanceDown", "cluster": "eu-1", "service": "api", "severity": "critical", "job": "api", "namespace": "prod", "team": "team-01"},
+		CommonAnnotations: map[string]string{"runbook_url": "https://runbooks.example.com/InstanceDown"},
+		ExternalURL:       "http://alertmanager.example.net:9093", ReceivedAt: start}
+	for i := range 64 {
+		instance := fmt.Sprintf("api-%d.eu-1.example.net:9100", i)
+		n.Alerts = append(n.Alerts, Alert{Fingerprint: fmt.Sprintf("%016x", i), Status: AlertFiring,
+			Labels: map[string]string{"alertname": "InstanceDown", "service": "api", "cluster": "eu-1", "severity": "critical",
+				"instance": instance, "job": "api", "team": "team-01", "namespace": "prod"},
+			Annotations: map[string]string{
+				"summary":     "Instance down on " + instance,
+				"description": fmt.Sprintf("InstanceDown has fired on %s for more than 5 minutes (group 7).", instance),
+				"runbook_url": "https://runbooks.example.com/InstanceDown",
+			},
+			StartsAt: start.Add(time.Duration(i) * 15 * time.Second), GeneratorURL: "http://prometheus.example.net:9090/graph?g0.expr=InstanceDown%7Bservice%3D%22api%22%7D&g0.tab=1"})
+	}
+	b, err := MarshalNotification(n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// BenchmarkCheckStored: checking a storm's notification (64 alerts, 8
+// labels and 3 annotations each) against decoding it, as the spool's
+// replay did for every record.
+func BenchmarkCheckStored(b *testing.B) {
+	body := stormBody(b)
+	b.Run("check", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if err := CheckStored(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := UnmarshalNotification(body); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 
 	"github.com/ninesops/nines/incidents"
@@ -60,17 +61,34 @@ func frame(payload []byte, at time.Time) []byte {
 	return b
 }
 
-// record is one decoded record and where it is.
+// record is one spooled record and where it is.
 type record struct {
 	seq        uint64 // segment
 	off, end   int64  // offsets of the record and of what follows it
 	acceptedAt time.Time
-	n          incidents.Notification
-	body       []byte // n's stored form, as spooled
-	// payload and decodeErr are set instead of n when the payload does
-	// not decode.
+	body       []byte // the notification's stored form, as spooled
+	// n is body decoded, only once something needs it (notification):
+	// a StoredIngester takes body as it is.
+	n *incidents.Notification
+	// payload and decodeErr are set instead of body when the payload
+	// does not decode.
 	payload   []byte
 	decodeErr error
+}
+
+// notification returns r's notification, decoding its body the first
+// time. An error (never expected: the replay checked the body with
+// incidents.CheckStored) leaves r as a record that does not decode.
+func (r *record) notification() (*incidents.Notification, error) {
+	if r.n == nil && r.decodeErr == nil {
+		n, err := incidents.UnmarshalNotification(r.body)
+		if err != nil {
+			r.payload, r.decodeErr, r.body = slices.Clone(r.body), err, nil
+		} else {
+			r.n = &n
+		}
+	}
+	return r.n, r.decodeErr
 }
 
 // parseStatus says what parse found at an offset.

@@ -52,12 +52,18 @@ type StoredIngester interface {
 	IngestStored(ctx context.Context, bodies [][]byte) error
 }
 
-// next hands n, whose stored form is body, to the next Ingester.
-func (s *Spool) next(ctx context.Context, n *incidents.Notification, body []byte) error {
+// next hands a notification, whose stored form is body, to the next
+// Ingester. n returns it decoded; it is called only if the next Ingester
+// is not a StoredIngester.
+func (s *Spool) next(ctx context.Context, n func() (*incidents.Notification, error), body []byte) error {
 	if si, ok := s.o.Next.(StoredIngester); ok {
 		return si.IngestStored(ctx, [][]byte{body})
 	}
-	return s.o.Next.Ingest(ctx, *n)
+	d, err := n()
+	if err != nil {
+		return fmt.Errorf("%w: %w", incidents.ErrInvalid, err)
+	}
+	return s.o.Next.Ingest(ctx, *d)
 }
 
 // Defaults for Options.
@@ -76,8 +82,9 @@ const (
 	DefaultRetryMax      = 10 * time.Second
 )
 
-// replayBatchBytes bounds the bytes of spooled records replayed at once.
-const replayBatchBytes = 16 << 20
+// replayBatchBytes bounds the bytes of spooled records read and replayed
+// at once (but for one larger record).
+const replayBatchBytes = 4 << 20
 
 // maxAttempts is how often a spooled notification is replayed when it
 // fails with an error that is neither "unavailable" nor "invalid" (a bug,
@@ -191,6 +198,8 @@ type Spool struct {
 	failMu   sync.Mutex
 	rf       *os.File // segment being replayed, under replayMu
 	rfSeq    uint64
+	// batchBytes is replayBatchBytes, but for tests of its edges.
+	batchBytes int
 }
 
 type segment struct {
@@ -221,7 +230,7 @@ func Open(o Options) (*Spool, error) {
 	}
 	s := &Spool{
 		o: o, log: o.Logger.With("component", "spool"), lock: lock,
-		wake: make(chan struct{}, 1), failures: map[position]int{},
+		wake: make(chan struct{}, 1), failures: map[position]int{}, batchBytes: replayBatchBytes,
 	}
 	s.metrics = newMetrics(o.Registerer, s)
 	if err := s.recover(); err != nil {
@@ -454,7 +463,7 @@ func (s *Spool) Ingest(ctx context.Context, n incidents.Notification) error {
 	}
 	if s.pending() == 0 {
 		dctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-		err := s.next(dctx, &n, body)
+		err := s.next(dctx, func() (*incidents.Notification, error) { return &n, nil }, body)
 		cancel()
 		switch {
 		case err == nil:
@@ -723,12 +732,13 @@ func (s *Spool) replayBatch(ctx context.Context) (int, error) {
 	return len(recs), nil
 }
 
-// readBatch reads up to max records from the checkpoint on. It returns
+// readBatch reads up to limit records from the checkpoint on. It returns
 // them and the position after what it consumed, which may lie past
-// damaged bytes it skipped. Records whose payload does not decode (a
-// checksum that holds over bytes that are not a notification) carry the
-// payload and the error instead.
-func (s *Spool) readBatch(max int) ([]record, position, error) {
+// damaged bytes it skipped. Payloads are checked (incidents.CheckStored),
+// not decoded: records whose payload does not decode (a checksum that
+// holds over bytes that are not a notification) carry the payload and the
+// error instead of a body.
+func (s *Spool) readBatch(limit int) ([]record, position, error) {
 	s.mu.Lock()
 	pos := position{s.readSeq, s.readOff}
 	segs := slices.Clone(s.segs)
@@ -736,10 +746,16 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 	var (
 		recs  []record
 		bytes int
+		// want is how many bytes the next read must at least take: all
+		// of a record larger than the batch's room.
+		want int64
+		// whole makes reads take the rest of the segment: the reader
+		// resyncs after damaged bytes over all of it.
+		whole bool
 	)
-	// full: the batch holds max records, or replayBatchBytes of them (at
+	// full: the batch holds limit records, or replayBatchBytes of them (at
 	// least one record, however large), which bounds the replay's memory.
-	full := func() bool { return len(recs) >= max || (len(recs) > 0 && bytes >= replayBatchBytes) }
+	full := func() bool { return len(recs) >= limit || (len(recs) > 0 && bytes >= s.batchBytes) }
 	i := slices.IndexFunc(segs, func(g segment) bool { return g.seq == pos.seq })
 	for i >= 0 && i < len(segs) && !full() {
 		seg := segs[i]
@@ -749,15 +765,38 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 			}
 			i++
 			pos = position{segs[i].seq, int64(len(segmentMagic))}
+			whole = false
 			continue
 		}
-		b, err := s.readAt(seg.seq, pos.off, seg.size)
+		// Read what the batch has room for, not the rest of the segment
+		// (up to --spool.segment-bytes): the records' bodies point into
+		// what is read until the batch is applied.
+		end := seg.size
+		if !whole {
+			end = min(seg.size, pos.off+max(int64(s.batchBytes-bytes), want, headerSize))
+		}
+		want = 0
+		b, err := s.readAt(seg.seq, pos.off, end)
 		if err != nil {
 			return nil, position{}, err
 		}
 		off := 0
 		for off < len(b) && !full() {
 			size, at, payload, st := parse(b[off:])
+			if st != parseOK && end < seg.size {
+				// The segment goes on past what was read: read again from
+				// here, all of a record cut short, or the rest of the
+				// segment to resync over damaged bytes.
+				if st == parseShort {
+					want = headerSize
+					if len(b)-off >= headerSize {
+						want += int64(binary.BigEndian.Uint32(b[off : off+4]))
+					}
+				} else {
+					whole = true
+				}
+				break
+			}
 			if st != parseOK {
 				skip := resync(b[off:])
 				if skip < 0 {
@@ -769,11 +808,11 @@ func (s *Spool) readBatch(max int) ([]record, position, error) {
 				continue
 			}
 			r := record{seq: seg.seq, off: pos.off + int64(off), end: pos.off + int64(off+size), acceptedAt: at}
-			if n, err := incidents.UnmarshalNotification(payload); err != nil {
+			if err := incidents.CheckStored(payload); err != nil {
 				// Kept as a dead letter by apply, bytes and all.
 				r.payload, r.decodeErr = slices.Clone(payload), err
 			} else {
-				r.n, r.body = n, payload
+				r.body = payload
 			}
 			recs = append(recs, r)
 			bytes += size
@@ -804,32 +843,28 @@ func (s *Spool) readAt(seq uint64, off, end int64) ([]byte, error) {
 	return b, nil
 }
 
-// apply replays recs: different groups at once, each group's in order.
-// It fails if any could not be applied and should be retried; the whole
-// batch is then replayed again, which is harmless.
+// apply replays recs. A StoredIngester takes their stored forms all at
+// once, in spool order and without decoding them (it does not mind the
+// order). Otherwise, or when it refuses the batch as a whole, they are
+// decoded and replayed one at a time: different groups at once, each
+// group's in order. apply fails if any could not be applied and should be
+// retried; the whole batch is then replayed again, which is harmless.
 func (s *Spool) apply(ctx context.Context, recs []record) error {
-	var order []string
-	groups := map[string][]*record{}
+	todo := make([]*record, 0, len(recs))
 	for i := range recs {
 		r := &recs[i]
 		if r.decodeErr != nil {
-			s.metrics.rejected.Inc()
-			if err := s.putAside(r, r.decodeErr, "spool: a spooled notification does not decode: put aside as a dead letter"); err != nil {
+			if err := s.putAsideUndecodable(r); err != nil {
 				return err
 			}
 			continue
 		}
-		if _, ok := groups[r.n.GroupKey]; !ok {
-			order = append(order, r.n.GroupKey)
-		}
-		groups[r.n.GroupKey] = append(groups[r.n.GroupKey], r)
+		todo = append(todo, r)
 	}
-	if si, ok := s.o.Next.(StoredIngester); ok && len(order) > 0 {
-		var bodies [][]byte
-		for _, k := range order {
-			for _, r := range groups[k] {
-				bodies = append(bodies, r.body)
-			}
+	if si, ok := s.o.Next.(StoredIngester); ok && len(todo) > 0 {
+		bodies := make([][]byte, len(todo))
+		for i, r := range todo {
+			bodies[i] = r.body
 		}
 		ictx, cancel := context.WithTimeout(ctx, s.o.ReplayTimeout)
 		err := si.IngestStored(ictx, bodies)
@@ -843,6 +878,21 @@ func (s *Spool) apply(ctx context.Context, recs []record) error {
 		}
 		// Refused as a whole: one at a time below, to find which.
 		s.log.Warn("spool: a replayed batch was refused; replaying it one notification at a time", "notifications", len(bodies), "err", err)
+	}
+	var order []string
+	groups := map[string][]*record{}
+	for _, r := range todo {
+		n, err := r.notification()
+		if err != nil {
+			if err := s.putAsideUndecodable(r); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, ok := groups[n.GroupKey]; !ok {
+			order = append(order, n.GroupKey)
+		}
+		groups[n.GroupKey] = append(groups[n.GroupKey], r)
 	}
 	var (
 		wg       sync.WaitGroup
@@ -871,9 +921,15 @@ func (s *Spool) apply(ctx context.Context, recs []record) error {
 	return firstErr
 }
 
+// putAsideUndecodable puts aside r, whose payload does not decode.
+func (s *Spool) putAsideUndecodable(r *record) error {
+	s.metrics.rejected.Inc()
+	return s.putAside(r, r.decodeErr, "spool: a spooled notification does not decode: put aside as a dead letter")
+}
+
 func (s *Spool) applyOne(ctx context.Context, r *record) error {
 	ictx, cancel := context.WithTimeout(ctx, s.o.ReplayTimeout)
-	err := s.next(ictx, &r.n, r.body)
+	err := s.next(ictx, r.notification, r.body)
 	cancel()
 	switch {
 	case err == nil:
@@ -905,13 +961,17 @@ func (s *Spool) applyOne(ctx context.Context, r *record) error {
 // past it without losing it. If that fails, it returns the error, and r is
 // replayed again later.
 func (s *Spool) putAside(r *record, cause error, msg string, args ...any) error {
-	d := DeadLetter{AcceptedAt: r.acceptedAt, FailedAt: s.o.Now(), Reason: cause.Error(), Notification: r.n, Payload: r.payload}
+	var n incidents.Notification
+	if d, err := r.notification(); err == nil {
+		n = *d
+	} // else r.payload holds the bytes
+	d := DeadLetter{AcceptedAt: r.acceptedAt, FailedAt: s.o.Now(), Reason: cause.Error(), Notification: n, Payload: r.payload}
 	if err := appendDeadLetters(s.o.Dir, d); err != nil {
-		s.log.Error("spool: cannot put a notification aside; will retry", "group_key", r.n.GroupKey, "err", err, "cause", cause)
+		s.log.Error("spool: cannot put a notification aside; will retry", "group_key", n.GroupKey, "err", err, "cause", cause)
 		return fmt.Errorf("%w: %w", err, cause)
 	}
 	s.metrics.deadLetters.Inc()
-	s.log.Error(msg, append(args, "group_key", r.n.GroupKey, "alerts", len(r.n.Alerts), "err", cause,
+	s.log.Error(msg, append(args, "group_key", n.GroupKey, "alerts", len(n.Alerts), "err", cause,
 		"file", filepath.Join(s.o.Dir, deadLetterFile), "see", "nines spool inspect")...)
 	return nil
 }

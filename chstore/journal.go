@@ -22,7 +22,14 @@ var (
 	_ journal.Cursors = (*Store)(nil)
 )
 
-// logRow is one record of notification_log.
+// The log's tables: nines writes logTable (0045); oldLogTable (0040)
+// holds what earlier versions wrote, read until retention has emptied it.
+const (
+	logTable    = "notification_log_v2"
+	oldLogTable = "notification_log"
+)
+
+// logRow is one record of notification_log_v2.
 type logRow struct {
 	day  time.Time
 	ms   int64
@@ -31,7 +38,7 @@ type logRow struct {
 	body string
 }
 
-const insertLog = `INSERT INTO notification_log (day, inserted_ms, hash, kind, body)`
+const insertLog = `INSERT INTO ` + logTable + ` (day, inserted_ms, hash, kind, body, body_size)`
 
 // AppendLog stores records in notification_log (journal.Log). Concurrent
 // calls share INSERTs (group commit, as Write); it returns once the
@@ -141,7 +148,7 @@ func (s *Store) flushLog(ctx context.Context, reqs []*request) error {
 		s.logClock.hold(ms)
 	}
 	size := func(i int) int { return len(rows[i].body) }
-	return s.insertColumns(ctx, "notification_log", insertLog, len(rows), size, func(b chdriver.Batch, lo, hi int) error {
+	return s.insertColumns(ctx, logTable, insertLog, len(rows), size, func(b chdriver.Batch, lo, hi int) error {
 		rows := rows[lo:hi]
 		return appendColumns(b,
 			column(rows, func(r *logRow) time.Time { return r.day }),
@@ -149,6 +156,7 @@ func (s *Store) flushLog(ctx context.Context, reqs []*request) error {
 			column(rows, func(r *logRow) string { return r.hash }),
 			column(rows, func(r *logRow) string { return r.kind }),
 			column(rows, func(r *logRow) string { return r.body }),
+			column(rows, func(r *logRow) uint32 { return uint32(min(len(r.body), math.MaxUint32)) }),
 		)
 	})
 }
@@ -168,8 +176,11 @@ func (s *Store) ReadLog(ctx context.Context, after journal.Position, maxRows int
 	if h, ok := s.logClock.horizon(); ok {
 		before = h
 	}
-	rows, err := s.conn.Query(ctx, `SELECT inserted_ms, hash, kind, length(body) FROM notification_log
-WHERE `+afterClause+` AND inserted_ms < ? ORDER BY inserted_ms, hash LIMIT ?`, ms, ms, after.Hash, before, maxRows)
+	rows, err := s.conn.Query(ctx, `SELECT inserted_ms, hash, kind, size FROM (
+SELECT inserted_ms, hash, kind, body_size AS size FROM `+logTable+` WHERE `+afterClause+` AND inserted_ms < ?
+UNION ALL
+SELECT inserted_ms, hash, kind, toUInt32(length(body)) AS size FROM `+oldLogTable+` WHERE `+afterClause+` AND inserted_ms < ?
+) ORDER BY inserted_ms, hash LIMIT ?`, ms, ms, after.Hash, before, ms, ms, after.Hash, before, maxRows)
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "read the notification log")
 	}
@@ -182,7 +193,7 @@ WHERE `+afterClause+` AND inserted_ms < ? ORDER BY inserted_ms, hash LIMIT ?`, m
 		var (
 			at         int64
 			hash, kind string
-			size       uint64
+			size       uint32
 		)
 		if err := rows.Scan(&at, &hash, &kind, &size); err != nil {
 			rows.Close()
@@ -216,9 +227,12 @@ WHERE `+afterClause+` AND inserted_ms < ? ORDER BY inserted_ms, hash LIMIT ?`, m
 		}
 	}
 	lastMS := last.At.UnixMilli()
-	bodies, err := s.conn.Query(keys.context(ctx), `SELECT hash, body FROM notification_log
+	bodies, err := s.conn.Query(keys.context(ctx), `SELECT hash, body FROM `+logTable+`
+WHERE `+afterClause+` AND inserted_ms <= ? AND hash IN (SELECT hash FROM keys)
+UNION ALL
+SELECT hash, body FROM `+oldLogTable+`
 WHERE `+afterClause+` AND inserted_ms <= ? AND hash IN (SELECT hash FROM keys)`,
-		ms, ms, after.Hash, lastMS)
+		ms, ms, after.Hash, lastMS, ms, ms, after.Hash, lastMS)
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "read the notification log")
 	}
@@ -318,20 +332,22 @@ func (s *Store) SetLogCursor(ctx context.Context, name string, p journal.Positio
 }
 
 // DropLogBefore drops the notification log's days before day (retention):
-// whole partitions, since 18.16 has no TTL. It returns the days dropped.
+// whole partitions, since 18.16 has no TTL, of both the log and the one
+// earlier versions wrote. It returns the days dropped.
 func (s *Store) DropLogBefore(ctx context.Context, day time.Time) ([]string, error) {
 	const op = "drop_notification_log"
 	s.metrics.op(op)
-	rows, err := s.conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
-WHERE database = ? AND table = 'notification_log' AND active AND partition < ? ORDER BY partition`,
-		s.db, day.UTC().Format("2006-01-02"))
+	rows, err := s.conn.Query(ctx, `SELECT DISTINCT table, partition FROM system.parts
+WHERE database = ? AND table IN (?, ?) AND active AND partition < ? ORDER BY partition, table`,
+		s.db, logTable, oldLogTable, day.UTC().Format("2006-01-02"))
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "list the notification log's days")
 	}
-	var parts []string
+	type part struct{ table, partition string }
+	var parts []part
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
+		var p part
+		if err := rows.Scan(&p.table, &p.partition); err != nil {
 			rows.Close()
 			return nil, s.fail(ctx, op, err, "list the notification log's days")
 		}
@@ -343,13 +359,15 @@ WHERE database = ? AND table = 'notification_log' AND active AND partition < ? O
 	}
 	var dropped []string
 	for _, p := range parts {
-		if _, err := time.Parse("2006-01-02", p); err != nil {
+		if _, err := time.Parse("2006-01-02", p.partition); err != nil {
 			continue // not a day: never drop what is not understood
 		}
-		if err := s.conn.Exec(ctx, "ALTER TABLE notification_log DROP PARTITION '"+p+"'"); err != nil { // a replicated table passes it on
-			return dropped, s.fail(ctx, op, err, "drop the notification log's day %s", p)
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+p.table+" DROP PARTITION '"+p.partition+"'"); err != nil { // a replicated table passes it on
+			return dropped, s.fail(ctx, op, err, "drop the notification log's day %s", p.partition)
 		}
-		dropped = append(dropped, p)
+		if len(dropped) == 0 || dropped[len(dropped)-1] != p.partition {
+			dropped = append(dropped, p.partition)
+		}
 	}
 	return dropped, nil
 }

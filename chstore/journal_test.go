@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,10 +243,125 @@ func TestLargeAppendArrivesWhole(t *testing.T) {
 	}
 	var parts uint64
 	if err := chstore.ConnOf(s.Store).QueryRow(ctx,
-		"SELECT count() FROM system.parts WHERE database = currentDatabase() AND table = 'notification_log' AND active").Scan(&parts); err != nil {
+		"SELECT count() FROM system.parts WHERE database = currentDatabase() AND table = 'notification_log_v2' AND active").Scan(&parts); err != nil {
 		t.Fatal(err)
 	}
 	if parts != 1 {
-		t.Errorf("notification_log has %d parts, want 1: the blocks of one INSERT were not written as one", parts)
+		t.Errorf("notification_log_v2 has %d parts, want 1: the blocks of one INSERT were not written as one", parts)
+	}
+}
+
+// TestReadLogReadsTheOldTableToo: records an earlier nines wrote to
+// notification_log (before 0045) are read with the new ones, in (time,
+// hash) order, bodies and sizes right, and retention drops the days of
+// both tables.
+func TestReadLogReadsTheOldTableToo(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		now time.Time
+	)
+	s := openStore(t, chtest.Database(t), func(o *chstore.Options) {
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	ctx := t.Context()
+	day1 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	old := journal.NewRecord(journal.KindNotification, []byte(`{"old":1}`), day1)
+	b, err := chstore.ConnOf(s.Store).PrepareBatch(ctx, "INSERT INTO notification_log (day, inserted_ms, hash, kind, body)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(day1, day1.UnixMilli(), old.Hash, string(old.Kind), string(old.Body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	var recs []journal.Record
+	for i, at := range []time.Time{day1.Add(-time.Second), day1.Add(time.Second), day1.Add(24 * time.Hour)} {
+		r := journal.NewRecord(journal.KindNotification, bytes.Repeat([]byte{'a' + byte(i)}, 10*(i+1)), at)
+		mu.Lock()
+		now = at
+		mu.Unlock()
+		if err := s.AppendLog(ctx, []journal.Record{r}); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	want := []journal.Record{recs[0], old, recs[1], recs[2]}
+	got, err := s.ReadLog(ctx, journal.Position{}, 100, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Hash != want[i].Hash || !bytes.Equal(got[i].Body, want[i].Body) {
+			t.Errorf("record %d = %s %q, want %s %q", i, got[i].Hash[:8], got[i].Body, want[i].Hash[:8], want[i].Body)
+		}
+	}
+	// The byte bound counts the old record's size as the new ones'.
+	page, err := s.ReadLog(ctx, journal.Of(recs[0]), 100, int64(len(old.Body)+len(recs[1].Body)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) < 2 || page[0].Hash != old.Hash || page[1].Hash != recs[1].Hash || page[1].Body == nil {
+		t.Errorf("page after the first record: %d records, want the old one and the next with their bodies", len(page))
+	}
+	dropped, err := s.DropLogBefore(ctx, day1.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(dropped, []string{"2026-11-01"}) {
+		t.Errorf("dropped %v, want [2026-11-01]", dropped)
+	}
+	left, err := s.ReadLog(ctx, journal.Position{}, 100, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0].Hash != recs[2].Hash {
+		t.Errorf("after retention %d records left, want only the last day's", len(left))
+	}
+}
+
+// TestReadLogReadsOnlyThePageBodies: choosing a page reads the records'
+// sizes, not their bodies, and the bodies read are about the page's, not
+// the whole part's: the query fails if ClickHouse reads more than a few
+// pages' worth (max_bytes_to_read).
+func TestReadLogReadsOnlyThePageBodies(t *testing.T) {
+	const (
+		records = 200
+		size    = 100_000
+	)
+	dsn := chtest.Database(t)
+	s := openStore(t, dsn)
+	ctx := t.Context()
+	var recs []journal.Record
+	for i := range records {
+		body := bytes.Repeat([]byte(fmt.Sprintf("%04d", i)), size/4)
+		recs = append(recs, journal.NewRecord(journal.KindNotification, body, time.Now()))
+	}
+	if err := s.AppendLog(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	// 20 MB of bodies in one part; a page of two records may read a granule
+	// of them (64 rows, 6.4 MB), not all.
+	limited := openStore(t, dsn+sep+"max_bytes_to_read=10000000")
+	got, err := limited.ReadLog(ctx, journal.Position{}, records, 2*size, nil)
+	if err != nil {
+		t.Fatalf("read a page of two records: %v", err)
+	}
+	var bodies int
+	for _, r := range got {
+		if r.Body != nil {
+			bodies++
+		}
+	}
+	if len(got) != 2 || bodies != 2 {
+		t.Errorf("page of %d records, %d with bodies; want 2 and 2", len(got), bodies)
 	}
 }

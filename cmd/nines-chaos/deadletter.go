@@ -97,7 +97,7 @@ func runDeadLetter(ctx context.Context, c deadLetterConfig, out io.Writer) (err 
 	if err := e.ch.Start(ctx); err != nil {
 		return err
 	}
-	if err := e.sql(ctx, "ALTER TABLE chaos.notification_log DROP COLUMN kind"); err != nil {
+	if err := e.sql(ctx, "ALTER TABLE chaos.notification_log_v2 DROP COLUMN kind"); err != nil {
 		return err
 	}
 	if err := r.start(ctx); err != nil {
@@ -130,7 +130,7 @@ func runDeadLetter(ctx context.Context, c deadLetterConfig, out io.Writer) (err 
 			problems = append(problems, "nines spool inspect does not show "+g.key)
 		}
 	}
-	if err := e.sql(ctx, "ALTER TABLE chaos.notification_log ADD COLUMN kind String AFTER hash"); err != nil {
+	if err := e.sql(ctx, "ALTER TABLE chaos.notification_log_v2 ADD COLUMN kind String AFTER hash"); err != nil {
 		return err
 	}
 	replay, err := e.nines(ctx, "spool", "replay", "--spool.dir="+spoolDir, "--clickhouse.dsn=clickhouse://"+e.ch.Addr()+"/chaos")

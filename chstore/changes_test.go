@@ -96,7 +96,7 @@ func TestChangesAndDORA(t *testing.T) {
 		t.Errorf("open incidents = %v, %v", open, err)
 	}
 	// Each of the three "open incidents" reads counts under its own op.
-	if _, err := s.OpenOutages(ctx, []string{"checkout"}); err != nil {
+	if _, err := s.Outages(ctx, []string{"checkout"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.OpenIncidentsFromAlerts(ctx); err != nil {

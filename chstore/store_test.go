@@ -841,7 +841,10 @@ func TestUnavailable(t *testing.T) {
 	})
 }
 
-func TestOpenOutages(t *testing.T) {
+// TestOutages: the outages of the services asked for that are open, or
+// were resolved at or after the time given; not degraded incidents, not
+// other services, not an outage resolved before.
+func TestOutages(t *testing.T) {
 	s := openStore(t, chtest.Database(t))
 	ctx := context.Background()
 	mk := func(id, service string, impact incidents.Impact, state incidents.State) incidents.Change {
@@ -855,27 +858,38 @@ func TestOpenOutages(t *testing.T) {
 		mk("inc-00000000000000000001", "payments", incidents.ImpactOutage, incidents.StateFiring),
 		mk("inc-00000000000000000002", "payments", incidents.ImpactDegraded, incidents.StateFiring),
 		mk("inc-00000000000000000003", "search", incidents.ImpactOutage, incidents.StateAcknowledged),
+		mk("inc-00000000000000000005", "checkout", incidents.ImpactOutage, incidents.StateFiring),
 		resolved,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// A later version resolves the fourth: it must not count as open.
+	// A later version resolves the fourth at t0+1m.
 	later := resolved.Incident.Clone()
 	later.State, later.ResolvedAt, later.Facts, later.UpdatedAt = incidents.StateResolved, t0.Add(time.Minute), 2, t0.Add(time.Minute)
+	later.Periods = []incidents.Period{{Start: t0, End: t0.Add(time.Minute)}}
 	if err := s.Write(ctx, []incidents.Change{{Incident: later}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.OpenOutages(ctx, []string{"payments", "search", "checkout"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, inc := range got {
-		ids = append(ids, inc.ID)
-	}
-	want := []string{"inc-00000000000000000001", "inc-00000000000000000003"}
-	if fmt.Sprint(ids) != fmt.Sprint(want) {
-		t.Errorf("open outages = %v, want %v", ids, want)
+	for _, tc := range []struct {
+		name  string
+		since time.Time
+		want  []string
+	}{
+		{"since before the resolve", t0.Add(30 * time.Second), []string{"inc-00000000000000000001", "inc-00000000000000000003", "inc-00000000000000000004"}},
+		{"since the resolve", t0.Add(time.Minute), []string{"inc-00000000000000000001", "inc-00000000000000000003", "inc-00000000000000000004"}},
+		{"since after the resolve", t0.Add(2 * time.Minute), []string{"inc-00000000000000000001", "inc-00000000000000000003"}},
+	} {
+		got, err := s.Outages(ctx, []string{"payments", "search"}, tc.since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, inc := range got {
+			ids = append(ids, inc.ID)
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: outages = %v, want %v", tc.name, ids, tc.want)
+		}
 	}
 }
 

@@ -445,7 +445,7 @@ func TestAddPeriod(t *testing.T) {
 	}
 }
 
-func (m *memStore) OpenOutages(_ context.Context, services []string) ([]*Incident, error) {
+func (m *memStore) Outages(_ context.Context, services []string, since time.Time) ([]*Incident, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	want := map[string]bool{}
@@ -454,7 +454,7 @@ func (m *memStore) OpenOutages(_ context.Context, services []string) ([]*Inciden
 	}
 	var out []*Incident
 	for _, inc := range m.incs {
-		if want[inc.Service] && inc.State.Open() && inc.Impact == ImpactOutage {
+		if want[inc.Service] && (inc.State.Open() || !inc.ResolvedAt.Before(since)) && inc.Impact == ImpactOutage {
 			out = append(out, inc.Clone())
 		}
 	}
@@ -561,6 +561,64 @@ func TestCascadeLinkSurvivesLaterNotifications(t *testing.T) {
 		if api == nil || db == nil || api.CausedBy != db.ID {
 			t.Fatalf("after notification %d: api caused by %q, want db's incident", i+1, api.CausedBy)
 		}
+	}
+}
+
+// TestCascadeLinkIndependentOfOrder: an incident that starts while an
+// outage upstream is open is caused by it, whether the deriver applies the
+// upstream's resolve before or after the incident downstream opens (a page
+// of notifications is applied at once, in any order, and Alertmanager may
+// deliver late), and whether the link is made at open or by LinkPending.
+func TestCascadeLinkIndependentOfOrder(t *testing.T) {
+	ctx := context.Background()
+	dbFiring := note("db", alert("d", "DBDown", "db", "critical", t0, time.Time{}))
+	dbResolved := note("db", alert("d", "DBDown", "db", "critical", t0, t0.Add(30*time.Minute)))
+	apiFiring := note("api", alert("a", "APIErrors", "api", "critical", t0.Add(5*time.Minute), time.Time{}))
+	apiAfter := note("api", alert("a", "APIErrors", "api", "critical", t0.Add(40*time.Minute), time.Time{}))
+	for _, tc := range []struct {
+		name  string
+		steps []Notification
+		want  bool // api's incident caused by db's
+	}{
+		{"upstream resolve applied last", []Notification{dbFiring, apiFiring, dbResolved}, true},
+		{"upstream resolve applied before the incident opens", []Notification{dbFiring, dbResolved, apiFiring}, true},
+		{"upstream only known resolved", []Notification{dbResolved, apiFiring}, true},
+		{"incident downstream applied first", []Notification{apiFiring, dbResolved}, true},
+		{"incident starting after the upstream resolved", []Notification{dbFiring, dbResolved, apiAfter}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newMemStore()
+			svc, err := NewService(Options{Store: store, Upstream: func(s string) []string {
+				if s == "api" {
+					return []string{"db"}
+				}
+				return nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range tc.steps {
+				if err := svc.Ingest(ctx, n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			svc.LinkPending(ctx)
+			var api, db *Incident
+			for _, inc := range store.all() {
+				switch inc.Service {
+				case "api":
+					api = inc
+				case "db":
+					db = inc
+				}
+			}
+			if api == nil || db == nil {
+				t.Fatalf("incidents: api %v, db %v", api, db)
+			}
+			if got := api.CausedBy == db.ID; got != tc.want {
+				t.Errorf("api caused by %q (db is %s), want linked = %v", api.CausedBy, db.ID, tc.want)
+			}
+		})
 	}
 }
 

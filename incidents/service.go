@@ -41,10 +41,11 @@ type Options struct {
 	CacheBytes int64
 }
 
-// OutageFinder knows how to find the open outages of services. Stores
-// that implement it enable cascade linking.
+// OutageFinder knows how to find the outages of services that are open
+// or were resolved at or after since (to the second: earlier ones may come
+// too). Stores that implement it enable cascade linking.
 type OutageFinder interface {
-	OpenOutages(ctx context.Context, services []string) ([]*Incident, error)
+	Outages(ctx context.Context, services []string, since time.Time) ([]*Incident, error)
 }
 
 // Observer knows how to react to stored incident changes.
@@ -513,7 +514,7 @@ func (s *Service) linkUpstream(ctx context.Context, changes []Change) []groupAct
 		if len(ups) == 0 {
 			continue
 		}
-		open, err := finder.OpenOutages(ctx, ups)
+		open, err := finder.Outages(ctx, ups, inc.StartedAt)
 		if err != nil {
 			s.log.Warn("cascade lookup failed", "incident", inc.ID, "err", err)
 			continue
@@ -561,7 +562,11 @@ func (s *Service) LinkPending(ctx context.Context) {
 	}
 	var all []string
 	seen := map[string]bool{}
+	since := ps[0].startedAt
 	for _, p := range ps {
+		if p.startedAt.Before(since) {
+			since = p.startedAt
+		}
 		for _, u := range s.upstream(p.service) {
 			if !seen[u] {
 				seen[u] = true
@@ -569,7 +574,7 @@ func (s *Service) LinkPending(ctx context.Context) {
 			}
 		}
 	}
-	open, err := finder.OpenOutages(ctx, all)
+	open, err := finder.Outages(ctx, all, since)
 	if err != nil {
 		s.log.Warn("cascade lookup failed", "incidents", len(ps), "err", err)
 		return
@@ -595,8 +600,11 @@ func (s *Service) LinkPending(ctx context.Context) {
 	}
 }
 
-// nearestOutage picks, among open outages that started no later than at,
-// the one on the nearest upstream service (order of ups), earliest first.
+// nearestOutage picks, among the outages that were open at at (started no
+// later, and not resolved by then, whatever has happened since), the one on
+// the nearest upstream service (order of ups), earliest first. What
+// happened after at does not count, so that the link does not depend on
+// the order in which the deriver applies notifications.
 func nearestOutage(open []*Incident, ups []string, at time.Time) *Incident {
 	rank := make(map[string]int, len(ups))
 	for i, u := range ups {
@@ -605,7 +613,7 @@ func nearestOutage(open []*Incident, ups []string, at time.Time) *Incident {
 	var best *Incident
 	for _, o := range open {
 		r, ok := rank[o.Service]
-		if !ok || o.Impact != ImpactOutage || !o.State.Open() || o.StartedAt.After(at) {
+		if !ok || o.Impact != ImpactOutage || o.StartedAt.After(at) || (!o.State.Open() && !o.ResolvedAt.After(at)) {
 			continue
 		}
 		if best == nil || r < rank[best.Service] || (r == rank[best.Service] && o.StartedAt.Before(best.StartedAt)) {

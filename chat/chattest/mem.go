@@ -175,13 +175,13 @@ func (m *Mem) Timeline(_ context.Context, id string) ([]incidents.Event, error) 
 	return out, nil
 }
 
-// OpenOutages implements incidents.OutageFinder.
-func (m *Mem) OpenOutages(_ context.Context, services []string) ([]*incidents.Incident, error) {
+// Outages implements incidents.OutageFinder.
+func (m *Mem) Outages(_ context.Context, services []string, since time.Time) ([]*incidents.Incident, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []*incidents.Incident
 	for _, inc := range m.incs {
-		if slices.Contains(services, inc.Service) && inc.State.Open() && inc.Impact == incidents.ImpactOutage {
+		if slices.Contains(services, inc.Service) && (inc.State.Open() || !inc.ResolvedAt.Before(since)) && inc.Impact == incidents.ImpactOutage {
 			out = append(out, inc.Clone())
 		}
 	}

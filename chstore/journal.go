@@ -29,6 +29,15 @@ const (
 	oldLogTable = "notification_log"
 )
 
+// bothLogs makes q, a SELECT of one log table, read both: q with {table}
+// and {size} (a record's body size) filled in for each, joined by UNION
+// ALL, and args for both.
+func bothLogs(q string, args ...any) (string, []any) {
+	newer := strings.NewReplacer("{table}", logTable, "{size}", "body_size").Replace(q)
+	older := strings.NewReplacer("{table}", oldLogTable, "{size}", "toUInt32(length(body))").Replace(q)
+	return newer + "\nUNION ALL\n" + older, append(append([]any{}, args...), args...)
+}
+
 // logRow is one record of notification_log_v2.
 type logRow struct {
 	day  time.Time
@@ -176,11 +185,10 @@ func (s *Store) ReadLog(ctx context.Context, after journal.Position, maxRows int
 	if h, ok := s.logClock.horizon(); ok {
 		before = h
 	}
-	rows, err := s.conn.Query(ctx, `SELECT inserted_ms, hash, kind, size FROM (
-SELECT inserted_ms, hash, kind, body_size AS size FROM `+logTable+` WHERE `+afterClause+` AND inserted_ms < ?
-UNION ALL
-SELECT inserted_ms, hash, kind, toUInt32(length(body)) AS size FROM `+oldLogTable+` WHERE `+afterClause+` AND inserted_ms < ?
-) ORDER BY inserted_ms, hash LIMIT ?`, ms, ms, after.Hash, before, ms, ms, after.Hash, before, maxRows)
+	keysQ, keysArgs := bothLogs(`SELECT inserted_ms, hash, kind, {size} AS size FROM {table} WHERE `+afterClause+` AND inserted_ms < ?`,
+		ms, ms, after.Hash, before)
+	rows, err := s.conn.Query(ctx, `SELECT inserted_ms, hash, kind, size FROM (`+keysQ+`) ORDER BY inserted_ms, hash LIMIT ?`,
+		append(keysArgs, maxRows)...)
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "read the notification log")
 	}
@@ -227,12 +235,9 @@ SELECT inserted_ms, hash, kind, toUInt32(length(body)) AS size FROM `+oldLogTabl
 		}
 	}
 	lastMS := last.At.UnixMilli()
-	bodies, err := s.conn.Query(keys.context(ctx), `SELECT hash, body FROM `+logTable+`
-WHERE `+afterClause+` AND inserted_ms <= ? AND hash IN (SELECT hash FROM keys)
-UNION ALL
-SELECT hash, body FROM `+oldLogTable+`
-WHERE `+afterClause+` AND inserted_ms <= ? AND hash IN (SELECT hash FROM keys)`,
-		ms, ms, after.Hash, lastMS, ms, ms, after.Hash, lastMS)
+	bodiesQ, bodiesArgs := bothLogs(`SELECT hash, body FROM {table} WHERE `+afterClause+` AND inserted_ms <= ? AND hash IN (SELECT hash FROM keys)`,
+		ms, ms, after.Hash, lastMS)
+	bodies, err := s.conn.Query(keys.context(ctx), bodiesQ, bodiesArgs...)
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "read the notification log")
 	}

@@ -14,18 +14,25 @@ import (
 	"github.com/ninesops/nines/journal"
 )
 
+// storeWithClock opens a store on a fresh database whose clock (the time
+// its log INSERTs are stamped with) is what setNow last set.
+func storeWithClock(t *testing.T) (s *testStore, setNow func(time.Time)) {
+	var (
+		mu  sync.Mutex
+		now time.Time
+	)
+	s = openStore(t, chtest.Database(t), func(o *chstore.Options) {
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	return s, func(t time.Time) { mu.Lock(); defer mu.Unlock(); now = t }
+}
+
 // TestNotificationLog: records are stamped with the time of their INSERT
 // and come back in (time, hash) order after a position, pages stop at the
 // row and byte bounds, records not wanted come without body, and retention
 // drops whole days.
 func TestNotificationLog(t *testing.T) {
-	var (
-		mu  sync.Mutex
-		now time.Time
-	)
-	s := openStore(t, chtest.Database(t), func(o *chstore.Options) {
-		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	})
+	s, setNow := storeWithClock(t)
 	ctx := t.Context()
 	day1 := time.Date(2026, 11, 1, 23, 59, 59, 0, time.UTC)
 	var recs []journal.Record
@@ -38,9 +45,7 @@ func TestNotificationLog(t *testing.T) {
 		recs[i].At = at
 	}
 	for i := 0; i < len(recs); i += 2 {
-		mu.Lock()
-		now = recs[i].At
-		mu.Unlock()
+		setNow(recs[i].At)
 		if err := s.AppendLog(ctx, []journal.Record{recs[i+1], recs[i]}); err != nil {
 			t.Fatalf("append: %v", err)
 		}
@@ -256,13 +261,7 @@ func TestLargeAppendArrivesWhole(t *testing.T) {
 // hash) order, bodies and sizes right, and retention drops the days of
 // both tables.
 func TestReadLogReadsTheOldTableToo(t *testing.T) {
-	var (
-		mu  sync.Mutex
-		now time.Time
-	)
-	s := openStore(t, chtest.Database(t), func(o *chstore.Options) {
-		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	})
+	s, setNow := storeWithClock(t)
 	ctx := t.Context()
 	day1 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	old := journal.NewRecord(journal.KindNotification, []byte(`{"old":1}`), day1)
@@ -279,9 +278,7 @@ func TestReadLogReadsTheOldTableToo(t *testing.T) {
 	var recs []journal.Record
 	for i, at := range []time.Time{day1.Add(-time.Second), day1.Add(time.Second), day1.Add(24 * time.Hour)} {
 		r := journal.NewRecord(journal.KindNotification, bytes.Repeat([]byte{'a' + byte(i)}, 10*(i+1)), at)
-		mu.Lock()
-		now = at
-		mu.Unlock()
+		setNow(at)
 		if err := s.AppendLog(ctx, []journal.Record{r}); err != nil {
 			t.Fatal(err)
 		}

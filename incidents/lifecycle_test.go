@@ -125,14 +125,21 @@ type step struct {
 	now time.Time
 }
 
+// serviceAt is a Service on store whose clock reads *now.
+func serviceAt(t *testing.T, store *memStore, now *time.Time) *Service {
+	t.Helper()
+	svc, err := NewService(Options{Store: store, Now: func() time.Time { return *now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
 func run(t *testing.T, steps ...step) (*Service, *memStore) {
 	t.Helper()
 	store := newMemStore()
 	now := t0
-	svc, err := NewService(Options{Store: store, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := serviceAt(t, store, &now)
 	for i, s := range steps {
 		now = s.now
 		if now.IsZero() {
@@ -519,12 +526,9 @@ func TestCascadeLinking(t *testing.T) {
 	}
 }
 
-// TestCascadeLinkSurvivesLaterNotifications: the automatic link to an
-// upstream outage is a fact about the incident; the notifications that
-// follow (more alerts, the resolve) must not drop it.
-func TestCascadeLinkSurvivesLaterNotifications(t *testing.T) {
-	ctx := context.Background()
-	store := newMemStore()
+// apiOnDB is a Service on store whose catalog has api depend on db.
+func apiOnDB(t *testing.T, store *memStore) *Service {
+	t.Helper()
 	svc, err := NewService(Options{Store: store, Upstream: func(s string) []string {
 		if s == "api" {
 			return []string{"db"}
@@ -534,6 +538,30 @@ func TestCascadeLinkSurvivesLaterNotifications(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return svc
+}
+
+// apiAndDB returns the incidents of api and db in store (of each, the one
+// that started last).
+func apiAndDB(store *memStore) (api, db *Incident) {
+	for _, inc := range store.all() {
+		switch inc.Service {
+		case "api":
+			api = inc
+		case "db":
+			db = inc
+		}
+	}
+	return api, db
+}
+
+// TestCascadeLinkSurvivesLaterNotifications: the automatic link to an
+// upstream outage is a fact about the incident; the notifications that
+// follow (more alerts, the resolve) must not drop it.
+func TestCascadeLinkSurvivesLaterNotifications(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	svc := apiOnDB(t, store)
 	steps := []Notification{
 		note("db", alert("d", "DBDown", "db", "critical", t0, time.Time{})),
 		note("api", alert("a", "APIErrors", "api", "critical", t0.Add(5*time.Minute), time.Time{})),
@@ -549,15 +577,7 @@ func TestCascadeLinkSurvivesLaterNotifications(t *testing.T) {
 		if i < 1 {
 			continue
 		}
-		var api, db *Incident
-		for _, inc := range store.all() {
-			switch inc.Service {
-			case "api":
-				api = inc
-			case "db":
-				db = inc
-			}
-		}
+		api, db := apiAndDB(store)
 		if api == nil || db == nil || api.CausedBy != db.ID {
 			t.Fatalf("after notification %d: api caused by %q, want db's incident", i+1, api.CausedBy)
 		}
@@ -588,30 +608,14 @@ func TestCascadeLinkIndependentOfOrder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := newMemStore()
-			svc, err := NewService(Options{Store: store, Upstream: func(s string) []string {
-				if s == "api" {
-					return []string{"db"}
-				}
-				return nil
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			svc := apiOnDB(t, store)
 			for _, n := range tc.steps {
 				if err := svc.Ingest(ctx, n); err != nil {
 					t.Fatal(err)
 				}
 			}
 			svc.LinkPending(ctx)
-			var api, db *Incident
-			for _, inc := range store.all() {
-				switch inc.Service {
-				case "api":
-					api = inc
-				case "db":
-					db = inc
-				}
-			}
+			api, db := apiAndDB(store)
 			if api == nil || db == nil {
 				t.Fatalf("incidents: api %v, db %v", api, db)
 			}

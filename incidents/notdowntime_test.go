@@ -79,10 +79,7 @@ func TestNotDowntimeLifecycle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			now := at(0)
 			store := newMemStore()
-			svc, err := NewService(Options{Store: store, Now: func() time.Time { return now }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			svc := serviceAt(t, store, &now)
 			if err := svc.Ingest(ctx, note("g", firing)); err != nil {
 				t.Fatal(err)
 			}
@@ -180,10 +177,7 @@ func TestWithdrawNotDowntime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			now := at(0)
 			store := newMemStore()
-			svc, err := NewService(Options{Store: store, Now: func() time.Time { return now }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			svc := serviceAt(t, store, &now)
 			if err := svc.Ingest(ctx, note("g", alert("a", "TargetDown", "api", "critical", at(0), time.Time{}))); err != nil {
 				t.Fatal(err)
 			}
@@ -208,9 +202,7 @@ func TestWithdrawNotDowntime(t *testing.T) {
 				t.Fatalf("withdraw: %+v, %v", inc, err)
 			}
 			if tc.restart {
-				if svc, err = NewService(Options{Store: store, Now: func() time.Time { return now }}); err != nil {
-					t.Fatal(err)
-				}
+				svc = serviceAt(t, store, &now)
 			}
 			now = at(20)
 			if err := svc.Ingest(ctx, note("g", alert("a", "TargetDown", "api", "critical", at(0), at(20)))); err != nil {

@@ -19,10 +19,7 @@ func TestManualResolveKeepsDowntime(t *testing.T) {
 	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
 	now := at(17, 8)
 	store := newMemStore()
-	svc, err := NewService(Options{Store: store, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := serviceAt(t, store, &now)
 	firing := alert("a", "TargetDown", "api", "critical", at(17, 8), time.Time{})
 	for _, step := range []struct {
 		now time.Time

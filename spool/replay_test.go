@@ -25,19 +25,6 @@ func TestReplayReadsInPieces(t *testing.T) {
 	}
 	// g/2 and g/4 are larger than most batches below.
 	spooled := []incidents.Notification{sized(1, 10), sized(2, 3000), sized(3, 10), sized(4, 10000), sized(5, 10), sized(6, 10)}
-	// recordOffsets returns where each record starts.
-	recordOffsets := func(t *testing.T, b []byte) []int {
-		var offs []int
-		for off := len(segmentMagic); off < len(b); {
-			size, _, _, st := parse(b[off:])
-			if st != parseOK {
-				t.Fatalf("fixture damaged at %d", off)
-			}
-			offs = append(offs, off)
-			off += size
-		}
-		return offs
-	}
 	tests := []struct {
 		name   string
 		damage func(b []byte, offs []int) []byte

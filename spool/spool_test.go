@@ -373,20 +373,22 @@ func spoolFiles(t *testing.T, dir string, n int) string {
 	return filepath.Join(dir, segmentName(segs[0]))
 }
 
-func TestDamagedSpool(t *testing.T) {
-	// Offsets of the records in a segment of five notifications.
-	recordOffsets := func(b []byte) []int {
-		var offs []int
-		for off := len(segmentMagic); off < len(b); {
-			size, _, _, st := parse(b[off:])
-			if st != parseOK {
-				t.Fatalf("fixture damaged at %d", off)
-			}
-			offs = append(offs, off)
-			off += size
+// recordOffsets returns where each record of segment b starts.
+func recordOffsets(t *testing.T, b []byte) []int {
+	t.Helper()
+	var offs []int
+	for off := len(segmentMagic); off < len(b); {
+		size, _, _, st := parse(b[off:])
+		if st != parseOK {
+			t.Fatalf("fixture damaged at %d", off)
 		}
-		return offs
+		offs = append(offs, off)
+		off += size
 	}
+	return offs
+}
+
+func TestDamagedSpool(t *testing.T) {
 	tests := []struct {
 		name     string
 		damage   func(b []byte, offs []int) []byte
@@ -426,7 +428,7 @@ func TestDamagedSpool(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b = tc.damage(b, recordOffsets(b))
+			b = tc.damage(b, recordOffsets(t, b))
 			if err := os.WriteFile(path, b, 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -500,25 +500,23 @@ func (d *Deriver) round(ctx context.Context, term uint64, t *tail, from Position
 	return recs, last, nil
 }
 
-// sweep reads the last Overlap before the tail's position again, for
-// records that became visible after the tail passed their place.
+// sweep applies the records of the Overlap before the tail's position
+// that became visible after the tail passed their place (settle up to
+// the tail), once the pages being applied are done.
 func (d *Deriver) sweep(ctx context.Context, term uint64, t *tail) error {
-	from := Position{At: t.pos.At.Add(-d.o.Overlap)}
-	for from.Before(t.pos) {
-		recs, last, err := d.round(ctx, term, t, from)
-		if err != nil || len(recs) < d.o.PageRows {
-			return err
-		}
-		from = last
+	if err := d.reap(ctx, t, 0); err != nil {
+		return err
 	}
-	return nil
+	return d.settle(ctx, term, t, t.pos)
 }
 
-// settle applies, before the command at until, the records of the
-// Overlap before it that the tail passed before they became visible: an
-// INSERT of another replica that started earlier but finished later than
-// one the tail has read. What was logged before a command was logged is
-// visible by then, so a command (a sync among them) applies after it.
+// settle applies the records of the Overlap before until that the tail
+// passed before they became visible: an INSERT of another replica that
+// started earlier but finished later than one the tail has read. Before a
+// command (until is the command's place): what was logged before it was
+// logged is visible by then, so a command (a sync among them) applies
+// after it. Periodically up to the tail (sweep). No page may be half
+// applied (apply links cascades).
 func (d *Deriver) settle(ctx context.Context, term uint64, t *tail, until Position) error {
 	unseen := func(r Record) bool { return !t.isSeen(r.Hash) }
 	from := Position{At: until.At.Add(-d.o.Overlap)}

@@ -479,3 +479,29 @@ func TestSyncAppliesWhatBecameVisibleLate(t *testing.T) {
 		t.Fatalf("a sync after the late record became visible returned before it was applied:\n%s", got)
 	}
 }
+
+// TestLookBackAppliesWhatBecameVisibleLate: without any sync, a
+// notification the tail passed before it became visible is applied by the
+// deriver's periodic look back (every Overlap/4) once it is visible.
+func TestLookBackAppliesWhatBecameVisibleLate(t *testing.T) {
+	late := &lateLog{marker: "late-group"}
+	r := startReplicaReading(t, "a", chtest.Database(t), 2*time.Second, func(l journal.Log) journal.Log {
+		late.Log = l
+		return late
+	})
+	ingest(t, r, note("late-group", alert("late", "critical", t0, time.Time{})))
+	ingest(t, r, note("on-time-group", alert("on-time", "critical", t0, time.Time{})))
+	barrier(t, r)
+	late.reveal()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := summary(t, r.store)
+		if strings.Count(got, "\n")+1 == 2 && strings.Contains(got, "late@") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after the late record became visible, it is not applied:\n%s", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

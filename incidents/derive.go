@@ -384,20 +384,12 @@ func (b *build) timeline(inc *Incident, g Group) []Event {
 	}
 	for p, per := range b.periods {
 		if p > 0 {
-			a := b.alerts[b.first[p]]
-			events = append(events, Event{
-				ID: periodEventID(id, EventReopened, p, per.Start), IncidentID: id, At: per.Start,
-				Kind: EventReopened, Actor: ActorAlertmanager,
-				Text: fmt.Sprintf("Reopened: %s fired again (flap %d)", alertName(a), p),
-			})
+			events = append(events, reopenedEvent(id, p, per.Start, b.alerts[b.first[p]]))
 		}
 		if per.End.IsZero() || b.closedBy[p] != "" {
 			continue // open, or resolved by hand (the action's own event)
 		}
-		ev := Event{
-			ID: periodEventID(id, EventResolved, p, per.End), IncidentID: id, At: per.End,
-			Kind: EventResolved, Actor: ActorAlertmanager, Text: "All alerts resolved",
-		}
+		ev := resolvedEvent(id, p, per.End)
 		if by := b.autoCloser(g, p); by != ActorAlertmanager {
 			ev.Actor = by
 			ev.Text = "Resolved by the " + by + ": none of its alerts is active in Alertmanager any more"

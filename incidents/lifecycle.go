@@ -80,11 +80,7 @@ func (c *Config) merge(inc *Incident, isNew bool, alerts []Alert, n *Notificatio
 		inc.Flaps++
 		inc.State = StateFiring
 		inc.ResolvedAt, inc.ResolvedBy = time.Time{}, ""
-		ch.Events = append(ch.Events, Event{
-			ID: periodEventID(inc.ID, EventReopened, inc.Flaps, at), IncidentID: inc.ID,
-			At: at, Kind: EventReopened, Actor: ActorAlertmanager,
-			Text: fmt.Sprintf("Reopened: %s fired again (flap %d)", alertName(newFiring[0]), inc.Flaps),
-		})
+		ch.Events = append(ch.Events, reopenedEvent(inc.ID, inc.Flaps, at, newFiring[0]))
 	}
 	for _, a := range newFiring {
 		// Open intervals only count while the incident is open: after a
@@ -135,10 +131,7 @@ func (c *Config) merge(inc *Incident, isNew bool, alerts []Alert, n *Notificatio
 		inc.ResolvedAt = end
 		inc.ResolvedBy = ActorAlertmanager
 		inc.Periods = closePeriods(inc.Periods, end)
-		ch.Events = append(ch.Events, Event{
-			ID: periodEventID(inc.ID, EventResolved, inc.Flaps, end), IncidentID: inc.ID, At: end,
-			Kind: EventResolved, Actor: ActorAlertmanager, Text: "All alerts resolved",
-		})
+		ch.Events = append(ch.Events, resolvedEvent(inc.ID, inc.Flaps, end))
 	} else if inc.State == StateResolved && inc.ResolvedBy == ActorAlertmanager && lastEnd.After(inc.ResolvedAt) {
 		// A late resolve of an occurrence that overlapped the incident.
 		inc.ResolvedAt = lastEnd
@@ -323,6 +316,25 @@ func periodEventID(id string, kind EventKind, p int, at time.Time) string {
 	return EventID(id, string(kind), fmt.Sprint(p), strconv.FormatInt(at.UnixMilli(), 10))
 }
 
+// reopenedEvent is the timeline entry of incident id reopening for its
+// period p (its flap p) at at, first fired again by a.
+func reopenedEvent(id string, p int, at time.Time, a Alert) Event {
+	return Event{
+		ID: periodEventID(id, EventReopened, p, at), IncidentID: id, At: at,
+		Kind: EventReopened, Actor: ActorAlertmanager,
+		Text: fmt.Sprintf("Reopened: %s fired again (flap %d)", alertName(a), p),
+	}
+}
+
+// resolvedEvent is the timeline entry of incident id's period p ending at
+// at with its last alert.
+func resolvedEvent(id string, p int, at time.Time) Event {
+	return Event{
+		ID: periodEventID(id, EventResolved, p, at), IncidentID: id, At: at,
+		Kind: EventResolved, Actor: ActorAlertmanager, Text: "All alerts resolved",
+	}
+}
+
 // alertEvent is the timeline entry of occurrence a firing or resolving.
 // A resolve's ID holds its end: an end learned late, or corrected since
 // (a copy came with the real end after a new occurrence had ended this
@@ -451,10 +463,7 @@ func (c *Config) settle(inc *Incident) ([]Event, bool) {
 	case inc.State.Open() && firing == 0:
 		inc.State = StateResolved
 		inc.ResolvedAt, inc.ResolvedBy = lastEnd, ActorAlertmanager
-		events = append(events, Event{
-			ID: periodEventID(inc.ID, EventResolved, inc.Flaps, lastEnd), IncidentID: inc.ID, At: lastEnd,
-			Kind: EventResolved, Actor: ActorAlertmanager, Text: "All alerts resolved",
-		})
+		events = append(events, resolvedEvent(inc.ID, inc.Flaps, lastEnd))
 		changed = true
 	case inc.State == StateResolved && automatic(inc.ResolvedBy) && firing > 0:
 		inc.Flaps++
@@ -469,11 +478,7 @@ func (c *Config) settle(inc *Incident) ([]Event, bool) {
 				}
 			}
 		}
-		events = append(events, Event{
-			ID: periodEventID(inc.ID, EventReopened, inc.Flaps, first.StartsAt), IncidentID: inc.ID,
-			At: first.StartsAt, Kind: EventReopened, Actor: ActorAlertmanager,
-			Text: fmt.Sprintf("Reopened: %s fired again (flap %d)", alertName(first), inc.Flaps),
-		})
+		events = append(events, reopenedEvent(inc.ID, inc.Flaps, first.StartsAt, first))
 		changed = true
 	case inc.State == StateResolved && automatic(inc.ResolvedBy) && lastEnd.Unix() > inc.ResolvedAt.Unix():
 		// A late resolve of an occurrence that overlapped the incident.

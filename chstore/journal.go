@@ -243,12 +243,15 @@ func (s *Store) ReadLog(ctx context.Context, after journal.Position, maxRows int
 	}
 	defer bodies.Close()
 	for bodies.Next() {
-		var hash, body string
+		var (
+			hash string
+			body []byte // the driver's copy of the row, not copied again
+		)
 		if err := bodies.Scan(&hash, &body); err != nil {
 			return nil, s.fail(ctx, op, err, "read the notification log")
 		}
 		if i, ok := wanted[hash]; ok {
-			recs[i].Body = []byte(body)
+			recs[i].Body = body
 		}
 	}
 	if err := bodies.Err(); err != nil {

@@ -292,10 +292,10 @@ func (d *Deriver) lead(ctx context.Context, term uint64) {
 	)
 	for ctx.Err() == nil && d.leading(term) {
 		n, last, err := d.round(ctx, term, &t, t.pos)
-		if err == nil && len(n) > 0 && t.pos.Before(last) {
+		if err == nil && n > 0 && t.pos.Before(last) {
 			t.pos = last
 		}
-		if err == nil && len(n) == 0 {
+		if err == nil && n == 0 {
 			// At the end of the log: what is being applied first.
 			err = d.reap(ctx, &t, 0)
 		}
@@ -305,7 +305,7 @@ func (d *Deriver) lead(ctx context.Context, term uint64) {
 			lastSweep = d.o.Now()
 		}
 		d.mu.Lock()
-		d.pos, d.caught = t.applied(), err == nil && len(n) == 0 && len(t.inflight) == 0
+		d.pos, d.caught = t.applied(), err == nil && n == 0 && len(t.inflight) == 0
 		d.mu.Unlock()
 		if err != nil {
 			d.metrics.failures.Inc()
@@ -323,7 +323,7 @@ func (d *Deriver) lead(ctx context.Context, term uint64) {
 			}
 		}
 		t.prune(t.pos.At.Add(-2 * d.o.Overlap))
-		if len(n) == 0 && d.draining() {
+		if n == 0 && d.draining() {
 			// The tail is at the end; a last look at the recent past.
 			err := d.sweep(ctx, term, &t)
 			if rerr := d.reap(ctx, &t, 0); err == nil {
@@ -335,7 +335,7 @@ func (d *Deriver) lead(ctx context.Context, term uint64) {
 			}
 			continue
 		}
-		if len(n) == 0 {
+		if n == 0 {
 			d.metrics.lag.Set(0)
 			var wake <-chan struct{}
 			if d.o.Journal != nil {
@@ -450,14 +450,15 @@ func (d *Deriver) reap(ctx context.Context, t *tail, keep int) error {
 }
 
 // round reads the page after from and applies its records not yet seen.
-// It returns the page and the position of its last record.
+// It returns how many records the page held and the position of its last
+// one: not the records, whose bodies go once they are decoded.
 // A page of notifications only is applied in the background (the
 // pipeline: Pipeline pages at most); one with commands waits for those.
-func (d *Deriver) round(ctx context.Context, term uint64, t *tail, from Position) ([]Record, Position, error) {
+func (d *Deriver) round(ctx context.Context, term uint64, t *tail, from Position) (int, Position, error) {
 	unseen := func(r Record) bool { return !t.isSeen(r.Hash) }
 	recs, err := d.o.Log.ReadLog(ctx, from, d.o.PageRows, d.o.PageBytes, unseen)
 	if err != nil || len(recs) == 0 {
-		return nil, from, err
+		return 0, from, err
 	}
 	d.metrics.lag.Set(max(0, d.o.Now().Sub(recs[len(recs)-1].At).Seconds()))
 	var (
@@ -477,10 +478,10 @@ func (d *Deriver) round(ctx context.Context, term uint64, t *tail, from Position
 			keep = 0
 		}
 		if err := d.reap(ctx, t, keep); err != nil {
-			return recs, from, err
+			return len(recs), from, err
 		}
 		if !d.leading(term) {
-			return recs, from, fmt.Errorf("%w: lost the deriver lease", fault.ErrUnavailable)
+			return len(recs), from, fmt.Errorf("%w: lost the deriver lease", fault.ErrUnavailable)
 		}
 		p := &page{from: from, done: make(chan struct{})}
 		t.inflight = append(t.inflight, p)
@@ -489,15 +490,15 @@ func (d *Deriver) round(ctx context.Context, term uint64, t *tail, from Position
 			defer close(p.done)
 			p.err = d.notifications(ctx, fresh, t)
 		}()
-		return recs, last, nil
+		return len(recs), last, nil
 	}
 	if err := d.reap(ctx, t, 0); err != nil {
-		return recs, from, err
+		return len(recs), from, err
 	}
 	if err := d.apply(ctx, term, fresh, t); err != nil {
-		return recs, from, err
+		return len(recs), from, err
 	}
-	return recs, last, nil
+	return len(recs), last, nil
 }
 
 // sweep applies the records of the Overlap before the tail's position
@@ -580,7 +581,9 @@ func (d *Deriver) apply(ctx context.Context, term uint64, recs []Record, t *tail
 
 // notifications applies recs concurrently, after reading what they need
 // from the store in one go. Those applied are marked seen even when
-// another fails, so that a retry does only the rest.
+// another fails, so that a retry does only the rest. It takes recs'
+// bodies: each is dropped once decoded, so that a page's raw bytes do not
+// stay while its notifications are applied.
 func (d *Deriver) notifications(ctx context.Context, recs []Record, t *tail) error {
 	type decoded struct {
 		r Record
@@ -590,7 +593,8 @@ func (d *Deriver) notifications(ctx context.Context, recs []Record, t *tail) err
 		todo []decoded
 		ns   []incidents.Notification
 	)
-	for _, r := range recs {
+	for i := range recs {
+		r := recs[i]
 		if r.Kind != KindNotification {
 			d.refuse(r, fmt.Errorf("unknown record kind %q", r.Kind))
 			t.see(r)
@@ -602,6 +606,8 @@ func (d *Deriver) notifications(ctx context.Context, recs []Record, t *tail) err
 			t.see(r)
 			continue
 		}
+		// The decoded notification holds copies: the body may go.
+		r.Body, recs[i].Body = nil, nil
 		todo = append(todo, decoded{r, n})
 		ns = append(ns, n)
 	}

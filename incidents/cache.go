@@ -7,7 +7,7 @@ import (
 
 // DefaultCacheBytes is the default byte budget of a Service's cache of
 // groups (Options.CacheBytes).
-const DefaultCacheBytes = 64 << 20
+const DefaultCacheBytes = 32 << 20
 
 // groupCache holds what a Service remembers of each group, with an
 // estimate of the bytes each entry holds and when it was last used, so

@@ -3,6 +3,7 @@ package incidents
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -87,4 +88,56 @@ func TestCacheBoundedByBytes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCacheEstimateIsTheHeap: --incidents.cache-bytes is what the groups
+// held take on the heap, not a figure that undercounts Go's maps by half.
+// Groups of 1, 8 and 64 alerts, decoded from the log as the deriver reads
+// them, are held by a Service; the heap they take is at most a quarter
+// above the cache's estimate, and at least half of it.
+func TestCacheEstimateIsTheHeap(t *testing.T) {
+	ctx := context.Background()
+	for _, alerts := range []int{1, 8, 64} {
+		t.Run(fmt.Sprintf("alerts=%d", alerts), func(t *testing.T) {
+			const groups = 400
+			now := t0.Add(time.Hour)
+			var bodies [][]byte
+			for g := range groups {
+				b, err := MarshalNotification(benchGroup(g, alerts, t0)[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				bodies = append(bodies, b)
+			}
+			svc, err := NewService(Options{Config: DefaultConfig(), Store: nullStore{}, Now: func() time.Time { return now }, CacheBytes: 1 << 40, CacheSize: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := heapInUse()
+			for _, b := range bodies {
+				n, err := UnmarshalNotification(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := svc.Ingest(ctx, n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			held := heapInUse() - before
+			est := svc.CacheBytes()
+			if r := float64(held) / float64(est); r < 0.5 || r > 1.25 {
+				t.Errorf("%d groups of %d alerts take %d bytes of heap; the cache estimates %d (heap/estimate %.2f, want 0.5–1.25: the estimate may err upwards, at most twofold)", groups, alerts, held, est, r)
+			}
+			runtime.KeepAlive(svc)
+		})
+	}
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

@@ -29,7 +29,7 @@ type startServices struct {
 type occurrenceHash [2]uint64
 
 // startServicesBytes bounds each generation of a Service's startServices.
-const startServicesBytes = 8 << 20
+const startServicesBytes = 4 << 20
 
 // sizeStartEntry estimates what one remembered occurrence costs: its key
 // and the service's string header in the map, with the map's overhead.

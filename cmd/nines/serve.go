@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -187,6 +188,9 @@ type serveOptions struct {
 	reliability reliabilityFlags
 	debugListen string
 	pages       pageFlags
+
+	autoMemLimit  bool
+	memLimitRatio float64
 }
 
 // defaultListenAddress is where `nines serve` listens by default.
@@ -228,6 +232,10 @@ func (c *cli) addServe() {
 		Default(collector.DefaultScrapeTimeout.String()).DurationVar(&o.collectorScrapeTimeout)
 	o.slack.register(cmd)
 	o.pages.register(cmd)
+	cmd.Flag("auto-gomemlimit", "Set the Go heap's soft limit (GOMEMLIMIT) to --auto-gomemlimit.ratio of the container's memory limit (cgroup), or of the machine's memory without one, so that the garbage collector works harder before the container is OOM-killed. GOMEMLIMIT in the environment wins.").
+		Default("true").BoolVar(&o.autoMemLimit)
+	cmd.Flag("auto-gomemlimit.ratio", "Share of the container's (or machine's) memory that --auto-gomemlimit gives the Go heap, in (0, 1]: the rest is for what is not heap.").
+		Default("0.9").Float64Var(&o.memLimitRatio)
 	cmd.Flag("web.debug-listen-address", "Address for Go's profiler (/debug/pprof/) on a listener of its own; empty disables it. Keep it internal.").PlaceHolder("ADDRESS").StringVar(&o.debugListen)
 	o.store.register(cmd)
 	o.reliability.register(cmd)
@@ -240,6 +248,29 @@ func (c *cli) addServe() {
 func (*serveOptions) registerCollector(fs flagger, windows *string) {
 	fs.Flag("collector.windows", "Windows of the availability figures on /metrics, comma-separated; each costs one ClickHouse query per refresh. nines rules generate reads the same flag.").
 		Default(strings.Join(collector.DefaultWindows(), ",")).StringVar(windows)
+}
+
+// setMemoryLimit applies --auto-gomemlimit as Prometheus does: a share of
+// the container's memory limit, or of the machine's memory, becomes the
+// Go heap's soft limit, unless GOMEMLIMIT is set.
+func setMemoryLimit(o *serveOptions, log *slog.Logger) error {
+	if !o.autoMemLimit {
+		return nil
+	}
+	if o.memLimitRatio <= 0 || o.memLimitRatio > 1 {
+		return usageError{fmt.Errorf("--auto-gomemlimit.ratio: %v is not in (0, 1]", o.memLimitRatio)}
+	}
+	limit, err := memlimit.Set(
+		memlimit.WithRatio(o.memLimitRatio),
+		memlimit.WithProvider(memlimit.ApplyFallback(memlimit.FromCgroup, memlimit.FromSystem)),
+		memlimit.WithLogger(log.With("component", "automemlimit")),
+	)
+	if err != nil {
+		log.Warn("--auto-gomemlimit: could not set the Go heap's soft limit", "err", err)
+		return nil
+	}
+	log.Info("Go heap soft limit", "GOMEMLIMIT", limit)
+	return nil
 }
 
 // spoolDir is --spool.dir, or <storage.path>/spool.
@@ -281,6 +312,9 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, reload <-chan
 	}
 	if apiToken == "" {
 		log.Warn("no --api.token-file: mutating API calls will be refused")
+	}
+	if err := setMemoryLimit(o, log); err != nil {
+		return err
 	}
 
 	reg := prometheus.NewRegistry()

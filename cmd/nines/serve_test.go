@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"math"
+	"net/http"
+	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEnvironmentIsOptIn: only the variables deployments use set flags;
@@ -82,5 +87,71 @@ func TestLoadConfigStrict(t *testing.T) {
 	p = writeFile(t, dir, "bad.yml", "incidents:\n  impacts: {page: disaster}\n")
 	if _, err := loadConfig(p); err == nil || !strings.Contains(err.Error(), "disaster") {
 		t.Errorf("bad impact: err = %v", err)
+	}
+}
+
+// TestAutoGoMemLimit: as Prometheus does, nines serve gives the Go heap a
+// soft limit of --auto-gomemlimit.ratio of the container's (or the
+// machine's) memory, so that a storm makes the garbage collector work
+// harder before the container is OOM-killed; GOMEMLIMIT wins, the flag
+// turns it off, and a ratio out of (0, 1] is a usage error naming it.
+// (Not parallel: the limit is the process's, and it sets the environment.)
+func TestAutoGoMemLimit(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	t.Cleanup(func() { debug.SetMemoryLimit(math.MaxInt64) })
+	// limitAfter starts nines serve (ClickHouse need not answer: nines
+	// serves /-/healthy while it waits) and returns the Go memory limit
+	// once it is up.
+	limitAfter := func(t *testing.T, flags ...string) int64 {
+		t.Helper()
+		debug.SetMemoryLimit(math.MaxInt64)
+		dir := t.TempDir()
+		listen := freePort(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		var stderr syncWriter
+		stderr.buf = &bytes.Buffer{}
+		go func() {
+			done <- run(ctx, append([]string{"serve", "--storage.path=" + dir, "--web.listen-address=" + listen,
+				"--clickhouse.dsn=clickhouse://" + freePort(t) + "/nines", "--clickhouse.dial-timeout=1s",
+				"--webhook.bearer-token-file=" + writeFile(t, dir, "webhook.token", webhookToken+"\n")}, flags...), io.Discard, &stderr, nil)
+		}()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("nines exited with %v; log:\n%s", err, stderr.buf)
+			}
+		}()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if resp, err := http.Get("http://" + listen + "/-/healthy"); err == nil {
+				resp.Body.Close()
+				return debug.SetMemoryLimit(-1)
+			}
+		}
+		t.Fatalf("nines did not answer /-/healthy within 20s; log:\n%s", stderr.buf)
+		return 0
+	}
+
+	whole := limitAfter(t, "--auto-gomemlimit.ratio=1")
+	if whole == math.MaxInt64 || whole <= 0 {
+		t.Fatalf("--auto-gomemlimit.ratio=1: the Go memory limit is %d, want the container's or the machine's memory", whole)
+	}
+	if got := limitAfter(t); math.Abs(float64(got)/float64(whole)-0.9) > 0.01 {
+		t.Errorf("by default: the Go memory limit is %d, want 0.9 of %d", got, whole)
+	}
+	if got := limitAfter(t, "--auto-gomemlimit.ratio=0.5"); math.Abs(float64(got)/float64(whole)-0.5) > 0.01 {
+		t.Errorf("--auto-gomemlimit.ratio=0.5: the Go memory limit is %d, want half of %d", got, whole)
+	}
+	if got := limitAfter(t, "--no-auto-gomemlimit"); got != math.MaxInt64 {
+		t.Errorf("--no-auto-gomemlimit: the Go memory limit is %d, want none", got)
+	}
+	t.Setenv("GOMEMLIMIT", "300MiB")
+	if got := limitAfter(t); got != math.MaxInt64 {
+		t.Errorf("with GOMEMLIMIT set (the runtime read it at start): nines changed the limit to %d", got)
+	}
+	t.Setenv("GOMEMLIMIT", "")
+	err := run(t.Context(), []string{"serve", "--auto-gomemlimit.ratio=1.5", "--webhook.allow-unauthenticated", "--clickhouse.dsn=clickhouse://127.0.0.1:1/nines"}, io.Discard, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "--auto-gomemlimit.ratio") || exitCode(err) != 2 {
+		t.Errorf("--auto-gomemlimit.ratio=1.5: err = %v, want a usage error naming the flag", err)
 	}
 }

@@ -235,19 +235,70 @@ func (s *Store) queryIncidents(ctx context.Context, op, q string, args ...any) (
 
 // queryIncidentsWith is queryIncidents with the key table k sent beside q.
 func (s *Store) queryIncidentsWith(ctx context.Context, op string, k *keyTable, q string, args ...any) ([]*incidents.Incident, error) {
-	s.metrics.op(op)
-	rows, err := s.conn.Query(k.context(ctx), q, args...)
+	incs, err := s.queryIncidentRows(ctx, op, k, q, args...)
 	if err != nil {
-		return nil, s.fail(ctx, op, err, "query incidents")
-	}
-	incs, err := s.scanIncidents(rows) // closes rows before loadAlerts
-	if err != nil {
-		return nil, s.fail(ctx, op, err, "read incidents")
+		return nil, err
 	}
 	if err := s.loadAlerts(ctx, incs); err != nil {
 		return nil, err
 	}
 	return incs, nil
+}
+
+// queryIncidentRows is queryIncidentsWith without the alerts.
+func (s *Store) queryIncidentRows(ctx context.Context, op string, k *keyTable, q string, args ...any) ([]*incidents.Incident, error) {
+	s.metrics.op(op)
+	rows, err := s.conn.Query(k.context(ctx), q, args...)
+	if err != nil {
+		return nil, s.fail(ctx, op, err, "query incidents")
+	}
+	incs, err := s.scanIncidents(rows) // closes rows
+	if err != nil {
+		return nil, s.fail(ctx, op, err, "read incidents")
+	}
+	return incs, nil
+}
+
+// countAlerts returns how many alerts loadAlerts would give each of incs.
+func (s *Store) countAlerts(ctx context.Context, incs []*incidents.Incident) (map[string]int, error) {
+	const op = "query_alert_counts"
+	const q = `SELECT incident_id, count()
+FROM (
+    SELECT incident_id
+    FROM incident_alerts
+    WHERE incident_id IN ?
+    GROUP BY incident_id, fingerprint, starts_at_ms
+    HAVING argMax(status, version) != 'moved'
+)
+GROUP BY incident_id`
+	counts := make(map[string]int, len(incs))
+	for chunk := range slices.Chunk(incs, maxInList) {
+		ids := make([]string, len(chunk))
+		for i, inc := range chunk {
+			ids[i] = inc.ID
+		}
+		s.metrics.op(op)
+		rows, err := s.conn.Query(ctx, q, inList(ids))
+		if err != nil {
+			return nil, s.fail(ctx, op, err, "count alerts")
+		}
+		for rows.Next() {
+			var (
+				id string
+				n  uint64
+			)
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return nil, s.fail(ctx, op, err, "count alerts")
+			}
+			counts[id] = int(n)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, s.fail(ctx, op, err, "count alerts")
+		}
+	}
+	return counts, nil
 }
 
 // maxInList bounds the values bound into one IN list.
@@ -436,10 +487,14 @@ func (s *Store) latest(ctx context.Context, refs []incidents.GroupRef) (map[inci
 	return out, nil
 }
 
-// Listing limits.
+// Listing limits. A page holds at most MaxListAlerts alerts in all (but
+// at least one incident, whatever its size): incidents come with their
+// alerts, and a thousand incidents of thousands of alerts would take
+// gigabytes to read and answer.
 const (
 	DefaultListLimit = 50
 	MaxListLimit     = 1000
+	MaxListAlerts    = 10_000
 )
 
 // cursor is the position after the last incident of a page, in List's
@@ -471,7 +526,8 @@ func decodeCursor(s string) (cursor, error) {
 // List returns incidents matching f, newest first (by start, to the
 // millisecond, then id DESC), and the cursor of the next page, empty on
 // the last page (incidents.Reader). Limit defaults to DefaultListLimit and
-// is capped at MaxListLimit. Since and Until are compared to the second,
+// is capped at MaxListLimit; a page stops early rather than hold more than
+// MaxListAlerts alerts. Since and Until are compared to the second,
 // the precision of started_at (its milliseconds are beside it, in
 // started_at_millis): Since and Until are truncated to whole seconds.
 func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, string, error) {
@@ -524,14 +580,31 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 		outerArgs = append(outerArgs, c.StartedAt, c.StartedAt, c.Millis, c.Millis, c.ID)
 	}
 	q := selectIncidents(inner, outer, fmt.Sprintf("ORDER BY started_at DESC, started_at_millis DESC, id DESC\nLIMIT %d", limit+1))
-	incs, err := s.queryIncidents(ctx, "query_list", q, append(innerArgs, outerArgs...)...)
+	incs, err := s.queryIncidentRows(ctx, "query_list", nil, q, append(innerArgs, outerArgs...)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list incidents: %w", err)
 	}
+	more := len(incs) > limit
+	incs = incs[:min(len(incs), limit)]
+	if len(incs) > 1 {
+		counts, err := s.countAlerts(ctx, incs)
+		if err != nil {
+			return nil, "", fmt.Errorf("list incidents: %w", err)
+		}
+		total := 0
+		for i, inc := range incs {
+			if total += counts[inc.ID]; total > MaxListAlerts && i > 0 {
+				incs, more = incs[:i], true
+				break
+			}
+		}
+	}
+	if err := s.loadAlerts(ctx, incs); err != nil {
+		return nil, "", fmt.Errorf("list incidents: %w", err)
+	}
 	var next string
-	if len(incs) > limit {
-		incs = incs[:limit]
-		last := incs[limit-1]
+	if more {
+		last := incs[len(incs)-1]
 		next = encodeCursor(cursor{StartedAt: last.StartedAt.Unix(), Millis: millisOf(last.StartedAt), ID: last.ID})
 	}
 	return incs, next, nil

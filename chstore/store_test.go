@@ -982,3 +982,70 @@ func TestMigrateAddsBackALostColumn(t *testing.T) {
 		t.Fatal("incidents.excluded_by is still missing after Migrate")
 	}
 }
+
+// TestListBoundsAlertsPerPage: a page of incidents holds at most
+// MaxListAlerts alerts in all (at least one incident), so that one GET of
+// ?limit=1000 over incidents of thousands of alerts cannot take gigabytes;
+// following next_cursor still gives every incident once, each with all its
+// alerts, in order.
+func TestListBoundsAlertsPerPage(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, chtest.Database(t))
+	sizes := []int{4000, 4000, 4000, 1, chstore.MaxListAlerts + 500, 10, 3000, 3000, 3000, 3000, 2}
+	var want []string
+	var changes []incidents.Change
+	for i, n := range sizes {
+		inc := newIncident(fmt.Sprintf("big%d", i), "db", t0.Add(-time.Duration(i)*time.Minute))
+		var alerts []incidents.Alert
+		for j := range n {
+			alerts = append(alerts, incidents.Alert{
+				Fingerprint: fmt.Sprintf("%04x%08x", i, j), Status: incidents.AlertFiring, StartsAt: inc.StartedAt,
+				Labels: map[string]string{"alertname": "Big", "instance": fmt.Sprintf("host-%d", j)}, Impact: incidents.ImpactDegraded,
+			})
+		}
+		inc.Alerts = alerts
+		want = append(want, inc.ID)
+		changes = append(changes, incidents.Change{Incident: inc, Alerts: alerts})
+	}
+	s.write(t, changes...)
+
+	var (
+		got   []string
+		pages int
+		f     = incidents.Filter{Limit: chstore.MaxListLimit}
+	)
+	for {
+		if pages++; pages > len(sizes) {
+			t.Fatal("more pages than incidents")
+		}
+		incs, next, err := s.List(t.Context(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(incs) == 0 {
+			t.Fatalf("page %d is empty, next %q", pages, next)
+		}
+		total := 0
+		for _, inc := range incs {
+			i := slices.Index(want, inc.ID)
+			if i < 0 || len(inc.Alerts) != sizes[i] {
+				t.Errorf("incident %s with %d alerts, want %d", inc.ID, len(inc.Alerts), sizes[max(i, 0)])
+			}
+			total += len(inc.Alerts)
+			got = append(got, inc.ID)
+		}
+		if len(incs) > 1 && total > chstore.MaxListAlerts {
+			t.Errorf("page %d: %d incidents with %d alerts in all, over %d", pages, len(incs), total, chstore.MaxListAlerts)
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("paged ids\n got: %v\nwant: %v", got, want)
+	}
+	if pages < 5 {
+		t.Errorf("%d pages for %d alerts, want at least 5 of at most %d", pages, 35013+chstore.MaxListAlerts, chstore.MaxListAlerts)
+	}
+}

@@ -28,6 +28,10 @@ type Store interface {
 
 // Reader knows how to list incidents and read timelines, for the API.
 type Reader interface {
+	// List returns a page of the incidents f matches, with their alerts,
+	// and the cursor of the next one (empty on the last). A page may hold
+	// fewer than f.Limit incidents (the store bounds the alerts a page
+	// holds): follow next.
 	List(ctx context.Context, f Filter) (incs []*Incident, next string, err error)
 	Get(ctx context.Context, id string) (*Incident, error)
 	Timeline(ctx context.Context, id string) ([]Event, error)

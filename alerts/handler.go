@@ -197,10 +197,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 			return answer.JSON(w, http.StatusOK, accepted{Status: "ok", SelfAlerts: self, Refused: refusals(refused)})
 		}
 	}
+	// n is not used after Ingest: its decoded alerts may go while the
+	// request waits for the log (thousands of requests wait at once).
+	groupKey, taken := n.GroupKey, len(n.Alerts)
 	if err := h.ingester.Ingest(r.Context(), n); err != nil {
-		return h.ingestFailed(w, r, n, err)
+		return h.ingestFailed(w, r, groupKey, taken, err)
 	}
-	return answer.JSON(w, http.StatusOK, accepted{Status: "ok", Alerts: len(n.Alerts), SelfAlerts: self, Refused: refusals(refused)})
+	return answer.JSON(w, http.StatusOK, accepted{Status: "ok", Alerts: taken, SelfAlerts: self, Refused: refusals(refused)})
 }
 
 // accepted is the answer to a stored notification. Refused lists the
@@ -235,8 +238,8 @@ func refusals(errs []*DecodeError) []refusal {
 // store, a request that ended early) is a 5xx, so that Alertmanager
 // retries it; an error of no known kind is a 500 whose details (DSNs,
 // hosts) go to the log, not to the client.
-func (h *Handler) ingestFailed(w http.ResponseWriter, r *http.Request, n incidents.Notification, err error) int {
-	log := h.logger.With("group_key", n.GroupKey, "alerts", len(n.Alerts))
+func (h *Handler) ingestFailed(w http.ResponseWriter, r *http.Request, groupKey string, alerts int, err error) int {
+	log := h.logger.With("group_key", groupKey, "alerts", alerts)
 	if answer.StatusOf(err) < http.StatusInternalServerError {
 		log.Warn("webhook refused by ingester", "err", err)
 	} else if r.Context().Err() != nil {

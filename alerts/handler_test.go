@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -495,4 +496,92 @@ func TestHandlerBoundsBytesInFlight(t *testing.T) {
 	if rec := post(); rec.Code != http.StatusOK {
 		t.Errorf("retry once room is back: %d %s", rec.Code, rec.Body)
 	}
+}
+
+// storingIngester keeps a notification's stored form, as the spool and the
+// log do, and holds each call until release is closed, as the log's group
+// commit holds the webhooks waiting for it.
+type storingIngester struct {
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (s *storingIngester) Ingest(_ context.Context, n incidents.Notification) error {
+	body, err := incidents.MarshalNotification(n)
+	if err != nil {
+		return err
+	}
+	n = incidents.Notification{}
+	s.arrived <- struct{}{}
+	<-s.release
+	runtime.KeepAlive(body)
+	return nil
+}
+
+// TestHandlerLetsDecodedAlertsGo: while webhooks wait for the store, the
+// handler does not keep their decoded alerts (label maps several times the
+// size of the body) beside what the store keeps. Eight notifications with
+// a 4 MB annotation wait at once; the heap then holds about their stored
+// forms, not twice them.
+func TestHandlerLetsDecodedAlertsGo(t *testing.T) {
+	const (
+		waiting = 8
+		big     = 4 << 20
+	)
+	ing := &storingIngester{arrived: make(chan struct{}, waiting), release: make(chan struct{})}
+	h, err := NewHandler(Options{Ingester: ing, MaxInflightBytes: 1 << 30, Logger: slog.New(slog.DiscardHandler), Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg map[string]any
+	if err := json.Unmarshal(readFixture(t, fixtureNames()[0]), &msg); err != nil {
+		t.Fatal(err)
+	}
+	bodies := make([][]byte, waiting)
+	for i := range bodies {
+		msg["groupKey"] = fmt.Sprintf("{}:{big=\"%d\"}", i)
+		alerts := msg["alerts"].([]any)
+		a := alerts[0].(map[string]any)
+		a["annotations"] = map[string]any{"description": strings.Repeat(string(rune('a'+i)), big)}
+		msg["alerts"] = alerts[:1]
+		if bodies[i], err = json.Marshal(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := heapInUse()
+	var wg sync.WaitGroup
+	codes := make([]int, waiting)
+	for i := range bodies {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, "/api/v1/alerts", bytes.NewReader(bodies[i]))
+			req.Header.Set("Content-Type", "application/json")
+			h.ServeHTTP(rec, req)
+			codes[i] = rec.Code
+		})
+	}
+	for range waiting {
+		<-ing.arrived
+	}
+	held := heapInUse() - before
+	close(ing.release)
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Fatalf("notification %d: HTTP %d", i, c)
+		}
+	}
+	if stored := int64(waiting * big); held > stored+stored/2 {
+		t.Errorf("%d notifications of %d MB waiting for the store hold %d MB of heap, want about their stored forms (%d MB), not their decoded alerts too",
+			waiting, big>>20, held>>20, stored>>20)
+	}
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

@@ -461,9 +461,16 @@ func (s *Spool) Ingest(ctx context.Context, n incidents.Notification) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", incidents.ErrInvalid, err)
 	}
+	groupKey := n.GroupKey
+	decoded := func() (*incidents.Notification, error) { return &n, nil }
+	if _, ok := s.o.Next.(StoredIngester); ok {
+		// The stored form is all that goes on: the decoded alerts may go
+		// while the request waits for the store.
+		n, decoded = incidents.Notification{}, nil
+	}
 	if s.pending() == 0 {
 		dctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-		err := s.next(dctx, func() (*incidents.Notification, error) { return &n, nil }, body)
+		err := s.next(dctx, decoded, body)
 		cancel()
 		switch {
 		case err == nil:
@@ -473,9 +480,9 @@ func (s *Spool) Ingest(ctx context.Context, n incidents.Notification) error {
 		}
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, incidents.ErrUnavailable) {
 			// Slow, not down: the spool answers until it has caught up.
-			s.log.Debug("incident store slower than the spool's timeout: spooling notifications", "group_key", n.GroupKey, "timeout", s.o.Timeout)
+			s.log.Debug("incident store slower than the spool's timeout: spooling notifications", "group_key", groupKey, "timeout", s.o.Timeout)
 		} else {
-			s.log.Warn("incident store unavailable: spooling notifications", "group_key", n.GroupKey, "err", err)
+			s.log.Warn("incident store unavailable: spooling notifications", "group_key", groupKey, "err", err)
 			s.setLastErr(err)
 		}
 	}

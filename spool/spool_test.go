@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -796,4 +797,65 @@ func TestReplayHandsOnStoredFormsInOneGo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitingStore is a StoredIngester that holds every call until release
+// is closed, as a log's group commit holds the webhooks waiting for it.
+type waitingStore struct {
+	discardStore
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (w *waitingStore) IngestStored(ctx context.Context, bodies [][]byte) error {
+	w.arrived <- struct{}{}
+	<-w.release
+	return nil
+}
+
+// TestIngestLetsDecodedAlertsGo: while thousands of webhooks wait for the
+// log at once, each holds its notification's stored form, not also its
+// decoded alerts (label maps several times the size of the body). Eight
+// notifications of 4 MB wait in the spool's direct path; the heap then
+// holds about their stored forms, not twice them.
+func TestIngestLetsDecodedAlertsGo(t *testing.T) {
+	const (
+		waiting = 8
+		big     = 4 << 20
+	)
+	store := &waitingStore{arrived: make(chan struct{}, waiting), release: make(chan struct{})}
+	s := open(t, t.TempDir(), store, func(o *Options) { o.Timeout = time.Minute })
+	before := heapAlloc()
+	var wg sync.WaitGroup
+	for i := range waiting {
+		wg.Go(func() {
+			// The notification is built here and not used after Ingest,
+			// as the webhook's handler does.
+			a := incidents.Alert{Fingerprint: fmt.Sprintf("fp%d", i), Status: incidents.AlertFiring, StartsAt: time.Now(),
+				Labels:      map[string]string{"alertname": "Big"},
+				Annotations: map[string]string{"description": strings.Repeat(string(rune('a'+i)), big)}}
+			if err := s.Ingest(context.Background(), incidents.Notification{GroupKey: fmt.Sprintf("g%d", i), Status: incidents.AlertFiring, Alerts: []incidents.Alert{a}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for range waiting {
+		<-store.arrived
+	}
+	held := heapAlloc() - before
+	close(store.release)
+	wg.Wait()
+	if stored := int64(waiting * big); held > stored+stored/2 {
+		t.Errorf("%d notifications of %d MB waiting for the store hold %d MB of heap, want about their stored forms (%d MB), not their decoded alerts too",
+			waiting, big>>20, held>>20, stored>>20)
+	}
+}
+
+// heapAlloc is the live heap after a collection.
+func heapAlloc() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

@@ -45,6 +45,10 @@ type batcher struct {
 	wake    chan struct{} // buffered(1): a group may be ready, or closing
 	stopped chan struct{} // closed when run returns
 
+	// load, if set, is the rate the linger follows instead of the
+	// batcher's own (follow).
+	load func(now time.Time) float64
+
 	mu        sync.Mutex
 	queue     []*group // pending groups, oldest first; only the last one grows
 	closed    bool
@@ -100,15 +104,33 @@ func (b *batcher) adapt(maxInterval time.Duration, busyRows int) {
 	b.busyRows = float64(busyRows)
 }
 
+// follow makes the linger depend on another batcher's write rate (with
+// adapt's bounds, busy counting that batcher's rows): the deriver's
+// writes follow the log's, so that the deriver gives way to the webhooks
+// while they are busy (long lingers, few large INSERTs, CPU left to
+// answer them) and catches up at full speed once they are not. The other
+// batcher's lock is taken inside this one's, never the other way round.
+func (b *batcher) follow(other *batcher) {
+	b.load = func(now time.Time) float64 {
+		other.mu.Lock()
+		defer other.mu.Unlock()
+		return other.rate.perSecond(now)
+	}
+}
+
 // linger is how long a group waits for company at the current write rate.
 // Must hold b.mu.
 func (b *batcher) linger(now time.Time) time.Duration {
 	if b.maxInterval <= b.interval || b.busyRows <= 0 {
 		return b.interval
 	}
+	rate := b.rate.perSecond(now)
+	if b.load != nil {
+		rate = b.load(now)
+	}
 	// The interval at half the busy rate or less, the maximum at the busy
 	// rate or more, geometric in between.
-	x := math.Log2(b.rate.perSecond(now)/b.busyRows) + 1 // 0 at busyRows/2, 1 at busyRows
+	x := math.Log2(rate/b.busyRows) + 1 // 0 at busyRows/2, 1 at busyRows
 	switch {
 	case x <= 0:
 		return b.interval

@@ -158,3 +158,70 @@ func TestBatcherRetriesBrokenConnectionOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestDeriverGivesWayToBusyWebhooks: the deriver's writes linger with the
+// log's load, not their own. While webhooks log 2,000 notifications a
+// second, a page of the deriver's writes waits about the busy linger (a
+// second: few large INSERTs, CPU left to answer the webhooks); once they
+// have stopped, however much the deriver itself writes to catch up, a page
+// waits only the light-load linger.
+func TestDeriverGivesWayToBusyWebhooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		logf := &fakeFlusher{delay: 5 * time.Millisecond}
+		logb := newBatcher(10*time.Millisecond, 1_000_000, time.Minute, logf.flush)
+		logb.adapt(time.Second, 20000)
+		derf := &fakeFlusher{delay: 20 * time.Millisecond}
+		der := newBatcher(10*time.Millisecond, 1_000_000, time.Minute, derf.flush)
+		der.adapt(time.Second, busyLogRecords)
+		der.follow(logb)
+		go logb.run()
+		go der.run()
+		defer logb.close()
+		defer der.close()
+
+		// page writes 200 notifications' rows at once, as the deriver's
+		// workers do, and returns how long the last one waited.
+		page := func() time.Duration {
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range 200 {
+				wg.Go(func() {
+					if err := der.write(t.Context(), req(50)); err != nil {
+						t.Errorf("write: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			return time.Since(start)
+		}
+		// Webhooks: 2,000 notifications a second for 4 s, 10 every 5 ms.
+		stop := make(chan struct{})
+		var hooks sync.WaitGroup
+		hooks.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				hooks.Go(func() { _ = logb.write(t.Context(), req(10)) })
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+		time.Sleep(2 * time.Second)
+		busy := page()
+		close(stop)
+		hooks.Wait()
+		if busy < 500*time.Millisecond {
+			t.Errorf("a page while webhooks log 2,000/s waited %v, want about the busy linger (1s)", busy)
+		}
+		// The webhooks stopped: 3 s later the deriver catches up, pages
+		// back to back (200,000 rows a second of its own).
+		time.Sleep(3 * time.Second)
+		for i := range 5 {
+			if got := page(); got > 100*time.Millisecond {
+				t.Errorf("page %d after the webhooks stopped waited %v, want the light-load linger (10ms) and the flush (20ms)", i, got)
+			}
+		}
+	})
+}

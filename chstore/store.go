@@ -72,8 +72,14 @@ const (
 	DefaultFlushInterval    = 10 * time.Millisecond
 	DefaultMaxFlushInterval = time.Second
 	DefaultBusyRows         = 20000
-	DefaultMaxBatchRows     = 50000
-	DefaultDialTimeout      = 5 * time.Second
+	// busyLogRecords is the rate of notifications and actions logged a
+	// second from which the deriver's writes wait MaxFlushInterval (from
+	// half of it they wait longer than FlushInterval): the deriver gives
+	// way to the webhooks while they are busy, and catches up once they
+	// are not.
+	busyLogRecords      = 500
+	DefaultMaxBatchRows = 50000
+	DefaultDialTimeout  = 5 * time.Second
 	// DefaultFlushTimeout bounds one flush (all of its INSERTs).
 	DefaultFlushTimeout = 30 * time.Second
 )
@@ -102,14 +108,17 @@ type Options struct {
 	// under light load (DefaultFlushInterval).
 	FlushInterval time.Duration
 	// MaxFlushInterval is how long a write waits for others to join its
-	// batch under heavy load (DefaultMaxFlushInterval): from BusyRows rows
-	// per second on, so that ClickHouse gets about one INSERT per table
-	// per MaxFlushInterval. Between BusyRows/2 and BusyRows the wait grows
-	// from FlushInterval to MaxFlushInterval. A MaxFlushInterval below
-	// FlushInterval counts as FlushInterval: the wait is then fixed.
+	// batch under heavy load (DefaultMaxFlushInterval). The log's writes
+	// wait it from BusyRows rows per second on, so that ClickHouse gets
+	// about one INSERT of the log per MaxFlushInterval; between BusyRows/2
+	// and BusyRows the wait grows from FlushInterval to MaxFlushInterval.
+	// The deriver's writes follow the log's rate, not their own, with
+	// busyLogRecords: the deriver gives way to busy webhooks. A
+	// MaxFlushInterval below FlushInterval counts as FlushInterval: the
+	// wait is then fixed.
 	MaxFlushInterval time.Duration
-	// BusyRows is the write rate, in rows per second over all tables, at
-	// which writes wait MaxFlushInterval (DefaultBusyRows).
+	// BusyRows is the rate of the log's writes, in rows per second, at
+	// which they wait MaxFlushInterval (DefaultBusyRows).
 	BusyRows int
 	// MaxBatchRows flushes a batch as soon as it holds this many rows, all
 	// tables together (DefaultMaxBatchRows).
@@ -251,15 +260,18 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.conn = conn
 	s.sayVersion(ctx)
-	s.batcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flush)
-	s.batcher.adapt(opts.MaxFlushInterval, opts.BusyRows)
-	go s.batcher.run()
 	s.logBatcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flushLog)
 	s.logBatcher.adapt(opts.MaxFlushInterval, opts.BusyRows)
+	// The deriver is the one writer of incidents, a page at a time: its
+	// writes linger with the log's load, not their own (batcher.follow).
+	s.batcher = newBatcher(opts.FlushInterval, opts.MaxBatchRows, opts.FlushTimeout, s.flush)
+	s.batcher.adapt(opts.MaxFlushInterval, busyLogRecords)
+	s.batcher.follow(s.logBatcher)
 	// The deriver's writes may run two at once, the log's four: ReadLog
 	// never reads past an INSERT of the log still under way (logClock).
 	s.batcher.parallel(2)
 	s.logBatcher.parallel(4)
+	go s.batcher.run()
 	go s.logBatcher.run()
 	s.lookups = newLookups(opts.FlushTimeout, s.latest)
 	go s.lookups.run()

@@ -56,9 +56,9 @@ func (f *storeFlags) register(fs flagger) {
 		Envar(envCluster).PlaceHolder("NAME").StringVar(&f.cluster)
 	fs.Flag("clickhouse.flush-interval", "How long a write waits for others to join its INSERT while writes are few.").
 		Default(chstore.DefaultFlushInterval.String()).DurationVar(&f.flushInterval)
-	fs.Flag("clickhouse.max-flush-interval", "How long a write waits for others to join its INSERT under heavy load (from --clickhouse.busy-rows on): about one INSERT per table per interval.").
+	fs.Flag("clickhouse.max-flush-interval", "How long a write waits for others to join its INSERT under heavy load: the log's from --clickhouse.busy-rows on (about one INSERT per interval), the deriver's while webhooks log 500 notifications a second or more (it gives way to them, and catches up at full speed once they are fewer).").
 		Default(chstore.DefaultMaxFlushInterval.String()).DurationVar(&f.maxFlushInterval)
-	fs.Flag("clickhouse.busy-rows", "Write rate (rows/s, all tables) from which writes wait --clickhouse.max-flush-interval; from half of it the wait grows from --clickhouse.flush-interval.").
+	fs.Flag("clickhouse.busy-rows", "Rate of the log's writes (rows/s) from which they wait --clickhouse.max-flush-interval; from half of it the wait grows from --clickhouse.flush-interval.").
 		Default(strconv.Itoa(chstore.DefaultBusyRows)).IntVar(&f.busyRows)
 	fs.Flag("clickhouse.max-batch-rows", "Rows that make a batch flush at once.").
 		Default(strconv.Itoa(chstore.DefaultMaxBatchRows)).IntVar(&f.maxBatchRows)

@@ -54,7 +54,7 @@ func (f *storeFlags) register(fs flagger) {
 		Envar(envDSN).PlaceHolder("DSN").StringVar(&f.dsn)
 	fs.Flag("clickhouse.cluster", "ClickHouse cluster name: nines creates its tables replicated, ON CLUSTER (deploy/clickhouse/CLUSTER.md; empty: single server).").
 		Envar(envCluster).PlaceHolder("NAME").StringVar(&f.cluster)
-	fs.Flag("clickhouse.flush-interval", "How long a write waits for others to join its INSERT while writes are few.").
+	fs.Flag("clickhouse.flush-interval", "How long a write waits for others to join its INSERT while writes are few (the deriver's at least 100ms).").
 		Default(chstore.DefaultFlushInterval.String()).DurationVar(&f.flushInterval)
 	fs.Flag("clickhouse.max-flush-interval", "How long a write waits for others to join its INSERT under heavy load: the log's from --clickhouse.busy-rows on (about one INSERT per interval), the deriver's while webhooks log 500 notifications a second or more (it gives way to them, and catches up at full speed once they are fewer).").
 		Default(chstore.DefaultMaxFlushInterval.String()).DurationVar(&f.maxFlushInterval)

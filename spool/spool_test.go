@@ -825,7 +825,7 @@ func TestIngestLetsDecodedAlertsGo(t *testing.T) {
 	)
 	store := &waitingStore{arrived: make(chan struct{}, waiting), release: make(chan struct{})}
 	s := open(t, t.TempDir(), store, func(o *Options) { o.Timeout = time.Minute })
-	before := heapAlloc()
+	before := heapInUse()
 	var wg sync.WaitGroup
 	for i := range waiting {
 		wg.Go(func() {
@@ -842,7 +842,7 @@ func TestIngestLetsDecodedAlertsGo(t *testing.T) {
 	for range waiting {
 		<-store.arrived
 	}
-	held := heapAlloc() - before
+	held := heapInUse() - before
 	close(store.release)
 	wg.Wait()
 	if stored := int64(waiting * big); held > stored+stored/2 {
@@ -851,8 +851,8 @@ func TestIngestLetsDecodedAlertsGo(t *testing.T) {
 	}
 }
 
-// heapAlloc is the live heap after a collection.
-func heapAlloc() int64 {
+// heapInUse is the live heap after a collection.
+func heapInUse() int64 {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats

@@ -198,18 +198,9 @@ func cmpFloat(a, b float64) int {
 // addIncidents adds the week's longest incidents and the times to
 // acknowledge and to resolve, over incidents that started in the week.
 func (d *digester) addIncidents(ctx context.Context, dd *digestData, cat *catalog.Catalog, now time.Time) error {
-	var all []*incidents.Incident
-	cursor := ""
-	for len(all) < maxDigestIncidents {
-		page, next, err := d.incs.List(ctx, incidents.Filter{Since: dd.From, Limit: 1000, Cursor: cursor})
-		if err != nil {
-			return fmt.Errorf("digest: list incidents: %w", err)
-		}
-		all = append(all, page...)
-		if next == "" {
-			break
-		}
-		cursor = next
+	all, err := incidents.ListUpTo(ctx, d.incs.List, incidents.Filter{Since: dd.From}, maxDigestIncidents)
+	if err != nil {
+		return fmt.Errorf("digest: list incidents: %w", err)
 	}
 	var ackSum, resSum time.Duration
 	var acked, resolved int

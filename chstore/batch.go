@@ -45,9 +45,9 @@ type batcher struct {
 	wake    chan struct{} // buffered(1): a group may be ready, or closing
 	stopped chan struct{} // closed when run returns
 
-	// load, if set, is the rate the linger follows instead of the
-	// batcher's own (follow).
-	load func(now time.Time) float64
+	// leader, if set, is the batcher whose write rate the linger follows
+	// instead of this one's (follow).
+	leader *batcher
 
 	mu        sync.Mutex
 	queue     []*group // pending groups, oldest first; only the last one grows
@@ -110,13 +110,7 @@ func (b *batcher) adapt(maxInterval time.Duration, busyRows int) {
 // while they are busy (long lingers, few large INSERTs, CPU left to
 // answer them) and catches up at full speed once they are not. The other
 // batcher's lock is taken inside this one's, never the other way round.
-func (b *batcher) follow(other *batcher) {
-	b.load = func(now time.Time) float64 {
-		other.mu.Lock()
-		defer other.mu.Unlock()
-		return other.rate.perSecond(now)
-	}
-}
+func (b *batcher) follow(leader *batcher) { b.leader = leader }
 
 // linger is how long a group waits for company at the current write rate.
 // Must hold b.mu.
@@ -124,9 +118,13 @@ func (b *batcher) linger(now time.Time) time.Duration {
 	if b.maxInterval <= b.interval || b.busyRows <= 0 {
 		return b.interval
 	}
-	rate := b.rate.perSecond(now)
-	if b.load != nil {
-		rate = b.load(now)
+	var rate float64
+	if l := b.leader; l != nil {
+		l.mu.Lock()
+		rate = l.rate.perSecond(now)
+		l.mu.Unlock()
+	} else {
+		rate = b.rate.perSecond(now)
 	}
 	// The interval at half the busy rate or less, the maximum at the busy
 	// rate or more, geometric in between.

@@ -265,10 +265,7 @@ func (s *Store) countAlerts(ctx context.Context, incs []*incidents.Incident) (ma
 	const q = `SELECT incident_id, count()
 FROM (
     SELECT incident_id
-    FROM incident_alerts
-    WHERE incident_id IN ?
-    GROUP BY incident_id, fingerprint, starts_at_ms
-    HAVING argMax(status, version) != 'moved'
+` + liveAlerts + `
 )
 GROUP BY incident_id`
 	counts := make(map[string]int, len(incs))
@@ -301,6 +298,14 @@ GROUP BY incident_id`
 	return counts, nil
 }
 
+// liveAlerts is the alert occurrences of the incidents bound to its IN
+// list, each collapsed to its highest version, without those moved to
+// another incident: what loadAlerts reads and countAlerts counts.
+const liveAlerts = `FROM incident_alerts
+WHERE incident_id IN ?
+GROUP BY incident_id, fingerprint, starts_at_ms
+HAVING argMax(status, version) != 'moved'`
+
 // maxInList bounds the values bound into one IN list.
 const maxInList = 1000
 
@@ -324,10 +329,7 @@ func (s *Store) loadAlerts(ctx context.Context, incs []*incidents.Incident) erro
     argMax(labels, version),
     argMax(annotations, version),
     argMax(generator_url, version)
-FROM incident_alerts
-WHERE incident_id IN ?
-GROUP BY incident_id, fingerprint, starts_at_ms
-HAVING argMax(status, version) != 'moved'
+` + liveAlerts + `
 ORDER BY incident_id, starts_at_ms, fingerprint`
 	for chunk := range slices.Chunk(ids, maxInList) {
 		s.metrics.op(op)

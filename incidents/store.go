@@ -37,5 +37,28 @@ type Reader interface {
 	Timeline(ctx context.Context, id string) ([]Event, error)
 }
 
+// maxPage is the most incidents ListUpTo asks a page for (the API's
+// limit).
+const maxPage = 1000
+
+// ListUpTo returns the incidents f matches, following the pages of list
+// (a Reader's List: a page may hold fewer than its limit) until there are
+// at least n or none is left. f.Limit and f.Cursor are its own.
+func ListUpTo(ctx context.Context, list func(context.Context, Filter) ([]*Incident, string, error), f Filter, n int) ([]*Incident, error) {
+	var out []*Incident
+	f.Limit, f.Cursor = min(n, maxPage), ""
+	for {
+		page, next, err := list(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" || len(out) >= n {
+			return out, nil
+		}
+		f.Cursor = next
+	}
+}
+
 // Clock returns the current time; tests pass a fixed one.
 type Clock func() time.Time

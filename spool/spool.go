@@ -461,16 +461,16 @@ func (s *Spool) Ingest(ctx context.Context, n incidents.Notification) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", incidents.ErrInvalid, err)
 	}
+	// From here on only the stored form is held: the decoded alerts may
+	// go while the request waits for the store (an Ingester that is not a
+	// StoredIngester gets them decoded again from body, as a replay does).
 	groupKey := n.GroupKey
-	decoded := func() (*incidents.Notification, error) { return &n, nil }
-	if _, ok := s.o.Next.(StoredIngester); ok {
-		// The stored form is all that goes on: the decoded alerts may go
-		// while the request waits for the store.
-		n, decoded = incidents.Notification{}, nil
-	}
 	if s.pending() == 0 {
 		dctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-		err := s.next(dctx, decoded, body)
+		err := s.next(dctx, func() (*incidents.Notification, error) {
+			d, err := incidents.UnmarshalNotification(body)
+			return &d, err
+		}, body)
 		cancel()
 		switch {
 		case err == nil:

@@ -74,32 +74,13 @@ func (p *Pages) row(inc *incidents.Incident, cat *catalog.Catalog, now time.Time
 	return r
 }
 
-// listUpTo returns the incidents f matches, following the pages (which
-// may hold fewer than their limit: incidents.Reader) until there are at
-// least n or none is left.
-func (p *Pages) listUpTo(ctx context.Context, f incidents.Filter, n int) ([]*incidents.Incident, error) {
-	var out []*incidents.Incident
-	f.Limit = min(n, 1000)
-	for {
-		page, next, err := p.o.Incidents.List(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if next == "" || len(out) >= n {
-			return out, nil
-		}
-		f.Cursor = next
-	}
-}
-
 // openIncidents returns the open incidents, worst impact first, then the
 // oldest first.
 func (p *Pages) openIncidents(ctx context.Context) ([]*incidents.Incident, error) {
 	states := []incidents.State{incidents.StateFiring, incidents.StateAcknowledged}
 	byState := make([][]*incidents.Incident, len(states))
 	err := forEach(ctx, len(states), len(states), func(ctx context.Context, i int) (err error) {
-		byState[i], err = p.listUpTo(ctx, incidents.Filter{State: states[i]}, maxOpen)
+		byState[i], err = incidents.ListUpTo(ctx, p.o.Incidents.List, incidents.Filter{State: states[i]}, maxOpen)
 		return err
 	})
 	if err != nil {
@@ -633,7 +614,7 @@ func (p *Pages) service(ctx context.Context, name, cursor string) (ServiceView, 
 			return err
 		},
 		func(ctx context.Context) (err error) {
-			spans, err = p.listUpTo(ctx, incidents.Filter{Service: name, Since: v.From}, 1000)
+			spans, err = incidents.ListUpTo(ctx, p.o.Incidents.List, incidents.Filter{Service: name, Since: v.From}, 1000)
 			return err
 		},
 		func(ctx context.Context) (err error) {

@@ -104,13 +104,16 @@ const (
 )
 
 // size estimates the bytes e holds for ref: its incidents with their
-// alerts (labels and annotations included) and its bookkeeping. Maps
-// shared with other entries are counted in each, so it errs upwards.
+// alerts (labels and annotations included) and its bookkeeping. A string
+// shared within the entry (the label names and repeated values of alerts
+// decoded from one notification) is counted once; maps shared with other
+// entries are counted in each, so it errs upwards.
 func (e *entry) size(ref GroupRef) int64 {
+	z := sizer{seen: map[*byte]struct{}{}}
 	n := sizeEntry + 2*int64(len(ref.GroupKey)+len(ref.Service))
-	n += incidentSize(e.inc)
+	n += z.incident(e.inc)
 	for _, inc := range e.earlier {
-		n += incidentSize(inc)
+		n += z.incident(inc)
 	}
 	for k := range e.closed {
 		n += int64(len(k)) + sizeMapElem
@@ -130,16 +133,32 @@ func (e *entry) size(ref GroupRef) int64 {
 	return n
 }
 
-func incidentSize(inc *Incident) int64 {
+// sizer counts the bytes of strings once each.
+type sizer struct{ seen map[*byte]struct{} }
+
+// str is the bytes s holds unless counted already.
+func (z sizer) str(s string) int64 {
+	if len(s) == 0 {
+		return 0
+	}
+	p := unsafe.StringData(s)
+	if _, ok := z.seen[p]; ok {
+		return 0
+	}
+	z.seen[p] = struct{}{}
+	return int64(len(s))
+}
+
+func (z sizer) incident(inc *Incident) int64 {
 	if inc == nil {
 		return 0
 	}
 	n := sizeIncident + int64(len(inc.ID)+len(inc.Service)+len(inc.GroupKey)+len(inc.Title)+len(inc.Source)+
 		len(inc.AcknowledgedBy)+len(inc.ResolvedBy)+len(inc.RunbookURL)+len(inc.GeneratorURL)+len(inc.ExternalURL)+len(inc.CausedBy))
-	n += mapSize(inc.Labels) + mapSize(inc.Annotations)
+	n += z.strMap(inc.Labels) + z.strMap(inc.Annotations)
 	for i := range inc.Alerts {
 		a := &inc.Alerts[i]
-		n += sizeAlert + int64(len(a.Fingerprint)+len(a.GeneratorURL)) + mapSize(a.Labels) + mapSize(a.Annotations)
+		n += sizeAlert + int64(len(a.Fingerprint)) + z.str(a.GeneratorURL) + z.strMap(a.Labels) + z.strMap(a.Annotations)
 	}
 	n += int64(cap(inc.Periods))*sizePeriod + int64(cap(inc.Segments))*sizeSegment
 	for _, x := range inc.Excluded {
@@ -148,13 +167,13 @@ func incidentSize(inc *Incident) int64 {
 	return n
 }
 
-func mapSize(m map[string]string) int64 {
+func (z sizer) strMap(m map[string]string) int64 {
 	if m == nil {
 		return 0
 	}
 	n := int64(sizeMapElem)
 	for k, v := range m {
-		n += int64(len(k)+len(v)) + sizeMapElem
+		n += z.str(k) + z.str(v) + sizeMapElem
 	}
 	return n
 }

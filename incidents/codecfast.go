@@ -175,6 +175,31 @@ type storedReader struct {
 	// what it refuses otherwise, but builds no strings, maps or alerts
 	// (CheckStored).
 	check bool
+	// strs holds one copy of each short string read so far: the alerts
+	// of a group repeat their label names and most values (alertname,
+	// service, severity, job, …), and a decoded notification sharing one
+	// copy of each takes about half the heap it would otherwise.
+	strs map[string]string
+}
+
+// maxShared is the length up to which storedReader shares strings:
+// longer ones (descriptions, summaries) are seldom repeated.
+const maxShared = 128
+
+// shared returns b as a string, the same one for equal short b.
+func (r *storedReader) shared(b []byte) string {
+	if len(b) > maxShared {
+		return string(b)
+	}
+	if s, ok := r.strs[string(b)]; ok {
+		return s
+	}
+	if r.strs == nil {
+		r.strs = make(map[string]string, 32)
+	}
+	s := string(b)
+	r.strs[s] = s
+	return s
 }
 
 // CheckStored returns nil exactly when UnmarshalNotification(b) succeeds,
@@ -273,7 +298,7 @@ func (r *storedReader) alerts() ([]Alert, error) {
 				a.Fingerprint, err = r.str()
 			case "status":
 				var s string
-				s, err = r.str()
+				s, err = r.sharedStr()
 				a.Status = AlertStatus(s)
 			case "labels":
 				a.Labels, err = r.strMap()
@@ -284,7 +309,7 @@ func (r *storedReader) alerts() ([]Alert, error) {
 			case "ends_at":
 				ends, err = r.time()
 			case "generator_url":
-				a.GeneratorURL, err = r.str()
+				a.GeneratorURL, err = r.sharedStr()
 			default:
 				return errFallback
 			}
@@ -353,8 +378,8 @@ func (r *storedReader) strMap() (map[string]string, error) {
 	}
 	m := map[string]string{}
 	err := r.object(func(key []byte) error {
-		v, err := r.str()
-		m[string(key)] = v
+		v, err := r.sharedStr()
+		m[r.shared(key)] = v
 		return err
 	})
 	return m, err
@@ -409,6 +434,15 @@ func (r *storedReader) rawString() (escaped bool, err error) {
 		}
 	}
 	return false, errFallback
+}
+
+// sharedStr reads a string as str does, sharing it (shared).
+func (r *storedReader) sharedStr() (string, error) {
+	b, err := r.text(!r.check)
+	if err != nil || r.check {
+		return "", err
+	}
+	return r.shared(b), nil
 }
 
 // str reads a string as encoding/json does: escapes decoded, invalid

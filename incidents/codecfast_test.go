@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -311,4 +312,42 @@ func BenchmarkCheckStored(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestDecodedNotificationHeap: a group's alerts decoded from the log (as
+// the deriver reads them) take little more heap than their stored form,
+// whose JSON repeats every label name and most values: the alerts of one
+// notification share one copy of each name and of each repeated value.
+// The deriver holds pages of them, so this is most of its memory in a
+// storm.
+func TestDecodedNotificationHeap(t *testing.T) {
+	const groups = 200
+	var (
+		bodies [][]byte
+		stored int
+	)
+	for g := range groups {
+		b, err := MarshalNotification(benchGroup(g, 64, t0)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+		stored += len(b)
+	}
+	decoded := make([]Notification, 0, groups)
+	before := heapInUse()
+	for _, b := range bodies {
+		n, err := UnmarshalNotification(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded = append(decoded, n)
+	}
+	held := heapInUse() - before
+	if r := float64(held) / float64(stored); r > 0.8 {
+		t.Errorf("%d notifications of 64 alerts: %d bytes stored take %d bytes of heap decoded (%.2f×, want at most 0.8×)", groups, stored, held, r)
+	} else {
+		t.Logf("%d bytes stored, %d decoded (%.2f×)", stored, held, r)
+	}
+	runtime.KeepAlive(decoded)
 }

@@ -29,9 +29,13 @@ const (
 	// replicas appended (its own wake it at once).
 	DefaultPoll = 200 * time.Millisecond
 	// DefaultPageRows and DefaultPageBytes bound one read of the log, and
-	// so the deriver's memory.
+	// so the deriver's memory: what a page holds (bodies, decoded alerts,
+	// the incidents and rows derived from them) stays in memory until its
+	// writes are flushed, a second under load. Storm of new groups: pages
+	// of 8 MB peaked at 339–367 MB of RSS, of 4 MB at 258 MB, catching up
+	// in 7.4 s rather than 5–6.
 	DefaultPageRows        = 2000
-	DefaultPageBytes int64 = 8 << 20
+	DefaultPageBytes int64 = 4 << 20
 	// DefaultWorkers is how many notifications are applied at once: the
 	// service serializes work per group, and concurrent writes share
 	// INSERTs.

@@ -54,3 +54,6 @@ func CreateTables() ([]string, error) {
 // HoldLogInserts makes f run after each INSERT of the log is stamped and
 // before it is sent. Set it before the first append.
 func HoldLogInserts(s *Store, f func(ms int64)) { s.logClock.hold = f }
+
+// BodiesBlockRows is how many bodies of the log ClickHouse sends a block.
+const BodiesBlockRows = bodiesBlockRows

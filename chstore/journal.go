@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/ninesops/nines/fault"
@@ -173,6 +174,12 @@ func (s *Store) flushLog(ctx context.Context, reqs []*request) error {
 // afterClause selects the records after p in the log's order.
 const afterClause = `(inserted_ms > ? OR (inserted_ms = ? AND hash > ?))`
 
+// bodiesBlockRows bounds the rows of each block of bodies ClickHouse
+// sends ReadLog: the driver decodes a whole block into one buffer, grown
+// by doubling, before its rows are copied out, so a page of bodies in one
+// block took up to twice the page again.
+const bodiesBlockRows = 16
+
 // ReadLog returns the records after p (journal.Log): first their keys and
 // sizes, then the bodies of those wanted, so that records already applied
 // and large pages cost no transfer. It stops before the oldest of this
@@ -237,7 +244,7 @@ func (s *Store) ReadLog(ctx context.Context, after journal.Position, maxRows int
 	lastMS := last.At.UnixMilli()
 	bodiesQ, bodiesArgs := bothLogs(`SELECT hash, body FROM {table} WHERE `+afterClause+` AND inserted_ms <= ? AND hash IN (SELECT hash FROM keys)`,
 		ms, ms, after.Hash, lastMS)
-	bodies, err := s.conn.Query(keys.context(ctx), bodiesQ, bodiesArgs...)
+	bodies, err := s.conn.Query(clickhouse.Context(keys.context(ctx), clickhouse.WithSettings(clickhouse.Settings{"max_block_size": bodiesBlockRows})), bodiesQ, bodiesArgs...)
 	if err != nil {
 		return nil, s.fail(ctx, op, err, "read the notification log")
 	}

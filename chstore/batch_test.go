@@ -3,6 +3,8 @@ package chstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -206,4 +208,34 @@ func TestBatcherCloseFlushesPending(t *testing.T) {
 			t.Errorf("write after close = %v, want %v", err, errClosed)
 		}
 	})
+}
+
+// TestGatherKeepsRowsForARetry: a flush gathers its requests' rows once,
+// and lets each request's own copy go; a second try of the flush (after a
+// broken connection, flushGroup) gathers every row again, in order.
+func TestGatherKeepsRowsForARetry(t *testing.T) {
+	var reqs []*request
+	var want rowSet
+	for i := range 3 {
+		r := rowSet{
+			incidents: []incidentRow{{id: fmt.Sprint("inc-", i)}},
+			alerts:    []alertRow{{fingerprint: fmt.Sprint("a", i)}, {fingerprint: fmt.Sprint("b", i)}},
+			events:    []eventRow{{id: fmt.Sprint("ev-", i)}},
+		}
+		want.incidents = append(want.incidents, r.incidents...)
+		want.alerts = append(want.alerts, r.alerts...)
+		want.events = append(want.events, r.events...)
+		reqs = append(reqs, &request{rows: r})
+	}
+	for try := range 2 {
+		got := gather(reqs)
+		if !reflect.DeepEqual(got.incidents, want.incidents) || !reflect.DeepEqual(got.alerts, want.alerts) || !reflect.DeepEqual(got.events, want.events) {
+			t.Errorf("try %d gathered %+v, want %+v", try+1, got, want)
+		}
+		for i, r := range reqs[1:] {
+			if r.rows.len() != 0 {
+				t.Errorf("try %d: request %d still holds %d rows of its own", try+1, i+2, r.rows.len())
+			}
+		}
+	}
 }

@@ -466,18 +466,40 @@ func decodeMap(s string) (map[string]string, error) {
 	return m, nil
 }
 
+// gather returns the rows of reqs together, and leaves them in the first
+// request alone, so that they are held once, not twice, while they are
+// inserted (a deriver's flush holds tens of megabytes of rows in a storm),
+// and a second try of the flush (flushGroup) finds them all there.
+func gather(reqs []*request) rowSet {
+	if len(reqs) == 1 {
+		return reqs[0].rows
+	}
+	var ni, na, ne int
+	for _, r := range reqs {
+		ni, na, ne = ni+len(r.rows.incidents), na+len(r.rows.alerts), ne+len(r.rows.events)
+	}
+	all := rowSet{
+		incidents: make([]incidentRow, 0, ni),
+		alerts:    make([]alertRow, 0, na),
+		events:    make([]eventRow, 0, ne),
+	}
+	for _, r := range reqs {
+		all.incidents = append(all.incidents, r.rows.incidents...)
+		all.alerts = append(all.alerts, r.rows.alerts...)
+		all.events = append(all.events, r.rows.events...)
+		r.rows.incidents, r.rows.alerts, r.rows.events = nil, nil, nil
+	}
+	reqs[0].rows.incidents, reqs[0].rows.alerts, reqs[0].rows.events = all.incidents, all.alerts, all.events
+	return all
+}
+
 // flush inserts the rows of reqs, one INSERT per table.
 func (s *Store) flush(ctx context.Context, reqs []*request) error {
 	start := time.Now()
 	defer func() { s.metrics.flushTime.Observe(time.Since(start).Seconds()) }()
 	s.metrics.flushWrites.Observe(float64(len(reqs)))
 
-	var all rowSet
-	for _, r := range reqs {
-		all.incidents = append(all.incidents, r.rows.incidents...)
-		all.alerts = append(all.alerts, r.rows.alerts...)
-		all.events = append(all.events, r.rows.events...)
-	}
+	all := gather(reqs)
 	// The incident versions go after their alerts and segments (a reader
 	// that sees a version finds them), and need opened_at: the three go
 	// at once, to save round trips.

@@ -90,6 +90,42 @@ func TestLoadConfigStrict(t *testing.T) {
 	}
 }
 
+// runtimeAfter starts nines serve with flags (ClickHouse need not answer:
+// nines serves /-/healthy while it waits) and returns the Go memory limit
+// and GC percentage once it is up, then puts back what it found.
+func runtimeAfter(t *testing.T, flags ...string) (memLimit int64, gcPercent int) {
+	t.Helper()
+	debug.SetMemoryLimit(math.MaxInt64)
+	prevGC := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prevGC)
+	dir := t.TempDir()
+	listen := freePort(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	var stderr syncWriter
+	stderr.buf = &bytes.Buffer{}
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--storage.path=" + dir, "--web.listen-address=" + listen,
+			"--clickhouse.dsn=clickhouse://" + freePort(t) + "/nines", "--clickhouse.dial-timeout=1s",
+			"--webhook.bearer-token-file=" + writeFile(t, dir, "webhook.token", webhookToken+"\n")}, flags...), io.Discard, &stderr, nil)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("nines exited with %v; log:\n%s", err, stderr.buf)
+		}
+	}()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + listen + "/-/healthy"); err == nil {
+			resp.Body.Close()
+			gc := debug.SetGCPercent(100)
+			return debug.SetMemoryLimit(-1), gc
+		}
+	}
+	t.Fatalf("nines did not answer /-/healthy within 20s; log:\n%s", stderr.buf)
+	return 0, 0
+}
+
 // TestAutoGoMemLimit: as Prometheus does, nines serve gives the Go heap a
 // soft limit of --auto-gomemlimit.ratio of the container's (or the
 // machine's) memory, so that a storm makes the garbage collector work
@@ -99,37 +135,10 @@ func TestLoadConfigStrict(t *testing.T) {
 func TestAutoGoMemLimit(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 	t.Cleanup(func() { debug.SetMemoryLimit(math.MaxInt64) })
-	// limitAfter starts nines serve (ClickHouse need not answer: nines
-	// serves /-/healthy while it waits) and returns the Go memory limit
-	// once it is up.
 	limitAfter := func(t *testing.T, flags ...string) int64 {
 		t.Helper()
-		debug.SetMemoryLimit(math.MaxInt64)
-		dir := t.TempDir()
-		listen := freePort(t)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		var stderr syncWriter
-		stderr.buf = &bytes.Buffer{}
-		go func() {
-			done <- run(ctx, append([]string{"serve", "--storage.path=" + dir, "--web.listen-address=" + listen,
-				"--clickhouse.dsn=clickhouse://" + freePort(t) + "/nines", "--clickhouse.dial-timeout=1s",
-				"--webhook.bearer-token-file=" + writeFile(t, dir, "webhook.token", webhookToken+"\n")}, flags...), io.Discard, &stderr, nil)
-		}()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("nines exited with %v; log:\n%s", err, stderr.buf)
-			}
-		}()
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if resp, err := http.Get("http://" + listen + "/-/healthy"); err == nil {
-				resp.Body.Close()
-				return debug.SetMemoryLimit(-1)
-			}
-		}
-		t.Fatalf("nines did not answer /-/healthy within 20s; log:\n%s", stderr.buf)
-		return 0
+		limit, _ := runtimeAfter(t, flags...)
+		return limit
 	}
 
 	whole := limitAfter(t, "--auto-gomemlimit.ratio=1")
@@ -153,5 +162,28 @@ func TestAutoGoMemLimit(t *testing.T) {
 	err := run(t.Context(), []string{"serve", "--auto-gomemlimit.ratio=1.5", "--webhook.allow-unauthenticated", "--clickhouse.dsn=clickhouse://127.0.0.1:1/nines"}, io.Discard, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "--auto-gomemlimit.ratio") || exitCode(err) != 2 {
 		t.Errorf("--auto-gomemlimit.ratio=1.5: err = %v, want a usage error naming the flag", err)
+	}
+}
+
+// TestRuntimeGOGC: nines sets the garbage collector's GOGC to
+// --runtime.gogc (lower than Go's 100 by default, as Prometheus), unless
+// GOGC is in the environment; 0 is a usage error naming the flag. (Not
+// parallel, as TestAutoGoMemLimit.)
+func TestRuntimeGOGC(t *testing.T) {
+	t.Setenv("GOGC", "")
+	if _, got := runtimeAfter(t); got != defaultGOGC {
+		t.Errorf("by default: GOGC is %d, want %d", got, defaultGOGC)
+	}
+	if _, got := runtimeAfter(t, "--runtime.gogc=80"); got != 80 {
+		t.Errorf("--runtime.gogc=80: GOGC is %d", got)
+	}
+	t.Setenv("GOGC", "120")
+	if _, got := runtimeAfter(t, "--runtime.gogc=80"); got != 100 {
+		t.Errorf("with GOGC set (the runtime read it at start): nines changed GOGC to %d", got)
+	}
+	t.Setenv("GOGC", "")
+	err := run(t.Context(), []string{"serve", "--runtime.gogc=0", "--webhook.allow-unauthenticated", "--clickhouse.dsn=clickhouse://127.0.0.1:1/nines"}, io.Discard, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "--runtime.gogc") || exitCode(err) != 2 {
+		t.Errorf("--runtime.gogc=0: err = %v, want a usage error naming the flag", err)
 	}
 }

@@ -78,7 +78,7 @@ func TestSoakShort(t *testing.T) {
 
 // TestMemoryShort is the short memory test of `make test`: 24
 // notifications of 9.4 MB at once (226 MB) must leave nines' peak RSS
-// under 512 MiB (it was 1.5 GB for 16 before the bytes in flight were
+// under 384 MiB (it was 1.5 GB for 16 before the bytes in flight were
 // bounded), each answered 2xx (after 503s) and each with its incident.
 func TestMemoryShort(t *testing.T) {
 	if testing.Short() {

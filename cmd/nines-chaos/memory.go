@@ -41,7 +41,7 @@ func parseMemory(args []string, out io.Writer) (memoryConfig, error) {
 	fs.IntVar(&c.notifications, "notifications", 32, "large notifications sent at once, each a new group")
 	fs.IntVar(&c.alerts, "alerts", 9, "alerts per notification")
 	fs.IntVar(&c.labelBytes, "label-bytes", 1<<20, "bytes of one label value of each alert")
-	fs.Int64Var(&c.maxRSS, "max-rss-mib", 512, "peak resident memory allowed, MiB (the Kubernetes manifests limit nines to 768 MiB)")
+	fs.Int64Var(&c.maxRSS, "max-rss-mib", 384, "peak resident memory allowed, MiB (the Kubernetes manifests limit nines to 512 MiB)")
 	return c, fs.Parse(args)
 }
 

@@ -107,7 +107,9 @@ const (
 // alerts (labels and annotations included) and its bookkeeping. A string
 // shared within the entry (the label names and repeated values of alerts
 // decoded from one notification) is counted once; maps shared with other
-// entries are counted in each, so it errs upwards.
+// entries are counted in each. The heap the entries take is about an
+// eighth above it (strings are allocated in size classes, and the
+// Service's other bookkeeping grows with them: TestCacheEstimateIsTheHeap).
 func (e *entry) size(ref GroupRef) int64 {
 	z := sizer{seen: map[*byte]struct{}{}}
 	n := sizeEntry + 2*int64(len(ref.GroupKey)+len(ref.Service))
@@ -156,9 +158,10 @@ func (z sizer) incident(inc *Incident) int64 {
 	n := sizeIncident + int64(len(inc.ID)+len(inc.Service)+len(inc.GroupKey)+len(inc.Title)+len(inc.Source)+
 		len(inc.AcknowledgedBy)+len(inc.ResolvedBy)+len(inc.RunbookURL)+len(inc.GeneratorURL)+len(inc.ExternalURL)+len(inc.CausedBy))
 	n += z.strMap(inc.Labels) + z.strMap(inc.Annotations)
+	n += int64(cap(inc.Alerts)) * sizeAlert // the slice's room too
 	for i := range inc.Alerts {
 		a := &inc.Alerts[i]
-		n += sizeAlert + int64(len(a.Fingerprint)) + z.str(a.GeneratorURL) + z.strMap(a.Labels) + z.strMap(a.Annotations)
+		n += int64(len(a.Fingerprint)) + z.str(a.GeneratorURL) + z.strMap(a.Labels) + z.strMap(a.Annotations)
 	}
 	n += int64(cap(inc.Periods))*sizePeriod + int64(cap(inc.Segments))*sizeSegment
 	for _, x := range inc.Excluded {

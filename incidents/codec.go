@@ -75,7 +75,7 @@ func (j StoredNotification) Notification() Notification {
 
 // MarshalNotification encodes n in its stored form.
 func MarshalNotification(n Notification) ([]byte, error) {
-	if b, ok := appendStored(make([]byte, 0, 1024), &n); ok {
+	if b, ok := appendStored(make([]byte, 0, storedSize(&n)), &n); ok {
 		return b, nil
 	}
 	b, err := json.Marshal(StoredForm(n))

@@ -141,15 +141,23 @@ func FuzzReplayInPieces(f *testing.F) {
 
 // TestReplayDoesNotDecodeWhatItHandsOn: handing spooled notifications to
 // a StoredIngester costs the spool a few allocations per batch, not per
-// notification: it checks them (incidents.CheckStored), it does not
-// decode them (a storm's notification decodes in some 2,000).
+// notification: it checks those an earlier process spooled
+// (incidents.CheckStored; its own it encoded itself), it does not decode
+// them (a storm's notification decodes in some 2,000).
 func TestReplayDoesNotDecodeWhatItHandsOn(t *testing.T) {
-	s := open(t, t.TempDir(), &fakeStore{fail: errDown})
+	dir := t.TempDir()
+	s := open(t, dir, &fakeStore{fail: errDown})
 	const spooled = 40
 	for g := range spooled {
 		ingest(t, s, stormNotification(g))
 	}
-	s.o.Next = discardStore{}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, discardStore{}) // the records are an earlier process'
+	if s.spooledHere(position{s.readSeq, s.readOff}) {
+		t.Fatal("after a restart, the spooled records count as this process' own: they would not be checked")
+	}
 	replayed := 0
 	allocs := testing.AllocsPerRun(3, func() {
 		recs, _, err := s.readBatch(DefaultReplayBatch)

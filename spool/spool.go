@@ -748,10 +748,12 @@ func (s *Spool) replayBatch(ctx context.Context) (int, error) {
 
 // readBatch reads up to limit records from the checkpoint on. It returns
 // them and the position after what it consumed, which may lie past
-// damaged bytes it skipped. Payloads are checked (incidents.CheckStored),
-// not decoded: records whose payload does not decode (a checksum that
-// holds over bytes that are not a notification) carry the payload and the
-// error instead of a body.
+// damaged bytes it skipped. Payloads spooled before this process opened
+// the spool are checked (incidents.CheckStored), not decoded: records
+// whose payload does not decode (a checksum that holds over bytes that
+// are not a notification, from another version, say) carry the payload
+// and the error instead of a body. This process' own records are stored
+// forms it encoded itself.
 func (s *Spool) readBatch(limit int) ([]record, position, error) {
 	s.mu.Lock()
 	pos := position{s.readSeq, s.readOff}

@@ -101,14 +101,7 @@ func TestCacheEstimateIsTheHeap(t *testing.T) {
 		t.Run(fmt.Sprintf("alerts=%d", alerts), func(t *testing.T) {
 			const groups = 400
 			now := t0.Add(time.Hour)
-			var bodies [][]byte
-			for g := range groups {
-				b, err := MarshalNotification(benchGroup(g, alerts, t0)[0])
-				if err != nil {
-					t.Fatal(err)
-				}
-				bodies = append(bodies, b)
-			}
+			bodies := storedGroups(t, groups, alerts)
 			svc, err := NewService(Options{Config: DefaultConfig(), Store: nullStore{}, Now: func() time.Time { return now }, CacheBytes: 1 << 40, CacheSize: 1 << 20})
 			if err != nil {
 				t.Fatal(err)
@@ -132,6 +125,21 @@ func TestCacheEstimateIsTheHeap(t *testing.T) {
 			runtime.KeepAlive(svc)
 		})
 	}
+}
+
+// storedGroups returns the stored forms of the first notifications of
+// groups groups of alerts alerts each (benchGroup), as the log holds them.
+func storedGroups(t *testing.T, groups, alerts int) [][]byte {
+	t.Helper()
+	bodies := make([][]byte, 0, groups)
+	for g := range groups {
+		b, err := MarshalNotification(benchGroup(g, alerts, t0)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+	}
+	return bodies
 }
 
 // heapInUse is the live heap after a collection.

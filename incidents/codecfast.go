@@ -202,8 +202,10 @@ type storedReader struct {
 	check bool
 	// strs holds one copy of each short string read so far: the alerts
 	// of a group repeat their label names and most values (alertname,
-	// service, severity, job, …), and a decoded notification sharing one
-	// copy of each takes about half the heap it would otherwise.
+	// service, severity, job, …); sharing one copy of each, a storm's
+	// notification decoded takes 1.64× its stored bytes, not 2.08×
+	// (TestDecodedNotificationHeap). Per notification, not process-wide
+	// (unique.Make): nothing to bound or to collect.
 	strs map[string]string
 }
 

@@ -322,16 +322,9 @@ func BenchmarkCheckStored(b *testing.B) {
 // storm.
 func TestDecodedNotificationHeap(t *testing.T) {
 	const groups = 200
-	var (
-		bodies [][]byte
-		stored int
-	)
-	for g := range groups {
-		b, err := MarshalNotification(benchGroup(g, 64, t0)[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		bodies = append(bodies, b)
+	bodies := storedGroups(t, groups, 64)
+	stored := 0
+	for _, b := range bodies {
 		stored += len(b)
 	}
 	decoded := make([]Notification, 0, groups)

@@ -57,6 +57,68 @@ type message struct {
 	TruncatedAlerts uint64 `json:"truncatedAlerts"`
 }
 
+// webhook is a notification as the intake holds it: nines' notification
+// but for its alerts, whose labels and annotations stay pairs until they
+// are written in the stored form (stored), so that a notification of 64
+// alerts is not 128 maps built to be sorted and thrown away.
+type webhook struct {
+	version string
+	head    incidents.Notification // every field but Alerts
+	alerts  []incidents.PairAlert
+}
+
+// fromMessage takes what encoding/json decoded.
+func fromMessage(m *message) webhook {
+	w := webhook{
+		version: m.Version,
+		head: incidents.Notification{
+			Receiver:          m.Receiver,
+			Status:            incidents.AlertStatus(m.Status),
+			GroupKey:          m.GroupKey,
+			GroupLabels:       m.GroupLabels,
+			CommonLabels:      m.CommonLabels,
+			CommonAnnotations: m.CommonAnnotations,
+			ExternalURL:       m.ExternalURL,
+			TruncatedAlerts:   int(min(m.TruncatedAlerts, math.MaxInt)),
+		},
+		alerts: make([]incidents.PairAlert, len(m.Alerts)),
+	}
+	for i := range m.Alerts {
+		a := &m.Alerts[i]
+		w.alerts[i] = incidents.PairAlert{
+			Fingerprint: a.Fingerprint, Status: incidents.AlertStatus(a.Status),
+			Labels: pairs(a.Labels), Annotations: pairs(a.Annotations),
+			StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL,
+		}
+	}
+	return w
+}
+
+func pairs(m template.KV) []incidents.Pair {
+	out := make([]incidents.Pair, 0, len(m))
+	for k, v := range m {
+		out = append(out, incidents.Pair{Name: k, Value: v})
+	}
+	return out
+}
+
+// notification returns w as nines' notification, its alerts' pairs made
+// maps.
+func (w *webhook) notification() incidents.Notification {
+	n := w.head
+	n.Alerts = make([]incidents.Alert, len(w.alerts))
+	for i := range w.alerts {
+		n.Alerts[i] = w.alerts[i].Alert()
+	}
+	return n
+}
+
+// stored returns w's stored form (incidents.MarshalNotification's bytes
+// for w.notification()), written straight from the pairs.
+func (w *webhook) stored() ([]byte, error) {
+	return incidents.MarshalPairs(&w.head, w.alerts)
+}
+
 // DecodeError is why a notification body was refused: malformed JSON, a
 // failed check or a body over the size limit. It unwraps to
 // fault.ErrInvalid and, for an oversized body, to *http.MaxBytesError.
@@ -106,14 +168,14 @@ func Decode(r io.Reader, maxBytes int64) (incidents.Notification, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBodyBytes
 	}
-	n, refused, err := decode(&bodyReader{r: r, limit: maxBytes})
+	w, refused, err := decode(&bodyReader{r: r, limit: maxBytes})
 	if err == nil {
 		err = strict(refused)
 	}
 	if err != nil {
 		return incidents.Notification{}, err
 	}
-	return n, nil
+	return w.notification(), nil
 }
 
 // readMessage decodes exactly one JSON object from body and refuses
@@ -226,35 +288,44 @@ func readFailure(err error) *DecodeError {
 // notification's other alerts are still worth storing (Alertmanager never
 // re-sends a notification answered 4xx). A notification left without
 // alerts is refused with its first alert's problem.
-func validate(m *message) ([]*DecodeError, error) {
-	switch m.Version {
+func validate(w *webhook) ([]*DecodeError, error) {
+	switch w.version {
 	case webhookVersion:
 	case "":
 		return nil, fieldError("version", "missing")
 	default:
-		return nil, fieldError("version", "unsupported version %s, want %q", quote(m.Version), webhookVersion)
+		return nil, fieldError("version", "unsupported version %s, want %q", quote(w.version), webhookVersion)
 	}
-	if err := checkStatus("status", m.Status); err != nil {
-		return nil, err
+	if p := statusProblem(string(w.head.Status)); p != "" {
+		return nil, &DecodeError{Field: "status", Reason: p}
 	}
 	// The incidents package groups by groupKey: a notification without one
 	// cannot be placed. Alertmanager always sends it.
-	if m.GroupKey == "" {
+	if w.head.GroupKey == "" {
 		return nil, fieldError("groupKey", "missing")
 	}
-	if len(m.Alerts) == 0 {
+	if len(w.alerts) == 0 {
 		return nil, fieldError("alerts", "missing or empty")
 	}
 	var refused []*DecodeError
-	kept := m.Alerts[:0]
-	for i := range m.Alerts {
-		if err := validateAlert("alerts["+strconv.Itoa(i)+"]", &m.Alerts[i]); err != nil {
+	kept := w.alerts[:0]
+	for i := range w.alerts {
+		a := w.alerts[i]
+		if err := validateAlert(i, &a); err != nil {
 			refused = append(refused, err)
 			continue
 		}
-		kept = append(kept, m.Alerts[i])
+		// Times in UTC; a firing alert's endsAt (0001-01-01 from
+		// Alertmanager) dropped.
+		a.StartsAt = a.StartsAt.UTC()
+		if a.Status == incidents.AlertResolved {
+			a.EndsAt = a.EndsAt.UTC()
+		} else {
+			a.EndsAt = time.Time{}
+		}
+		kept = append(kept, a)
 	}
-	m.Alerts = kept
+	w.alerts = kept
 	if len(kept) == 0 {
 		return nil, refused[0]
 	}
@@ -269,55 +340,62 @@ func strict(refused []*DecodeError) error {
 	return nil
 }
 
-func validateAlert(path string, a *template.Alert) *DecodeError {
+// validateAlert checks alerts[i]. Field names are only written for an
+// error: a notification of 64 alerts took 128 allocations for them.
+func validateAlert(i int, a *incidents.PairAlert) *DecodeError {
+	problem := func(field, reason string) *DecodeError {
+		return &DecodeError{Field: "alerts[" + strconv.Itoa(i) + "]." + field, Reason: reason}
+	}
 	// Alertmanager always sends the fingerprint. Computing it here from the
 	// labels would hide a sender that is not Alertmanager-compatible.
 	if a.Fingerprint == "" {
-		return fieldError(path+".fingerprint", "missing")
+		return problem("fingerprint", "missing")
 	}
-	if err := checkStatus(path+".status", a.Status); err != nil {
-		return err
+	if p := statusProblem(string(a.Status)); p != "" {
+		return problem("status", p)
 	}
 	if len(a.Labels) == 0 {
-		return fieldError(path+".labels", "missing or empty")
+		return problem("labels", "missing or empty")
 	}
-	if err := checkTime(path+".startsAt", a.StartsAt); err != nil {
-		return err
+	if p := timeProblem(a.StartsAt); p != "" {
+		return problem("startsAt", p)
 	}
 	// A firing alert's endsAt is 0001-01-01 from Alertmanager; whatever it
-	// is, convert drops it, so it is not checked.
-	if a.Status != statusResolved {
+	// is, validate drops it, so it is not checked.
+	if a.Status != incidents.AlertResolved {
 		return nil
 	}
-	if err := checkTime(path+".endsAt", a.EndsAt); err != nil {
-		return err
+	if p := timeProblem(a.EndsAt); p != "" {
+		return problem("endsAt", p)
 	}
 	if a.EndsAt.Before(a.StartsAt) {
-		return fieldError(path+".endsAt", "%s is before startsAt %s",
-			a.EndsAt.UTC().Format(time.RFC3339Nano), a.StartsAt.UTC().Format(time.RFC3339Nano))
+		return problem("endsAt", fmt.Sprintf("%s is before startsAt %s",
+			a.EndsAt.UTC().Format(time.RFC3339Nano), a.StartsAt.UTC().Format(time.RFC3339Nano)))
 	}
 	return nil
 }
 
-func checkStatus(field, s string) *DecodeError {
+// statusProblem says what is wrong with a status, or "".
+func statusProblem(s string) string {
 	switch s {
 	case statusFiring, statusResolved:
-		return nil
+		return ""
 	case "":
-		return fieldError(field, "missing")
+		return "missing"
 	}
-	return fieldError(field, "invalid status %s, want %q or %q", quote(s), statusFiring, statusResolved)
+	return fmt.Sprintf("invalid status %s, want %q or %q", quote(s), statusFiring, statusResolved)
 }
 
-func checkTime(field string, t time.Time) *DecodeError {
+// timeProblem says what is wrong with a time, or "".
+func timeProblem(t time.Time) string {
 	if t.IsZero() {
-		return fieldError(field, "missing")
+		return "missing"
 	}
 	if t.UTC().Year() < minYear || !incidents.Storable(t) {
-		return fieldError(field, "%s is outside %d-01-01T00:00:00Z..%s", t.UTC().Format(time.RFC3339Nano),
+		return fmt.Sprintf("%s is outside %d-01-01T00:00:00Z..%s", t.UTC().Format(time.RFC3339Nano),
 			minYear, incidents.MaxTime().Format(time.RFC3339))
 	}
-	return nil
+	return ""
 }
 
 // quote quotes a value for an error message, cut short so that a hostile
@@ -328,38 +406,6 @@ func quote(s string) string {
 		return strconv.Quote(s[:limit]) + "…"
 	}
 	return strconv.Quote(s)
-}
-
-// convert turns a checked message into nines' notification. Label and
-// annotation maps are handed over, not copied: the message is discarded.
-func convert(m *message) incidents.Notification {
-	n := incidents.Notification{
-		Receiver:          m.Receiver,
-		Status:            incidents.AlertStatus(m.Status),
-		GroupKey:          m.GroupKey,
-		GroupLabels:       m.GroupLabels,
-		CommonLabels:      m.CommonLabels,
-		CommonAnnotations: m.CommonAnnotations,
-		ExternalURL:       m.ExternalURL,
-		TruncatedAlerts:   int(min(m.TruncatedAlerts, math.MaxInt)),
-		Alerts:            make([]incidents.Alert, len(m.Alerts)),
-	}
-	for i := range m.Alerts {
-		a := &m.Alerts[i]
-		out := incidents.Alert{
-			Fingerprint:  a.Fingerprint,
-			Status:       incidents.AlertStatus(a.Status),
-			Labels:       a.Labels,
-			Annotations:  a.Annotations,
-			StartsAt:     a.StartsAt.UTC(),
-			GeneratorURL: a.GeneratorURL,
-		}
-		if a.Status == statusResolved {
-			out.EndsAt = a.EndsAt.UTC()
-		}
-		n.Alerts[i] = out
-	}
-	return n
 }
 
 // bodyReader counts the bytes read, stops at limit (when positive) with an

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,8 +12,6 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/prometheus/alertmanager/template"
 
 	"github.com/ninesops/nines/incidents"
 )
@@ -42,7 +41,7 @@ const maxPooledBody = 1 << 20
 // to encoding/json on the same bytes (and the same read failure, if any).
 // Alerts that fail their checks are left out of the notification and
 // returned with their problems (see validate).
-func decode(body *bodyReader) (incidents.Notification, []*DecodeError, error) {
+func decode(body *bodyReader) (webhook, []*DecodeError, error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer func() {
@@ -52,26 +51,26 @@ func decode(body *bodyReader) (incidents.Notification, []*DecodeError, error) {
 	}()
 	_, _ = buf.ReadFrom(body) // a failure is remembered by body
 	var (
-		m  message
+		w  webhook
 		ok bool
 	)
 	if body.failure() == nil {
-		m, ok = parseFast(buf.Bytes())
+		w, ok = parseFast(buf.Bytes())
 	}
 	if !ok {
 		// The same bytes, then the same failure: encoding/json sees the
 		// stream the client sent and reports what it would have.
-		var err error
-		m, err = readMessage(&bodyReader{r: &replay{data: buf.Bytes(), err: body.failure()}})
+		m, err := readMessage(&bodyReader{r: &replay{data: buf.Bytes(), err: body.failure()}})
 		if err != nil {
-			return incidents.Notification{}, nil, err
+			return webhook{}, nil, err
 		}
+		w = fromMessage(&m)
 	}
-	refused, err := validate(&m)
+	refused, err := validate(&w)
 	if err != nil {
-		return incidents.Notification{}, nil, err
+		return webhook{}, nil, err
 	}
-	return convert(&m), refused, nil
+	return w, refused, nil
 }
 
 // replay reads data, then fails with err (io.EOF when nil).
@@ -93,37 +92,32 @@ func (r *replay) Read(p []byte) (int, error) {
 }
 
 // parseFast parses b as a notification, or reports false when it cannot
-// be sure to read it exactly as encoding/json would.
-func parseFast(b []byte) (message, bool) {
-	p := fastParser{b: b}
-	var m message
-	if !p.object(func(ks, ke int) bool { return p.messageField(&m, p.b[ks:ke]) }) {
-		return message{}, false
+// be sure to read it exactly as encoding/json would. Its strings without
+// escapes are slices of one copy of b: a notification's strings take one
+// allocation, and its labels and annotations (pairs, not maps) a few more.
+func parseFast(b []byte) (webhook, bool) {
+	p := fastParser{b: b, s: string(b), pairs: make([]incidents.Pair, 0, len(b)/40+4)}
+	var w webhook
+	if !p.object(func(ks, ke int) bool { return p.messageField(&w, p.s[ks:ke]) }) {
+		return webhook{}, false
 	}
 	p.space()
 	if p.i != len(p.b) {
-		return message{}, false
+		return webhook{}, false
 	}
-	return m, true
+	return w, true
 }
 
 // fastParser reads JSON from b at i. Every method reports false for
 // anything it does not handle, leaving i wherever it was.
 type fastParser struct {
 	b []byte
+	s string // b's contents, which unescaped strings are sliced from
 	i int
-	// Scratch for the label and annotation pairs of the alert being read.
-	labels, annotations []pair
+	// pairs holds every label and annotation read so far: each alert's
+	// sets are slices of it.
+	pairs []incidents.Pair
 }
-
-// span is a JSON string's contents in b, escapes included.
-type span struct {
-	start, end int
-	escaped    bool
-}
-
-// pair is one key and value of an object of strings.
-type pair struct{ k, v span }
 
 func (p *fastParser) space() {
 	for p.i < len(p.b) {
@@ -261,26 +255,23 @@ func (p *fastParser) str() (string, bool) {
 	if escaped {
 		return unquote(p.b[start:end]), true
 	}
-	return string(p.b[start:end]), true
+	return p.s[start:end], true
 }
 
-// span reads a JSON string value and returns where it is.
-func (p *fastParser) span() (span, bool) {
-	start, end, escaped, ok := p.stringSpan()
-	return span{start, end, escaped}, ok
-}
-
-// pairs reads an object of strings, appending its pairs to dst.
-func (p *fastParser) pairs(dst []pair) ([]pair, bool) {
+// pairSet reads an object of strings into pairs: a slice of p.pairs that
+// nothing can append to.
+func (p *fastParser) pairSet() ([]incidents.Pair, bool) {
 	if p.peek() != '{' {
-		return dst, false
+		return nil, false
 	}
+	start := len(p.pairs)
 	ok := p.object(func(ks, ke int) bool {
-		v, ok := p.span()
-		dst = append(dst, pair{span{ks, ke, false}, v})
+		v, ok := p.str()
+		p.pairs = append(p.pairs, incidents.Pair{Name: p.s[ks:ke], Value: v})
 		return ok
 	})
-	return dst, ok
+	end := len(p.pairs)
+	return p.pairs[start:end:end], ok
 }
 
 // unquote decodes the contents of a valid JSON string with escapes, as
@@ -352,15 +343,15 @@ func hex4(b []byte) rune {
 
 // stringMap reads an object of strings into a new map. Keys are known to
 // be unique (object refuses repeats).
-func (p *fastParser) stringMap() (template.KV, bool) {
+func (p *fastParser) stringMap() (map[string]string, bool) {
 	if p.peek() != '{' {
 		return nil, false
 	}
-	m := template.KV{}
+	m := map[string]string{}
 	ok := p.object(func(ks, ke int) bool {
 		v, ok := p.str()
 		if ok {
-			m[string(p.b[ks:ke])] = v
+			m[p.s[ks:ke]] = v
 		}
 		return ok
 	})
@@ -368,33 +359,39 @@ func (p *fastParser) stringMap() (template.KV, bool) {
 }
 
 // messageField reads the value of one top-level field.
-func (p *fastParser) messageField(m *message, key []byte) bool {
-	var ok bool
-	switch string(key) {
+func (p *fastParser) messageField(w *webhook, key string) bool {
+	var (
+		ok     bool
+		status string
+	)
+	switch key {
 	case "receiver":
-		m.Receiver, ok = p.str()
+		w.head.Receiver, ok = p.str()
 	case "status":
-		m.Status, ok = p.str()
+		status, ok = p.str()
+		w.head.Status = incidents.AlertStatus(status)
 	case "alerts":
-		m.Alerts, ok = p.alerts()
+		w.alerts, ok = p.alerts()
 	case "notification_reason":
-		m.NotificationReason, ok = p.str()
+		_, ok = p.str()
 	case "groupLabels":
-		m.GroupLabels, ok = p.stringMap()
+		w.head.GroupLabels, ok = p.stringMap()
 	case "commonLabels":
-		m.CommonLabels, ok = p.stringMap()
+		w.head.CommonLabels, ok = p.stringMap()
 	case "commonAnnotations":
-		m.CommonAnnotations, ok = p.stringMap()
+		w.head.CommonAnnotations, ok = p.stringMap()
 	case "routeLabels":
-		m.RouteLabels, ok = p.stringMap()
+		_, ok = p.stringMap()
 	case "externalURL":
-		m.ExternalURL, ok = p.str()
+		w.head.ExternalURL, ok = p.str()
 	case "version":
-		m.Version, ok = p.str()
+		w.version, ok = p.str()
 	case "groupKey":
-		m.GroupKey, ok = p.str()
+		w.head.GroupKey, ok = p.str()
 	case "truncatedAlerts":
-		m.TruncatedAlerts, ok = p.uint()
+		var n uint64
+		n, ok = p.uint()
+		w.head.TruncatedAlerts = int(min(n, math.MaxInt))
 	default:
 		return p.unknown(key, messageFields)
 	}
@@ -412,14 +409,14 @@ var (
 // unknown skips the value of a key that names no field. A key that
 // encoding/json would match to a field ignoring case (or by Unicode case
 // folding) is not handled.
-func (p *fastParser) unknown(key []byte, fields []string) bool {
-	for _, c := range key {
-		if c >= utf8.RuneSelf {
+func (p *fastParser) unknown(key string, fields []string) bool {
+	for i := range len(key) {
+		if key[i] >= utf8.RuneSelf {
 			return false
 		}
 	}
 	for _, f := range fields {
-		if strings.EqualFold(f, string(key)) {
+		if strings.EqualFold(f, key) {
 			return false
 		}
 	}
@@ -494,11 +491,11 @@ func (p *fastParser) uint() (uint64, bool) {
 }
 
 // alerts reads the alerts array.
-func (p *fastParser) alerts() (template.Alerts, bool) {
+func (p *fastParser) alerts() ([]incidents.PairAlert, bool) {
 	if !p.consume('[') {
 		return nil, false
 	}
-	out := template.Alerts{}
+	out := []incidents.PairAlert{}
 	if p.consume(']') {
 		return out, true
 	}
@@ -517,110 +514,36 @@ func (p *fastParser) alerts() (template.Alerts, bool) {
 	}
 }
 
-// alert reads one alert. Its strings without escapes (labels,
-// annotations, fingerprint, status, generator URL) are copied into one
-// string and sliced from it: one allocation for all of them, holding
-// nothing else, since the incident service keeps alerts for as long as
-// their incident may change.
-func (p *fastParser) alert() (template.Alert, bool) {
-	var (
-		a                                template.Alert
-		status, fingerprint, generator   span
-		hasLabels, hasAnnotations        bool
-		hasStatus, hasFingerprint, hasGU bool
-	)
-	p.labels, p.annotations = p.labels[:0], p.annotations[:0]
+// alert reads one alert.
+func (p *fastParser) alert() (incidents.PairAlert, bool) {
+	var a incidents.PairAlert
 	ok := p.object(func(ks, ke int) bool {
-		key := p.b[ks:ke]
-		var ok bool
-		switch string(key) {
+		var (
+			ok     bool
+			status string
+		)
+		switch key := p.s[ks:ke]; key {
 		case "status":
-			status, ok = p.span()
-			hasStatus = true
+			status, ok = p.str()
+			a.Status = incidents.AlertStatus(status)
 		case "labels":
-			p.labels, ok = p.pairs(p.labels)
-			hasLabels = true
+			a.Labels, ok = p.pairSet()
 		case "annotations":
-			p.annotations, ok = p.pairs(p.annotations)
-			hasAnnotations = true
+			a.Annotations, ok = p.pairSet()
 		case "startsAt":
 			ok = p.time(&a.StartsAt)
 		case "endsAt":
 			ok = p.time(&a.EndsAt)
 		case "generatorURL":
-			generator, ok = p.span()
-			hasGU = true
+			a.GeneratorURL, ok = p.str()
 		case "fingerprint":
-			fingerprint, ok = p.span()
-			hasFingerprint = true
+			a.Fingerprint, ok = p.str()
 		default:
 			return p.unknown(key, alertFields)
 		}
 		return ok
 	})
-	if !ok {
-		return template.Alert{}, false
-	}
-
-	// Copy every plain string once, then slice.
-	n := status.end - status.start + fingerprint.end - fingerprint.start + generator.end - generator.start
-	for _, kv := range p.labels {
-		n += kv.k.end - kv.k.start + kv.v.end - kv.v.start
-	}
-	for _, kv := range p.annotations {
-		n += kv.k.end - kv.k.start + kv.v.end - kv.v.start
-	}
-	var sb strings.Builder
-	sb.Grow(n)
-	write := func(s span) {
-		if !s.escaped {
-			sb.Write(p.b[s.start:s.end])
-		}
-	}
-	write(status)
-	write(fingerprint)
-	write(generator)
-	for _, kv := range p.labels {
-		write(kv.k)
-		write(kv.v)
-	}
-	for _, kv := range p.annotations {
-		write(kv.k)
-		write(kv.v)
-	}
-	all, off := sb.String(), 0
-	str := func(s span) string {
-		if s.escaped {
-			return unquote(p.b[s.start:s.end])
-		}
-		out := all[off : off+s.end-s.start]
-		off += s.end - s.start
-		return out
-	}
-	kv := func(pairs []pair) template.KV {
-		m := make(template.KV, len(pairs))
-		for _, kv := range pairs {
-			k := str(kv.k)
-			m[k] = str(kv.v)
-		}
-		return m
-	}
-	if hasStatus {
-		a.Status = str(status)
-	}
-	if hasFingerprint {
-		a.Fingerprint = str(fingerprint)
-	}
-	if hasGU {
-		a.GeneratorURL = str(generator)
-	}
-	if hasLabels {
-		a.Labels = kv(p.labels)
-	}
-	if hasAnnotations {
-		a.Annotations = kv(p.annotations)
-	}
-	return a, true
+	return a, ok
 }
 
 // time reads a timestamp with time.Time's own UnmarshalJSON, as

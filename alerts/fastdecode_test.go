@@ -20,14 +20,15 @@ func decodeStandard(body []byte, limit int64) (incidents.Notification, error) {
 	if err != nil {
 		return incidents.Notification{}, err
 	}
-	refused, err := validate(&m)
+	w := fromMessage(&m)
+	refused, err := validate(&w)
 	if err == nil {
 		err = strict(refused)
 	}
 	if err != nil {
 		return incidents.Notification{}, err
 	}
-	return convert(&m), nil
+	return w.notification(), nil
 }
 
 // sameDecoding checks that Decode and decodeStandard give the same

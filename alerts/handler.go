@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/ninesops/nines/answer"
+	"github.com/ninesops/nines/fault"
 	"github.com/ninesops/nines/incidents"
 )
 
@@ -24,6 +25,16 @@ import (
 // fault.ErrInvalid means the notification can never be accepted.
 type Ingester interface {
 	Ingest(ctx context.Context, n incidents.Notification) error
+}
+
+// StoredIngester is an Ingester that also takes a notification already in
+// its stored form (incidents.MarshalNotification's bytes), with the same
+// contract as Ingest. The webhook writes that form straight from what it
+// decoded, without building the alerts' label maps, and hands it to an
+// Ingester that is a StoredIngester (the spool) this way.
+type StoredIngester interface {
+	Ingester
+	IngestStoredForm(ctx context.Context, groupKey string, body []byte) error
 }
 
 // Options configure a Handler.
@@ -180,30 +191,46 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		h.logger.Warn("webhook refused: invalid notification", "remote", r.RemoteAddr, "err", err)
 		return answer.Message(w, http.StatusBadRequest, err.Error())
 	}
-	n.ReceivedAt = receivedAt
-	h.countReceived(n)
+	n.head.ReceivedAt = receivedAt
+	h.countReceived(&n)
 	if len(refused) > 0 {
 		h.metrics.refused.Add(float64(len(refused)))
-		h.logger.Warn("webhook: alerts refused, the others taken", "remote", r.RemoteAddr, "group_key", n.GroupKey,
-			"refused", len(refused), "taken", len(n.Alerts), "first", refused[0].Error())
+		h.logger.Warn("webhook: alerts refused, the others taken", "remote", r.RemoteAddr, "group_key", n.head.GroupKey,
+			"refused", len(refused), "taken", len(n.alerts), "first", refused[0].Error())
 	}
 
 	self, rule := dropSelfAlerts(&n)
 	if self > 0 {
 		h.metrics.selfAlerts.Add(float64(self))
-		h.logger.Debug("webhook: alerts of nines' own rules dropped, no incident opened", "group_key", n.GroupKey,
+		h.logger.Debug("webhook: alerts of nines' own rules dropped, no incident opened", "group_key", n.head.GroupKey,
 			"alerts", self, SelfAlertLabel, rule)
-		if len(n.Alerts) == 0 {
+		if len(n.alerts) == 0 {
 			return answer.JSON(w, http.StatusOK, accepted{Status: "ok", SelfAlerts: self, Refused: refusals(refused)})
 		}
 	}
-	// n is not used after Ingest: its decoded alerts may go while the
+	// n is not used after ingest: its decoded alerts may go while the
 	// request waits for the log (thousands of requests wait at once).
-	groupKey, taken := n.GroupKey, len(n.Alerts)
-	if err := h.ingester.Ingest(r.Context(), n); err != nil {
+	groupKey, taken := n.head.GroupKey, len(n.alerts)
+	if err := h.ingest(r.Context(), &n); err != nil {
 		return h.ingestFailed(w, r, groupKey, taken, err)
 	}
 	return answer.JSON(w, http.StatusOK, accepted{Status: "ok", Alerts: taken, SelfAlerts: self, Refused: refusals(refused)})
+}
+
+// ingest hands n over in its stored form to a StoredIngester, and as a
+// notification to any other Ingester.
+func (h *Handler) ingest(ctx context.Context, n *webhook) error {
+	si, ok := h.ingester.(StoredIngester)
+	if !ok {
+		return h.ingester.Ingest(ctx, n.notification())
+	}
+	body, err := n.stored()
+	if err != nil {
+		return fmt.Errorf("%w: %w", fault.ErrInvalid, err)
+	}
+	groupKey := n.head.GroupKey
+	*n = webhook{} // only the stored form is held while the request waits
+	return si.IngestStoredForm(ctx, groupKey, body)
 }
 
 // accepted is the answer to a stored notification. Refused lists the
@@ -248,9 +275,9 @@ func (h *Handler) ingestFailed(w http.ResponseWriter, r *http.Request, groupKey 
 	return answer.Error(w, log, err)
 }
 
-func (h *Handler) countReceived(n incidents.Notification) {
+func (h *Handler) countReceived(n *webhook) {
 	var firing, resolved int
-	for _, a := range n.Alerts {
+	for _, a := range n.alerts {
 		if a.Status == incidents.AlertResolved {
 			resolved++
 		} else {
@@ -259,7 +286,7 @@ func (h *Handler) countReceived(n incidents.Notification) {
 	}
 	h.metrics.alerts.WithLabelValues(statusFiring).Add(float64(firing))
 	h.metrics.alerts.WithLabelValues(statusResolved).Add(float64(resolved))
-	h.metrics.truncated.Add(float64(n.TruncatedAlerts))
+	h.metrics.truncated.Add(float64(n.head.TruncatedAlerts))
 }
 
 // unsupportedMedia returns why the body's media type or coding is refused,

@@ -38,6 +38,16 @@ func (f *fakeIngester) Ingest(_ context.Context, n incidents.Notification) error
 	return f.err
 }
 
+// IngestStoredForm records the notification body holds: the fake takes
+// the path production's spool does.
+func (f *fakeIngester) IngestStoredForm(ctx context.Context, _ string, body []byte) error {
+	n, err := incidents.UnmarshalNotification(body)
+	if err != nil {
+		return err
+	}
+	return f.Ingest(ctx, n)
+}
+
 func (f *fakeIngester) notifications() []incidents.Notification {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -584,4 +594,85 @@ func heapInUse() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// bodyIngester records the stored forms it is given.
+type bodyIngester struct {
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+func (b *bodyIngester) Ingest(context.Context, incidents.Notification) error {
+	return errors.New("bodyIngester: given a notification, not its stored form")
+}
+
+func (b *bodyIngester) IngestStoredForm(_ context.Context, _ string, body []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.bodies = append(b.bodies, body)
+	return nil
+}
+
+// plainIngester is an Ingester and not a StoredIngester.
+type plainIngester struct{ f *fakeIngester }
+
+func (p plainIngester) Ingest(ctx context.Context, n incidents.Notification) error {
+	return p.f.Ingest(ctx, n)
+}
+
+// TestWebhookWritesTheStoredForm: the stored form the webhook writes
+// straight from what it decoded (the spool's path) is byte for byte
+// MarshalNotification's for the notification an Ingester that is not a
+// StoredIngester is given: same alerts, labels sorted, same escaping. The
+// log's content hashes, and so its deduplication of a notification sent
+// again, depend on it. The bodies cover Alertmanager's own notifications,
+// escapes and HTML characters on the fast path, and bodies only
+// encoding/json reads (an escaped key, null).
+func TestWebhookWritesTheStoredForm(t *testing.T) {
+	t.Parallel()
+	bodies := map[string][]byte{"generated 64": notification(t, 64)}
+	for _, name := range fixtureNames() {
+		bodies[name] = readFixture(t, name)
+	}
+	alert := `{"status":"firing","labels":%s,"annotations":%s,"startsAt":"2026-11-22T18:33:38.31+01:00",` +
+		`"endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://x/?a=1&b=<2>","fingerprint":"%s"}`
+	body := func(alerts ...string) []byte {
+		return []byte(`{"receiver":"nines","status":"firing","alerts":[` + strings.Join(alerts, ",") +
+			`],"groupLabels":{"alertname":"A"},"commonLabels":{"alertname":"A"},"commonAnnotations":{"s":"\u003cb\u003e"},` +
+			`"externalURL":"http://am","version":"4","groupKey":"{}:{alertname=\"A\"}","truncatedAlerts":3}`)
+	}
+	bodies["escapes and HTML"] = body(
+		fmt.Sprintf(alert, `{"z":"1","alertname":"A","a":"\u003cdiv\u003e \"q\" \\ \n é 😀 \u2028"}`, `{"summary":"x & y"}`, "f1"),
+		fmt.Sprintf(alert, `{"alertname":"A","nines_rule":""}`, `{}`, "f2"))
+	bodies["escaped key"] = body(fmt.Sprintf(alert, `{"alertname":"A","\u0062":"1"}`, `{"summary":"s"}`, "f1"))
+	bodies["null annotations"] = body(fmt.Sprintf(alert, `{"alertname":"A"}`, `null`, "f1"))
+	bodies["a refused alert"] = body(fmt.Sprintf(alert, `{"alertname":"A"}`, `{}`, "f1"), fmt.Sprintf(alert, `{}`, `{}`, "f2"))
+
+	for name, b := range bodies {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			stored, plain := &bodyIngester{}, &fakeIngester{}
+			for _, ing := range []Ingester{stored, plainIngester{plain}} {
+				h, err := NewHandler(Options{Ingester: ing, Logger: slog.New(slog.DiscardHandler), Now: testNow})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/alerts", bytes.NewReader(b)))
+				if rec.Code != http.StatusOK {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+			}
+			if len(stored.bodies) != 1 || len(plain.got) != 1 {
+				t.Fatalf("stored forms %d, notifications %d: want one of each", len(stored.bodies), len(plain.got))
+			}
+			want, err := incidents.MarshalNotification(plain.got[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := stored.bodies[0]; !bytes.Equal(got, want) {
+				t.Errorf("the webhook wrote\n%s\nMarshalNotification writes\n%s", got, want)
+			}
+		})
+	}
 }

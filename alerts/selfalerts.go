@@ -22,19 +22,30 @@ const SelfAlertLabel = "nines_rule"
 // isSelfAlert tells whether labels belong to an alert of nines' own rules.
 func isSelfAlert(labels map[string]string) bool { return labels[SelfAlertLabel] != "" }
 
-// dropSelfAlerts removes the alerts of nines' own rules from n and returns
+// selfRule returns the rule an alert's labels name under SelfAlertLabel,
+// or "" for an alert not of nines' own rules.
+func selfRule(labels []incidents.Pair) string {
+	for _, l := range labels {
+		if l.Name == SelfAlertLabel {
+			return l.Value
+		}
+	}
+	return ""
+}
+
+// dropSelfAlerts removes the alerts of nines' own rules from w and returns
 // how many it removed and the rule of the first one.
-func dropSelfAlerts(n *incidents.Notification) (dropped int, rule string) {
-	for _, a := range n.Alerts {
-		if isSelfAlert(a.Labels) {
+func dropSelfAlerts(w *webhook) (dropped int, rule string) {
+	for _, a := range w.alerts {
+		if r := selfRule(a.Labels); r != "" {
 			if dropped == 0 {
-				rule = a.Labels[SelfAlertLabel]
+				rule = r
 			}
 			dropped++
 		}
 	}
 	if dropped > 0 {
-		n.Alerts = slices.DeleteFunc(n.Alerts, func(a incidents.Alert) bool { return isSelfAlert(a.Labels) })
+		w.alerts = slices.DeleteFunc(w.alerts, func(a incidents.PairAlert) bool { return selfRule(a.Labels) != "" })
 	}
 	return dropped, rule
 }

@@ -2,8 +2,10 @@ package incidents
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -21,6 +23,28 @@ import (
 // appendStored appends n's stored form. ok is false when encoding/json
 // must decide (a time outside the years 0–9999, which it refuses).
 func appendStored(b []byte, n *Notification) ([]byte, bool) {
+	var ok bool
+	if b, ok = appendStoredHead(b, n); !ok {
+		return b, false
+	}
+	for i := range n.Alerts {
+		a := &n.Alerts[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendAlertHead(b, a.Fingerprint, a.Status)
+		b = appendMapField(b, `,"labels":`, a.Labels)
+		b = appendMapField(b, `,"annotations":`, a.Annotations)
+		if b, ok = appendAlertTail(b, a.StartsAt, a.EndsAt, a.GeneratorURL); !ok {
+			return b, false
+		}
+	}
+	return append(b, "]}"...), true
+}
+
+// appendStoredHead appends n's stored form up to its first alert: every
+// field but its alerts, and the alerts' opening bracket.
+func appendStoredHead(b []byte, n *Notification) ([]byte, bool) {
 	b = append(b, `{"receiver":`...)
 	b = appendJSONString(b, n.Receiver)
 	b = append(b, `,"status":`...)
@@ -43,33 +67,143 @@ func appendStored(b []byte, n *Notification) ([]byte, bool) {
 	if b, ok = appendJSONTime(b, n.ReceivedAt); !ok {
 		return b, false
 	}
-	b = append(b, `,"alerts":[`...)
-	for i := range n.Alerts {
-		a := &n.Alerts[i]
+	return append(b, `,"alerts":[`...), true
+}
+
+// appendAlertHead opens an alert's stored form: its fingerprint and status.
+func appendAlertHead(b []byte, fingerprint string, status AlertStatus) []byte {
+	b = append(b, `{"fingerprint":`...)
+	b = appendJSONString(b, fingerprint)
+	b = append(b, `,"status":`...)
+	return appendJSONString(b, string(status))
+}
+
+// appendAlertTail closes an alert's stored form, after its labels and
+// annotations.
+func appendAlertTail(b []byte, startsAt, endsAt time.Time, generatorURL string) ([]byte, bool) {
+	var ok bool
+	b = append(b, `,"starts_at":`...)
+	if b, ok = appendJSONTime(b, startsAt); !ok {
+		return b, false
+	}
+	b = append(b, `,"ends_at":`...)
+	if b, ok = appendJSONTime(b, endsAt); !ok {
+		return b, false
+	}
+	if generatorURL != "" {
+		b = append(b, `,"generator_url":`...)
+		b = appendJSONString(b, generatorURL)
+	}
+	return append(b, '}'), true
+}
+
+// Pair is one label or annotation: its name and value.
+type Pair struct{ Name, Value string }
+
+// PairAlert is an Alert whose labels and annotations are pairs rather
+// than maps: what the webhook holds of an alert, since it writes the
+// stored form as it decodes (MarshalPairs) and never needs to look a
+// label up. Names are unique within each set.
+type PairAlert struct {
+	Fingerprint  string
+	Status       AlertStatus
+	Labels       []Pair
+	Annotations  []Pair
+	StartsAt     time.Time
+	EndsAt       time.Time // zero while firing
+	GeneratorURL string
+}
+
+// Alert returns a with its labels and annotations as maps (nil when it
+// has none).
+func (a *PairAlert) Alert() Alert {
+	return Alert{
+		Fingerprint: a.Fingerprint, Status: a.Status, Labels: pairMap(a.Labels), Annotations: pairMap(a.Annotations),
+		StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL,
+	}
+}
+
+func pairMap(pairs []Pair) map[string]string {
+	if len(pairs) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		m[p.Name] = p.Value
+	}
+	return m
+}
+
+// MarshalPairs encodes in its stored form the notification n with alerts
+// in place of n.Alerts (which must be empty): exactly the bytes
+// MarshalNotification writes when the alerts' pairs are maps
+// (TestMarshalPairsMatchesMarshalNotification). It sorts each alert's
+// pairs by name in place, and refuses a name given twice.
+func MarshalPairs(n *Notification, alerts []PairAlert) ([]byte, error) {
+	if len(n.Alerts) > 0 {
+		return nil, errors.New("encode notification: both Alerts and pair alerts given")
+	}
+	size := storedSize(n)
+	for i := range alerts {
+		a := &alerts[i]
+		size += 160 + len(a.Fingerprint) + len(a.Status) + len(a.GeneratorURL) + storedPairsSize(a.Labels) + storedPairsSize(a.Annotations)
+	}
+	b, ok := appendStoredHead(make([]byte, 0, size), n)
+	for i := 0; ok && i < len(alerts); i++ {
+		a := &alerts[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"fingerprint":`...)
-		b = appendJSONString(b, a.Fingerprint)
-		b = append(b, `,"status":`...)
-		b = appendJSONString(b, string(a.Status))
-		b = appendMapField(b, `,"labels":`, a.Labels)
-		b = appendMapField(b, `,"annotations":`, a.Annotations)
-		b = append(b, `,"starts_at":`...)
-		if b, ok = appendJSONTime(b, a.StartsAt); !ok {
-			return b, false
+		b = appendAlertHead(b, a.Fingerprint, a.Status)
+		if b, ok = appendPairsField(b, `,"labels":`, a.Labels); !ok {
+			return nil, fmt.Errorf("encode notification: alert %s: a label name given twice", a.Fingerprint)
 		}
-		b = append(b, `,"ends_at":`...)
-		if b, ok = appendJSONTime(b, a.EndsAt); !ok {
-			return b, false
+		if b, ok = appendPairsField(b, `,"annotations":`, a.Annotations); !ok {
+			return nil, fmt.Errorf("encode notification: alert %s: an annotation name given twice", a.Fingerprint)
 		}
-		if a.GeneratorURL != "" {
-			b = append(b, `,"generator_url":`...)
-			b = appendJSONString(b, a.GeneratorURL)
-		}
-		b = append(b, '}')
+		b, ok = appendAlertTail(b, a.StartsAt, a.EndsAt, a.GeneratorURL)
 	}
-	return append(b, "]}"...), true
+	if !ok { // a time encoding/json refuses: so does MarshalNotification
+		withMaps := *n
+		withMaps.Alerts = make([]Alert, len(alerts))
+		for i := range alerts {
+			withMaps.Alerts[i] = alerts[i].Alert()
+		}
+		return MarshalNotification(withMaps)
+	}
+	return append(b, "]}"...), nil
+}
+
+// storedPairsSize is storedMapSize for pairs.
+func storedPairsSize(pairs []Pair) int {
+	size := 24
+	for _, p := range pairs {
+		size += len(p.Name) + len(p.Value) + 6
+	}
+	return size
+}
+
+// appendPairsField appends name and pairs, sorted by name, unless there
+// are none (omitempty). ok is false when a name repeats.
+func appendPairsField(b []byte, name string, pairs []Pair) ([]byte, bool) {
+	if len(pairs) == 0 {
+		return b, true
+	}
+	slices.SortFunc(pairs, func(x, y Pair) int { return strings.Compare(x.Name, y.Name) })
+	b = append(b, name...)
+	b = append(b, '{')
+	for i, p := range pairs {
+		if i > 0 {
+			if p.Name == pairs[i-1].Name {
+				return b, false
+			}
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, p.Name)
+		b = append(b, ':')
+		b = appendJSONString(b, p.Value)
+	}
+	return append(b, '}'), true
 }
 
 // storedSize is about the length of n's stored form (escapes aside), so

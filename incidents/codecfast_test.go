@@ -367,3 +367,44 @@ func TestMarshalNotificationAllocatesOnce(t *testing.T) {
 		t.Errorf("its %d bytes are held in a buffer of %d", len(b), c)
 	}
 }
+
+// TestMarshalPairsMatchesMarshalNotification: the webhook's encoding of
+// alerts held as pairs writes exactly the bytes MarshalNotification writes
+// for the same alerts as maps, whatever order the pairs come in (the log's
+// content hashes, and so its deduplication, depend on it), and refuses a
+// name given twice rather than store one of them.
+func TestMarshalPairsMatchesMarshalNotification(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	pairsOf := func(m map[string]string) []Pair {
+		var out []Pair
+		for k, v := range m {
+			out = append(out, Pair{k, v})
+		}
+		rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+		return out
+	}
+	for i := range 3000 {
+		n := randomNotification(rng)
+		if i%50 == 0 && len(n.Alerts) > 0 {
+			n.Alerts[0].StartsAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) // encoding/json refuses it
+		}
+		head := n
+		head.Alerts = nil
+		alerts := make([]PairAlert, len(n.Alerts))
+		for j, a := range n.Alerts {
+			alerts[j] = PairAlert{Fingerprint: a.Fingerprint, Status: a.Status, Labels: pairsOf(a.Labels),
+				Annotations: pairsOf(a.Annotations), StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL}
+		}
+		want, wantErr := MarshalNotification(n)
+		got, err := MarshalPairs(&head, alerts)
+		if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
+			t.Fatalf("notification %d:\nMarshalPairs        %s (err %v)\nMarshalNotification %s (err %v)", i, got, err, want, wantErr)
+		}
+	}
+
+	twice := []PairAlert{{Fingerprint: "f", Status: AlertFiring, Labels: []Pair{{"a", "1"}, {"b", "2"}, {"a", "3"}},
+		StartsAt: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}}
+	if b, err := MarshalPairs(&Notification{GroupKey: "g"}, twice); err == nil {
+		t.Fatalf("a label name given twice was encoded: %s", b)
+	}
+}

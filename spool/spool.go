@@ -468,10 +468,15 @@ func (s *Spool) Ingest(ctx context.Context, n incidents.Notification) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", incidents.ErrInvalid, err)
 	}
-	// From here on only the stored form is held: the decoded alerts may
-	// go while the request waits for the store (an Ingester that is not a
-	// StoredIngester gets them decoded again from body, as a replay does).
-	groupKey := n.GroupKey
+	return s.IngestStoredForm(ctx, n.GroupKey, body)
+}
+
+// IngestStoredForm is Ingest for a notification given in its stored form
+// (incidents.MarshalNotification), as the webhook writes it: only that
+// form is held while the request waits for the store (an Ingester that is
+// not a StoredIngester gets it decoded, as a replay does). body must not
+// change after.
+func (s *Spool) IngestStoredForm(ctx context.Context, groupKey string, body []byte) error {
 	if s.pending() == 0 {
 		dctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 		err := s.next(dctx, func() (*incidents.Notification, error) {

@@ -177,6 +177,9 @@ func (in *intake) status() any {
 	return in.spool.Status()
 }
 
+// The webhook hands the spool notifications in their stored form.
+var _ alerts.StoredIngester = (*spool.Spool)(nil)
+
 // lateIngester hands notifications to the log (the journal) once it
 // exists: nines serves the webhook (into the spool) while it waits for
 // ClickHouse at start. Until then the store is unavailable.

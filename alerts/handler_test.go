@@ -522,6 +522,11 @@ func (s *storingIngester) Ingest(_ context.Context, n incidents.Notification) er
 		return err
 	}
 	n = incidents.Notification{}
+	return s.IngestStoredForm(context.Background(), "", body)
+}
+
+// IngestStoredForm holds body: the webhook's path to the spool.
+func (s *storingIngester) IngestStoredForm(_ context.Context, _ string, body []byte) error {
 	s.arrived <- struct{}{}
 	<-s.release
 	runtime.KeepAlive(body)

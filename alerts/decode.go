@@ -1,7 +1,7 @@
 // Package alerts is nines' webhook intake. It owns Alertmanager's webhook
 // payload types: it reads a notification from a request, checks it, converts
-// it to incidents.Notification at the edge and hands it to an Ingester. No
-// other package sees Alertmanager's types.
+// it at the edge to nines' stored form (or to incidents.Notification) and
+// hands it to an Ingester. No other package sees Alertmanager's types.
 package alerts
 
 import (
@@ -103,7 +103,8 @@ func pairs(m template.KV) []incidents.Pair {
 }
 
 // notification returns w as nines' notification, its alerts' pairs made
-// maps.
+// maps. Its strings are slices of one copy of the request's body: whoever
+// keeps one keeps the body.
 func (w *webhook) notification() incidents.Notification {
 	n := w.head
 	n.Alerts = make([]incidents.Alert, len(w.alerts))

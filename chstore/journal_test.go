@@ -393,11 +393,12 @@ func TestReadLogReadsOnlyThePageBodies(t *testing.T) {
 }
 
 // TestReadLogAllocatesAboutItsBodies: reading back a storm's page of large
-// bodies allocates about twice their size (the driver's block and the
-// rows copied out of it), not five times or more: the driver grows a
-// block's buffer a row at a time, and a block of many large bodies was
-// reallocated at almost every row. Garbage in a storm is collection work
-// taken from the webhook.
+// bodies allocates a few times their size (the driver's block and the
+// rows copied out of it: 2.4× measured, 3.6× under the race detector,
+// which make test uses), not six times or more (6.3× when they came 16 to
+// a block): the driver grows a block's buffer a row at a time, and a block
+// of many large bodies was reallocated at almost every row. Garbage in a
+// storm is collection work taken from the webhook.
 func TestReadLogAllocatesAboutItsBodies(t *testing.T) {
 	s := openStore(t, chtest.Database(t))
 	ctx := t.Context()
@@ -430,7 +431,7 @@ func TestReadLogAllocatesAboutItsBodies(t *testing.T) {
 	}
 	ratio := float64(best) / float64(total)
 	t.Logf("reading %d bodies of %d bytes in all allocated %d bytes: %.2f× the bodies", len(recs), total, best, ratio)
-	if bound := nativeAllocBound(t, 3); bound > 0 && ratio > bound {
+	if bound := nativeAllocBound(t, 4); bound > 0 && ratio > bound {
 		t.Errorf("%.2f× the bodies, want at most %g×", ratio, bound)
 	}
 }

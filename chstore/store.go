@@ -427,6 +427,14 @@ const (
 	codeCannotAssignAlter   = 517
 )
 
+// codeMultipleExpressionsForAlias is what ClickHouse 18.16 answers an ALTER
+// that adds columns with defaults while another process's same ALTER of
+// the same table is being applied ("Different expressions with the same
+// alias resolved_at_millis_tmp", seen in TestMigrateTwiceAndConcurrently):
+// once the other is done, the retry finds the columns there, and counts as
+// applied.
+const codeMultipleExpressionsForAlias = 179
+
 // ddlRetryCodes are the errors execDDL waits out.
 var ddlRetryCodes = map[int32]bool{
 	codeTableAlreadyExists:    true,
@@ -434,6 +442,8 @@ var ddlRetryCodes = map[int32]bool{
 	codeNoSuchColumnInTable:   true,
 	codeUnfinished:            true,
 	codeCannotAssignAlter:     true,
+
+	codeMultipleExpressionsForAlias: true,
 }
 
 // execDDL runs an idempotent DDL statement, retrying for a few seconds

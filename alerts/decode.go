@@ -103,8 +103,8 @@ func pairs(m template.KV) []incidents.Pair {
 }
 
 // notification returns w as nines' notification, its alerts' pairs made
-// maps. Its strings are slices of one copy of the request's body: whoever
-// keeps one keeps the body.
+// maps. Read on the fast path, its strings are slices of one copy of the
+// request's body: whoever keeps one keeps the body.
 func (w *webhook) notification() incidents.Notification {
 	n := w.head
 	n.Alerts = make([]incidents.Alert, len(w.alerts))

@@ -57,7 +57,3 @@ func HoldLogInserts(s *Store, f func(ms int64)) { s.logClock.hold = f }
 
 // BodiesBlockRows is how many bodies of the log ClickHouse sends a block.
 const BodiesBlockRows = bodiesBlockRows
-
-// BodiesBlock is the max_block_size ReadLog asks for bodies of at most
-// largest bytes.
-func BodiesBlock(largest int64) int { return bodiesBlock(largest) }

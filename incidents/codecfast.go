@@ -146,7 +146,7 @@ func MarshalPairs(n *Notification, alerts []PairAlert) ([]byte, error) {
 	size := storedSize(n)
 	for i := range alerts {
 		a := &alerts[i]
-		size += 160 + len(a.Fingerprint) + len(a.Status) + len(a.GeneratorURL) + storedPairsSize(a.Labels) + storedPairsSize(a.Annotations)
+		size += storedAlertSize(a.Fingerprint, a.Status, a.GeneratorURL, storedPairsSize(a.Labels)+storedPairsSize(a.Annotations))
 	}
 	b, ok := appendStoredHead(make([]byte, 0, size), n)
 	for i := 0; ok && i < len(alerts); i++ {
@@ -215,9 +215,16 @@ func storedSize(n *Notification) int {
 		storedMapSize(n.GroupLabels) + storedMapSize(n.CommonLabels) + storedMapSize(n.CommonAnnotations)
 	for i := range n.Alerts {
 		a := &n.Alerts[i]
-		size += 160 + len(a.Fingerprint) + len(a.Status) + len(a.GeneratorURL) + storedMapSize(a.Labels) + storedMapSize(a.Annotations)
+		size += storedAlertSize(a.Fingerprint, a.Status, a.GeneratorURL, storedMapSize(a.Labels)+storedMapSize(a.Annotations))
 	}
 	return size
+}
+
+// storedAlertSize is about the length of an alert in a stored form, sets
+// being that of its labels and annotations: the field names, the times
+// and the strings.
+func storedAlertSize(fingerprint string, status AlertStatus, generatorURL string, sets int) int {
+	return 160 + len(fingerprint) + len(status) + len(generatorURL) + sets
 }
 
 // storedMapSize is about the length of m in a stored form: its name, the
